@@ -1,0 +1,61 @@
+// The composition root: argv/env → settings → store → HTTP server; exit codes live here only.
+import { NarBridgeError } from '../errors.js';
+import { buildServer } from '../http/index.js';
+import { formatUrl } from './listen-address.js';
+import { openLocalStore } from './open-store.js';
+import { serveSettings } from './settings.js';
+
+const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL]
+
+  --listen     address to serve HTTP on (env NAR_BRIDGE_LISTEN, default 127.0.0.1:9000)
+  --data-dir   embedded store location (env NAR_BRIDGE_DATA_DIR, default $XDG_DATA_HOME/nar-bridge)
+  --priority   Priority advertised in nix-cache-info (env NAR_BRIDGE_PRIORITY, default 40)
+  --log-level  fatal|error|warn|info|debug|trace|silent (env NAR_BRIDGE_LOG_LEVEL, default info)
+`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rest);
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        process.stderr.write(USAGE);
+        return 2;
+    }
+  } catch (err) {
+    if (NarBridgeError.is(err) && err.code === 'NB_ERR_CONFIG') {
+      process.stderr.write(`nar-bridge: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`nar-bridge: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function serve(args: readonly string[]): Promise<number> {
+  const settings = serveSettings(args, process.env);
+  const local = await openLocalStore(settings.dataDir);
+  const app = await buildServer({ store: local.store, priority: settings.priority, logger: { level: settings.logLevel } });
+  await app.listen({ host: settings.listen.host, port: settings.listen.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : settings.listen.port;
+  app.log.info({ url: formatUrl({ ...settings.listen, port }), dataDir: settings.dataDir, priority: settings.priority }, 'nar-bridge listening');
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  app.log.info({ signal }, 'shutting down');
+  await app.close();
+  local.close();
+  return 0;
+}

@@ -1,0 +1,23 @@
+// Reading request bodies ourselves: NAR uploads stream; narinfo bodies are small and capped.
+import type { IncomingMessage } from 'node:http';
+import { NarBridgeError } from '../errors.js';
+
+export async function readTextBody(raw: IncomingMessage, maxBytes: number): Promise<string> {
+  const declared = Number(raw.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw new NarBridgeError('NB_ERR_TOO_LARGE', `body larger than ${maxBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of raw as AsyncIterable<Buffer>) {
+    length += chunk.byteLength;
+    if (length > maxBytes) throw new NarBridgeError('NB_ERR_TOO_LARGE', `body larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads and discards a body we accept but don't keep, so the connection stays usable. */
+export async function discardBody(raw: IncomingMessage): Promise<void> {
+  for await (const _ of raw) {
+    // nothing to keep
+  }
+}

@@ -1,0 +1,33 @@
+// PUT|HEAD /nar/<filehash>.nar[.ext]: NAR uploads, ingested while they arrive. HEAD answers truthfully,
+// so Nix skips NARs we already hold (nix-http-protocol.md §2.1).
+import type { FastifyInstance } from 'fastify';
+import { NarBridgeError } from '../../errors.js';
+import { parseUploadedNarName, receiveNar, type Store } from '../../store/index.js';
+
+export interface NarUploadOptions {
+  readonly store: Store;
+}
+
+interface UploadRequest {
+  Params: { file: string };
+}
+
+function fileHashOf(file: string): Uint8Array {
+  const fileHash = parseUploadedNarName(file);
+  if (!fileHash) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'not a NAR file name: expected <nixbase32 sha256>.nar[.xz|.zst|.bz2|.br]');
+  return fileHash;
+}
+
+export async function narUploadRoutes(app: FastifyInstance, { store }: NarUploadOptions): Promise<void> {
+  app.head<UploadRequest>('/nar/:file', async (request, reply) => {
+    const upload = await store.narUploads.get(fileHashOf(request.params.file));
+    if (!upload) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such NAR');
+    return reply.type('application/x-nix-nar').header('content-length', String(upload.fileSize)).send();
+  });
+
+  app.put<UploadRequest>('/nar/:file', async (request, reply) => {
+    const upload = await receiveNar(store, fileHashOf(request.params.file), request.raw);
+    request.log.info({ file: request.params.file, narSize: upload.narSize, fileSize: upload.fileSize }, 'NAR ingested');
+    return reply.code(204).send();
+  });
+}

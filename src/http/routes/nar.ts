@@ -1,0 +1,40 @@
+// GET|HEAD /nar/tvix-castore/<base64url(Node)>?narsize=N: the NAR rendered from the castore graph, streamed.
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { NarBridgeError } from '../../errors.js';
+import { decodeNodeText, planNar, type NarPlan, type Store } from '../../store/index.js';
+
+export interface NarOptions {
+  readonly store: Store;
+}
+
+interface NarRequest {
+  Params: { node: string };
+  Querystring: { narsize?: number };
+}
+
+const NAR_SCHEMA = {
+  params: { type: 'object', properties: { node: { type: 'string', maxLength: 8192 } }, required: ['node'] },
+  querystring: { type: 'object', properties: { narsize: { type: 'integer', minimum: 0 } } },
+} as const;
+
+export async function narRoutes(app: FastifyInstance, { store }: NarOptions): Promise<void> {
+  const plan = async (node: string, narsize: number | undefined): Promise<NarPlan> => {
+    const nar = await planNar(decodeNodeText(node), store);
+    // The size is recomputed from the graph; a URL that disagrees was not made by us for this node.
+    if (narsize !== undefined && narsize !== nar.narSize) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'narsize does not match this NAR');
+    return nar;
+  };
+  const headers = (reply: FastifyReply, nar: NarPlan) =>
+    reply.type('application/x-nix-nar').header('content-length', String(nar.narSize));
+
+  app.get<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA, exposeHeadRoute: false }, async (request, reply) => {
+    const nar = await plan(request.params.node, request.query.narsize);
+    return headers(reply, nar).send(Readable.from(nar.stream(), { objectMode: false }));
+  });
+
+  app.head<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA }, async (request, reply) => {
+    const nar = await plan(request.params.node, request.query.narsize);
+    return headers(reply, nar).send();
+  });
+}

@@ -1,0 +1,41 @@
+// Builds the Fastify app: wires the endpoint plugins to a store and maps errors to statuses in one place.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { NarBridgeError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import { statusFor } from './errors.js';
+import { cacheInfoRoutes } from './routes/cache-info.js';
+import { narUploadRoutes } from './routes/nar-upload.js';
+import { narRoutes } from './routes/nar.js';
+import { narInfoRoutes } from './routes/narinfo.js';
+
+export interface ServerOptions {
+  readonly store: Store;
+  readonly priority: number;
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+export async function buildServer({ store, priority, logger = false }: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger, disableRequestLogging: false, return503OnClosing: true });
+
+  // Bodies are consumed by the handlers themselves (streamed NARs, capped narinfo text).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const isUpload = request.method === 'PUT';
+    const ours = NarBridgeError.is(err);
+    const fastifyStatus = !ours && typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : null;
+    const status = fastifyStatus ?? statusFor(ours ? err.code : null, isUpload);
+    if (status >= 500 || (!ours && fastifyStatus === null)) request.log.error({ err }, 'request failed');
+    else request.log.debug({ err }, 'request refused');
+    const message = ours || fastifyStatus !== null ? err.message : 'internal error';
+    return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
+  });
+  app.setNotFoundHandler(async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found\n'));
+
+  await app.register(cacheInfoRoutes, { priority });
+  await app.register(narInfoRoutes, { store });
+  await app.register(narRoutes, { store });
+  await app.register(narUploadRoutes, { store });
+  return app;
+}

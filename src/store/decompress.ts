@@ -1,0 +1,113 @@
+// Upload decompression, detected from the first bytes rather than the URL: Nix names gzip uploads
+// `.nar` with no extension (nix-http-protocol.md §2.2), and Compression: is only advisory.
+import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createBrotliDecompress, createGunzip } from 'node:zlib';
+import { NarBridgeError } from '../errors.js';
+
+export type Compression = 'none' | 'xz' | 'zstd' | 'bzip2' | 'gzip' | 'br';
+
+const MAGICS: ReadonlyArray<readonly [Compression, readonly number[]]> = [
+  ['none', [0x0d, 0, 0, 0, 0, 0, 0, 0, 0x6e, 0x69, 0x78, 0x2d]], // NAR: u64 13, "nix-"
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['bzip2', [0x42, 0x5a, 0x68]], // "BZh"
+  ['gzip', [0x1f, 0x8b]],
+];
+const SNIFF_BYTES = 12;
+
+/** Brotli has no magic number: anything unrecognised is tried as brotli, which fails fast on junk. */
+export function detectCompression(head: Uint8Array): Compression {
+  for (const [name, magic] of MAGICS) {
+    if (magic.every((byte, i) => head[i] === byte)) return name;
+  }
+  return 'br';
+}
+
+// xz, zstd and bzip2 are not in Node 20's zlib: the Debian tools decode them natively and stream.
+const DECODER_COMMANDS: Partial<Record<Compression, readonly [string, ...string[]]>> = {
+  xz: ['xz', '--decompress', '--stdout', '--single-stream'],
+  zstd: ['zstd', '--decompress', '--stdout', '--quiet'],
+  bzip2: ['bzip2', '--decompress', '--stdout'],
+};
+
+/** Yields the decompressed bytes of `source`, whatever its (supported) compression. */
+export async function* decompress(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  const iterator = source[Symbol.asyncIterator]();
+  const head: Uint8Array[] = [];
+  let headLength = 0;
+  while (headLength < SNIFF_BYTES) {
+    const next = await iterator.next();
+    if (next.done) break;
+    head.push(next.value);
+    headLength += next.value.byteLength;
+  }
+  const first = Buffer.concat(head);
+  const rest: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  const whole = (async function* () {
+    if (first.byteLength > 0) yield first;
+    yield* rest;
+  })();
+
+  const compression = detectCompression(first);
+  if (compression === 'none') {
+    yield* whole;
+    return;
+  }
+  const command = DECODER_COMMANDS[compression];
+  yield* command ? decodeWithProcess(compression, command, whole) : decodeWithZlib(compression, whole);
+}
+
+async function* decodeWithZlib(compression: Compression, input: AsyncIterable<Uint8Array>) {
+  const decoder = compression === 'gzip' ? createGunzip() : createBrotliDecompress();
+  // Settles to the error (not a rejection), so it is never left unhandled when the consumer stops early.
+  const feeding = pipeline(Readable.from(input, { objectMode: false }), decoder).then(() => undefined, (err: unknown) => err);
+  try {
+    for await (const chunk of decoder) yield chunk as Uint8Array;
+  } catch (err) {
+    throw corrupt(compression, (await feeding) ?? err);
+  }
+  const fed = await feeding;
+  if (fed !== undefined) throw corrupt(compression, fed);
+}
+
+async function* decodeWithProcess(compression: Compression, [cmd, ...args]: readonly [string, ...string[]], input: AsyncIterable<Uint8Array>) {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderr: Buffer[] = [];
+  child.stderr.on('data', (chunk: Buffer) => stderr.length < 16 && stderr.push(chunk));
+  const exited = new Promise<number | null | Error>((resolve) => {
+    child.once('error', resolve);
+    child.once('close', resolve);
+  });
+  // stdin errors (EPIPE when the decoder quits early) surface through the exit status instead.
+  const feeding = pipeline(Readable.from(input, { objectMode: false }), child.stdin).then(() => undefined, (err: unknown) => err);
+  let finished = false;
+  try {
+    for await (const chunk of child.stdout) yield chunk as Uint8Array;
+    const fed = await feeding;
+    // A failing source (client gone, size limit) wins; EPIPE only means the decoder quit first.
+    if (fed !== undefined && !isBrokenPipe(fed)) throw corrupt(compression, fed);
+    const code = await exited;
+    if (code instanceof Error) throw new NarBridgeError('NB_ERR_STORAGE', `cannot run ${cmd} to decode ${compression}`, { cause: code });
+    if (code !== 0) {
+      const reason = Buffer.concat(stderr).toString('utf8').trim().split('\n').at(-1) ?? '';
+      throw corrupt(compression, new Error(reason || `exit status ${code}`));
+    }
+    finished = true;
+  } finally {
+    if (!finished) child.kill('SIGKILL');
+  }
+}
+
+function isBrokenPipe(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && err.code === 'EPIPE';
+}
+
+function corrupt(compression: Compression, cause: unknown): NarBridgeError {
+  if (NarBridgeError.is(cause)) return cause;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new NarBridgeError('NB_ERR_NAR_MALFORMED', `invalid ${compression} data: ${detail}`, { cause });
+}

@@ -1,0 +1,14 @@
+export type { Castore } from './castore.js';
+export { decompress, detectCompression, type Compression } from './decompress.js';
+export { ingestNar, type IngestOptions, type IngestResult } from './ingest.js';
+export { MemoryNarUploadIndex, type NarUploadIndex, type UploadedNar } from './nar-uploads.js';
+export { castoreNarPath, decodeNodeText, encodeNodeText, narInfoFor, CASTORE_NAR_PREFIX } from './narinfo.js';
+export type { PathInfo } from './path-info.js';
+export type { PathInfoService } from './path-info-service.js';
+export { MemoryPathInfoService } from './memory-path-info-service.js';
+export { planNar, type NarPlan } from './render.js';
+export type { Store } from './store.js';
+export { parseUploadedNarName, receiveNar, receiveNarInfo } from './upload.js';
+export { SqliteNarUploadIndex } from './sqlite-nar-uploads.js';
+export { SqlitePathInfoService } from './sqlite-path-info-service.js';
+export { decodePathInfo, encodePathInfo } from './wire.js';

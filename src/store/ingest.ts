@@ -1,0 +1,85 @@
+// NAR ingest: parse a NAR stream into blobs and Directory messages; return the root node, NarHash and NarSize.
+import {
+  DirectoryBuilder,
+  PathComponent,
+  SymlinkTarget,
+  type BlobService,
+  type CallOptions,
+  type DirectoryPutter,
+  type Node,
+} from '../castore/index.js';
+import { readNar, type NarLimits } from '../nar/index.js';
+import { NixHash } from '../nix/index.js';
+import type { Castore } from './castore.js';
+import { StreamDigest } from './measure.js';
+
+export interface IngestResult {
+  readonly node: Node;
+  readonly narHash: NixHash;
+  readonly narSize: number;
+}
+
+export interface IngestOptions extends CallOptions {
+  readonly limits?: NarLimits;
+}
+
+interface OpenDirectory {
+  readonly name: PathComponent | null;
+  readonly builder: DirectoryBuilder;
+}
+
+/**
+ * Directories are handed to the putter as they close (leaves first); the putter makes them durable
+ * only at `close()`, after every blob was written, so an aborted ingest leaves no Directory behind.
+ */
+export async function ingestNar(source: AsyncIterable<Uint8Array>, castore: Castore, opts: IngestOptions = {}): Promise<IngestResult> {
+  const nar = new StreamDigest();
+  const open: OpenDirectory[] = [];
+  let putter: DirectoryPutter | undefined;
+  let root: Node | undefined;
+
+  const place = (name: Uint8Array | null, node: Node): void => {
+    const parent = open.at(-1);
+    if (parent && name) parent.builder.add(PathComponent.parse(name), node);
+    else root = node;
+  };
+
+  for await (const event of readNar(nar.tap(source), opts.limits)) {
+    switch (event.type) {
+      case 'directory':
+        open.push({ name: event.name ? PathComponent.parse(event.name) : null, builder: new DirectoryBuilder() });
+        break;
+      case 'end': {
+        const done = open.pop();
+        if (!done) throw new Error('NAR reader emitted an unbalanced end');
+        const directory = done.builder.build();
+        putter ??= castore.directories.putter(opts);
+        await putter.put(directory);
+        place(done.name?.bytes ?? null, { kind: 'directory', digest: directory.digest(), size: directory.size });
+        break;
+      }
+      case 'file': {
+        const digest = await writeBlob(castore.blobs, event.contents, opts);
+        place(event.name, { kind: 'file', digest, size: event.size, executable: event.executable });
+        break;
+      }
+      case 'symlink':
+        place(event.name, { kind: 'symlink', target: SymlinkTarget.parse(event.target) });
+        break;
+    }
+  }
+  if (!root) throw new Error('NAR reader ended without a root node');
+  if (putter) await putter.close();
+  return { node: root, narHash: NixHash.fromDigest('sha256', nar.sha256), narSize: nar.size };
+}
+
+async function writeBlob(blobs: BlobService, contents: AsyncIterable<Uint8Array>, opts: CallOptions) {
+  const writer = blobs.openWrite(opts);
+  try {
+    for await (const chunk of contents) await writer.write(chunk);
+  } catch (err) {
+    await writer.abort(err);
+    throw err;
+  }
+  return writer.close();
+}

@@ -1,0 +1,42 @@
+// NarSize from the castore graph alone: the NAR framing is fixed, so a tree's NAR length is arithmetic.
+import type { B3Digest, Directory, Node } from '../castore/index.js';
+import { NarBridgeError } from '../errors.js';
+
+/** Length of one NAR string token: u64 length prefix plus the bytes padded to 8. */
+const str = (len: number): number => 8 + Math.ceil(len / 8) * 8;
+
+const MAGIC = str('nix-archive-1'.length);
+// "(" "type" "<kind>" … ")": every short token below is 16 bytes (8 length + ≤8 bytes padded).
+const TOKEN = 16;
+const FILE_BASE = TOKEN * 5; // ( type regular contents )
+const EXECUTABLE = TOKEN + str(0); // "executable" ""
+const SYMLINK_BASE = TOKEN * 5; // ( type symlink target )
+const DIRECTORY_BASE = TOKEN * 4; // ( type directory )
+const ENTRY_BASE = TOKEN * 5; // entry ( name node )
+
+export function narSize(root: Node, directories: ReadonlyMap<string, Directory>): number {
+  return MAGIC + nodeSize(root, directories);
+}
+
+function nodeSize(node: Node, directories: ReadonlyMap<string, Directory>): number {
+  switch (node.kind) {
+    case 'file':
+      return FILE_BASE + (node.executable ? EXECUTABLE : 0) + str(node.size);
+    case 'symlink':
+      return SYMLINK_BASE + str(node.target.bytes.byteLength);
+    case 'directory': {
+      const directory = lookup(directories, node.digest);
+      let size = DIRECTORY_BASE;
+      for (const entry of directory.entries) {
+        size += ENTRY_BASE + str(entry.name.bytes.byteLength) + nodeSize(entry.node, directories);
+      }
+      return size;
+    }
+  }
+}
+
+export function lookup(directories: ReadonlyMap<string, Directory>, digest: B3Digest): Directory {
+  const directory = directories.get(digest.toHex());
+  if (!directory) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `directory ${digest.toHex()} is missing`);
+  return directory;
+}

@@ -1,0 +1,11 @@
+// The PathInfoService interface: store-path digest (20 bytes) → PathInfo.
+import type { CallOptions } from '../castore/index.js';
+import type { PathInfo } from './path-info.js';
+
+export interface PathInfoService {
+  /** `digest` is the 20-byte store path hash; null when absent. */
+  get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null>;
+  /** Replaces any PathInfo for the same store path. Callers make sure the objects it refers to are stored. */
+  put(info: PathInfo, opts?: CallOptions): Promise<void>;
+  list(opts?: CallOptions): AsyncIterable<PathInfo>;
+}

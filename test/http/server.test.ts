@@ -1,0 +1,134 @@
+// The HTTP surface over a memory store, through a real listening server and fetch.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBlobService, MemoryDirectoryService } from '../../src/castore/index.js';
+import { buildServer } from '../../src/http/index.js';
+import { encodeNixBase32 } from '../../src/nix/index.js';
+import { MemoryNarUploadIndex, MemoryPathInfoService, type Store } from '../../src/store/index.js';
+import { TESTDATA } from '../store/golden.js';
+
+const STORE_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-net-tools-1.60_p20170221182432';
+const HASH_PART = '00bgd045z0d4icpbc2yyz4gx48ak44la';
+
+let app: FastifyInstance;
+let base: string;
+
+beforeEach(async () => {
+  const store: Store = {
+    blobs: new MemoryBlobService(),
+    directories: new MemoryDirectoryService(),
+    pathInfos: new MemoryPathInfoService(),
+    narUploads: new MemoryNarUploadIndex(),
+  };
+  app = await buildServer({ store, priority: 40 });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterEach(async () => {
+  await app.close();
+});
+
+const fileHash = (bytes: Uint8Array) => encodeNixBase32(createHash('sha256').update(bytes).digest());
+
+function narInfoText(nar: Buffer, url: string, extra = ''): string {
+  const narHash = `sha256:${encodeNixBase32(createHash('sha256').update(nar).digest())}`;
+  return `StorePath: ${STORE_PATH}\nURL: ${url}\nCompression: none\nNarHash: ${narHash}\nNarSize: ${nar.byteLength}\nReferences: \n${extra}`;
+}
+
+async function putNar(body: Uint8Array, name: string) {
+  return fetch(`${base}/nar/${name}`, { method: 'PUT', body, headers: { 'content-type': 'application/x-nix-nar' } });
+}
+
+describe('binary cache protocol', () => {
+  it('serves nix-cache-info', async () => {
+    const res = await fetch(`${base}/nix-cache-info`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n');
+  });
+
+  it.each([
+    ['none', (b: Buffer) => b, ''],
+    ['gzip (no extension, detected by content)', (b: Buffer) => gzipSync(b), ''],
+    ['br', (b: Buffer) => brotliCompressSync(b), '.br'],
+  ])('round-trips a NAR uploaded with compression %s', async (_name, compress, ext) => {
+    const nar = await readFile(join(TESTDATA, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar'));
+    const file = compress(nar);
+    const name = `${fileHash(file)}.nar${ext}`;
+    expect((await fetch(`${base}/nar/${name}`, { method: 'HEAD' })).status).toBe(404);
+    expect((await putNar(file, name)).status).toBe(204);
+    expect((await fetch(`${base}/nar/${name}`, { method: 'HEAD' })).status).toBe(200);
+    expect((await fetch(`${base}/${HASH_PART}.narinfo`)).status).toBe(404);
+
+    const put = await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: narInfoText(nar, `nar/${name}`) });
+    expect(put.status).toBe(204);
+
+    const served = await (await fetch(`${base}/${HASH_PART}.narinfo`)).text();
+    const url = /^URL: (.*)$/m.exec(served)?.[1];
+    expect(url).toMatch(/^nar\/tvix-castore\/[A-Za-z0-9_-]+\?narsize=464152$/);
+    expect(served).toContain('Compression: none\n');
+    expect(served).toContain('References: \n');
+
+    const res = await fetch(`${base}/${url}`);
+    expect(res.headers.get('content-length')).toBe(String(nar.byteLength));
+    expect(Buffer.from(await res.arrayBuffer()).equals(nar)).toBe(true);
+    const head = await fetch(`${base}/${url}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(nar.byteLength));
+  });
+
+  it('refuses a NAR whose bytes do not match the hash in its URL', async () => {
+    const nar = await readFile(join(TESTDATA, 'complicated.nar'));
+    const name = `${fileHash(Buffer.from('something else'))}.nar`;
+    const res = await putNar(nar, name);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/does not match/);
+    expect((await fetch(`${base}/nar/${name}`, { method: 'HEAD' })).status).toBe(404);
+  });
+
+  it('refuses malformed NARs with 400 and a reason', async () => {
+    const nar = await readFile(join(TESTDATA, 'complicated.nar'));
+    const truncated = nar.subarray(0, 100);
+    const res = await putNar(truncated, `${fileHash(truncated)}.nar`);
+    expect(res.status).toBe(400);
+    expect((await res.text()).length).toBeGreaterThan(5);
+  });
+
+  it('refuses a narinfo for a NAR never uploaded, or for another store path', async () => {
+    const nar = await readFile(join(TESTDATA, 'complicated.nar'));
+    const unknown = await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: narInfoText(nar, `nar/${fileHash(nar)}.nar`) });
+    expect(unknown.status).toBe(400);
+    expect(await unknown.text()).toMatch(/not uploaded/);
+
+    expect((await putNar(nar, `${fileHash(nar)}.nar`)).status).toBe(204);
+    const wrongPath = await fetch(`${base}/11bgd045z0d4icpbc2yyz4gx48ak44la.narinfo`, {
+      method: 'PUT',
+      body: narInfoText(nar, `nar/${fileHash(nar)}.nar`),
+    });
+    expect(wrongPath.status).toBe(400);
+    expect(await wrongPath.text()).toMatch(/does not match/);
+    expect((await fetch(`${base}/11bgd045z0d4icpbc2yyz4gx48ak44la.narinfo`)).status).toBe(404);
+  });
+
+  it('refuses a narinfo whose NarHash disagrees with the uploaded NAR', async () => {
+    const nar = await readFile(join(TESTDATA, 'complicated.nar'));
+    expect((await putNar(nar, `${fileHash(nar)}.nar`)).status).toBe(204);
+    const lie = narInfoText(nar, `nar/${fileHash(nar)}.nar`).replace(/NarSize: \d+/, 'NarSize: 841');
+    const res = await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: lie });
+    expect(res.status).toBe(400);
+    expect((await fetch(`${base}/${HASH_PART}.narinfo`)).status).toBe(404);
+  });
+
+  it('answers 404 for a castore NAR URL whose narsize lies or whose node is unknown', async () => {
+    const nar = await readFile(join(TESTDATA, 'complicated.nar'));
+    expect((await putNar(nar, `${fileHash(nar)}.nar`)).status).toBe(204);
+    expect((await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: narInfoText(nar, `nar/${fileHash(nar)}.nar`) })).status).toBe(204);
+    const url = /^URL: (.*)$/m.exec(await (await fetch(`${base}/${HASH_PART}.narinfo`)).text())?.[1] ?? '';
+    expect((await fetch(`${base}/${url.replace('narsize=840', 'narsize=841')}`)).status).toBe(404);
+    expect((await fetch(`${base}/nar/tvix-castore/CiISIK8TSbn1-aGmoEBN6jbcyUmbyyXJrcESt8yak8rkHzJi`)).status).toBe(404);
+    expect((await fetch(`${base}/nar/tvix-castore/not*base64`)).status).toBe(400);
+  });
+});
