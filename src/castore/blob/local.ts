@@ -1,0 +1,170 @@
+// LocalBlobService: blobs as content-addressed files <dir>/<hex[0..2]>/<hex>, written via fsync'd temp files.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { NarBridgeError } from '../../errors.js';
+import { Blake3Hasher, type B3Digest } from '../digest.js';
+import type { BlobService, BlobWriter, CallOptions } from './service.js';
+
+/** Read size for openRead: large reads keep syscalls per GiB low when streaming NARs. */
+const READ_HIGH_WATER_MARK = 1024 * 1024;
+const TEMP_DIR = 'tmp';
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && err.code === 'ENOENT';
+}
+
+function storageError(what: string, err: unknown): NarBridgeError {
+  return new NarBridgeError('NB_ERR_STORAGE', `blob store: ${what} failed`, { cause: err });
+}
+
+/** fsync a directory so a rename or mkdir inside it survives a crash. */
+async function syncDir(path: string): Promise<void> {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+export class LocalBlobService implements BlobService {
+  readonly #tempDir: string;
+
+  /** Creates `dir` if needed and empties `<dir>/tmp` of writes a previous process left unfinished. */
+  constructor(private readonly dir: string) {
+    this.#tempDir = join(dir, TEMP_DIR);
+    mkdirSync(this.#tempDir, { recursive: true });
+    for (const name of readdirSync(this.#tempDir)) rmSync(join(this.#tempDir, name), { recursive: true, force: true });
+  }
+
+  #path(digest: B3Digest): string {
+    const hex = digest.toHex();
+    return join(this.dir, hex.slice(0, 2), hex);
+  }
+
+  async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
+    return (await this.size(digest, opts)) !== null;
+  }
+
+  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
+    opts?.signal?.throwIfAborted();
+    try {
+      return (await stat(this.#path(digest))).size;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw storageError('stat', err);
+    }
+  }
+
+  async openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null> {
+    opts?.signal?.throwIfAborted();
+    let file: FileHandle;
+    try {
+      file = await open(this.#path(digest), 'r');
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw storageError('open', err);
+    }
+    // The stream owns the handle and closes it on end, error or early `break`.
+    return file.createReadStream({ highWaterMark: READ_HIGH_WATER_MARK, signal: opts?.signal });
+  }
+
+  openWrite(opts?: CallOptions): BlobWriter {
+    return new LocalBlobWriter(this.dir, join(this.#tempDir, randomUUID()), (d) => this.#path(d), opts?.signal);
+  }
+}
+
+class LocalBlobWriter implements BlobWriter {
+  readonly #hasher = new Blake3Hasher();
+  /** Opened on first use; every operation chains on `#last` so writes land in order. */
+  #file: Promise<FileHandle> | undefined;
+  #last: Promise<void> = Promise.resolve();
+  #state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
+
+  constructor(
+    private readonly dir: string,
+    private readonly tempPath: string,
+    private readonly finalPath: (digest: B3Digest) => string,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    this.#hasher.update(chunk);
+    // Chained synchronously, before any await, so un-awaited writes still land in call order.
+    this.#last = this.#last.then(async () => {
+      const file = await this.#open();
+      for (let offset = 0; offset < chunk.length; ) {
+        offset += (await file.write(chunk, offset)).bytesWritten;
+      }
+    });
+    try {
+      await this.#last;
+    } catch (err) {
+      throw storageError('write', err);
+    }
+  }
+
+  async close(): Promise<B3Digest> {
+    this.#checkOpen();
+    this.#state = 'closing';
+    try {
+      await this.#last;
+      const file = await this.#open();
+      await file.sync();
+      await file.close();
+      const digest = this.#hasher.digest();
+      await this.#publish(digest);
+      this.#state = 'closed';
+      return digest;
+    } catch (err) {
+      await this.#discard();
+      throw NarBridgeError.is(err) ? err : storageError('close', err);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    await this.#discard();
+  }
+
+  /** Moves the temp file into place, unless that blob already exists (identical bytes: keep the old one). */
+  async #publish(digest: B3Digest): Promise<void> {
+    const target = this.finalPath(digest);
+    try {
+      await stat(target);
+      await unlink(this.tempPath);
+      return;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const shard = dirname(target);
+    if (await mkdir(shard, { recursive: true })) await syncDir(this.dir);
+    await rename(this.tempPath, target);
+    await syncDir(shard);
+  }
+
+  /** Closes and deletes the temp file, whatever state the writes are in. */
+  async #discard(): Promise<void> {
+    this.#state = 'aborted';
+    await this.#last.catch(() => undefined); // a failed write is what we are cleaning up after
+    if (!this.#file) return;
+    const file = await this.#file.catch(() => null);
+    await file?.close().catch(() => undefined); // may already be closed by close()
+    await unlink(this.tempPath).catch((err: unknown) => {
+      if (!isNotFound(err)) throw storageError('unlink', err);
+    });
+  }
+
+  #open(): Promise<FileHandle> {
+    this.#file ??= open(this.tempPath, 'wx');
+    return this.#file;
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new Error(`blob writer already ${this.#state}`);
+    this.signal?.throwIfAborted();
+  }
+}

@@ -1,0 +1,24 @@
+// BlobService: content-addressed byte blobs keyed by their blake3 digest.
+import type { B3Digest } from '../digest.js';
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface BlobService {
+  has(digest: B3Digest, opts?: CallOptions): Promise<boolean>;
+  /** Length in bytes, or null if absent. */
+  size(digest: B3Digest, opts?: CallOptions): Promise<number | null>;
+  /** The blob's bytes in order, or null if absent. Breaking out of the iteration releases the source. */
+  openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null>;
+  openWrite(opts?: CallOptions): BlobWriter;
+}
+
+export interface BlobWriter {
+  /** Settles once the chunk is accepted; await it before writing the next one or reusing the buffer. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Digest of every byte written; the blob is durable and readable when this resolves. */
+  close(): Promise<B3Digest>;
+  /** Discards everything written; leaves no partial blob behind. */
+  abort(reason?: unknown): Promise<void>;
+}

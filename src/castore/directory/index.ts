@@ -1,0 +1,6 @@
+// Directory services: the interface and its backends.
+export type { DirectoryPutter, DirectoryService } from './service.js';
+export { MemoryDirectoryService } from './memory.js';
+export { SqliteDirectoryService } from './sqlite.js';
+export { traverseDirectories } from './traverse.js';
+export { ValidatingPutter, type PendingDirectory, type PutterBackend } from './putter.js';

@@ -1,0 +1,82 @@
+// SqliteDirectoryService: canonical Directory bytes in the embedded database, keyed by digest.
+import { NarBridgeError } from '../../errors.js';
+import type { CallOptions } from '../blob/service.js';
+import type { B3Digest } from '../digest.js';
+import type { Directory } from '../directory.js';
+import { migrate, type Database } from '../sqlite.js';
+import { decodeDirectory } from '../wire.js';
+import { ValidatingPutter, type PendingDirectory } from './putter.js';
+import type { DirectoryPutter, DirectoryService } from './service.js';
+import { traverseDirectories } from './traverse.js';
+
+/** Append-only; see migrate(). `size` is kept beside the bytes so putters check children without decoding. */
+const SCHEMA = [
+  `CREATE TABLE castore_directories (
+     digest BLOB PRIMARY KEY NOT NULL CHECK (length(digest) = 32),
+     size INTEGER NOT NULL,
+     data BLOB NOT NULL
+   )`,
+] as const;
+
+function storageError(what: string, err: unknown): NarBridgeError {
+  return new NarBridgeError('NB_ERR_STORAGE', `directory store: ${what} failed`, { cause: err });
+}
+
+/** Rows come back untyped (plus a `_metadata` key from libsql); this reads one column of one. */
+function column(row: unknown, name: string): unknown {
+  return typeof row === 'object' && row !== null ? Reflect.get(row, name) : undefined;
+}
+
+/** Runs a statement, turning driver failures into NB_ERR_STORAGE. */
+function run<T>(what: string, statement: () => T): T {
+  try {
+    return statement();
+  } catch (err) {
+    throw storageError(what, err);
+  }
+}
+
+export class SqliteDirectoryService implements DirectoryService {
+  readonly #select;
+  readonly #selectSize;
+  readonly #insertBatch;
+
+  constructor(db: Database) {
+    migrate(db, 'castore.directories', SCHEMA);
+    // libsql reads a lone object argument as named parameters, so positional ones always go in an array.
+    this.#select = db.prepare('SELECT data FROM castore_directories WHERE digest = ?');
+    this.#selectSize = db.prepare('SELECT size FROM castore_directories WHERE digest = ?');
+    const insert = db.prepare('INSERT OR IGNORE INTO castore_directories (digest, size, data) VALUES (?, ?, ?)');
+    this.#insertBatch = db.transaction((batch: readonly PendingDirectory[]) => {
+      for (const { digest, directory, bytes } of batch) insert.run([digest.bytes, directory.size, bytes]);
+    });
+  }
+
+  async get(digest: B3Digest, opts?: CallOptions): Promise<Directory | null> {
+    opts?.signal?.throwIfAborted();
+    const row = run('read', () => this.#select.get([digest.bytes]));
+    if (row === undefined) return null;
+    const data = column(row, 'data');
+    if (!(data instanceof Uint8Array)) throw storageError('read', new TypeError('data column is not a BLOB'));
+    const directory = run('decode', () => decodeDirectory(data)); // our own bytes: corruption, not bad input
+    if (!directory.digest().equals(digest)) {
+      throw new NarBridgeError('NB_ERR_STORAGE', `directory store: row ${digest.toHex()} holds another directory`);
+    }
+    return directory;
+  }
+
+  getRecursive(root: B3Digest, opts?: CallOptions): AsyncIterable<Directory> {
+    return traverseDirectories(root, (d, o) => this.get(d, o), opts);
+  }
+
+  putter(opts?: CallOptions): DirectoryPutter {
+    return new ValidatingPutter({
+      storedSize: async (digest) => {
+        const row = run('read', () => this.#selectSize.get([digest.bytes]));
+        const size = column(row, 'size');
+        return typeof size === 'number' ? size : null;
+      },
+      write: async (batch) => run('write', () => this.#insertBatch.immediate(batch)),
+    }, opts);
+  }
+}

@@ -1,0 +1,92 @@
+// StorePath: the 20-byte digest and name of a store path, in its basename and absolute spellings.
+import { decodeNixBase32, encodeNixBase32, nixBase32Length } from './nixbase32.js';
+import { invalidDigest, malformed, withErrorCode } from './parse-errors.js';
+
+export const STORE_DIR = '/nix/store';
+
+/** Store path digests are sha256 compressed to 160 bits (libstore/store-api.cc). */
+const DIGEST_LENGTH = 20;
+const HASH_PART_LENGTH = nixBase32Length(DIGEST_LENGTH);
+/** Nix's own limit (libstore/path.cc checkName). */
+const MAX_NAME_LENGTH = 211;
+const NAME_CHARS = /[^A-Za-z0-9+\-._?=]/;
+
+export function parseStorePathHashPart(hashPart: string): Uint8Array {
+  if (hashPart.length !== HASH_PART_LENGTH) {
+    throw invalidDigest(`store path hash must be ${HASH_PART_LENGTH} characters`);
+  }
+  return decodeNixBase32(hashPart);
+}
+
+export class StorePath {
+  // Computed once: sorting and formatting ask for it repeatedly.
+  readonly #hashPart: string;
+
+  private constructor(
+    readonly digest: Uint8Array,
+    readonly name: string,
+  ) {
+    this.#hashPart = encodeNixBase32(digest);
+  }
+
+  /** `<32 nix-base32 chars>-<name>`. */
+  static parseBasename(basename: string): StorePath {
+    if (basename.length < HASH_PART_LENGTH + 2 || basename.charAt(HASH_PART_LENGTH) !== '-') {
+      throw malformed('store path must be "<32-character hash>-<name>"');
+    }
+    const digest = withErrorCode('NB_ERR_NARINFO_MALFORMED', 'store path hash', () =>
+      parseStorePathHashPart(basename.slice(0, HASH_PART_LENGTH)),
+    );
+    return StorePath.fromParts(digest, basename.slice(HASH_PART_LENGTH + 1));
+  }
+
+  /** `<storeDir>/<basename>` and nothing after it. */
+  static parseAbsolute(path: string, storeDir: string = STORE_DIR): StorePath {
+    const prefix = `${storeDir}/`;
+    if (!path.startsWith(prefix)) throw malformed(`store path is not in ${storeDir}`);
+    return StorePath.parseBasename(path.slice(prefix.length));
+  }
+
+  static fromParts(digest: Uint8Array, name: string): StorePath {
+    if (digest.length !== DIGEST_LENGTH) {
+      throw invalidDigest(`store path digest must be ${DIGEST_LENGTH} bytes`);
+    }
+    const problem = nameProblem(name);
+    if (problem !== null) throw malformed(`invalid store path name: ${problem}`);
+    return new StorePath(new Uint8Array(digest), name); // a copy, even of a Buffer
+  }
+
+  get hashPart(): string {
+    return this.#hashPart;
+  }
+
+  get basename(): string {
+    return `${this.#hashPart}-${this.name}`;
+  }
+
+  toAbsolute(storeDir: string = STORE_DIR): string {
+    return `${storeDir}/${this.basename}`;
+  }
+
+  equals(other: StorePath): boolean {
+    return this.name === other.name && Buffer.compare(this.digest, other.digest) === 0;
+  }
+}
+
+/**
+ * Sorted by basename, the order of Nix's StorePathSet (a std::set comparing basenames byte-wise).
+ * Nix writes narinfo References and signs fingerprints in this order. Basenames are ASCII, so
+ * JavaScript's code-unit comparison is the byte comparison.
+ */
+export function sortStorePaths(paths: readonly StorePath[]): StorePath[] {
+  return paths.slice().sort((a, b) => (a.basename < b.basename ? -1 : a.basename > b.basename ? 1 : 0));
+}
+
+function nameProblem(name: string): string | null {
+  if (name.length === 0) return 'empty';
+  if (name.length > MAX_NAME_LENGTH) return `longer than ${MAX_NAME_LENGTH} characters`;
+  if (name.startsWith('.')) return 'starts with "."';
+  const bad = NAME_CHARS.exec(name);
+  if (bad !== null) return `illegal character ${JSON.stringify(bad[0])}`;
+  return null;
+}
