@@ -15,20 +15,21 @@ export interface ServerOptions {
 }
 
 export async function buildServer({ store, priority, logger = false }: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger, disableRequestLogging: false, return503OnClosing: true });
+  const app = Fastify({ logger, return503OnClosing: true });
 
   // Bodies are consumed by the handlers themselves (streamed NARs, capped narinfo text).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  app.setErrorHandler(async (err, request, reply) => {
+  app.setErrorHandler(async (err: unknown, request, reply) => {
     const isUpload = request.method === 'PUT';
     const ours = NarBridgeError.is(err);
-    const fastifyStatus = !ours && typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : null;
-    const status = fastifyStatus ?? statusFor(ours ? err.code : null, isUpload);
-    if (status >= 500 || (!ours && fastifyStatus === null)) request.log.error({ err }, 'request failed');
+    // Fastify's own 4xx (bad schema, bad content) keep their status and message.
+    const fastifyStatus = !ours && clientStatus(err);
+    const status = fastifyStatus || statusFor(ours ? err.code : null, isUpload);
+    if (status >= 500 || (!ours && !fastifyStatus)) request.log.error({ err }, 'request failed');
     else request.log.debug({ err }, 'request refused');
-    const message = ours || fastifyStatus !== null ? err.message : 'internal error';
+    const message = (ours || fastifyStatus) && err instanceof Error ? err.message : 'internal error';
     return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
   });
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found\n'));
@@ -38,4 +39,9 @@ export async function buildServer({ store, priority, logger = false }: ServerOpt
   await app.register(narRoutes, { store });
   await app.register(narUploadRoutes, { store });
   return app;
+}
+
+function clientStatus(err: unknown): number | false {
+  const status = typeof err === 'object' && err !== null && 'statusCode' in err ? err.statusCode : undefined;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : false;
 }

@@ -11,4 +11,4 @@ export type { Store } from './store.js';
 export { parseUploadedNarName, receiveNar, receiveNarInfo } from './upload.js';
 export { SqliteNarUploadIndex } from './sqlite-nar-uploads.js';
 export { SqlitePathInfoService } from './sqlite-path-info-service.js';
-export { decodePathInfo, encodePathInfo } from './wire.js';
+export { decodePathInfo, encodePathInfo, pathInfoFromProto, pathInfoToProto } from './wire.js';

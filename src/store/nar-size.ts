@@ -5,14 +5,15 @@ import { NarBridgeError } from '../errors.js';
 /** Length of one NAR string token: u64 length prefix plus the bytes padded to 8. */
 const str = (len: number): number => 8 + Math.ceil(len / 8) * 8;
 
-const MAGIC = str('nix-archive-1'.length);
-// "(" "type" "<kind>" … ")": every short token below is 16 bytes (8 length + ≤8 bytes padded).
-const TOKEN = 16;
-const FILE_BASE = TOKEN * 5; // ( type regular contents )
-const EXECUTABLE = TOKEN + str(0); // "executable" ""
-const SYMLINK_BASE = TOKEN * 5; // ( type symlink target )
-const DIRECTORY_BASE = TOKEN * 4; // ( type directory )
-const ENTRY_BASE = TOKEN * 5; // entry ( name node )
+/** Total length of a sequence of fixed NAR tokens. */
+const tokens = (...words: string[]): number => words.reduce((sum, word) => sum + str(word.length), 0);
+
+const MAGIC = tokens('nix-archive-1');
+const FILE_BASE = tokens('(', 'type', 'regular', 'contents', ')');
+const EXECUTABLE = tokens('executable', '');
+const SYMLINK_BASE = tokens('(', 'type', 'symlink', 'target', ')');
+const DIRECTORY_BASE = tokens('(', 'type', 'directory', ')');
+const ENTRY_BASE = tokens('entry', '(', 'name', 'node', ')');
 
 export function narSize(root: Node, directories: ReadonlyMap<string, Directory>): number {
   return MAGIC + nodeSize(root, directories);

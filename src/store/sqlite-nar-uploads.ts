@@ -33,7 +33,7 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
   }
 
   async get(fileHash: Uint8Array): Promise<UploadedNar | null> {
-    const row = this.#get.get(Buffer.from(fileHash)) as Row | undefined;
+    const row = this.#get.get([Buffer.from(fileHash)]) as Row | undefined;
     if (!row) return null;
     return {
       node: decodeRootNode(row.root_node).node,
@@ -44,12 +44,12 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
   }
 
   async put(fileHash: Uint8Array, upload: UploadedNar): Promise<void> {
-    this.#put.run(
+    this.#put.run([
       Buffer.from(fileHash),
       Buffer.from(encodeRootNode(new Uint8Array(0), upload.node)),
       Buffer.from(upload.narHash.digest),
       upload.narSize,
       upload.fileSize,
-    );
+    ]);
   }
 }

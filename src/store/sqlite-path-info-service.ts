@@ -5,6 +5,12 @@ import type { PathInfo } from './path-info.js';
 import type { PathInfoService } from './path-info-service.js';
 import { decodePathInfo, encodePathInfo } from './wire.js';
 
+// libsql has no pluck(): rows are always objects, and BLOBs come back as Buffer from get() but as
+// ArrayBuffer from iterate(); Uint8Array's constructor takes both.
+interface Row {
+  data: Uint8Array | ArrayBuffer;
+}
+
 const SCHEMA = ['CREATE TABLE path_infos (digest BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID'];
 
 export class SqlitePathInfoService implements PathInfoService {
@@ -14,23 +20,21 @@ export class SqlitePathInfoService implements PathInfoService {
 
   constructor(db: Database) {
     migrate(db, 'path_infos', SCHEMA);
-    this.#get = db.prepare('SELECT data FROM path_infos WHERE digest = ?').pluck();
+    this.#get = db.prepare('SELECT data FROM path_infos WHERE digest = ?');
     this.#put = db.prepare('INSERT OR REPLACE INTO path_infos (digest, data) VALUES (?, ?)');
-    this.#list = db.prepare('SELECT data FROM path_infos ORDER BY digest').pluck();
+    this.#list = db.prepare('SELECT data FROM path_infos ORDER BY digest');
   }
 
   async get(digest: Uint8Array): Promise<PathInfo | null> {
-    const data: unknown = this.#get.get(Buffer.from(digest));
-    return data instanceof Uint8Array ? decodePathInfo(data) : null;
+    const row = this.#get.get([Buffer.from(digest)]) as Row | undefined;
+    return row ? decodePathInfo(new Uint8Array(row.data)) : null;
   }
 
   async put(info: PathInfo): Promise<void> {
-    this.#put.run(Buffer.from(info.storePath.digest), Buffer.from(encodePathInfo(info)));
+    this.#put.run([Buffer.from(info.storePath.digest), Buffer.from(encodePathInfo(info))]);
   }
 
   async *list(): AsyncIterable<PathInfo> {
-    for (const data of this.#list.iterate() as Iterable<unknown>) {
-      if (data instanceof Uint8Array) yield decodePathInfo(data);
-    }
+    for (const row of this.#list.iterate() as Iterable<Row>) yield decodePathInfo(new Uint8Array(row.data));
   }
 }

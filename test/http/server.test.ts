@@ -39,7 +39,7 @@ function narInfoText(nar: Buffer, url: string, extra = ''): string {
   return `StorePath: ${STORE_PATH}\nURL: ${url}\nCompression: none\nNarHash: ${narHash}\nNarSize: ${nar.byteLength}\nReferences: \n${extra}`;
 }
 
-async function putNar(body: Uint8Array, name: string) {
+async function putNar(body: Buffer, name: string) {
   return fetch(`${base}/nar/${name}`, { method: 'PUT', body, headers: { 'content-type': 'application/x-nix-nar' } });
 }
 

@@ -1,0 +1,95 @@
+// PathInfoService conformance on memory and on a real SQLite file, including reopening it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { B3Digest, openDatabase, SymlinkTarget, type Database } from '../../src/castore/index.js';
+import { NixHash, Signature, StorePath, parseContentAddress } from '../../src/nix/index.js';
+import { MemoryPathInfoService, SqlitePathInfoService, type PathInfo, type PathInfoService } from '../../src/store/index.js';
+
+const dep = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
+const INFO: PathInfo = {
+  storePath: StorePath.parseBasename('2r4c0iwl695hgsdxkablgafiz6pkkam6-y'),
+  node: { kind: 'directory', digest: B3Digest.fromHex('3f951a15afd586fb3121ef4d13d582e811ce0e5a7f21c0497fd87490e9e2355a'), size: 4 },
+  references: [StorePath.parseBasename('rpb1a2bv7v16z4p0x9f9y2p7b0am8s6m-deptree'), dep],
+  narHash: NixHash.parse('sha256:0hlgzdnh78xv9gh498mxp8qndz48bqvm9xr5plazk4k2hy0b7k2g'),
+  narSize: 576,
+  signatures: [Signature.parse('test-1:3sPEu31v4Ej8vZ0nsM5YDXT715nTXs7KJRDnT0IBdWfW1BzaaY4/OkXwEAVhum60GdF35Q3pLXo1RVWQJStjCg==')],
+  deriver: StorePath.parseBasename('y571mflw99fpzl0z4hhrmjzxlzsi0gr1-y.drv'),
+  ca: parseContentAddress('fixed:r:sha256:00zns3gj9hwz2a4b0i07y7nmxybq59lh24bl3xsxblcl6333mjil'),
+};
+
+const plain = (info: PathInfo | null) =>
+  info && {
+    storePath: info.storePath.basename,
+    node: info.node.kind === 'symlink' ? info.node.target.toString() : { ...info.node, digest: info.node.digest.toHex() },
+    references: info.references.map(String),
+    narHash: info.narHash.toString(),
+    narSize: info.narSize,
+    signatures: info.signatures.map(String),
+    deriver: info.deriver?.basename,
+    ca: info.ca && `${info.ca.method}:${info.ca.hash.toString()}`,
+  };
+
+let dirs: string[] = [];
+let dbs: Database[] = [];
+afterEach(async () => {
+  for (const db of dbs) db.close();
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  dirs = [];
+  dbs = [];
+});
+
+async function sqliteFile() {
+  const dir = await mkdtemp(join(tmpdir(), 'nb-pathinfo-'));
+  dirs.push(dir);
+  return join(dir, 'meta.sqlite');
+}
+
+const backends: Array<[string, () => Promise<PathInfoService>]> = [
+  ['memory', async () => new MemoryPathInfoService()],
+  [
+    'sqlite',
+    async () => {
+      const db = openDatabase(await sqliteFile());
+      dbs.push(db);
+      return new SqlitePathInfoService(db);
+    },
+  ],
+];
+
+describe.each(backends)('%s PathInfoService', (_name, make) => {
+  it('returns null for a missing path', async () => {
+    expect(await (await make()).get(INFO.storePath.digest)).toBeNull();
+  });
+
+  it('stores every field and lists what it holds', async () => {
+    const service = await make();
+    await service.put(INFO);
+    expect(plain(await service.get(INFO.storePath.digest))).toEqual(plain(INFO));
+    const symlinkInfo: PathInfo = { ...INFO, storePath: dep, node: { kind: 'symlink', target: SymlinkTarget.fromString('/nix/store/x') }, references: [], signatures: [] };
+    const { deriver: _d, ca: _c, ...bare } = symlinkInfo;
+    await service.put(bare);
+    const listed = [];
+    for await (const info of service.list()) listed.push(info.storePath.basename);
+    expect(listed.sort()).toEqual([INFO.storePath.basename, dep.basename].sort());
+    expect(plain(await service.get(dep.digest))).toEqual(plain(bare));
+  });
+
+  it('replaces the PathInfo of the same store path', async () => {
+    const service = await make();
+    await service.put(INFO);
+    await service.put({ ...INFO, signatures: [] });
+    expect((await service.get(INFO.storePath.digest))?.signatures).toEqual([]);
+  });
+});
+
+it('sqlite PathInfos survive reopening the database', async () => {
+  const file = await sqliteFile();
+  const first = openDatabase(file);
+  await new SqlitePathInfoService(first).put(INFO);
+  first.close();
+  const second = openDatabase(file);
+  dbs.push(second);
+  expect(plain(await new SqlitePathInfoService(second).get(INFO.storePath.digest))).toEqual(plain(INFO));
+});
