@@ -34,13 +34,13 @@ afterEach(async () => {
 
 const fileHash = (bytes: Uint8Array) => encodeNixBase32(createHash('sha256').update(bytes).digest());
 
-function narInfoText(nar: Buffer, url: string, extra = ''): string {
+function narInfoText(nar: Buffer, url: string): string {
   const narHash = `sha256:${encodeNixBase32(createHash('sha256').update(nar).digest())}`;
-  return `StorePath: ${STORE_PATH}\nURL: ${url}\nCompression: none\nNarHash: ${narHash}\nNarSize: ${nar.byteLength}\nReferences: \n${extra}`;
+  return `StorePath: ${STORE_PATH}\nURL: ${url}\nCompression: none\nNarHash: ${narHash}\nNarSize: ${nar.byteLength}\nReferences: \n`;
 }
 
 async function putNar(body: Buffer, name: string) {
-  return fetch(`${base}/nar/${name}`, { method: 'PUT', body, headers: { 'content-type': 'application/x-nix-nar' } });
+  return fetch(`${base}/nar/${name}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': 'application/x-nix-nar' } });
 }
 
 describe('binary cache protocol', () => {
