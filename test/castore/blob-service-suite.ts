@@ -58,6 +58,7 @@ export function describeBlobService(name: string, make: () => Promise<BlobServic
       expect(await blobs.has(digest)).toBe(false);
       expect(await blobs.size(digest)).toBeNull();
       expect(await blobs.openRead(digest)).toBeNull();
+      expect(await blobs.chunks(digest)).toBeNull();
     });
 
     it('stores a small blob and reads it back', async () => {
@@ -69,6 +70,7 @@ export function describeBlobService(name: string, make: () => Promise<BlobServic
       expect(digest.toHex()).toBe('5ca7815adcb484e9a136c11efe69c1d530176d549b5d18d038eb5280b4b3470c'); // helloworld.nar's blob
       expect(await blobs.has(digest)).toBe(true);
       expect(await blobs.size(digest)).toBe(12);
+      expect(await blobs.chunks(digest)).not.toBeNull();
       expect(hexOf(await readAll(await blobs.openRead(digest)))).toBe(hexOf(data));
     });
 

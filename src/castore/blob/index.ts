@@ -1,4 +1,4 @@
 // Blob services: the interface and its backends.
-export type { BlobService, BlobWriter, CallOptions } from './service.js';
+export type { BlobService, BlobWriter, CallOptions, ChunkMeta } from './service.js';
 export { MemoryBlobService } from './memory.js';
 export { LocalBlobService } from './local.js';

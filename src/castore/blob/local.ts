@@ -5,7 +5,7 @@ import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/prom
 import { dirname, join } from 'node:path';
 import { NarBridgeError } from '../../errors.js';
 import { Blake3Hasher, type B3Digest } from '../digest.js';
-import type { BlobService, BlobWriter, CallOptions } from './service.js';
+import type { BlobService, BlobWriter, CallOptions, ChunkMeta } from './service.js';
 
 /** Read size for openRead: large reads keep syscalls per GiB low when streaming NARs. */
 const READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -56,6 +56,11 @@ export class LocalBlobService implements BlobService {
       if (isNotFound(err)) return null;
       throw storageError('stat', err);
     }
+  }
+
+  /** Blobs are stored whole here. */
+  async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
+    return (await this.has(digest, opts)) ? [] : null;
   }
 
   async openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null> {

@@ -1,6 +1,6 @@
 // MemoryBlobService: blobs in a Map, for tests and throwaway servers.
 import { Blake3Hasher, type B3Digest } from '../digest.js';
-import type { BlobService, BlobWriter, CallOptions } from './service.js';
+import type { BlobService, BlobWriter, CallOptions, ChunkMeta } from './service.js';
 
 /** Slice size for openRead, so consumers see a stream like any other backend's. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -16,6 +16,11 @@ export class MemoryBlobService implements BlobService {
   async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
     opts?.signal?.throwIfAborted();
     return this.#blobs.get(digest.toHex())?.length ?? null;
+  }
+
+  /** Blobs are stored whole here. */
+  async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
+    return (await this.has(digest, opts)) ? [] : null;
   }
 
   async openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null> {

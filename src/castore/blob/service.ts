@@ -12,6 +12,16 @@ export interface BlobService {
   /** The blob's bytes in order, or null if absent. Breaking out of the iteration releases the source. */
   openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null>;
   openWrite(opts?: CallOptions): BlobWriter;
+  /**
+   * How the blob is stored in chunks (tvix `Stat` with `send_chunks`): an empty list when it is stored
+   * whole, null when absent. Each chunk is itself a blob readable through `openRead`.
+   */
+  chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null>;
+}
+
+export interface ChunkMeta {
+  readonly digest: B3Digest;
+  readonly size: number;
 }
 
 export interface BlobWriter {
