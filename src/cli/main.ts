@@ -44,7 +44,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function serve(args: readonly string[]): Promise<number> {
   const settings = serveSettings(args, process.env);
   const local = await openLocalStore(settings.dataDir);
-  const app = await buildServer({ store: local.store, priority: settings.priority, logger: { level: settings.logLevel } });
+  const app = await buildServer({
+    store: local.store,
+    priority: settings.priority,
+    logger: { level: settings.logLevel },
+    buildLogs: local.buildLogs,
+  });
   await app.listen({ host: settings.listen.host, port: settings.listen.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.listen.port;

@@ -2,10 +2,11 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalBlobService, openDatabase, SqliteDirectoryService } from '../castore/index.js';
-import { SqliteNarUploadIndex, SqlitePathInfoService, type Store } from '../store/index.js';
+import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, type BuildLogIndex, type Store } from '../store/index.js';
 
 export interface OpenStore {
   readonly store: Store;
+  readonly buildLogs: BuildLogIndex;
   close(): void;
 }
 
@@ -18,5 +19,5 @@ export async function openLocalStore(dataDir: string): Promise<OpenStore> {
     pathInfos: new SqlitePathInfoService(db),
     narUploads: new SqliteNarUploadIndex(db),
   };
-  return { store, close: () => db.close() };
+  return { store, buildLogs: new SqliteBuildLogIndex(db), close: () => db.close() };
 }

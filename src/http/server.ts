@@ -1,9 +1,11 @@
 // Builds the Fastify app: wires the endpoint plugins to a store and maps errors to statuses in one place.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { NarBridgeError } from '../errors.js';
-import type { Store } from '../store/index.js';
+import type { BuildLogIndex, Store } from '../store/index.js';
 import { statusFor } from './errors.js';
 import { cacheInfoRoutes } from './routes/cache-info.js';
+import { listingRoutes } from './routes/listing.js';
+import { logRoutes } from './routes/logs.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
 import { narInfoRoutes } from './routes/narinfo.js';
@@ -12,9 +14,11 @@ export interface ServerOptions {
   readonly store: Store;
   readonly priority: number;
   readonly logger?: FastifyServerOptions['logger'];
+  /** Where build logs are indexed; without it `/log/…` is not served. */
+  readonly buildLogs?: BuildLogIndex;
 }
 
-export async function buildServer({ store, priority, logger = false }: ServerOptions): Promise<FastifyInstance> {
+export async function buildServer({ store, priority, logger = false, buildLogs }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger, return503OnClosing: true });
 
   // Bodies are consumed by the handlers themselves (streamed NARs, capped narinfo text).
@@ -38,6 +42,8 @@ export async function buildServer({ store, priority, logger = false }: ServerOpt
   await app.register(narInfoRoutes, { store });
   await app.register(narRoutes, { store });
   await app.register(narUploadRoutes, { store });
+  await app.register(listingRoutes, { store });
+  if (buildLogs) await app.register(logRoutes, { store, buildLogs });
   return app;
 }
 

@@ -8,18 +8,28 @@ const str = (len: number): number => 8 + Math.ceil(len / 8) * 8;
 /** Total length of a sequence of fixed NAR tokens. */
 const tokens = (...words: string[]): number => words.reduce((sum, word) => sum + str(word.length), 0);
 
-const MAGIC = tokens('nix-archive-1');
+export const MAGIC = tokens('nix-archive-1');
 const FILE_BASE = tokens('(', 'type', 'regular', 'contents', ')');
 const EXECUTABLE = tokens('executable', '');
 const SYMLINK_BASE = tokens('(', 'type', 'symlink', 'target', ')');
 const DIRECTORY_BASE = tokens('(', 'type', 'directory', ')');
 const ENTRY_BASE = tokens('entry', '(', 'name', 'node', ')');
 
+/** From the start of a file node to its first content byte: the tokens before `contents`, then the u64 length. */
+export const fileContentsOffset = (executable: boolean): number =>
+  tokens('(', 'type', 'regular', 'contents') + (executable ? EXECUTABLE : 0) + 8;
+/** From the start of a directory node to its first `entry`. */
+export const DIRECTORY_HEAD = tokens('(', 'type', 'directory');
+/** From the start of an `entry` to its child node. */
+export const entryNodeOffset = (nameLength: number): number => tokens('entry', '(', 'name') + str(nameLength) + tokens('node');
+/** Framing an entry adds around its child node. */
+export const entrySize = (nameLength: number, child: number): number => ENTRY_BASE + str(nameLength) + child;
+
 export function narSize(root: Node, directories: ReadonlyMap<string, Directory>): number {
   return MAGIC + nodeSize(root, directories);
 }
 
-function nodeSize(node: Node, directories: ReadonlyMap<string, Directory>): number {
+export function nodeSize(node: Node, directories: ReadonlyMap<string, Directory>): number {
   switch (node.kind) {
     case 'file':
       return FILE_BASE + (node.executable ? EXECUTABLE : 0) + str(node.size);
@@ -29,7 +39,7 @@ function nodeSize(node: Node, directories: ReadonlyMap<string, Directory>): numb
       const directory = lookup(directories, node.digest);
       let size = DIRECTORY_BASE;
       for (const entry of directory.entries) {
-        size += ENTRY_BASE + str(entry.name.bytes.byteLength) + nodeSize(entry.node, directories);
+        size += entrySize(entry.name.bytes.byteLength, nodeSize(entry.node, directories));
       }
       return size;
     }

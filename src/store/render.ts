@@ -4,6 +4,7 @@ import type { BlobService, CallOptions, Directory, Node } from '../castore/index
 import { NarBridgeError } from '../errors.js';
 import { writeNar, type NarEvent } from '../nar/index.js';
 import type { Castore } from './castore.js';
+import { loadDirectoryClosure } from './directory-closure.js';
 import { lookup, narSize } from './nar-size.js';
 
 export interface NarPlan {
@@ -13,12 +14,7 @@ export interface NarPlan {
 }
 
 export async function planNar(root: Node, castore: Castore, opts: CallOptions = {}): Promise<NarPlan> {
-  const directories = new Map<string, Directory>();
-  if (root.kind === 'directory') {
-    for await (const directory of castore.directories.getRecursive(root.digest, opts)) {
-      directories.set(directory.digest().toHex(), directory);
-    }
-  }
+  const directories = await loadDirectoryClosure(root, castore.directories, opts);
   return {
     narSize: narSize(root, directories),
     stream: () => writeNar(narEvents(root, null, directories, castore.blobs, opts)),

@@ -1,0 +1,16 @@
+// The Directory closure of a root node, fetched with one recursive get and keyed by hex digest for lookups.
+import type { CallOptions, Directory, DirectoryService, Node } from '../castore/index.js';
+
+export async function loadDirectoryClosure(
+  root: Node,
+  directories: DirectoryService,
+  opts: CallOptions = {},
+): Promise<Map<string, Directory>> {
+  const closure = new Map<string, Directory>();
+  if (root.kind === 'directory') {
+    for await (const directory of directories.getRecursive(root.digest, opts)) {
+      closure.set(directory.digest().toHex(), directory);
+    }
+  }
+  return closure;
+}
