@@ -11,4 +11,5 @@ export {
   formatContentAddress,
   parseContentAddress,
 } from './content-address.js';
+export { contentAddressedPath } from './content-addressed-path.js';
 export { type NarInfo, formatNarInfo, parseNarInfo } from './narinfo.js';

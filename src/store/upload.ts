@@ -6,7 +6,9 @@ import { encodeRootNode, type CallOptions, type Node } from '../castore/index.js
 import { NarBridgeError } from '../errors.js';
 import { decodeNixBase32, parseNarInfo, type NarInfo, type Signature } from '../nix/index.js';
 import { decompress } from './decompress.js';
-import { ingestNar, type IngestOptions } from './ingest.js';
+import { ingestNar } from './ingest.js';
+import { capExpansion, capUploadSize, DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './upload-limits.js';
+import { checkUploadPolicy, OPEN_UPLOAD_POLICY, type UploadPolicy } from './upload-policy.js';
 import type { UploadedNar } from './nar-uploads.js';
 import { CASTORE_NAR_PREFIX, decodeNodeText } from './narinfo.js';
 import type { PathInfo } from './path-info.js';
@@ -22,10 +24,16 @@ export function parseUploadedNarName(file: string): Uint8Array | null {
   return match?.[1] ? decodeNixBase32(match[1]) : null;
 }
 
+export interface ReceiveNarOptions extends CallOptions {
+  readonly limits?: UploadLimits;
+}
+
 /** Ingests an uploaded NAR file (compressed or not) and records it under its file hash. */
-export async function receiveNar(store: Store, fileHash: Uint8Array, body: AsyncIterable<Uint8Array>, opts: IngestOptions = {}): Promise<UploadedNar> {
+export async function receiveNar(store: Store, fileHash: Uint8Array, body: AsyncIterable<Uint8Array>, opts: ReceiveNarOptions = {}): Promise<UploadedNar> {
+  const { limits = DEFAULT_UPLOAD_LIMITS, ...call } = opts;
   const file = new StreamDigest();
-  const { node, narHash, narSize } = await ingestNar(decompress(file.tap(body)), store, opts);
+  const nar = capExpansion(decompress(capUploadSize(file.tap(body), limits.maxNarSize)), () => file.size, limits);
+  const { node, narHash, narSize } = await ingestNar(nar, store, { ...call, limits: limits.nar });
   if (!Buffer.from(file.sha256).equals(fileHash)) {
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', 'uploaded file does not match the sha256 in its URL');
   }
@@ -34,8 +42,15 @@ export async function receiveNar(store: Store, fileHash: Uint8Array, body: Async
   return upload;
 }
 
-/** Turns an uploaded narinfo into a PathInfo, once the NAR it names is known to be stored and to match. */
-export async function receiveNarInfo(store: Store, pathDigest: Uint8Array, text: string, opts: CallOptions = {}): Promise<PathInfo> {
+export interface ReceiveNarInfoOptions extends CallOptions {
+  readonly policy?: UploadPolicy;
+}
+
+/**
+ * Turns an uploaded narinfo into a PathInfo, once the NAR it names is known to be stored and to match,
+ * and the policy accepts it.
+ */
+export async function receiveNarInfo(store: Store, pathDigest: Uint8Array, text: string, opts: ReceiveNarInfoOptions = {}): Promise<PathInfo> {
   const narInfo = parseNarInfo(text);
   if (!Buffer.from(narInfo.storePath.digest).equals(pathDigest)) {
     throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', `StorePath ${narInfo.storePath.basename} does not match the narinfo URL`);
@@ -54,6 +69,7 @@ export async function receiveNarInfo(store: Store, pathDigest: Uint8Array, text:
     ...(narInfo.deriver ? { deriver: narInfo.deriver } : {}),
     ...(narInfo.ca ? { ca: narInfo.ca } : {}),
   };
+  await checkUploadPolicy(info, opts.policy ?? OPEN_UPLOAD_POLICY, store, opts);
   await store.pathInfos.put(info, opts);
   return info;
 }

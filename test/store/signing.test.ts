@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { SymlinkTarget } from '../../src/castore/index.js';
+import { fingerprintPath, generateSigningKey, NixHash, Signature, StorePath } from '../../src/nix/index.js';
+import { MemoryPathInfoService, SigningPathInfoService, type PathInfo } from '../../src/store/index.js';
+
+const PATH = StorePath.parseBasename('7r1prhqk1w9qykcclfckkcww64ax9341-x');
+const DEP = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
+const INFO: PathInfo = {
+  storePath: PATH,
+  node: { kind: 'symlink', target: SymlinkTarget.parse(new TextEncoder().encode('/nix/store/x')) },
+  references: [DEP],
+  narHash: NixHash.parse('sha256:0hlgzdnh78xv9gh498mxp8qndz48bqvm9xr5plazk4k2hy0b7k2g'),
+  narSize: 576,
+  signatures: [],
+};
+const FINGERPRINT = fingerprintPath(INFO.storePath, INFO.narHash, INFO.narSize, INFO.references);
+const ours = generateSigningKey('cache-1');
+const uploader = generateSigningKey('uploader-1');
+
+describe('SigningPathInfoService', () => {
+  it('appends our signature after the uploader’s, verifiable with our public key', async () => {
+    const inner = new MemoryPathInfoService();
+    const signing = new SigningPathInfoService(inner, [ours]);
+    await signing.put({ ...INFO, signatures: [uploader.sign(FINGERPRINT)] });
+    const stored = await inner.get(PATH.digest);
+    expect(stored?.signatures.map((s) => s.keyName)).toEqual(['uploader-1', 'cache-1']);
+    expect(ours.publicKey().verify(FINGERPRINT, stored!.signatures[1]!)).toBe(true);
+    expect(uploader.publicKey().verify(FINGERPRINT, stored!.signatures[0]!)).toBe(true);
+  });
+
+  it('does not duplicate our signature when a served narinfo comes back', async () => {
+    const inner = new MemoryPathInfoService();
+    const signing = new SigningPathInfoService(inner, [ours]);
+    await signing.put(INFO);
+    const served = await signing.get(PATH.digest);
+    await signing.put(served!);
+    expect((await inner.get(PATH.digest))?.signatures.map(String)).toEqual([String(ours.sign(FINGERPRINT))]);
+  });
+
+  it('drops a forged signature under our key name and adds the real one', async () => {
+    const inner = new MemoryPathInfoService();
+    const forged = Signature.fromParts('cache-1', new Uint8Array(64).fill(7));
+    await new SigningPathInfoService(inner, [ours]).put({ ...INFO, signatures: [forged] });
+    expect((await inner.get(PATH.digest))?.signatures.map(String)).toEqual([String(ours.sign(FINGERPRINT))]);
+  });
+
+  it('signs on get a PathInfo stored before the key was configured, with every key', async () => {
+    const inner = new MemoryPathInfoService();
+    await inner.put(INFO);
+    const second = generateSigningKey('cache-2');
+    const served = await new SigningPathInfoService(inner, [ours, second]).get(PATH.digest);
+    expect(served?.signatures.map((s) => s.keyName)).toEqual(['cache-1', 'cache-2']);
+    expect(second.publicKey().verify(FINGERPRINT, served!.signatures[1]!)).toBe(true);
+    const listed = [];
+    for await (const info of new SigningPathInfoService(inner, [ours]).list()) listed.push(info);
+    expect(listed[0]?.signatures.map((s) => s.keyName)).toEqual(['cache-1']);
+  });
+
+  it('answers a miss with null', async () => {
+    expect(await new SigningPathInfoService(new MemoryPathInfoService(), [ours]).get(DEP.digest)).toBeNull();
+  });
+});
