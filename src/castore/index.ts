@@ -18,4 +18,6 @@ export {
 } from './wire.js';
 export * from './blob/index.js';
 export * from './directory/index.js';
+export * from './grpc/index.js';
+export * from './service-url.js';
 export { migrate, openDatabase, type Database } from './sqlite.js';

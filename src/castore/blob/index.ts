@@ -2,3 +2,5 @@
 export type { BlobService, BlobWriter, CallOptions, ChunkMeta } from './service.js';
 export { MemoryBlobService } from './memory.js';
 export { LocalBlobService } from './local.js';
+export { GrpcBlobService } from './grpc.js';
+export { BLOB_SCHEMES, blobServiceFromUrl } from './from-url.js';

@@ -1,0 +1,19 @@
+// DirectoryService from a URL: memory://, sqlite:///abs/file, grpc+http://host:port, grpc+https://…, grpc+unix:///abs/socket.
+import { grpcScheme, memoryScheme, serviceFromUrl, sqliteScheme, type OpenedService, type SchemeTable } from '../service-url.js';
+import { GrpcDirectoryService } from './grpc.js';
+import { MemoryDirectoryService } from './memory.js';
+import type { DirectoryService } from './service.js';
+import { SqliteDirectoryService } from './sqlite.js';
+
+export const DIRECTORY_SCHEMES: SchemeTable<DirectoryService> = new Map([
+  ['memory', memoryScheme<DirectoryService>(() => new MemoryDirectoryService())],
+  ['sqlite', sqliteScheme<DirectoryService>((db) => new SqliteDirectoryService(db))],
+  ['grpc', grpcScheme<DirectoryService>((connection) => new GrpcDirectoryService(connection))],
+]);
+
+export function directoryServiceFromUrl(
+  raw: string,
+  schemes: SchemeTable<DirectoryService> = DIRECTORY_SCHEMES,
+): Promise<OpenedService<DirectoryService>> {
+  return serviceFromUrl(raw, schemes);
+}

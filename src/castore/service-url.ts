@@ -1,0 +1,76 @@
+// Services from URLs, tvix style: the scheme before any `+` picks a factory from an immutable table.
+import { NarBridgeError } from '../errors.js';
+import { GrpcConnection, grpcEndpointFromUrl } from './grpc/connection.js';
+import { openDatabase, type Database } from './sqlite.js';
+
+export interface OpenedService<S> {
+  readonly service: S;
+  /** Releases what the service holds (a database handle, a channel). */
+  close(): void;
+}
+
+export type ServiceFactory<S> = (url: URL) => OpenedService<S> | Promise<OpenedService<S>>;
+export type SchemeTable<S> = ReadonlyMap<string, ServiceFactory<S>>;
+
+function configError(raw: string, why: string, cause?: unknown): NarBridgeError {
+  return new NarBridgeError('NB_ERR_CONFIG', `service URL '${raw}': ${why}`, cause === undefined ? undefined : { cause });
+}
+
+export async function serviceFromUrl<S>(raw: string, schemes: SchemeTable<S>): Promise<OpenedService<S>> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch (err) {
+    throw configError(raw, 'not a URL', err);
+  }
+  const scheme = url.protocol.slice(0, -1).split('+')[0] ?? '';
+  const make = schemes.get(scheme);
+  if (!make) throw configError(raw, `no service for scheme ${url.protocol} (known: ${[...schemes.keys()].join(', ')})`);
+  return make(url);
+}
+
+/** For URLs that name nothing but a scheme, like `memory://`. */
+export function requireBareUrl(url: URL): void {
+  if (url.host || (url.pathname !== '' && url.pathname !== '/') || url.search || url.hash || url.username) {
+    throw configError(url.href, `${url.protocol}// takes no host, path or query`);
+  }
+}
+
+/** For `local:///abs/dir`, `sqlite:///abs/file`: no host, no query, an absolute path. */
+export function absolutePathOf(url: URL): string {
+  if (url.host || url.search || url.hash || url.username) throw configError(url.href, 'expected an absolute path and nothing else');
+  const path = decodeURIComponent(url.pathname);
+  if (!path.startsWith('/') || path.length < 2 || path.includes('\0')) throw configError(url.href, 'expected an absolute path');
+  return path;
+}
+
+/** A plain scheme (`memory`) may not carry a transport (`memory+grpc`); only grpc URLs have one. */
+export function requirePlainScheme(url: URL): void {
+  if (url.protocol.includes('+')) throw configError(url.href, `unknown transport in ${url.protocol}`);
+}
+
+/** `memory://`: a fresh in-process service. */
+export function memoryScheme<S>(make: () => S): ServiceFactory<S> {
+  return (url) => {
+    requirePlainScheme(url);
+    requireBareUrl(url);
+    return { service: make(), close: () => undefined };
+  };
+}
+
+/** `sqlite:///abs/file`: a service over its own connection to that database. */
+export function sqliteScheme<S>(make: (db: Database) => S): ServiceFactory<S> {
+  return (url) => {
+    requirePlainScheme(url);
+    const db = openDatabase(absolutePathOf(url));
+    return { service: make(db), close: () => db.close() };
+  };
+}
+
+/** `grpc+http://host:port`, `grpc+https://host:port`, `grpc+unix:///abs/socket`: a client over its own channel. */
+export function grpcScheme<S>(make: (connection: GrpcConnection) => S): ServiceFactory<S> {
+  return (url) => {
+    const connection = new GrpcConnection(grpcEndpointFromUrl(url));
+    return { service: make(connection), close: () => connection.close() };
+  };
+}

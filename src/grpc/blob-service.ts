@@ -1,0 +1,61 @@
+// tvix BlobService over gRPC, served from any BlobService: Stat (with chunk lists), Read, Put.
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { B3Digest, BLOB_METHODS, type BlobService } from '../castore/index.js';
+import { NarBridgeError } from '../errors.js';
+import { servedMethod } from './definition.js';
+import { clientStreamHandler, serverStreamHandler, unaryHandler, type GrpcLog } from './handlers.js';
+
+/**
+ * Read message size. Each Read a client keeps in flight buffers a few messages on both ends, so smaller
+ * than the backends' 1 MiB reads; large enough that per-message overhead is noise.
+ */
+export const READ_CHUNK_BYTES = 256 * 1024;
+
+export const BLOB_SERVICE_DEFINITION = {
+  stat: servedMethod(BLOB_METHODS.stat),
+  read: servedMethod(BLOB_METHODS.read),
+  put: servedMethod(BLOB_METHODS.put),
+};
+
+function notFound(digest: B3Digest): NarBridgeError {
+  return new NarBridgeError('NB_ERR_NOT_FOUND', `blob ${digest.toHex()} not found`);
+}
+
+export function blobServiceImplementation(blobs: BlobService, log: GrpcLog): UntypedServiceImplementation {
+  return {
+    stat: unaryHandler(BLOB_METHODS.stat, log, async (request, signal) => {
+      const digest = B3Digest.parse(request.digest ?? new Uint8Array(0));
+      if (!request.sendChunks) {
+        if (!(await blobs.has(digest, { signal }))) throw notFound(digest);
+        return {};
+      }
+      const chunks = await blobs.chunks(digest, { signal });
+      if (chunks === null) throw notFound(digest);
+      return { chunks: chunks.map((chunk) => ({ digest: chunk.digest.bytes, size: chunk.size })) };
+    }),
+
+    read: serverStreamHandler(BLOB_METHODS.read, log, async function* (request, signal) {
+      const digest = B3Digest.parse(request.digest ?? new Uint8Array(0));
+      const contents = await blobs.openRead(digest, { signal });
+      if (!contents) throw notFound(digest);
+      for await (const piece of contents) {
+        for (let offset = 0; offset < piece.byteLength; offset += READ_CHUNK_BYTES) {
+          yield { data: piece.subarray(offset, offset + READ_CHUNK_BYTES) };
+        }
+      }
+    }),
+
+    put: clientStreamHandler(BLOB_METHODS.put, log, async (requests, signal) => {
+      const writer = blobs.openWrite({ signal });
+      try {
+        for await (const chunk of requests) {
+          if (chunk.data && chunk.data.byteLength > 0) await writer.write(chunk.data);
+        }
+      } catch (err) {
+        await writer.abort(err);
+        throw err;
+      }
+      return { digest: (await writer.close()).bytes };
+    }),
+  };
+}

@@ -1,0 +1,44 @@
+// tvix PathInfoService over gRPC, served from a Store: Get, Put (objects must be stored), CalculateNAR, List.
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { NarBridgeError } from '../errors.js';
+import { NarCalculator, PATH_INFO_METHODS, requireStoredRoot, type Store } from '../store/index.js';
+import { servedMethod } from './definition.js';
+import { serverStreamHandler, unaryHandler, type GrpcLog } from './handlers.js';
+
+/** A store path's digest, nixbase32-decoded: what `by_output_hash` carries. */
+const OUTPUT_HASH_BYTES = 20;
+
+export const PATH_INFO_SERVICE_DEFINITION = {
+  get: servedMethod(PATH_INFO_METHODS.get),
+  put: servedMethod(PATH_INFO_METHODS.put),
+  calculateNar: servedMethod(PATH_INFO_METHODS.calculateNar),
+  list: servedMethod(PATH_INFO_METHODS.list),
+};
+
+export function pathInfoServiceImplementation(store: Store, log: GrpcLog): UntypedServiceImplementation {
+  const calculator = new NarCalculator(store);
+  return {
+    get: unaryHandler(PATH_INFO_METHODS.get, log, async (request, signal) => {
+      const digest = request.byOutputHash ?? new Uint8Array(0);
+      if (digest.byteLength !== OUTPUT_HASH_BYTES) {
+        throw new NarBridgeError('NB_ERR_INVALID_DIGEST', `by_output_hash must be ${OUTPUT_HASH_BYTES} bytes, got ${digest.byteLength}`);
+      }
+      const info = await store.pathInfos.get(digest, { signal });
+      if (!info) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no PathInfo for that output hash');
+      return info;
+    }),
+
+    put: unaryHandler(PATH_INFO_METHODS.put, log, async (info, signal) => {
+      await requireStoredRoot(store, info.node, { signal });
+      await store.pathInfos.put(info, { signal });
+      return info;
+    }),
+
+    calculateNar: unaryHandler(PATH_INFO_METHODS.calculateNar, log, async ({ node }, signal) => {
+      const facts = await calculator.calculate(node, { signal });
+      return { narSize: facts.narSize, narSha256: facts.narSha256 };
+    }),
+
+    list: serverStreamHandler(PATH_INFO_METHODS.list, log, (_request, signal) => store.pathInfos.list({ signal })),
+  };
+}

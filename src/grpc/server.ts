@@ -1,0 +1,51 @@
+// The gRPC server: the three tvix services over one Store, bound to a TCP or unix socket address.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { MAX_GRPC_MESSAGE_BYTES } from '../castore/index.js';
+import { NarBridgeError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import { BLOB_SERVICE_DEFINITION, blobServiceImplementation } from './blob-service.js';
+import { DIRECTORY_SERVICE_DEFINITION, directoryServiceImplementation } from './directory-service.js';
+import type { GrpcLog } from './handlers.js';
+import { PATH_INFO_SERVICE_DEFINITION, pathInfoServiceImplementation } from './path-info-service.js';
+
+/** How long a stop waits for calls in progress before cutting them off. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export interface GrpcServerOptions {
+  readonly store: Store;
+  readonly log: GrpcLog;
+}
+
+export interface GrpcListener {
+  /** The bound TCP port (the one asked for, or the one picked for port 0); 0 for a unix socket. */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** `address` is grpc-js syntax: `host:port`, `[v6]:port` or `unix:/abs/path`. */
+export async function startGrpcServer(address: string, { store, log }: GrpcServerOptions): Promise<GrpcListener> {
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
+  });
+  server.addService(BLOB_SERVICE_DEFINITION, blobServiceImplementation(store.blobs, log));
+  server.addService(DIRECTORY_SERVICE_DEFINITION, directoryServiceImplementation(store.directories, log));
+  server.addService(PATH_INFO_SERVICE_DEFINITION, pathInfoServiceImplementation(store, log));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(new NarBridgeError('NB_ERR_CONFIG', `cannot serve gRPC on ${address}: ${err.message}`, { cause: err }));
+      else resolve(bound);
+    });
+  });
+  return { port: address.startsWith('unix:') ? 0 : port, close: () => shutdown(server) };
+}
+
+async function shutdown(server: Server): Promise<void> {
+  const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  const timer = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+  try {
+    await graceful;
+  } finally {
+    clearTimeout(timer);
+  }
+}
