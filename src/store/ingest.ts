@@ -1,15 +1,8 @@
 // NAR ingest: parse a NAR stream into blobs and Directory messages; return the root node, NarHash and NarSize.
-import {
-  DirectoryBuilder,
-  PathComponent,
-  SymlinkTarget,
-  type BlobService,
-  type CallOptions,
-  type DirectoryPutter,
-  type Node,
-} from '../castore/index.js';
+import { DirectoryBuilder, PathComponent, SymlinkTarget, type CallOptions, type DirectoryPutter, type Node } from '../castore/index.js';
 import { readNar, type NarLimits } from '../nar/index.js';
 import { NixHash } from '../nix/index.js';
+import { BlobUploadQueue, SMALL_BLOB_BYTES } from './blob-upload-queue.js';
 import type { Castore } from './castore.js';
 import { StreamDigest } from './measure.js';
 
@@ -33,6 +26,15 @@ interface OpenDirectory {
  * only at `close()`, after every blob was written, so an aborted ingest leaves no Directory behind.
  */
 export async function ingestNar(source: AsyncIterable<Uint8Array>, castore: Castore, opts: IngestOptions = {}): Promise<IngestResult> {
+  const blobs = new BlobUploadQueue(castore.blobs, opts);
+  try {
+    return await ingestInto(source, castore, blobs, opts);
+  } finally {
+    await blobs.settle();
+  }
+}
+
+async function ingestInto(source: AsyncIterable<Uint8Array>, castore: Castore, blobs: BlobUploadQueue, opts: IngestOptions): Promise<IngestResult> {
   const nar = new StreamDigest();
   const open: OpenDirectory[] = [];
   let putter: DirectoryPutter | undefined;
@@ -59,7 +61,7 @@ export async function ingestNar(source: AsyncIterable<Uint8Array>, castore: Cast
         break;
       }
       case 'file': {
-        const digest = await writeBlob(castore.blobs, event.contents, opts);
+        const digest = event.size <= SMALL_BLOB_BYTES ? await blobs.addSmall(event.contents, event.size) : await blobs.addLarge(event.contents);
         place(event.name, { kind: 'file', digest, size: event.size, executable: event.executable });
         break;
       }
@@ -69,17 +71,7 @@ export async function ingestNar(source: AsyncIterable<Uint8Array>, castore: Cast
     }
   }
   if (!root) throw new Error('NAR reader ended without a root node');
+  await blobs.drain();
   if (putter) await putter.close();
   return { node: root, narHash: NixHash.fromDigest('sha256', nar.sha256), narSize: nar.size };
-}
-
-async function writeBlob(blobs: BlobService, contents: AsyncIterable<Uint8Array>, opts: CallOptions) {
-  const writer = blobs.openWrite(opts);
-  try {
-    for await (const chunk of contents) await writer.write(chunk);
-  } catch (err) {
-    await writer.abort(err);
-    throw err;
-  }
-  return writer.close();
 }

@@ -1,8 +1,8 @@
 // NAR render: castore graph → the exact NAR bytes, streamed. The Directory closure is fetched up front
 // (one recursive get), which also yields NarSize before the first byte is sent.
-import type { BlobService, CallOptions, Directory, Node } from '../castore/index.js';
-import { NarBridgeError } from '../errors.js';
+import type { CallOptions, Directory, Node } from '../castore/index.js';
 import { writeNar, type NarEvent } from '../nar/index.js';
+import { BlobReadahead, type BlobRef } from './blob-readahead.js';
 import type { Castore } from './castore.js';
 import { loadDirectoryClosure } from './directory-closure.js';
 import { lookup, narSize } from './nar-size.js';
@@ -17,7 +17,7 @@ export async function planNar(root: Node, castore: Castore, opts: CallOptions = 
   const directories = await loadDirectoryClosure(root, castore.directories, opts);
   return {
     narSize: narSize(root, directories),
-    stream: () => writeNar(narEvents(root, null, directories, castore.blobs, opts)),
+    stream: () => writeNar(narEvents(root, null, directories, new BlobReadahead(castore.blobs, filesOf(root, directories), opts))),
   };
 }
 
@@ -25,12 +25,11 @@ async function* narEvents(
   node: Node,
   name: Uint8Array | null,
   directories: ReadonlyMap<string, Directory>,
-  blobs: BlobService,
-  opts: CallOptions,
+  blobs: BlobReadahead,
 ): AsyncGenerator<NarEvent, void, undefined> {
   switch (node.kind) {
     case 'file':
-      yield { type: 'file', name, executable: node.executable, size: node.size, contents: readBlob(blobs, node, opts) };
+      yield { type: 'file', name, executable: node.executable, size: node.size, contents: blobs.next() };
       return;
     case 'symlink':
       yield { type: 'symlink', name, target: node.target.bytes };
@@ -38,14 +37,19 @@ async function* narEvents(
     case 'directory':
       yield { type: 'directory', name };
       for (const entry of lookup(directories, node.digest).entries) {
-        yield* narEvents(entry.node, entry.name.bytes, directories, blobs, opts);
+        yield* narEvents(entry.node, entry.name.bytes, directories, blobs);
       }
       yield { type: 'end' };
   }
 }
 
-async function* readBlob(blobs: BlobService, node: Extract<Node, { kind: 'file' }>, opts: CallOptions) {
-  const contents = await blobs.openRead(node.digest, opts);
-  if (!contents) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `blob ${node.digest.toHex()} is missing`);
-  yield* contents;
+/** The file blobs in the order the NAR lists them (depth first, entries in name order). */
+function filesOf(root: Node, directories: ReadonlyMap<string, Directory>): BlobRef[] {
+  const files: BlobRef[] = [];
+  const walk = (node: Node): void => {
+    if (node.kind === 'file') files.push(node);
+    else if (node.kind === 'directory') for (const entry of lookup(directories, node.digest).entries) walk(entry.node);
+  };
+  walk(root);
+  return files;
 }

@@ -7,8 +7,8 @@ import { NarBridgeError } from '../../errors.js';
 import { Blake3Hasher, type B3Digest } from '../digest.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta } from './service.js';
 
-/** Read size for openRead: large reads keep syscalls per GiB low when streaming NARs. */
-const READ_HIGH_WATER_MARK = 1024 * 1024;
+/** Largest read for openRead: large reads keep syscalls per GiB low when streaming NARs. */
+const READ_CHUNK_BYTES = 1024 * 1024;
 const TEMP_DIR = 'tmp';
 
 function isNotFound(err: unknown): boolean {
@@ -72,12 +72,34 @@ export class LocalBlobService implements BlobService {
       if (isNotFound(err)) return null;
       throw storageError('open', err);
     }
-    // The stream owns the handle and closes it on end, error or early `break`.
-    return file.createReadStream({ highWaterMark: READ_HIGH_WATER_MARK, signal: opts?.signal });
+    return readFile(file, opts?.signal);
   }
 
   openWrite(opts?: CallOptions): BlobWriter {
     return new LocalBlobWriter(this.dir, join(this.#tempDir, randomUUID()), (d) => this.#path(d), opts?.signal);
+  }
+}
+
+/**
+ * Reads sized to the file: a stream with a fixed 1 MiB buffer would allocate that much for every small
+ * blob, and garbage collection then dominates serving trees of many small files. Closes the handle on
+ * end, error or early `break`.
+ */
+async function* readFile(file: FileHandle, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    let remaining = (await file.stat()).size;
+    while (remaining > 0) {
+      signal?.throwIfAborted();
+      const buffer = Buffer.allocUnsafe(Math.min(remaining, READ_CHUNK_BYTES));
+      const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, null);
+      if (bytesRead === 0) break; // shorter than stat said: the consumer's size check reports it
+      remaining -= bytesRead;
+      yield bytesRead === buffer.byteLength ? buffer : buffer.subarray(0, bytesRead);
+    }
+  } catch (err) {
+    throw NarBridgeError.is(err) || (err instanceof Error && err.name === 'AbortError') ? err : storageError('read', err);
+  } finally {
+    await file.close();
   }
 }
 
