@@ -3,6 +3,8 @@ import { NarBridgeError } from '../errors.js';
 import { buildServer } from '../http/index.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
+import { openStoreOverrides } from './service-overrides.js';
+import { startGrpcServer } from '../grpc/index.js';
 import { serveSettings } from './settings.js';
 
 const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL]
@@ -11,6 +13,11 @@ const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--
   --data-dir   embedded store location (env NAR_BRIDGE_DATA_DIR, default $XDG_DATA_HOME/nar-bridge)
   --priority   Priority advertised in nix-cache-info (env NAR_BRIDGE_PRIORITY, default 40)
   --log-level  fatal|error|warn|info|debug|trace|silent (env NAR_BRIDGE_LOG_LEVEL, default info)
+  --grpc-listen HOST:PORT|unix:/PATH   also serve the tvix gRPC services there (env NAR_BRIDGE_GRPC_LISTEN)
+  --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
+                                grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
+  --directory-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
+  --path-info-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR)
 `;
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -43,7 +50,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function serve(args: readonly string[]): Promise<number> {
   const settings = serveSettings(args, process.env);
-  const local = await openLocalStore(settings.dataDir);
+  const overrides = await openStoreOverrides(settings);
+  const local = await openLocalStore(settings.dataDir, overrides.services);
   const app = await buildServer({
     store: local.store,
     priority: settings.priority,
@@ -54,13 +62,19 @@ async function serve(args: readonly string[]): Promise<number> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.listen.port;
   app.log.info({ url: formatUrl({ ...settings.listen, port }), dataDir: settings.dataDir, priority: settings.priority }, 'nar-bridge listening');
+  const grpc = settings.grpcListen === null
+    ? null
+    : await startGrpcServer(settings.grpcListen, { store: local.store, log: app.log.child({ component: 'grpc' }) });
+  if (grpc) app.log.info({ grpcListen: settings.grpcListen, port: grpc.port }, 'gRPC listening');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   app.log.info({ signal }, 'shutting down');
+  await grpc?.close();
   await app.close();
   local.close();
+  overrides.close();
   return 0;
 }

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalBlobService, openDatabase, SqliteDirectoryService } from '../castore/index.js';
 import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, type BuildLogIndex, type Store } from '../store/index.js';
+import type { StoreOverrides } from './service-overrides.js';
 
 export interface OpenStore {
   readonly store: Store;
@@ -10,13 +11,14 @@ export interface OpenStore {
   close(): void;
 }
 
-export async function openLocalStore(dataDir: string): Promise<OpenStore> {
+/** `overrides` replace embedded services (--blob-service-addr etc.); the upload index always stays here. */
+export async function openLocalStore(dataDir: string, overrides: StoreOverrides = {}): Promise<OpenStore> {
   await mkdir(dataDir, { recursive: true });
   const db = openDatabase(join(dataDir, 'meta.sqlite'));
   const store: Store = {
-    blobs: new LocalBlobService(join(dataDir, 'blobs')),
-    directories: new SqliteDirectoryService(db),
-    pathInfos: new SqlitePathInfoService(db),
+    blobs: overrides.blobs ?? new LocalBlobService(join(dataDir, 'blobs')),
+    directories: overrides.directories ?? new SqliteDirectoryService(db),
+    pathInfos: overrides.pathInfos ?? new SqlitePathInfoService(db),
     narUploads: new SqliteNarUploadIndex(db),
   };
   return { store, buildLogs: new SqliteBuildLogIndex(db), close: () => db.close() };

@@ -4,12 +4,19 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
+import { parseGrpcListenAddress } from './grpc-listen-address.js';
 
 export interface ServeSettings {
   readonly listen: ListenAddress;
   readonly dataDir: string;
   readonly priority: number;
   readonly logLevel: string;
+  /** grpc-js bind address for the tvix gRPC services, or null for no gRPC server. */
+  readonly grpcListen: string | null;
+  /** Service URLs replacing the embedded store's blobs, directories, PathInfos; null keeps the embedded one. */
+  readonly blobServiceAddr: string | null;
+  readonly directoryServiceAddr: string | null;
+  readonly pathInfoServiceAddr: string | null;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -23,6 +30,10 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
       'data-dir': { type: 'string' },
       priority: { type: 'string' },
       'log-level': { type: 'string' },
+      'grpc-listen': { type: 'string' },
+      'blob-service-addr': { type: 'string' },
+      'directory-service-addr': { type: 'string' },
+      'path-info-service-addr': { type: 'string' },
     },
   });
   const priority = Number(values.priority ?? env.NAR_BRIDGE_PRIORITY ?? 40);
@@ -34,9 +45,17 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
     dataDir: values['data-dir'] ?? env.NAR_BRIDGE_DATA_DIR ?? defaultDataDir(env),
     priority,
     logLevel,
+    grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
+    blobServiceAddr: values['blob-service-addr'] ?? env.NAR_BRIDGE_BLOB_SERVICE_ADDR ?? null,
+    directoryServiceAddr: values['directory-service-addr'] ?? env.NAR_BRIDGE_DIRECTORY_SERVICE_ADDR ?? null,
+    pathInfoServiceAddr: values['path-info-service-addr'] ?? env.NAR_BRIDGE_PATH_INFO_SERVICE_ADDR ?? null,
   };
 }
 
 function defaultDataDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'nar-bridge');
+}
+
+function optional<T>(text: string | undefined, parse: (text: string) => T): T | null {
+  return text === undefined || text === '' ? null : parse(text);
 }

@@ -41,8 +41,10 @@ export function errorFromStatus(err: unknown, method: string, signal?: AbortSign
   if (NarBridgeError.is(err)) return err;
   const name = statusName(err);
   if (!name) return new NarBridgeError('NB_ERR_UPSTREAM', `${method} failed`, { cause: err });
-  const details = typeof err === 'object' && err !== null && 'details' in err ? String(err.details) : '';
-  return new NarBridgeError(CODE_FOR_STATUS[name], `${method}: ${name}${details ? `: ${details}` : ''}`, { cause: err });
+  const code = CODE_FOR_STATUS[name];
+  // A refusal's details describe our request and may be passed on; a link failure's name peer addresses: logs only.
+  const details = code !== 'NB_ERR_UPSTREAM' && typeof err === 'object' && err !== null && 'details' in err ? String(err.details) : '';
+  return new NarBridgeError(code, `${method}: ${name}${details ? `: ${details}` : ''}`, { cause: err });
 }
 
 export function isNotFound(err: unknown): boolean {
