@@ -1,8 +1,10 @@
 // The composition root: argv/env → settings → store → HTTP server; exit codes live here only.
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { NarBridgeError } from '../errors.js';
-import { buildServer } from '../http/index.js';
+import { buildServer, HttpMetrics } from '../http/index.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
+import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
 import { openStoreOverrides } from './service-overrides.js';
 import { startGrpcServer } from '../grpc/index.js';
 import { serveSettings } from './settings.js';
@@ -57,6 +59,7 @@ async function serve(args: readonly string[]): Promise<number> {
     priority: settings.priority,
     logger: { level: settings.logLevel },
     buildLogs: local.buildLogs,
+    metrics: new HttpMetrics(processMetrics(), cached(local.stats, STATS_MAX_AGE_MS)),
   });
   await app.listen({ host: settings.listen.host, port: settings.listen.port });
   const address = app.server.address();
@@ -77,4 +80,11 @@ async function serve(args: readonly string[]): Promise<number> {
   local.close();
   overrides.close();
   return 0;
+}
+
+/** A registry with Node's process metrics (CPU, memory, event-loop lag) beside ours. */
+function processMetrics(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
 }

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { LocalBlobService, openDatabase, SqliteDirectoryService } from '../castore/index.js';
 import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, type BuildLogIndex, type Store } from '../store/index.js';
 import type { StoreOverrides } from './service-overrides.js';
+import { measureEmbeddedStore, type EmbeddedStoreStats } from './store-stats.js';
 
 export interface OpenStore {
   readonly store: Store;
   readonly buildLogs: BuildLogIndex;
+  /** Counts and sizes, measured now (walks the blob directory). */
+  stats(): Promise<EmbeddedStoreStats>;
   close(): void;
 }
 
@@ -21,5 +24,5 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
     pathInfos: overrides.pathInfos ?? new SqlitePathInfoService(db),
     narUploads: new SqliteNarUploadIndex(db),
   };
-  return { store, buildLogs: new SqliteBuildLogIndex(db), close: () => db.close() };
+  return { store, buildLogs: new SqliteBuildLogIndex(db), stats: () => measureEmbeddedStore(dataDir, db), close: () => db.close() };
 }

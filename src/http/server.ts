@@ -2,10 +2,15 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { NarBridgeError } from '../errors.js';
 import type { BuildLogIndex, Store } from '../store/index.js';
+import { AccessLogController, accessLog } from './access-log.js';
 import { statusFor } from './errors.js';
+import type { HttpMetrics } from './metrics.js';
+import { observeRequests, type RequestObserver } from './observe.js';
+import { healthRoutes } from './routes/health.js';
 import { cacheInfoRoutes } from './routes/cache-info.js';
 import { listingRoutes } from './routes/listing.js';
 import { logRoutes } from './routes/logs.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
 import { narInfoRoutes } from './routes/narinfo.js';
@@ -16,10 +21,17 @@ export interface ServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Where build logs are indexed; without it `/log/…` is not served. */
   readonly buildLogs?: BuildLogIndex;
+  /** Served at /metrics and fed by every request; without it there is no /metrics. */
+  readonly metrics?: HttpMetrics;
 }
 
-export async function buildServer({ store, priority, logger = false, buildLogs }: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger, return503OnClosing: true });
+export async function buildServer({ store, priority, logger = false, buildLogs, metrics }: ServerOptions): Promise<FastifyInstance> {
+  // Fastify's own two lines per request are replaced by one completion line carrying route, status and bytes
+  // (observe.ts); a proxy's X-Request-Id, when sent, becomes the reqId on every line of the request.
+  const app = Fastify({ logger, return503OnClosing: true, logController: new AccessLogController(), requestIdHeader: 'x-request-id' });
+  const observers: RequestObserver[] = [accessLog];
+  if (metrics) observers.push(metrics);
+  observeRequests(app, observers);
 
   // Bodies are consumed by the handlers themselves (streamed NARs, capped narinfo text).
   app.removeAllContentTypeParsers();
@@ -39,6 +51,8 @@ export async function buildServer({ store, priority, logger = false, buildLogs }
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found\n'));
 
   await app.register(cacheInfoRoutes, { priority });
+  await app.register(healthRoutes, { store });
+  if (metrics) await app.register(metricsRoutes, { metrics });
   await app.register(narInfoRoutes, { store });
   await app.register(narRoutes, { store });
   await app.register(narUploadRoutes, { store });

@@ -1,0 +1,74 @@
+// What the embedded store holds: object counts from SQLite, blob count and sizes from the blob directory.
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Database } from '../castore/index.js';
+
+export interface EmbeddedStoreStats {
+  readonly blobs: number;
+  /** Sum of blob lengths: the bytes of file contents actually kept (each distinct content once). */
+  readonly blobBytes: number;
+  readonly directories: number;
+  readonly pathInfos: number;
+  /** Allocated bytes (st_blocks) of blob files plus the SQLite files: what `du` would say. */
+  readonly diskBytes: number;
+}
+
+const DISK_BLOCK_BYTES = 512;
+/** Files beside meta.sqlite that hold committed data too (write-ahead log, shared memory index). */
+const DATABASE_FILES = ['meta.sqlite', 'meta.sqlite-wal', 'meta.sqlite-shm'];
+
+export async function measureEmbeddedStore(dataDir: string, db: Database): Promise<EmbeddedStoreStats> {
+  const count = (table: string): number => {
+    const row = db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]) as { n: number | bigint };
+    return Number(row.n);
+  };
+  let blobs = 0;
+  let blobBytes = 0;
+  let diskBytes = 0;
+  const blobDir = join(dataDir, 'blobs');
+  // Blobs live at blobs/<first two hex digits>/<hex>; blobs/tmp holds unfinished writes and is not counted.
+  for (const prefix of (await ifPresent(readdir(blobDir))) ?? []) {
+    if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+    for (const name of (await ifPresent(readdir(join(blobDir, prefix)))) ?? []) {
+      const st = await ifPresent(lstat(join(blobDir, prefix, name)));
+      if (!st?.isFile()) continue;
+      blobs += 1;
+      blobBytes += st.size;
+      diskBytes += st.blocks * DISK_BLOCK_BYTES;
+    }
+  }
+  for (const file of DATABASE_FILES) {
+    const st = await ifPresent(lstat(join(dataDir, file))); // the -wal and -shm files come and go
+    if (st) diskBytes += st.blocks * DISK_BLOCK_BYTES;
+  }
+  return { blobs, blobBytes, directories: count('castore_directories'), pathInfos: count('path_infos'), diskBytes };
+}
+
+/** Null when the file is gone (a store in use changes while it is walked); any other failure is thrown. */
+async function ifPresent<T>(pending: Promise<T>): Promise<T | null> {
+  try {
+    return await pending;
+  } catch (err) {
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Measuring walks every blob file, so a scrape every few seconds reuses a measurement this recent. */
+export const STATS_MAX_AGE_MS = 30_000;
+
+/** `measure`, at most once per `maxAgeMs`; concurrent callers share one measurement in progress. */
+export function cached<T>(measure: () => Promise<T>, maxAgeMs: number): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | null = null;
+  return () => {
+    const now = Date.now();
+    if (!last || now - last.at > maxAgeMs) {
+      const value = measure();
+      last = { at: now, value };
+      value.catch(() => {
+        last = null; // a failed measurement is not reused; the caller sees the error
+      });
+    }
+    return last.value;
+  };
+}

@@ -1,0 +1,21 @@
+// The access log: one `request completed` line per request, with route, status, bytes and duration, on the
+// request's child logger (so it carries the reqId). Fastify's own per-request lines are turned off around it.
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { RequestObserver } from './observe.js';
+
+export const accessLog: RequestObserver = {
+  started() {},
+  finished(request, { method, route, status, bytesIn, bytesOut, durationMs }) {
+    const rounded = Math.round(durationMs * 1000) / 1000;
+    request.log.info({ method, url: request.url, route, status, bytesIn, bytesOut, durationMs: rounded }, 'request completed');
+  },
+};
+
+/** Drops Fastify's `incoming request` and plain `request completed` lines; keeps its error and stream-error lines. */
+export class AccessLogController extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (error) super.requestCompleted(error, request, reply, metadata);
+  }
+}

@@ -1,0 +1,76 @@
+// Prometheus metrics for the HTTP surface and the store behind it. The registry is handed in (never prom-client's
+// global default), so two servers in one process, as in tests, keep separate counts.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { RequestObservation, RequestObserver } from './observe.js';
+
+/** What the store holds, as the composition root can measure it (counts from SQLite, sizes from disk). */
+export interface StoreStats {
+  readonly blobs: number;
+  readonly directories: number;
+  readonly pathInfos: number;
+  /** Bytes the data directory takes on disk: blob files plus the metadata database. */
+  readonly diskBytes: number;
+}
+
+/** From a 304-sized narinfo answer (~1 ms) to a multi-GiB NAR stream (minutes). */
+const DURATION_BUCKETS_S = [0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10, 60, 300];
+
+export class HttpMetrics implements RequestObserver {
+  readonly #requests: Counter<'method' | 'route' | 'status'>;
+  readonly #duration: Histogram<'method' | 'route'>;
+  readonly #bytesServed: Counter<'route'>;
+  readonly #bytesIngested: Counter<'route'>;
+  readonly #uploadsInFlight: Gauge;
+
+  constructor(readonly registry: Registry, stats?: () => Promise<StoreStats>) {
+    const registers = [registry];
+    this.#requests = new Counter({ name: 'nar_bridge_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers });
+    this.#duration = new Histogram({
+      name: 'nar_bridge_http_request_duration_seconds',
+      help: 'Time from request to last response byte',
+      labelNames: ['method', 'route'],
+      buckets: DURATION_BUCKETS_S,
+      registers,
+    });
+    this.#bytesServed = new Counter({ name: 'nar_bridge_http_served_bytes_total', help: 'Bytes sent, headers included', labelNames: ['route'], registers });
+    this.#bytesIngested = new Counter({ name: 'nar_bridge_http_ingested_bytes_total', help: 'Request body bytes received', labelNames: ['route'], registers });
+    this.#uploadsInFlight = new Gauge({ name: 'nar_bridge_uploads_in_flight', help: 'PUT requests being received', registers });
+    if (stats) {
+      new Gauge({
+        name: 'nar_bridge_store_objects',
+        help: 'Objects in the store by kind',
+        labelNames: ['kind'],
+        registers,
+        async collect() {
+          const s = await stats();
+          this.set({ kind: 'blobs' }, s.blobs);
+          this.set({ kind: 'directories' }, s.directories);
+          this.set({ kind: 'path_infos' }, s.pathInfos);
+        },
+      });
+      new Gauge({
+        name: 'nar_bridge_store_disk_bytes',
+        help: 'Bytes the data directory takes on disk',
+        registers,
+        async collect() {
+          this.set((await stats()).diskBytes);
+        },
+      });
+    }
+  }
+
+  started(request: FastifyRequest, reply: FastifyReply): void {
+    if (request.method !== 'PUT') return;
+    this.#uploadsInFlight.inc();
+    // The response's 'close' fires once, whether it finished or the client went away.
+    reply.raw.once('close', () => this.#uploadsInFlight.dec());
+  }
+
+  finished(_request: FastifyRequest, o: RequestObservation): void {
+    this.#requests.inc({ method: o.method, route: o.route, status: String(o.status) });
+    this.#duration.observe({ method: o.method, route: o.route }, o.durationMs / 1000);
+    this.#bytesServed.inc({ route: o.route }, o.bytesOut);
+    this.#bytesIngested.inc({ route: o.route }, o.bytesIn);
+  }
+}

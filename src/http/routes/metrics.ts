@@ -1,0 +1,11 @@
+// GET /metrics: the Prometheus text exposition of the registry the server was given.
+import type { FastifyInstance } from 'fastify';
+import type { HttpMetrics } from '../metrics.js';
+
+export interface MetricsOptions {
+  readonly metrics: HttpMetrics;
+}
+
+export async function metricsRoutes(app: FastifyInstance, { metrics }: MetricsOptions): Promise<void> {
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+}
