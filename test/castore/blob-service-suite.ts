@@ -96,6 +96,19 @@ export function describeBlobService(name: string, make: () => Promise<BlobServic
       await expectNoTempFiles();
     });
 
+    it('reads from an offset, without the bytes before it', async () => {
+      const blobs = await open();
+      const data = patternBytes(3 * 1024 * 1024 + 777);
+      const writer = blobs.openWrite();
+      await writeIn(writer, data, [1_000_000]);
+      const digest = await writer.close();
+      for (const offset of [0, 1, 1024 * 1024, data.length - 1]) {
+        expect(hexOf(await readAll(await blobs.openRead(digest, { offset })))).toBe(hexOf(data.subarray(offset)));
+      }
+      expect((await readAll(await blobs.openRead(digest, { offset: data.length })))?.length).toBe(0);
+      expect((await readAll(await blobs.openRead(digest, { offset: data.length + 10 })))?.length).toBe(0);
+    });
+
     it('copies each chunk, so the caller may reuse its buffer after write settles', async () => {
       const blobs = await open();
       const buffer = new Uint8Array([1, 2, 3]);

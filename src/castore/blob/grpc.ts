@@ -5,7 +5,7 @@ import type { ClientStreamCall, GrpcConnection } from '../grpc/connection.js';
 import { BLOB_METHODS, type BlobChunk, type PutBlobResponse } from '../grpc/services.js';
 import { isNotFound } from '../grpc/status.js';
 import { uint64ToNumber } from '../grpc/uint64.js';
-import type { BlobService, BlobWriter, CallOptions, ChunkMeta } from './service.js';
+import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
 
 /** Upload message size: well under grpc's default 4 MiB limit of peers we do not configure. */
 const PUT_CHUNK_BYTES = 1024 * 1024;
@@ -49,10 +49,12 @@ export class GrpcBlobService implements BlobService {
    * tvix's advice: Stat with send_chunks, then read the chunks; a blob stored whole is one plain Read.
    * The first Read is started before returning, so callers can keep several in flight.
    */
-  async openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null> {
+  async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
     const chunks = await this.chunks(digest, opts);
     if (chunks === null) return null;
-    if (chunks.length === 0) return this.#verifiedRead(digest, null, opts);
+    const offset = opts?.offset ?? 0;
+    if (chunks.length === 0) return dropPrefix(this.#verifiedRead(digest, null, opts), offset);
+    if (offset > 0) return this.#readFrom(chunks, offset, opts);
     const first = chunks[0];
     const firstRead = first ? this.#verifiedRead(first.digest, first.size, opts) : null;
     return this.#readChunks(digest, chunks, firstRead, opts);
@@ -74,6 +76,20 @@ export class GrpcBlobService implements BlobService {
       }
     }
     if (!whole.digest().equals(digest)) throw peerLied(digest, 'its chunks do not add up to it');
+  }
+
+  /**
+   * A read from `offset` fetches only the chunks from the one holding it on. Each is verified, but the
+   * whole-blob check needs every chunk, so it is left to whoever reads from the start.
+   */
+  async *#readFrom(chunks: readonly ChunkMeta[], offset: number, opts: CallOptions | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+    let start = 0;
+    for (const chunk of chunks) {
+      if (start + chunk.size > offset) {
+        yield* dropPrefix(this.#verifiedRead(chunk.digest, chunk.size, opts), Math.max(0, offset - start));
+      }
+      start += chunk.size;
+    }
   }
 
   /**
@@ -110,6 +126,19 @@ export class GrpcBlobService implements BlobService {
 
   openWrite(opts?: CallOptions): BlobWriter {
     return new GrpcBlobWriter(this.connection, opts);
+  }
+}
+
+/** `source` without its first `count` bytes (read and dropped: a whole blob is verified end to end). */
+async function* dropPrefix(source: AsyncIterable<Uint8Array>, count: number): AsyncGenerator<Uint8Array, void, undefined> {
+  let toDrop = count;
+  for await (const piece of source) {
+    if (toDrop >= piece.byteLength) {
+      toDrop -= piece.byteLength;
+      continue;
+    }
+    yield toDrop > 0 ? piece.subarray(toDrop) : piece;
+    toDrop = 0;
   }
 }
 

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { NarBridgeError } from '../../errors.js';
 import { Blake3Hasher, type B3Digest } from '../digest.js';
-import type { BlobService, BlobWriter, CallOptions, ChunkMeta } from './service.js';
+import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
 
 /** Largest read for openRead: large reads keep syscalls per GiB low when streaming NARs. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -14,7 +14,7 @@ const TEMP_DIR = 'tmp';
 const fdOpen = promisify(openCb);
 const fdStat = promisify(fstatCb);
 const fdClose = promisify(closeCb);
-const fdRead = (fd: number, buffer: Buffer, offset: number, length: number, position: null): Promise<number> =>
+const fdRead = (fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> =>
   new Promise((resolve, reject) => readCb(fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
 
 function isNotFound(err: unknown): boolean {
@@ -69,7 +69,7 @@ export class LocalBlobService implements BlobService {
     return (await this.has(digest, opts)) ? [] : null;
   }
 
-  async openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null> {
+  async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
     opts?.signal?.throwIfAborted();
     let fd: number;
     try {
@@ -78,7 +78,7 @@ export class LocalBlobService implements BlobService {
       if (isNotFound(err)) return null;
       throw storageError('open', err);
     }
-    return readFile(fd, opts?.signal);
+    return readFile(fd, opts?.offset ?? 0, opts?.signal);
   }
 
   openWrite(opts?: CallOptions): BlobWriter {
@@ -91,14 +91,16 @@ export class LocalBlobService implements BlobService {
  * blob, and garbage collection then dominates serving trees of many small files. Plain fd calls, as
  * FileHandle objects cost a third more per small file. Closes the fd on end, error or early `break`.
  */
-async function* readFile(fd: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+async function* readFile(fd: number, offset: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
   try {
-    let remaining = (await fdStat(fd)).size;
+    let position = offset;
+    let remaining = (await fdStat(fd)).size - offset;
     while (remaining > 0) {
       signal?.throwIfAborted();
       const buffer = Buffer.allocUnsafe(Math.min(remaining, READ_CHUNK_BYTES));
-      const bytesRead = await fdRead(fd, buffer, 0, buffer.byteLength, null);
+      const bytesRead = await fdRead(fd, buffer, 0, buffer.byteLength, position);
       if (bytesRead === 0) break; // shorter than stat said: the consumer's size check reports it
+      position += bytesRead;
       remaining -= bytesRead;
       yield bytesRead === buffer.byteLength ? buffer : buffer.subarray(0, bytesRead);
     }

@@ -1,6 +1,6 @@
 // MemoryBlobService: blobs in a Map, for tests and throwaway servers.
 import { Blake3Hasher, type B3Digest } from '../digest.js';
-import type { BlobService, BlobWriter, CallOptions, ChunkMeta } from './service.js';
+import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
 
 /** Slice size for openRead, so consumers see a stream like any other backend's. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -23,10 +23,10 @@ export class MemoryBlobService implements BlobService {
     return (await this.has(digest, opts)) ? [] : null;
   }
 
-  async openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null> {
+  async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
     opts?.signal?.throwIfAborted();
     const blob = this.#blobs.get(digest.toHex());
-    return blob ? slices(blob, opts?.signal) : null;
+    return blob ? slices(blob.subarray(opts?.offset ?? 0), opts?.signal) : null;
   }
 
   openWrite(opts?: CallOptions): BlobWriter {

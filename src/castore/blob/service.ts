@@ -5,12 +5,20 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface ReadOptions extends CallOptions {
+  /** Start reading here (bytes): how Range requests avoid reading what they skip. */
+  readonly offset?: number;
+}
+
 export interface BlobService {
   has(digest: B3Digest, opts?: CallOptions): Promise<boolean>;
   /** Length in bytes, or null if absent. */
   size(digest: B3Digest, opts?: CallOptions): Promise<number | null>;
-  /** The blob's bytes in order, or null if absent. Breaking out of the iteration releases the source. */
-  openRead(digest: B3Digest, opts?: CallOptions): Promise<AsyncIterable<Uint8Array> | null>;
+  /**
+   * The blob's bytes in order from `opts.offset` (default 0), or null if absent. Breaking out of the
+   * iteration releases the source. An offset past the end yields nothing.
+   */
+  openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null>;
   openWrite(opts?: CallOptions): BlobWriter;
   /**
    * How the blob is stored in chunks (tvix `Stat` with `send_chunks`): an empty list when it is stored
