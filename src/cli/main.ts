@@ -2,6 +2,8 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { NarBridgeError } from '../errors.js';
 import { buildServer, HttpMetrics } from '../http/index.js';
+import { importCommand, IMPORT_USAGE } from './import.js';
+import { infoCommand, INFO_USAGE } from './info.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
 import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
@@ -20,7 +22,9 @@ const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--
                                 grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
   --directory-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
   --path-info-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR)
-`;
+
+${IMPORT_USAGE}
+${INFO_USAGE}`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -28,6 +32,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (command) {
       case 'serve':
         return await serve(rest);
+      case 'import':
+        return await importCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+      case 'info':
+        return await infoCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
       case 'help':
       case '--help':
       case '-h':

@@ -52,7 +52,7 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
   };
 }
 
-function defaultDataDir(env: NodeJS.ProcessEnv): string {
+export function defaultDataDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'nar-bridge');
 }
 

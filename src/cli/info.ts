@@ -1,0 +1,49 @@
+// `nar-bridge info`: what the embedded store holds, and how much deduplication saves.
+import { parseArgs } from 'node:util';
+import { formatBytes } from './import.js';
+import { openLocalStore } from './open-store.js';
+import { defaultDataDir } from './settings.js';
+
+export const INFO_USAGE = `usage: nar-bridge info [--json] [--data-dir DIR]
+
+  Counts (path infos, directories, blobs), sizes, and the deduplication ratio: bytes of the NARs the store
+  represents over bytes of blobs it keeps.
+`;
+
+export interface InfoIo {
+  readonly env: NodeJS.ProcessEnv;
+  stdout(text: string): void;
+}
+
+export async function infoCommand(args: readonly string[], io: InfoIo): Promise<number> {
+  const { values } = parseArgs({ args: [...args], strict: true, options: { json: { type: 'boolean' }, 'data-dir': { type: 'string' } } });
+  const dataDir = values['data-dir'] ?? io.env.NAR_BRIDGE_DATA_DIR ?? defaultDataDir(io.env);
+  const local = await openLocalStore(dataDir);
+  try {
+    const stats = await local.stats();
+    let narBytes = 0;
+    for await (const info of local.store.pathInfos.list()) narBytes += info.narSize;
+    // Null for an empty store: there is nothing to deduplicate yet.
+    const dedupRatio = stats.blobBytes > 0 ? narBytes / stats.blobBytes : null;
+    const summary = { dataDir, ...stats, narBytes, dedupRatio };
+    if (values.json) {
+      io.stdout(`${JSON.stringify(summary)}\n`);
+    } else {
+      io.stdout(
+        [
+          `data dir     ${dataDir}`,
+          `path infos   ${stats.pathInfos}`,
+          `directories  ${stats.directories}`,
+          `blobs        ${stats.blobs} (${formatBytes(stats.blobBytes)})`,
+          `NARs         ${formatBytes(narBytes)} represented`,
+          `dedup ratio  ${dedupRatio === null ? '-' : `${dedupRatio.toFixed(2)}x`} (NAR bytes / blob bytes)`,
+          `on disk      ${formatBytes(stats.diskBytes)}`,
+          '',
+        ].join('\n'),
+      );
+    }
+  } finally {
+    local.close();
+  }
+  return 0;
+}
