@@ -10,6 +10,9 @@ import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
 import { openStoreOverrides } from './service-overrides.js';
 import { startGrpcServer } from '../grpc/index.js';
 import { serveSettings } from './settings.js';
+import { keysCommand, KEYS_USAGE } from './keys.js';
+import { isLoopback, loadTrust } from './load-trust.js';
+import { SigningPathInfoService } from '../store/index.js';
 
 const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL]
 
@@ -22,7 +25,20 @@ const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--
                                 grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
   --directory-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
   --path-info-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR)
+  --signing-key-file FILE       sign served narinfos with this Nix secret key; repeatable (env NAR_BRIDGE_SIGNING_KEY_FILE)
+  --trusted-public-keys "K…"    keys whose signatures --require-signed-uploads accepts (env NAR_BRIDGE_TRUSTED_PUBLIC_KEYS)
+  --require-signed-uploads      refuse narinfos not signed by a trusted key, unless their CA checks out
+  --tokens-file FILE            "read TOKEN" / "write TOKEN" lines; writes then need a write token (Basic password or Bearer)
+  --private-reads               reads need a read or write token too (needs --tokens-file)
+  --max-nar-size BYTES          per upload, compressed and uncompressed (default 64G; K/M/G/T suffixes)
+  --max-narinfo-size BYTES      (default 1M)
+  --max-decompression-ratio N   NAR bytes per uploaded byte, past 16 MiB (default 1000)
+  --max-depth N                 directory nesting in a NAR (default 1024)
+  --max-entries-per-directory N (default 1000000)
+  --upload-idle-timeout SECONDS an upload body silent this long is refused with 400 (default 60)
+  --max-concurrent-uploads N    NAR uploads ingested at once; more wait their turn (default 32)
 
+${KEYS_USAGE}
 ${IMPORT_USAGE}
 ${INFO_USAGE}`;
 
@@ -32,6 +48,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (command) {
       case 'serve':
         return await serve(rest);
+      case 'keys':
+        return await keysCommand(rest, { stdout: (text) => process.stdout.write(text), stdin: readStdin });
       case 'import':
         return await importCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
       case 'info':
@@ -62,8 +80,13 @@ async function serve(args: readonly string[]): Promise<number> {
   const settings = serveSettings(args, process.env);
   const overrides = await openStoreOverrides(settings);
   const local = await openLocalStore(settings.dataDir, overrides.services);
+  const trust = await loadTrust(settings.trust);
+  const store = trust.signingKeys.length === 0 ? local.store : { ...local.store, pathInfos: new SigningPathInfoService(local.store.pathInfos, trust.signingKeys) };
   const app = await buildServer({
-    store: local.store,
+    store,
+    ...(trust.access ? { access: trust.access } : {}),
+    uploadPolicy: trust.uploadPolicy,
+    limits: settings.trust.limits,
     priority: settings.priority,
     logger: { level: settings.logLevel },
     buildLogs: local.buildLogs,
@@ -73,6 +96,9 @@ async function serve(args: readonly string[]): Promise<number> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.listen.port;
   app.log.info({ url: formatUrl({ ...settings.listen, port }), dataDir: settings.dataDir, priority: settings.priority }, 'nar-bridge listening');
+  if (!trust.access && !isLoopback(settings.listen.host)) {
+    app.log.warn({ host: settings.listen.host }, 'NO ACCESS CONTROL: anyone who can reach this address can push store paths; set --tokens-file');
+  }
   const grpc = settings.grpcListen === null
     ? null
     : await startGrpcServer(settings.grpcListen, { store: local.store, log: app.log.child({ component: 'grpc' }) });
@@ -95,4 +121,10 @@ function processMetrics(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
 }

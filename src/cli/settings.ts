@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
 import { parseGrpcListenAddress } from './grpc-listen-address.js';
+import { TRUST_OPTIONS, trustSettings, type TrustSettings } from './trust-settings.js';
 
 export interface ServeSettings {
   readonly listen: ListenAddress;
@@ -17,6 +18,8 @@ export interface ServeSettings {
   readonly blobServiceAddr: string | null;
   readonly directoryServiceAddr: string | null;
   readonly pathInfoServiceAddr: string | null;
+  /** Signing, upload policy, access control and upload limits. */
+  readonly trust: TrustSettings;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -34,6 +37,7 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
       'blob-service-addr': { type: 'string' },
       'directory-service-addr': { type: 'string' },
       'path-info-service-addr': { type: 'string' },
+      ...TRUST_OPTIONS,
     },
   });
   const priority = Number(values.priority ?? env.NAR_BRIDGE_PRIORITY ?? 40);
@@ -49,6 +53,7 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
     blobServiceAddr: values['blob-service-addr'] ?? env.NAR_BRIDGE_BLOB_SERVICE_ADDR ?? null,
     directoryServiceAddr: values['directory-service-addr'] ?? env.NAR_BRIDGE_DIRECTORY_SERVICE_ADDR ?? null,
     pathInfoServiceAddr: values['path-info-service-addr'] ?? env.NAR_BRIDGE_PATH_INFO_SERVICE_ADDR ?? null,
+    trust: trustSettings(values, env),
   };
 }
 

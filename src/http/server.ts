@@ -1,9 +1,11 @@
 // Builds the Fastify app: wires the endpoint plugins to a store and maps errors to statuses in one place.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { NarBridgeError } from '../errors.js';
-import type { BuildLogIndex, Store } from '../store/index.js';
+import type { BuildLogIndex, Store, UploadPolicy } from '../store/index.js';
+import { installAccessControl, type AccessControl } from './auth.js';
 import { AccessLogController, accessLog } from './access-log.js';
 import { statusFor } from './errors.js';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.js';
 import type { HttpMetrics } from './metrics.js';
 import { observeRequests, type RequestObserver } from './observe.js';
 import { healthRoutes } from './routes/health.js';
@@ -23,9 +25,15 @@ export interface ServerOptions {
   readonly buildLogs?: BuildLogIndex;
   /** Served at /metrics and fed by every request; without it there is no /metrics. */
   readonly metrics?: HttpMetrics;
+  /** Tokens and scopes; without it every request is allowed (the CLI warns when not on loopback). */
+  readonly access?: AccessControl;
+  /** Which narinfo uploads become PathInfos; without it, any that matches its NAR. */
+  readonly uploadPolicy?: UploadPolicy;
+  readonly limits?: HttpLimits;
 }
 
-export async function buildServer({ store, priority, logger = false, buildLogs, metrics }: ServerOptions): Promise<FastifyInstance> {
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { store, priority, logger = false, buildLogs, metrics, access, uploadPolicy, limits = DEFAULT_HTTP_LIMITS } = options;
   // Fastify's own two lines per request are replaced by one completion line carrying route, status and bytes
   // (observe.ts); a proxy's X-Request-Id, when sent, becomes the reqId on every line of the request.
   const app = Fastify({ logger, return503OnClosing: true, logController: new AccessLogController(), requestIdHeader: 'x-request-id' });
@@ -48,14 +56,15 @@ export async function buildServer({ store, priority, logger = false, buildLogs, 
     const message = (ours || fastifyStatus) && err instanceof Error ? err.message : 'internal error';
     return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
   });
+  if (access) installAccessControl(app, access);
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found\n'));
 
   await app.register(cacheInfoRoutes, { priority });
   await app.register(healthRoutes, { store });
   if (metrics) await app.register(metricsRoutes, { metrics });
-  await app.register(narInfoRoutes, { store });
+  await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, ...(uploadPolicy ? { policy: uploadPolicy } : {}) });
   await app.register(narRoutes, { store });
-  await app.register(narUploadRoutes, { store });
+  await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });
   if (buildLogs) await app.register(logRoutes, { store, buildLogs });
   return app;

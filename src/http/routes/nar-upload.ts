@@ -3,9 +3,11 @@
 import type { FastifyInstance } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
 import { parseUploadedNarName, receiveNar, type Store } from '../../store/index.js';
+import { DEFAULT_HTTP_LIMITS, idleLimited, UploadSlots, type HttpLimits } from '../limits.js';
 
 export interface NarUploadOptions {
   readonly store: Store;
+  readonly limits?: HttpLimits;
 }
 
 interface UploadRequest {
@@ -18,7 +20,8 @@ function fileHashOf(file: string): Uint8Array {
   return fileHash;
 }
 
-export async function narUploadRoutes(app: FastifyInstance, { store }: NarUploadOptions): Promise<void> {
+export async function narUploadRoutes(app: FastifyInstance, { store, limits = DEFAULT_HTTP_LIMITS }: NarUploadOptions): Promise<void> {
+  const slots = new UploadSlots(limits.maxConcurrentUploads);
   app.head<UploadRequest>('/nar/:file', async (request, reply) => {
     const upload = await store.narUploads.get(fileHashOf(request.params.file));
     if (!upload) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such NAR');
@@ -26,7 +29,9 @@ export async function narUploadRoutes(app: FastifyInstance, { store }: NarUpload
   });
 
   app.put<UploadRequest>('/nar/:file', async (request, reply) => {
-    const upload = await receiveNar(store, fileHashOf(request.params.file), request.raw);
+    const fileHash = fileHashOf(request.params.file);
+    const body = idleLimited(request.raw, reply.raw, limits.uploadIdleTimeoutMs);
+    const upload = await slots.run(request.raw, () => receiveNar(store, fileHash, body, { limits: limits.upload }));
     request.log.info({ file: request.params.file, narSize: upload.narSize, fileSize: upload.fileSize }, 'NAR ingested');
     return reply.code(204).send();
   });

@@ -2,19 +2,22 @@
 import type { FastifyInstance } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
 import { formatNarInfo, parseStorePathHashPart } from '../../nix/index.js';
-import { narInfoFor, receiveNarInfo, type Store } from '../../store/index.js';
+import { narInfoFor, OPEN_UPLOAD_POLICY, receiveNarInfo, type Store, type UploadPolicy } from '../../store/index.js';
 import { readTextBody } from '../body.js';
 import { sendEncoded } from '../encoding.js';
+import { DEFAULT_MAX_NARINFO_BYTES } from '../limits.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 
 export interface NarInfoOptions {
   readonly store: Store;
+  readonly policy?: UploadPolicy;
+  readonly maxNarInfoBytes?: number;
 }
 
-/** A narinfo lists basenames of its references; even a few thousand of them stay far below this. */
-const MAX_NARINFO_BYTES = 1024 * 1024;
-
-export async function narInfoRoutes(app: FastifyInstance, { store }: NarInfoOptions): Promise<void> {
+export async function narInfoRoutes(
+  app: FastifyInstance,
+  { store, policy = OPEN_UPLOAD_POLICY, maxNarInfoBytes = DEFAULT_MAX_NARINFO_BYTES }: NarInfoOptions,
+): Promise<void> {
   app.get<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
     const info = await store.pathInfos.get(parseStorePathHashPart(request.params.hash));
     if (!info) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such path');
@@ -22,8 +25,8 @@ export async function narInfoRoutes(app: FastifyInstance, { store }: NarInfoOpti
   });
 
   app.put<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
-    const text = await readTextBody(request.raw, MAX_NARINFO_BYTES);
-    const info = await receiveNarInfo(store, parseStorePathHashPart(request.params.hash), text);
+    const text = await readTextBody(request.raw, maxNarInfoBytes);
+    const info = await receiveNarInfo(store, parseStorePathHashPart(request.params.hash), text, { policy });
     request.log.info({ storePath: info.storePath.basename, narSize: info.narSize }, 'path info committed');
     return reply.code(204).send();
   });

@@ -1,0 +1,101 @@
+// HTTP-side upload limits: the narinfo body cap, an idle timer on upload bodies, and a cap on NAR
+// uploads ingested at once (extra ones wait their turn without their bodies being read).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NarBridgeError } from '../errors.js';
+import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from '../store/index.js';
+
+export interface HttpLimits {
+  readonly upload: UploadLimits;
+  readonly maxNarInfoBytes: number;
+  /** An upload body that sends nothing for this long is refused and its connection closed. */
+  readonly uploadIdleTimeoutMs: number;
+  readonly maxConcurrentUploads: number;
+}
+
+/** A narinfo lists basenames of its references; even a few thousand of them stay far below this. */
+export const DEFAULT_MAX_NARINFO_BYTES = 1024 * 1024;
+/** curl itself gives up on a stalled transfer long before; a healthy client is never a minute silent. */
+export const DEFAULT_UPLOAD_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * Above Nix's own `http-connections = 25`, so one pushing client never waits, while bounding the
+ * decoder processes, open blob files and buffers that concurrent ingests hold.
+ */
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 32;
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  upload: DEFAULT_UPLOAD_LIMITS,
+  maxNarInfoBytes: DEFAULT_MAX_NARINFO_BYTES,
+  uploadIdleTimeoutMs: DEFAULT_UPLOAD_IDLE_TIMEOUT_MS,
+  maxConcurrentUploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
+};
+
+/**
+ * The request body, failing with NB_ERR_TIMEOUT when a chunk we asked for takes longer than `idleMs`.
+ * The timer runs only while we wait on the client, so our own slow writes never count. The response
+ * then carries `Connection: close`, so Node closes the socket after the refusal instead of keeping a
+ * silent client's connection.
+ */
+export async function* idleLimited(request: IncomingMessage, response: ServerResponse, idleMs: number): AsyncGenerator<Uint8Array, void, undefined> {
+  const chunks = request[Symbol.asyncIterator]();
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        response.setHeader('connection', 'close');
+        reject(new NarBridgeError('NB_ERR_TIMEOUT', `upload sent nothing for ${idleMs} ms`));
+      }, idleMs);
+    });
+    try {
+      const next = await Promise.race([chunks.next(), stalled]);
+      if (next.done) return;
+      yield next.value as Uint8Array;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** A counting semaphore for NAR uploads; a waiter whose client goes away leaves the queue. */
+export class UploadSlots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(slots: number) {
+    this.#free = slots;
+  }
+
+  /** Runs `work` once a slot is free; rejects, without running it, if `request` closes first. */
+  async run<T>(request: IncomingMessage, work: () => Promise<T>): Promise<T> {
+    await this.#acquire(request);
+    try {
+      return await work();
+    } finally {
+      this.#release();
+    }
+  }
+
+  async #acquire(request: IncomingMessage): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const granted = () => {
+        request.off('close', gone);
+        resolve();
+      };
+      const gone = () => {
+        this.#waiting.splice(this.#waiting.indexOf(granted), 1);
+        reject(new NarBridgeError('NB_ERR_TIMEOUT', 'client went away while waiting for an upload slot'));
+      };
+      request.once('close', gone);
+      this.#waiting.push(granted);
+    });
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
