@@ -6,7 +6,7 @@ export { castoreNarPath, decodeNodeText, encodeNodeText, narInfoFor, CASTORE_NAR
 export type { PathInfo } from './path-info.js';
 export type { PathInfoService } from './path-info-service.js';
 export { MemoryPathInfoService } from './memory-path-info-service.js';
-export { planNar, type NarPlan } from './render.js';
+export { planNar, type ByteRange, type NarPlan } from './render.js';
 export { narListing } from './nar-listing.js';
 export { MAX_BUILD_LOG_BYTES, openBuildLog, parseDrvName, writeBuildLog, type BuildLogIndex } from './build-logs.js';
 export { MemoryBuildLogIndex } from './memory-build-logs.js';

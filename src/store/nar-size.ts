@@ -46,6 +46,38 @@ export function nodeSize(node: Node, directories: ReadonlyMap<string, Directory>
   }
 }
 
+/** A file's contents inside the NAR: where they start, and the blob holding them. */
+export interface FileSpan {
+  readonly digest: B3Digest;
+  readonly size: number;
+  readonly offset: number;
+}
+
+/** Every file of the tree in NAR order (depth first, entries by name), with its contents' NAR offset. */
+export function fileSpans(root: Node, directories: ReadonlyMap<string, Directory>): FileSpan[] {
+  const files: FileSpan[] = [];
+  const CLOSE = tokens(')');
+  /** Returns where `node`, starting at `offset`, ends. */
+  const walk = (node: Node, offset: number): number => {
+    switch (node.kind) {
+      case 'file':
+        files.push({ digest: node.digest, size: node.size, offset: offset + fileContentsOffset(node.executable) });
+        return offset + FILE_BASE + (node.executable ? EXECUTABLE : 0) + str(node.size);
+      case 'symlink':
+        return offset + SYMLINK_BASE + str(node.target.bytes.byteLength);
+      case 'directory': {
+        let end = offset + DIRECTORY_HEAD;
+        for (const entry of lookup(directories, node.digest).entries) {
+          end = walk(entry.node, end + entryNodeOffset(entry.name.bytes.byteLength)) + CLOSE;
+        }
+        return end + CLOSE;
+      }
+    }
+  };
+  walk(root, MAGIC);
+  return files;
+}
+
 export function lookup(directories: ReadonlyMap<string, Directory>, digest: B3Digest): Directory {
   const directory = directories.get(digest.toHex());
   if (!directory) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `directory ${digest.toHex()} is missing`);

@@ -80,6 +80,33 @@ describe('binary cache protocol', () => {
     expect(head.headers.get('content-length')).toBe(String(nar.byteLength));
   });
 
+  it('answers single byte ranges with 206, and unsatisfiable ones with 416', async () => {
+    const nar = await readFile(join(TESTDATA, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar'));
+    const name = `${fileHash(nar)}.nar`;
+    expect((await putNar(nar, name)).status).toBe(204);
+    expect((await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: narInfoText(nar, `nar/${name}`) })).status).toBe(204);
+    const url = /^URL: (.*)$/m.exec(await (await fetch(`${base}/${HASH_PART}.narinfo`)).text())?.[1] ?? '';
+    const size = nar.byteLength;
+    for (const [header, start, end] of [
+      ['bytes=0-99', 0, 99],
+      [`bytes=${size - 100}-`, size - 100, size - 1],
+      ['bytes=-10', size - 10, size - 1],
+      [`bytes=1000-${size + 5000}`, 1000, size - 1],
+    ] as const) {
+      const res = await fetch(`${base}/${url}`, { headers: { range: header } });
+      expect(res.status, header).toBe(206);
+      expect(res.headers.get('content-range')).toBe(`bytes ${start}-${end}/${size}`);
+      expect(Buffer.from(await res.arrayBuffer()).equals(nar.subarray(start, end + 1)), header).toBe(true);
+    }
+    const whole = await fetch(`${base}/${url}`, { headers: { range: 'bytes=0-1,5-6' } });
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    await whole.arrayBuffer();
+    const beyond = await fetch(`${base}/${url}`, { headers: { range: `bytes=${size}-` } });
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers.get('content-range')).toBe(`bytes */${size}`);
+  });
+
   it('refuses a NAR whose bytes do not match the hash in its URL', async () => {
     const nar = await readFile(join(TESTDATA, 'complicated.nar'));
     const name = `${fileHash(Buffer.from('something else'))}.nar`;

@@ -1,8 +1,10 @@
 // GET|HEAD /nar/tvix-castore/<base64url(Node)>?narsize=N: the NAR rendered from the castore graph, streamed.
+// A single `Range` is answered with 206 and only the blobs it overlaps are read.
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
 import { decodeNodeText, planNar, type NarPlan, type Store } from '../../store/index.js';
+import { parseRange } from '../range.js';
 
 export interface NarOptions {
   readonly store: Store;
@@ -26,11 +28,25 @@ export async function narRoutes(app: FastifyInstance, { store }: NarOptions): Pr
     return nar;
   };
   const headers = (reply: FastifyReply, nar: NarPlan) =>
-    reply.type('application/x-nix-nar').header('content-length', String(nar.narSize));
+    reply.type('application/x-nix-nar').header('accept-ranges', 'bytes').header('content-length', String(nar.narSize));
 
   app.get<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA, exposeHeadRoute: false }, async (request, reply) => {
     const nar = await plan(request.params.node, request.query.narsize);
-    return headers(reply, nar).send(Readable.from(nar.stream(), { objectMode: false }));
+    const range = parseRange(request.headers.range, nar.narSize);
+    switch (range.kind) {
+      case 'whole':
+        return headers(reply, nar).send(Readable.from(nar.stream(), { objectMode: false }));
+      case 'unsatisfiable':
+        return reply.code(416).header('content-range', `bytes */${nar.narSize}`).send();
+      case 'range': {
+        const { start, end } = range.range;
+        return headers(reply, nar)
+          .code(206)
+          .header('content-range', `bytes ${start}-${end}/${nar.narSize}`)
+          .header('content-length', String(end - start + 1))
+          .send(Readable.from(nar.streamRange(range.range), { objectMode: false }));
+      }
+    }
   });
 
   app.head<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA }, async (request, reply) => {
