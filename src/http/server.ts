@@ -13,6 +13,7 @@ import { cacheInfoRoutes } from './routes/cache-info.js';
 import { listingRoutes } from './routes/listing.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { uiRoutes } from './ui/routes.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
 import { narInfoRoutes } from './routes/narinfo.js';
@@ -67,6 +68,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });
   if (buildLogs) await app.register(logRoutes, { store, buildLogs });
+  await app.register(uiRoutes, { store });
   return app;
 }
 

@@ -1,0 +1,142 @@
+// The browser view: search at `/`, a page per store path (narinfo fields, references, referrers, signatures,
+// file tree from the Directory graph) and single files served straight from their blobs, with Range.
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { PathComponent, type Node } from '../../castore/index.js';
+import { NarBridgeError } from '../../errors.js';
+import { formatContentAddress, parseStorePathHashPart } from '../../nix/index.js';
+import type { PathInfo, Store } from '../../store/index.js';
+import { HASH_PART_PARAMS } from '../schemas.js';
+import { contentTypeFor } from './file-types.js';
+import { html, page, type Html } from './html.js';
+import { parseRange, sliceBytes } from './range.js';
+
+export interface UiOptions {
+  readonly store: Store;
+}
+
+/** Search scans every PathInfo; this many hits is more than a page a person reads. */
+const MAX_SEARCH_RESULTS = 200;
+const utf8 = new TextDecoder();
+
+interface PathRequest {
+  Params: { hash: string; '*'?: string };
+  Querystring: { download?: string };
+}
+
+export async function uiRoutes(app: FastifyInstance, { store }: UiOptions): Promise<void> {
+  const sendPage = (reply: FastifyReply, title: string, body: Html) =>
+    reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'").send(page(title, body));
+
+  const pathInfo = async (hash: string): Promise<PathInfo> => {
+    const info = await store.pathInfos.get(parseStorePathHashPart(hash));
+    if (!info) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such path');
+    return info;
+  };
+
+  /** The node at `sub` (slash-separated, URL-decoded by Fastify) below the store path's root. */
+  const nodeAt = async (root: Node, sub: string): Promise<Node> => {
+    let node = root;
+    for (const part of sub.split('/').filter((p) => p !== '')) {
+      if (node.kind !== 'directory') throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such file');
+      const name = PathComponent.parse(Buffer.from(part, 'utf8'));
+      const directory = await store.directories.get(node.digest);
+      const entry = directory?.entries.find((e) => Buffer.compare(e.name.bytes, name.bytes) === 0);
+      if (!entry) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such file');
+      node = entry.node;
+    }
+    return node;
+  };
+
+  app.get<{ Querystring: { q?: string } }>('/', async (request, reply) => {
+    const q = (request.query.q ?? '').trim();
+    if (q === '') return sendPage(reply, 'Store paths', html`<p>Search by name or hash.</p>`);
+    const hits: PathInfo[] = [];
+    for await (const info of store.pathInfos.list()) {
+      if (info.storePath.basename.includes(q)) hits.push(info);
+      if (hits.length >= MAX_SEARCH_RESULTS) break;
+    }
+    hits.sort((a, b) => (a.storePath.name < b.storePath.name ? -1 : a.storePath.name > b.storePath.name ? 1 : 0));
+    const rows = hits.map((i) => html`<li><a href="/ui/${i.storePath.hashPart}">${i.storePath.toAbsolute()}</a> (${i.narSize} bytes)</li>`);
+    return sendPage(reply, `Search: ${q}`, html`<p>${hits.length} found${hits.length >= MAX_SEARCH_RESULTS ? ' (first ones)' : ''}</p><ul id="results">${rows}</ul>`);
+  });
+
+  app.get<PathRequest>('/ui/:hash', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
+    const info = await pathInfo(request.params.hash);
+    const referrers: PathInfo[] = [];
+    for await (const other of store.pathInfos.list()) {
+      if (other.references.some((r) => r.equals(info.storePath)) && !other.storePath.equals(info.storePath)) referrers.push(other);
+    }
+    const link = (p: { hashPart: string; toAbsolute(): string }) => html`<li><a href="/ui/${p.hashPart}">${p.toAbsolute()}</a></li>`;
+    const body = html`<table>
+<tr><th>StorePath</th><td class="m">${info.storePath.toAbsolute()}</td></tr>
+<tr><th>NarHash</th><td class="m" id="narhash">${info.narHash.toString()}</td></tr>
+<tr><th>NarSize</th><td>${info.narSize}</td></tr>
+<tr><th>Deriver</th><td class="m">${info.deriver?.basename ?? '—'}</td></tr>
+<tr><th>CA</th><td class="m">${info.ca ? formatContentAddress(info.ca) : '—'}</td></tr>
+<tr><th>NAR</th><td><a href="/${info.storePath.hashPart}.narinfo">narinfo</a> · <a href="/${info.storePath.hashPart}.ls">listing</a></td></tr>
+</table>
+<h2>References (${info.references.length})</h2><ul id="references">${info.references.map(link)}</ul>
+<h2>Referrers (${referrers.length})</h2><ul id="referrers">${referrers.map((r) => link(r.storePath))}</ul>
+<h2>Signatures (${info.signatures.length})</h2><ul class="m">${info.signatures.map((s) => html`<li>${s.toString()}</li>`)}</ul>
+<h2>Files</h2>${await treeView(info, '')}`;
+    return sendPage(reply, info.storePath.basename, body);
+  });
+
+  app.get<PathRequest>('/ui/:hash/tree/*', async (request, reply) => {
+    const info = await pathInfo(request.params.hash);
+    const sub = request.params['*'] ?? '';
+    return sendPage(reply, `${info.storePath.basename}/${sub}`, await treeView(info, sub));
+  });
+
+  const treeView = async (info: PathInfo, sub: string): Promise<Html> => {
+    const node = await nodeAt(info.node, sub);
+    const base = `/ui/${info.storePath.hashPart}`;
+    const href = (kind: 'tree' | 'file', path: string) => `${base}/${kind}/${path.split('/').map(encodeURIComponent).join('/')}`;
+    if (node.kind === 'symlink') return html`<p>symlink → <code>${utf8.decode(node.target.bytes)}</code></p>`;
+    if (node.kind === 'file') {
+      return html`<p>file, ${node.size} bytes${node.executable ? ', executable' : ''}: <a href="${href('file', sub)}">view</a> · <a href="${href('file', sub)}?download=1">download</a></p>`;
+    }
+    const directory = await store.directories.get(node.digest);
+    if (!directory) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', 'directory is missing');
+    const rows = directory.entries.map(({ name, node: child }) => {
+      const display = utf8.decode(name.bytes);
+      const path = sub === '' ? display : `${sub.replace(/\/$/, '')}/${display}`;
+      switch (child.kind) {
+        case 'directory':
+          return html`<tr><td class="m"><a href="${href('tree', path)}">${display}/</a></td><td></td></tr>`;
+        case 'file':
+          return html`<tr><td class="m"><a href="${href('file', path)}">${display}</a></td><td>${child.size} bytes${child.executable ? ' (x)' : ''} <a href="${href('file', path)}?download=1" aria-label="download ${display}">⤓</a></td></tr>`;
+        case 'symlink':
+          return html`<tr><td class="m">${display}</td><td>→ <code>${utf8.decode(child.target.bytes)}</code></td></tr>`;
+      }
+    });
+    return html`<table id="tree">${rows}</table>`;
+  };
+
+  app.get<PathRequest>('/ui/:hash/file/*', async (request, reply) => {
+    const info = await pathInfo(request.params.hash);
+    const sub = request.params['*'] ?? '';
+    const node = await nodeAt(info.node, sub);
+    if (node.kind !== 'file') throw new NarBridgeError('NB_ERR_NOT_FOUND', 'not a regular file');
+    const name = sub.split('/').filter((p) => p !== '').at(-1) ?? info.storePath.name;
+    reply
+      .type(contentTypeFor(name, node.executable))
+      .header('accept-ranges', 'bytes')
+      // Store contents are untrusted: never let an HTML file run script on this origin, nor be sniffed into one.
+      .header('content-security-policy', 'sandbox')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-disposition', `${request.query.download ? 'attachment' : 'inline'}; filename*=UTF-8''${encodeURIComponent(name)}`);
+    const range = parseRange(request.headers.range, node.size);
+    if (range === 'unsatisfiable') {
+      return reply.code(416).header('content-range', `bytes */${node.size}`).send();
+    }
+    const contents = await store.blobs.openRead(node.digest);
+    if (!contents) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', 'file contents are missing');
+    if (range) {
+      reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${node.size}`).header('content-length', String(range.end - range.start + 1));
+      return reply.send(Readable.from(sliceBytes(contents, range), { objectMode: false }));
+    }
+    return reply.header('content-length', String(node.size)).send(Readable.from(contents, { objectMode: false }));
+  });
+}

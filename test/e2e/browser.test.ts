@@ -1,0 +1,87 @@
+// The browser view in real headless Chromium (Debian chromium + playwright-core): search, open a path, follow
+// the file tree, download a file and compare its bytes; Range straight from the blob. Screenshots are kept in
+// test-artifacts/browser/ (git-ignored) for a human to look at.
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { REPO_ROOT, cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeTempDir, runNix, startServer } from './harness.js';
+
+const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'browser');
+let browser: BrowserContext | undefined;
+
+// One browser for the file: starting Chromium costs seconds on this machine.
+beforeAll(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  browser = await launch();
+});
+afterEach(cleanupE2E);
+afterAll(async () => {
+  await browser?.close();
+  await disposeFixtures();
+});
+
+async function openPage() {
+  if (!browser) throw new Error('Chromium did not start (see beforeAll)');
+  return browser.newPage();
+}
+
+/** A fresh profile each time (playwright passes it as --user-data-dir); pages run without JavaScript. */
+async function launch(): Promise<BrowserContext> {
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'nb-chromium-'));
+  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args, acceptDownloads: true, javaScriptEnabled: false });
+  context.on('close', () => void rm(profile, { recursive: true, force: true }));
+  return context;
+}
+
+test('search, open a path, browse its tree and download a file byte for byte', async () => {
+  const fx = await makeFixtures();
+  const server = await startServer({ dataDir: await makeTempDir('data') });
+  await runNix(['copy', '--to', server.url, fx.y, fx.tree], fx.env);
+  const page = await openPage();
+
+  await page.goto(`${server.url}/`);
+  await page.fill('input[name=q]', 'deptree');
+  await page.click('button');
+  await page.screenshot({ path: path.join(ARTIFACTS, '1-search.png') });
+  const results = page.locator('#results a');
+  expect(await results.count()).toBe(1);
+  expect(await results.first().textContent()).toBe(fx.deptree);
+
+  await results.first().click();
+  expect(await page.locator('#narhash').textContent()).toMatch(/^sha256:[0-9a-z]{52}$/);
+  expect(await page.locator('#referrers a').allTextContents()).toEqual([fx.y]);
+  await page.screenshot({ path: path.join(ARTIFACTS, '2-path.png'), fullPage: true });
+
+  await page.click('#tree a:text-is("sub/")');
+  await page.click('#tree a:text-is("deeper/")');
+  await page.screenshot({ path: path.join(ARTIFACTS, '3-tree.png') });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[aria-label="download file.txt"]')]);
+  const saved = path.join(await makeTempDir('download'), 'file.txt');
+  await download.saveAs(saved);
+  expect((await readFile(saved)).equals(await readFile(path.join(fx.deptree, 'sub', 'deeper', 'file.txt')))).toBe(true);
+
+  // y's page links its references; following one lands on that path's page.
+  await page.goto(`${server.url}/ui/${hashPart(fx.y)}`);
+  await page.click(`#references a:text-is("${fx.dep}")`);
+  expect(page.url()).toBe(`${server.url}/ui/${hashPart(fx.dep)}`);
+
+  const run = `${server.url}/ui/${hashPart(fx.tree)}/file/run.sh`;
+  const whole = await fetch(run);
+  expect(whole.headers.get('content-length')).toBe('18');
+  const part = await fetch(run, { headers: { range: 'bytes=2-5' } });
+  expect(part.status).toBe(206);
+  expect(part.headers.get('content-range')).toBe('bytes 2-5/18');
+  expect(await part.text()).toBe('/bin');
+  expect((await fetch(run, { headers: { range: 'bytes=99-' } })).status).toBe(416);
+});
+
+test('store-controlled names are escaped, never markup', async () => {
+  const server = await startServer({ dataDir: await makeTempDir('data') });
+  const page = await openPage();
+  await page.goto(`${server.url}/?q=${encodeURIComponent('<b id="x">')}`);
+  expect(await page.locator('b#x').count()).toBe(0);
+  expect(await page.locator('h1').textContent()).toBe('Search: <b id="x">');
+});
