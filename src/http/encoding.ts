@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import { brotliCompress, constants, createBrotliDecompress, createGzip, gzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-/** Codings we produce, in our order of preference. Node 20's zlib has no zstd. */
-const CODINGS = ['br', 'gzip'] as const;
-export type ContentCoding = (typeof CODINGS)[number];
+/** Codings we produce for text, in our order of preference. Node 20's zlib has no zstd. */
+export const TEXT_CODINGS = ['br', 'gzip'] as const;
+export type ContentCoding = (typeof TEXT_CODINGS)[number];
 
 /** Brotli quality for on-the-fly replies: 5 is near 11's ratio on text at a small fraction of the CPU. */
 const BROTLI_ON_THE_FLY_QUALITY = 5;
@@ -21,7 +21,7 @@ const gzipAsync = promisify(gzip);
  * codings we produce, ties broken by our preference; `*` stands for any coding not named; q=0 refuses.
  * Null (send as is) when the header is absent or nothing acceptable is on offer.
  */
-export function negotiateEncoding(acceptEncoding: string | undefined): ContentCoding | null {
+export function negotiateEncoding<C extends string>(acceptEncoding: string | undefined, offered: readonly C[]): C | null {
   if (!acceptEncoding) return null;
   const weights = new Map<string, number>();
   for (const part of acceptEncoding.split(',')) {
@@ -30,9 +30,9 @@ export function negotiateEncoding(acceptEncoding: string | undefined): ContentCo
     const q = params.map((p) => /^\s*q=([0-9.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
     weights.set(coding.trim(), q === undefined ? 1 : Number(q));
   }
-  let best: ContentCoding | null = null;
+  let best: C | null = null;
   let bestWeight = 0;
-  for (const coding of CODINGS) {
+  for (const coding of offered) {
     const weight = weights.get(coding) ?? weights.get('*') ?? 0;
     if (weight > bestWeight) [best, bestWeight] = [coding, weight];
   }
@@ -41,7 +41,7 @@ export function negotiateEncoding(acceptEncoding: string | undefined): ContentCo
 
 function choose(request: FastifyRequest, reply: FastifyReply): ContentCoding | null {
   reply.header('vary', 'Accept-Encoding');
-  const coding = negotiateEncoding(request.headers['accept-encoding']);
+  const coding = negotiateEncoding(request.headers['accept-encoding'], TEXT_CODINGS);
   if (coding) reply.header('content-encoding', coding);
   return coding;
 }

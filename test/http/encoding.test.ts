@@ -1,6 +1,6 @@
 // Accept-Encoding negotiation: what Nix (no header), curl and browsers send, and the edge cases of RFC 9110.
 import { describe, expect, it } from 'vitest';
-import { negotiateEncoding } from '../../src/http/encoding.js';
+import { TEXT_CODINGS, negotiateEncoding } from '../../src/http/encoding.js';
 
 describe('negotiateEncoding', () => {
   it.each([
@@ -20,6 +20,6 @@ describe('negotiateEncoding', () => {
     ['*;q=0', null],
     [' gzip ; q=0.8 , br ; q=0.7', 'gzip'],
   ])('%j → %j', (header, expected) => {
-    expect(negotiateEncoding(header)).toBe(expected);
+    expect(negotiateEncoding(header, TEXT_CODINGS)).toBe(expected);
   });
 });

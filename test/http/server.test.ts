@@ -2,7 +2,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+import { get, type IncomingHttpHeaders } from 'node:http';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBlobService, MemoryDirectoryService } from '../../src/castore/index.js';
@@ -43,6 +45,24 @@ async function putNar(body: Buffer, name: string) {
   return fetch(`${base}/nar/${name}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': 'application/x-nix-nar' } });
 }
 
+/** GET without any decoding on the client side, to see the bytes and headers as sent. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+function decode(coding: string, body: Buffer): Buffer {
+  if (coding === 'gzip') return gunzipSync(body);
+  if (coding === 'br') return brotliDecompressSync(body);
+  return execFileSync('zstd', ['-d', '-c', '-q'], { input: body, maxBuffer: 64 * 1024 * 1024 });
+}
+
 describe('binary cache protocol', () => {
   it('serves nix-cache-info', async () => {
     const res = await fetch(`${base}/nix-cache-info`);
@@ -72,9 +92,10 @@ describe('binary cache protocol', () => {
     expect(served).toContain('Compression: none\n');
     expect(served).toContain('References: \n');
 
-    const res = await fetch(`${base}/${url}`);
-    expect(res.headers.get('content-length')).toBe(String(nar.byteLength));
-    expect(Buffer.from(await res.arrayBuffer()).equals(nar)).toBe(true);
+    // Raw, as Nix asks: no Accept-Encoding (fetch would send one and get an encoded NAR).
+    const res = await rawGet(`${base}/${url}`, {});
+    expect(res.headers['content-length']).toBe(String(nar.byteLength));
+    expect(res.body.equals(nar)).toBe(true);
     const head = await fetch(`${base}/${url}`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe(String(nar.byteLength));
@@ -105,6 +126,26 @@ describe('binary cache protocol', () => {
     const beyond = await fetch(`${base}/${url}`, { headers: { range: `bytes=${size}-` } });
     expect(beyond.status).toBe(416);
     expect(beyond.headers.get('content-range')).toBe(`bytes */${size}`);
+  });
+
+  it.each(['zstd', 'br', 'gzip'])('encodes a whole NAR with %s when the client asks, and never a range', async (coding) => {
+    const nar = await readFile(join(TESTDATA, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar'));
+    const name = `${fileHash(nar)}.nar`;
+    expect((await putNar(nar, name)).status).toBe(204);
+    expect((await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: narInfoText(nar, `nar/${name}`) })).status).toBe(204);
+    const url = /^URL: (.*)$/m.exec(await (await fetch(`${base}/${HASH_PART}.narinfo`)).text())?.[1] ?? '';
+    const encoded = await rawGet(`${base}/${url}`, { 'accept-encoding': `${coding}, identity;q=0.5` });
+    expect(encoded.headers['content-encoding']).toBe(coding);
+    expect(encoded.headers.vary).toBe('Accept-Encoding');
+    expect(encoded.body.byteLength).toBeLessThan(nar.byteLength);
+    expect(decode(coding, encoded.body).equals(nar)).toBe(true);
+    const ranged = await rawGet(`${base}/${url}`, { 'accept-encoding': coding, range: 'bytes=0-99' });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers['content-encoding']).toBeUndefined();
+    expect(ranged.body.equals(nar.subarray(0, 100))).toBe(true);
+    const plain = await rawGet(`${base}/${url}`, {});
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.equals(nar)).toBe(true);
   });
 
   it('refuses a NAR whose bytes do not match the hash in its URL', async () => {

@@ -1,13 +1,16 @@
 // GET|HEAD /nar/tvix-castore/<base64url(Node)>?narsize=N: the NAR rendered from the castore graph, streamed.
-// A single `Range` is answered with 206 and only the blobs it overlaps are read.
+// A single `Range` is answered with 206 and only the blobs it overlaps are read; a whole NAR is encoded
+// on the fly when the client asks (never a ranged one, so offsets keep meaning NAR bytes).
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
 import { decodeNodeText, planNar, type NarPlan, type Store } from '../../store/index.js';
+import { NarEncoders } from '../nar-encoding.js';
 import { parseRange } from '../range.js';
 
 export interface NarOptions {
   readonly store: Store;
+  readonly maxEncoders?: number;
 }
 
 interface NarRequest {
@@ -20,7 +23,8 @@ const NAR_SCHEMA = {
   querystring: { type: 'object', properties: { narsize: { type: 'integer', minimum: 0 } } },
 } as const;
 
-export async function narRoutes(app: FastifyInstance, { store }: NarOptions): Promise<void> {
+export async function narRoutes(app: FastifyInstance, { store, maxEncoders }: NarOptions): Promise<void> {
+  const encoders = new NarEncoders(maxEncoders);
   const plan = async (node: string, narsize: number | undefined): Promise<NarPlan> => {
     const nar = await planNar(decodeNodeText(node), store);
     // The size is recomputed from the graph; a URL that disagrees was not made by us for this node.
@@ -28,14 +32,23 @@ export async function narRoutes(app: FastifyInstance, { store }: NarOptions): Pr
     return nar;
   };
   const headers = (reply: FastifyReply, nar: NarPlan) =>
-    reply.type('application/x-nix-nar').header('accept-ranges', 'bytes').header('content-length', String(nar.narSize));
+    reply
+      .type('application/x-nix-nar')
+      .header('accept-ranges', 'bytes')
+      .header('vary', 'Accept-Encoding')
+      .header('content-length', String(nar.narSize));
 
   app.get<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA, exposeHeadRoute: false }, async (request, reply) => {
     const nar = await plan(request.params.node, request.query.narsize);
     const range = parseRange(request.headers.range, nar.narSize);
     switch (range.kind) {
-      case 'whole':
-        return headers(reply, nar).send(Readable.from(nar.stream(), { objectMode: false }));
+      case 'whole': {
+        const body = Readable.from(nar.stream(), { objectMode: false });
+        const coding = encoders.choose(request.headers['accept-encoding']);
+        if (!coding) return headers(reply, nar).send(body);
+        headers(reply, nar).removeHeader('content-length').header('content-encoding', coding);
+        return reply.send(encoders.encode(coding, body));
+      }
       case 'unsatisfiable':
         return reply.code(416).header('content-range', `bytes */${nar.narSize}`).send();
       case 'range': {
