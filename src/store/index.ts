@@ -24,3 +24,4 @@ export { NarCalculator, type NarFacts } from './nar-calculator.js';
 export { PATH_INFO_SCHEMES, pathInfoServiceFromUrl } from './path-info-from-url.js';
 export { requireStoredRoot } from './stored-root.js';
 export { decodePathInfo, encodePathInfo, pathInfoFromProto, pathInfoToProto } from './wire.js';
+export * from './upstream/index.js';
