@@ -41,7 +41,12 @@ export class B3Digest {
 }
 
 export function blake3(data: Uint8Array): B3Digest {
-  return B3Digest.parse(nativeBlake3(data));
+  return B3Digest.parse(nativeBlake3(asBuffer(data)));
+}
+
+/** The native binding is typed for Buffer; a view over the same memory costs no copy. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Incremental blake3 over a stream of chunks (the native hasher copies nothing and keeps no chunk). */
@@ -49,7 +54,7 @@ export class Blake3Hasher {
   readonly #native = new NativeBlake3Hasher();
 
   update(chunk: Uint8Array): this {
-    this.#native.update(chunk);
+    this.#native.update(asBuffer(chunk));
     return this;
   }
 
