@@ -12,7 +12,9 @@ import { startGrpcServer } from '../grpc/index.js';
 import { serveSettings } from './settings.js';
 import { keysCommand, KEYS_USAGE } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
-import { SigningPathInfoService } from '../store/index.js';
+import { SigningPathInfoService, type UpstreamLog } from '../store/index.js';
+import { CompositionMetrics } from './composition-metrics.js';
+import { withUpstreams } from './upstream-store.js';
 
 const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL]
 
@@ -37,6 +39,10 @@ const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--
   --max-entries-per-directory N (default 1000000)
   --upload-idle-timeout SECONDS an upload body silent this long is refused with 400 (default 60)
   --max-concurrent-uploads N    NAR uploads ingested at once; more wait their turn (default 32)
+  --upstream URL                pull narinfo misses from this Nix cache, verified; repeatable (env NAR_BRIDGE_UPSTREAM, space-separated):
+                                'http://H:P/PATH?trusted-public-keys=name:KEY%20name2:KEY2&priority=N'
+  --upstream-miss-ttl SECONDS   answer a path no upstream had as absent for this long (default 60)
+  --composition FILE            TOML or JSON file composing tiered services (see README, Composition)
 
 ${KEYS_USAGE}
 ${IMPORT_USAGE}
@@ -81,7 +87,11 @@ async function serve(args: readonly string[]): Promise<number> {
   const overrides = await openStoreOverrides(settings);
   const local = await openLocalStore(settings.dataDir, overrides.services);
   const trust = await loadTrust(settings.trust);
-  const store = trust.signingKeys.length === 0 ? local.store : { ...local.store, pathInfos: new SigningPathInfoService(local.store.pathInfos, trust.signingKeys) };
+  const registry = processMetrics();
+  // Upstreams are only asked while serving requests, by which time the server (and its logger) exists.
+  const upstreamLog: UpstreamLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) };
+  const composed = withUpstreams(local.store, settings.composition, new CompositionMetrics(registry), upstreamLog);
+  const store = trust.signingKeys.length === 0 ? composed : { ...composed, pathInfos: new SigningPathInfoService(composed.pathInfos, trust.signingKeys) };
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),
@@ -90,7 +100,7 @@ async function serve(args: readonly string[]): Promise<number> {
     priority: settings.priority,
     logger: { level: settings.logLevel },
     buildLogs: local.buildLogs,
-    metrics: new HttpMetrics(processMetrics(), cached(local.stats, STATS_MAX_AGE_MS)),
+    metrics: new HttpMetrics(registry, cached(local.stats, STATS_MAX_AGE_MS)),
   });
   await app.listen({ host: settings.listen.host, port: settings.listen.port });
   const address = app.server.address();

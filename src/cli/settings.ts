@@ -6,6 +6,7 @@ import { NarBridgeError } from '../errors.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
 import { parseGrpcListenAddress } from './grpc-listen-address.js';
 import { TRUST_OPTIONS, trustSettings, type TrustSettings } from './trust-settings.js';
+import { COMPOSITION_OPTIONS, compositionSettings, type CompositionSettings } from './composition-settings.js';
 
 export interface ServeSettings {
   readonly listen: ListenAddress;
@@ -20,6 +21,8 @@ export interface ServeSettings {
   readonly pathInfoServiceAddr: string | null;
   /** Signing, upload policy, access control and upload limits. */
   readonly trust: TrustSettings;
+  /** Upstream caches and tiered services. */
+  readonly composition: CompositionSettings;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -38,6 +41,7 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
       'directory-service-addr': { type: 'string' },
       'path-info-service-addr': { type: 'string' },
       ...TRUST_OPTIONS,
+      ...COMPOSITION_OPTIONS,
     },
   });
   const priority = Number(values.priority ?? env.NAR_BRIDGE_PRIORITY ?? 40);
@@ -54,6 +58,7 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
     directoryServiceAddr: values['directory-service-addr'] ?? env.NAR_BRIDGE_DIRECTORY_SERVICE_ADDR ?? null,
     pathInfoServiceAddr: values['path-info-service-addr'] ?? env.NAR_BRIDGE_PATH_INFO_SERVICE_ADDR ?? null,
     trust: trustSettings(values, env),
+    composition: compositionSettings(values, env),
   };
 }
 

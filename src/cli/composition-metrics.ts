@@ -1,0 +1,33 @@
+// Prometheus counters for the composed store: what each upstream cache and each tier answered, and the bytes
+// that crossed from far tiers and upstreams.
+import { Counter, type Registry } from 'prom-client';
+import type { UpstreamObserver, UpstreamOutcome } from '../store/index.js';
+
+export class CompositionMetrics implements UpstreamObserver {
+  readonly #upstreamLookups: Counter<'upstream' | 'outcome'>;
+  readonly #upstreamBytes: Counter<'upstream'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.#upstreamLookups = new Counter({
+      name: 'nar_bridge_upstream_lookups_total',
+      help: 'Narinfo misses asked of an upstream cache, by outcome (hit, miss, refused, failed)',
+      labelNames: ['upstream', 'outcome'],
+      registers,
+    });
+    this.#upstreamBytes = new Counter({
+      name: 'nar_bridge_upstream_bytes_total',
+      help: 'NAR file bytes downloaded from an upstream cache (as sent, compressed)',
+      labelNames: ['upstream'],
+      registers,
+    });
+  }
+
+  asked(upstream: string, outcome: UpstreamOutcome): void {
+    this.#upstreamLookups.inc({ upstream, outcome });
+  }
+
+  received(upstream: string, bytes: number): void {
+    this.#upstreamBytes.inc({ upstream }, bytes);
+  }
+}
