@@ -47,13 +47,22 @@ export class GrpcBlobService implements BlobService {
 
   /**
    * tvix's advice: Stat with send_chunks, then read the chunks; a blob stored whole is one plain Read.
-   * The first Read is started before returning, so callers can keep several in flight.
+   * That plain Read is sent together with the Stat (and cancelled if chunks or a miss come back), so a
+   * whole blob costs one round trip, not two; it is started before returning, so callers can keep
+   * several in flight.
    */
   async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
-    const chunks = await this.chunks(digest, opts);
-    if (chunks === null) return null;
+    const wholeRead = new AbortController();
+    const signal = opts?.signal ? AbortSignal.any([opts.signal, wholeRead.signal]) : wholeRead.signal;
+    const whole = this.#verifiedRead(digest, null, { signal });
+    const chunks = await this.chunks(digest, opts).catch((err: unknown) => {
+      wholeRead.abort();
+      throw err;
+    });
     const offset = opts?.offset ?? 0;
-    if (chunks.length === 0) return dropPrefix(this.#verifiedRead(digest, null, opts), offset);
+    if (chunks !== null && chunks.length === 0) return dropPrefix(whole, offset);
+    wholeRead.abort();
+    if (chunks === null) return null;
     if (offset > 0) return this.#readFrom(chunks, offset, opts);
     const first = chunks[0];
     const firstRead = first ? this.#verifiedRead(first.digest, first.size, opts) : null;
