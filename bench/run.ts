@@ -15,7 +15,7 @@ import { measureNarinfo } from './measure/narinfo.js';
 import { nixCopyTo, timeSeconds } from './nix.js';
 import { parseBenchOptions, USAGE, type BenchOptions, type Group } from './options.js';
 import { formatTable, Results, writeReport } from './report.js';
-import { startBridge, startNginx, type BenchServer } from './servers.js';
+import { CPU_PROF_DIR_ENV, startBridge, startNginx, type BenchServer } from './servers.js';
 
 const MEASURE: Record<Group, (ctx: BenchContext) => Promise<void>> = {
   reference: measureHashing,
@@ -33,8 +33,7 @@ async function run(options: BenchOptions): Promise<void> {
   process.env.TMPDIR = workDir;
   if (options.cpuProfDir !== null) {
     await mkdir(options.cpuProfDir, { recursive: true });
-    // Inherited by the nar-bridge processes only; nix, curl and wrk ignore it.
-    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.cpuProfDir}`;
+    process.env[CPU_PROF_DIR_ENV] = options.cpuProfDir;
   }
   const servers: BenchServer[] = [];
   try {

@@ -21,13 +21,17 @@ export interface BenchServer {
 const NGINX_WORKERS = 1;
 const NGINX_READY_TIMEOUT_MS = 10_000;
 const NGINX_READY_POLL_MS = 20;
+export const CPU_PROF_DIR_ENV = 'NB_BENCH_CPU_PROF_DIR';
+const PROFILED_ENTRY = path.join(import.meta.dirname, 'cpu-profiled-nar-bridge.js');
 
 /**
  * nar-bridge on a fresh or existing data dir. Logging at warn: per-request info lines would measure pino, and nginx
  * runs with access_log off.
  */
 export async function startBridge(dataDir: string): Promise<BenchServer> {
-  const handle = await startServer({ dataDir, extraArgs: ['--log-level', 'warn'] });
+  // run.ts sets this for --cpu-prof; the variable also tells the profiled entry where to write.
+  const profiled = process.env[CPU_PROF_DIR_ENV] !== undefined;
+  const handle = await startServer({ dataDir, extraArgs: ['--log-level', 'warn'], ...(profiled ? { entry: PROFILED_ENTRY } : {}) });
   const pid = handle.process.pid;
   if (pid === undefined) throw new Error('nar-bridge has no pid');
   return { url: handle.url, servingPid: pid, stop: () => handle.stop() };
