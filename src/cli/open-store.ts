@@ -1,7 +1,7 @@
 // The embedded default store: blobs as content-addressed files, everything else in one SQLite file.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LocalBlobService, openDatabase, SqliteDirectoryService } from '../castore/index.js';
+import { ChunkedBlobService, LocalBlobService, LocalChunkIndex, openDatabase, SqliteDirectoryService } from '../castore/index.js';
 import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, type BuildLogIndex, type Store } from '../store/index.js';
 import type { StoreOverrides } from './service-overrides.js';
 import { measureEmbeddedStore, type EmbeddedStoreStats } from './store-stats.js';
@@ -19,7 +19,8 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
   await mkdir(dataDir, { recursive: true });
   const db = openDatabase(join(dataDir, 'meta.sqlite'));
   const store: Store = {
-    blobs: overrides.blobs ?? new LocalBlobService(join(dataDir, 'blobs')),
+    // Large blobs as FastCDC chunks (each a blob file) listed under chunks/; blobs stored whole before stay readable.
+    blobs: overrides.blobs ?? new ChunkedBlobService(new LocalBlobService(join(dataDir, 'blobs')), new LocalChunkIndex(join(dataDir, 'chunks'))),
     directories: overrides.directories ?? new SqliteDirectoryService(db),
     pathInfos: overrides.pathInfos ?? new SqlitePathInfoService(db),
     narUploads: new SqliteNarUploadIndex(db),

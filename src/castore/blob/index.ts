@@ -2,5 +2,8 @@
 export type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
 export { MemoryBlobService } from './memory.js';
 export { LocalBlobService } from './local.js';
+export { ChunkedBlobService } from './chunked.js';
+export { LocalChunkIndex, MemoryChunkIndex, type ChunkIndex } from './chunk-index.js';
+export { chunkingParams, chunkLength, DEFAULT_AVG_CHUNK_BYTES, type ChunkingParams } from './fastcdc.js';
 export { GrpcBlobService } from './grpc.js';
 export { BLOB_SCHEMES, blobServiceFromUrl } from './from-url.js';

@@ -1,0 +1,175 @@
+// ChunkedBlobService: stores a blob larger than one chunk as content-defined chunks (each its own blob in the
+// inner service, so equal chunks of similar blobs are kept once) plus a chunk list; smaller blobs stay whole.
+import { NarBridgeError } from '../../errors.js';
+import { blake3, Blake3Hasher, type B3Digest } from '../digest.js';
+import type { ChunkIndex } from './chunk-index.js';
+import { chunkingParams, chunkLength, type ChunkingParams } from './fastcdc.js';
+import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import { verifiedRead } from './verified-read.js';
+
+/** Chunk writes in flight per blob writer: overlaps their fsyncs while bounding memory to this many chunks. */
+const CHUNK_WRITES_IN_FLIGHT = 4;
+
+export class ChunkedBlobService implements BlobService {
+  constructor(
+    private readonly inner: BlobService,
+    private readonly index: ChunkIndex,
+    private readonly params: ChunkingParams = chunkingParams(),
+  ) {}
+
+  async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
+    return (await this.index.get(digest)) !== null || (await this.inner.has(digest, opts));
+  }
+
+  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
+    const chunks = await this.index.get(digest);
+    return chunks ? chunks.reduce((sum, chunk) => sum + chunk.size, 0) : this.inner.size(digest, opts);
+  }
+
+  /** A chunk is a whole blob of the inner service, so a chunk's own list is empty. */
+  async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
+    return (await this.index.get(digest)) ?? (await this.inner.chunks(digest, opts));
+  }
+
+  /** Reassembles from the chunk from `opts.offset` on; chunks before it are not read at all. */
+  async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
+    opts?.signal?.throwIfAborted();
+    const chunks = await this.index.get(digest);
+    if (!chunks) return this.inner.openRead(digest, opts);
+    return this.#readChunks(digest, chunks, opts?.offset ?? 0, opts);
+  }
+
+  async *#readChunks(blob: B3Digest, chunks: readonly ChunkMeta[], offset: number, opts: CallOptions | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+    let start = 0;
+    for (const chunk of chunks) {
+      const end = start + chunk.size;
+      if (end > offset) {
+        const contents = await this.inner.openRead(chunk.digest, opts?.signal ? { signal: opts.signal } : {});
+        if (!contents) throw damaged(blob, `chunk ${chunk.digest.toHex()} is missing`);
+        let skip = Math.max(0, offset - start);
+        for await (const piece of verifiedRead(contents, chunk.digest, chunk.size, (what) => damaged(blob, `chunk ${chunk.digest.toHex()} has ${what}`))) {
+          if (skip >= piece.byteLength) {
+            skip -= piece.byteLength;
+            continue;
+          }
+          yield skip > 0 ? piece.subarray(skip) : piece;
+          skip = 0;
+        }
+      }
+      start = end;
+    }
+  }
+
+  openWrite(opts?: CallOptions): BlobWriter {
+    return new ChunkingWriter(this.inner, this.index, this.params, opts);
+  }
+}
+
+function damaged(blob: B3Digest, what: string): NarBridgeError {
+  return new NarBridgeError('NB_ERR_STORAGE', `chunked blob ${blob.toHex()}: ${what}`);
+}
+
+/**
+ * Buffers up to one maximum-size chunk: a blob that ends within it is stored whole; past it, chunks are cut
+ * and written (each once: a chunk the inner service has is skipped) while the rest streams in.
+ */
+class ChunkingWriter implements BlobWriter {
+  readonly #whole = new Blake3Hasher();
+  /** Bytes not yet cut into a chunk: the first `#length` bytes of `#buffer`. */
+  readonly #buffer: Uint8Array;
+  #length = 0;
+  readonly #chunks: ChunkMeta[] = [];
+  readonly #writes = new Set<Promise<void>>();
+  #failure: unknown;
+  #state: 'open' | 'closed' | 'aborted' = 'open';
+
+  constructor(
+    private readonly inner: BlobService,
+    private readonly index: ChunkIndex,
+    private readonly params: ChunkingParams,
+    private readonly opts: CallOptions | undefined,
+  ) {
+    this.#buffer = new Uint8Array(2 * params.maxSize);
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    this.#whole.update(data);
+    for (let at = 0; at < data.byteLength; ) {
+      const take = Math.min(data.byteLength - at, this.#buffer.byteLength - this.#length);
+      this.#buffer.set(data.subarray(at, at + take), this.#length);
+      this.#length += take;
+      at += take;
+      // Cut only with more than a maximum chunk buffered: a blob of at most one chunk is never cut.
+      while (this.#length > this.params.maxSize) await this.#cut(chunkLength(this.#buffer, 0, this.#length, this.params));
+    }
+  }
+
+  async close(): Promise<B3Digest> {
+    this.#checkOpen();
+    this.#state = 'closed';
+    const digest = this.#whole.digest();
+    if (this.#chunks.length === 0) {
+      await this.#storeWhole(this.#buffer.subarray(0, this.#length));
+      return digest;
+    }
+    while (this.#length > 0) await this.#cut(chunkLength(this.#buffer, 0, this.#length, this.params));
+    await this.#settle();
+    await this.index.put(digest, this.#chunks);
+    return digest;
+  }
+
+  /** Chunks already written stay: they are valid content-addressed blobs, possibly shared. */
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    await Promise.allSettled(this.#writes);
+  }
+
+  async #cut(length: number): Promise<void> {
+    const chunk = this.#buffer.slice(0, length); // a copy: the buffer is reused while the chunk is written
+    this.#buffer.copyWithin(0, length, this.#length);
+    this.#length -= length;
+    const digest = blake3(chunk);
+    this.#chunks.push({ digest, size: length });
+    while (this.#writes.size >= CHUNK_WRITES_IN_FLIGHT) await Promise.race(this.#writes);
+    this.#throwIfFailed();
+    const write = this.#storeChunk(chunk, digest)
+      .catch((err: unknown) => {
+        this.#failure ??= err;
+      })
+      .finally(() => this.#writes.delete(write));
+    this.#writes.add(write);
+  }
+
+  async #storeChunk(chunk: Uint8Array, digest: B3Digest): Promise<void> {
+    if (await this.inner.has(digest, this.opts)) return;
+    const stored = await this.#storeWhole(chunk);
+    if (!stored.equals(digest)) throw new NarBridgeError('NB_ERR_STORAGE', `chunk stored as ${stored.toHex()}, expected ${digest.toHex()}`);
+  }
+
+  async #storeWhole(bytes: Uint8Array): Promise<B3Digest> {
+    const writer = this.inner.openWrite(this.opts);
+    try {
+      if (bytes.byteLength > 0) await writer.write(bytes);
+    } catch (err) {
+      await writer.abort(err);
+      throw err;
+    }
+    return writer.close();
+  }
+
+  async #settle(): Promise<void> {
+    await Promise.allSettled(this.#writes);
+    this.#throwIfFailed();
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new Error(`blob writer already ${this.#state}`);
+    this.opts?.signal?.throwIfAborted();
+  }
+}
