@@ -15,6 +15,7 @@ import type { PathInfo } from './path-info.js';
 import { planNar } from './render.js';
 import type { Store } from './store.js';
 import { StreamDigest } from './measure.js';
+import { requireStoredRoot } from './stored-root.js';
 
 /** `nar/<nixbase32 sha256 of the file>.nar[.<ext>]`, as Nix names uploads (gzip has no extension). */
 const UPLOADED_NAR_URL = /^nar\/([0-9a-df-np-sv-z]{52})\.nar(?:\.(?:xz|zst|bz2|br|lzip|lz4|gz))?$/;
@@ -92,7 +93,7 @@ async function resolveNode(store: Store, narInfo: NarInfo, existing: PathInfo | 
   if (!upload.narHash.equals(narInfo.narHash) || upload.narSize !== narInfo.narSize) {
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `NarHash/NarSize do not match the uploaded NAR ${narInfo.url}`);
   }
-  await checkPresent(store, upload.node, opts);
+  await requireStoredRoot(store, upload.node, opts);
   return upload.node;
 }
 
@@ -114,13 +115,6 @@ async function checkNarOf(store: Store, node: Node, narInfo: NarInfo, opts: Call
   if (!hash.digest().equals(narInfo.narHash.digest)) {
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', 'NarHash does not match the NAR named by URL');
   }
-}
-
-async function checkPresent(store: Store, node: Node, opts: CallOptions): Promise<void> {
-  const present =
-    node.kind === 'symlink' ||
-    (node.kind === 'file' ? await store.blobs.has(node.digest, opts) : (await store.directories.get(node.digest, opts)) !== null);
-  if (!present) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', 'the uploaded NAR is no longer stored; upload it again');
 }
 
 /** Union, keeping order: concurrent `nix store sign` runs must not drop each other's signatures. */
