@@ -1,14 +1,24 @@
 // Prometheus counters for the composed store: what each upstream cache and each tier answered, and the bytes
 // that crossed from far tiers and upstreams.
 import { Counter, type Registry } from 'prom-client';
+import type { Tier, TierObserver } from '../castore/index.js';
 import type { UpstreamObserver, UpstreamOutcome } from '../store/index.js';
 
-export class CompositionMetrics implements UpstreamObserver {
+export class CompositionMetrics implements UpstreamObserver, TierObserver {
+  readonly #tierReads: Counter<'service' | 'tier'>;
+  readonly #farBytes: Counter;
   readonly #upstreamLookups: Counter<'upstream' | 'outcome'>;
   readonly #upstreamBytes: Counter<'upstream'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
+    this.#tierReads = new Counter({
+      name: 'nar_bridge_tier_reads_total',
+      help: 'Reads of a tiered service by the tier that answered (near, far, none)',
+      labelNames: ['service', 'tier'],
+      registers,
+    });
+    this.#farBytes = new Counter({ name: 'nar_bridge_far_blob_bytes_total', help: 'Blob bytes fetched from a far tier', registers });
     this.#upstreamLookups = new Counter({
       name: 'nar_bridge_upstream_lookups_total',
       help: 'Narinfo misses asked of an upstream cache, by outcome (hit, miss, refused, failed)',
@@ -29,5 +39,13 @@ export class CompositionMetrics implements UpstreamObserver {
 
   received(upstream: string, bytes: number): void {
     this.#upstreamBytes.inc({ upstream }, bytes);
+  }
+
+  served(service: 'blobs' | 'directories' | 'path_infos', tier: Tier | 'none'): void {
+    this.#tierReads.inc({ service, tier });
+  }
+
+  fetched(bytes: number): void {
+    this.#farBytes.inc(bytes);
   }
 }

@@ -15,6 +15,7 @@ import { isLoopback, loadTrust } from './load-trust.js';
 import { SigningPathInfoService, type UpstreamLog } from '../store/index.js';
 import { CompositionMetrics } from './composition-metrics.js';
 import { withUpstreams } from './upstream-store.js';
+import { readComposition, withTiers } from './tiers.js';
 
 const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL]
 
@@ -90,7 +91,10 @@ async function serve(args: readonly string[]): Promise<number> {
   const registry = processMetrics();
   // Upstreams are only asked while serving requests, by which time the server (and its logger) exists.
   const upstreamLog: UpstreamLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) };
-  const composed = withUpstreams(local.store, settings.composition, new CompositionMetrics(registry), upstreamLog);
+  const compositionMetrics = new CompositionMetrics(registry);
+  const { compositionFile } = settings.composition;
+  const tiers = await withTiers(local.store, compositionFile === null ? {} : await readComposition(compositionFile), compositionMetrics);
+  const composed = withUpstreams(tiers.store, settings.composition, compositionMetrics, upstreamLog);
   const store = trust.signingKeys.length === 0 ? composed : { ...composed, pathInfos: new SigningPathInfoService(composed.pathInfos, trust.signingKeys) };
   const app = await buildServer({
     store,
@@ -122,6 +126,7 @@ async function serve(args: readonly string[]): Promise<number> {
   await grpc?.close();
   await app.close();
   local.close();
+  tiers.close();
   overrides.close();
   return 0;
 }

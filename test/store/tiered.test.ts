@@ -1,0 +1,146 @@
+// Tiered services: near (memory) in front of far; far stopped, far lying, and only missing chunks crossing over.
+import { createCipheriv } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import {
+  ChunkedBlobService,
+  chunkingParams,
+  MemoryBlobService,
+  MemoryChunkIndex,
+  MemoryDirectoryService,
+  TieredBlobService,
+  TieredDirectoryService,
+  type B3Digest,
+  type BlobService,
+  type BlobWriter,
+  type CallOptions,
+  type ChunkMeta,
+  type DirectoryService,
+  type ReadOptions,
+  type TierObserver,
+} from '../../src/castore/index.js';
+import { ingestNar, MemoryPathInfoService, planNar, TieredPathInfoService, type PathInfoService, type Store } from '../../src/store/index.js';
+import { collectBytes } from '../nar/nar-bytes.js';
+import { TESTDATA } from './golden.js';
+import { INFO } from '../grpc/path-info-fixture.js';
+
+const NAR = new Uint8Array(readFileSync(join(TESTDATA, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar')));
+const SMALL = chunkingParams(1024);
+
+class Counts implements TierObserver {
+  readonly served_: Record<string, number> = {};
+  fetchedBytes = 0;
+  served(service: string, tier: string): void {
+    this.served_[`${service}:${tier}`] = (this.served_[`${service}:${tier}`] ?? 0) + 1;
+  }
+  fetched(bytes: number): void {
+    this.fetchedBytes += bytes;
+  }
+}
+
+/** A far that is gone: every call fails, as a stopped gRPC peer's would. */
+class StoppedBlobService implements BlobService {
+  #fail(): never {
+    throw new Error('far is stopped');
+  }
+  async has(): Promise<boolean> { this.#fail(); }
+  async size(): Promise<number | null> { this.#fail(); }
+  async chunks(): Promise<readonly ChunkMeta[] | null> { this.#fail(); }
+  async openRead(): Promise<AsyncIterable<Uint8Array> | null> { this.#fail(); }
+  openWrite(): BlobWriter { this.#fail(); }
+}
+
+/** A far that flips one bit of every blob it sends. */
+class CorruptingBlobService implements BlobService {
+  constructor(private readonly inner: BlobService) {}
+  has(d: B3Digest, o?: CallOptions) { return this.inner.has(d, o); }
+  size(d: B3Digest, o?: CallOptions) { return this.inner.size(d, o); }
+  chunks(d: B3Digest, o?: CallOptions) { return this.inner.chunks(d, o); }
+  openWrite(o?: CallOptions) { return this.inner.openWrite(o); }
+  async openRead(d: B3Digest, o?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
+    const source = await this.inner.openRead(d, o);
+    if (!source) return null;
+    return (async function* () {
+      let first = true;
+      for await (const piece of source) {
+        const copy = Uint8Array.from(piece);
+        if (first && copy.length > 0) copy[0] = (copy[0] ?? 0) ^ 1;
+        first = false;
+        yield copy;
+      }
+    })();
+  }
+}
+
+async function farStore(): Promise<Store & { info: typeof INFO }> {
+  const far = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService(), pathInfos: new MemoryPathInfoService(), narUploads: undefined as never };
+  const { node, narHash, narSize } = await ingestNar((async function* () { yield NAR; })(), far);
+  const info = { ...INFO, node, narHash, narSize };
+  await far.pathInfos.put(info);
+  return { ...far, info };
+}
+
+describe('tiered store', () => {
+  test('the first read comes from far and fills near; with far stopped the second is served entirely from near', async () => {
+    const far = await farStore();
+    const near = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService(), pathInfos: new MemoryPathInfoService() };
+    const counts = new Counts();
+    const tiered = (blobs: BlobService, dirs: DirectoryService, infos: PathInfoService) => ({
+      blobs: new TieredBlobService(near.blobs, blobs, counts),
+      directories: new TieredDirectoryService(near.directories, dirs, counts),
+      pathInfos: new TieredPathInfoService(near.pathInfos, infos, counts),
+    });
+    const first = tiered(far.blobs, far.directories, far.pathInfos);
+    const info = await first.pathInfos.get(far.info.storePath.digest);
+    expect(Buffer.from(await collectBytes((await planNar(info!.node, first)).stream())).equals(NAR)).toBe(true);
+    expect(counts.served_['path_infos:far']).toBe(1);
+    expect(counts.served_['blobs:far']).toBeGreaterThan(0);
+    const fromFar = counts.fetchedBytes;
+    expect(fromFar).toBeGreaterThan(0);
+
+    const stopped = new StoppedBlobService();
+    const broken = new MemoryDirectoryService(); // empty: anything asked of it would be a miss
+    const second = tiered(stopped, new TieredDirectoryService(broken, broken), new MemoryPathInfoService());
+    const again = await second.pathInfos.get(far.info.storePath.digest);
+    expect(Buffer.from(await collectBytes((await planNar(again!.node, second)).stream())).equals(NAR)).toBe(true);
+    expect(counts.fetchedBytes).toBe(fromFar);
+    const hits = Object.entries(counts.served_).filter(([k]) => k.endsWith(':near')).reduce((n, [, v]) => n + v, 0);
+    const misses = Object.entries(counts.served_).filter(([k]) => k.endsWith(':far')).reduce((n, [, v]) => n + v, 0);
+    console.info(`tiers: ${hits} near hits, ${misses} far reads, ${fromFar} bytes from far (NAR ${NAR.length} bytes)`);
+  });
+
+  test('a far that returns corrupted bytes is detected, not stored and not served', async () => {
+    const far = await farStore();
+    const near = new MemoryBlobService();
+    const blobs = new TieredBlobService(near, new CorruptingBlobService(far.blobs));
+    const node = far.info.node;
+    const plan = await planNar(node, { blobs, directories: far.directories });
+    await expect(collectBytes(plan.stream())).rejects.toMatchObject({ code: 'NB_ERR_UPSTREAM' });
+    // Nothing of the bad read was kept near.
+    for await (const directory of far.directories.getRecursive(node.kind === 'directory' ? node.digest : (undefined as never))) {
+      for (const { node: child } of directory.entries) if (child.kind === 'file') expect(await near.has(child.digest)).toBe(false);
+    }
+  });
+
+  test('only the chunks near lacks cross over from far', async () => {
+    const near = new ChunkedBlobService(new MemoryBlobService(), new MemoryChunkIndex(), SMALL);
+    const far = new ChunkedBlobService(new MemoryBlobService(), new MemoryChunkIndex(), SMALL);
+    const counts = new Counts();
+    const tiered = new TieredBlobService(near, far, counts);
+    const a = createCipheriv('aes-128-ctr', Buffer.alloc(16, 1), Buffer.alloc(16)).update(Buffer.alloc(200_000));
+    const b = Buffer.from(a);
+    b.writeUInt8(b.readUInt8(100_000) ^ 1, 100_000);
+    const put = async (data: Uint8Array) => {
+      const w = far.openWrite();
+      await w.write(data);
+      return w.close();
+    };
+    const [da, db] = [await put(a), await put(b)];
+    expect(Buffer.from(await collectBytes((await tiered.openRead(da))!)).equals(a)).toBe(true);
+    expect(counts.fetchedBytes).toBe(a.length);
+    expect(Buffer.from(await collectBytes((await tiered.openRead(db))!)).equals(b)).toBe(true);
+    expect(counts.fetchedBytes - a.length).toBeLessThan(SMALL.maxSize * 2);
+    expect(await near.has(db)).toBe(true);
+  });
+});
