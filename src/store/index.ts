@@ -23,7 +23,6 @@ export { PATH_INFO_METHODS, type NamedNode } from './grpc-methods.js';
 export { NarCalculator, type NarFacts } from './nar-calculator.js';
 export { PATH_INFO_SCHEMES, pathInfoServiceFromUrl } from './path-info-from-url.js';
 export { requireStoredRoot } from './stored-root.js';
-export { nodeAt } from './node-at.js';
 export { decodePathInfo, encodePathInfo, pathInfoFromProto, pathInfoToProto } from './wire.js';
 export * from './upstream/index.js';
 export { TieredPathInfoService } from './tiered-path-info-service.js';
