@@ -31,27 +31,37 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 
 /**
  * The request body, failing with NB_ERR_TIMEOUT when a chunk we asked for takes longer than `idleMs`.
- * The timer runs only while we wait on the client, so our own slow writes never count. The response
- * then carries `Connection: close`, so Node closes the socket after the refusal instead of keeping a
- * silent client's connection.
+ * The timer runs only while we wait on the client, so our own slow writes never count, and none is
+ * left running once we stop asking: a consumer that gives up (a 413 already sent) leaves no timer to
+ * fire into a finished response. The refusal carries `Connection: close`, so Node closes the socket
+ * instead of keeping a silent client's connection; once the response has started it is too late for
+ * a header, and the stream error is the only signal.
  */
 export async function* idleLimited(request: IncomingMessage, response: ServerResponse, idleMs: number): AsyncGenerator<Uint8Array, void, undefined> {
   const chunks = request[Symbol.asyncIterator]();
   for (;;) {
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        response.setHeader('connection', 'close');
-        reject(new NarBridgeError('NB_ERR_TIMEOUT', `upload sent nothing for ${idleMs} ms`));
-      }, idleMs);
-    });
+    let next: IteratorResult<unknown>;
     try {
-      const next = await Promise.race([chunks.next(), stalled]);
-      if (next.done) return;
-      yield next.value as Uint8Array;
-    } finally {
-      clearTimeout(timer);
+      next = await within(chunks.next(), idleMs, () => new NarBridgeError('NB_ERR_TIMEOUT', `upload sent nothing for ${idleMs} ms`));
+    } catch (err) {
+      if (NarBridgeError.is(err) && err.code === 'NB_ERR_TIMEOUT' && !response.headersSent) response.setHeader('connection', 'close');
+      throw err;
     }
+    if (next.done) return;
+    yield next.value as Uint8Array;
+  }
+}
+
+/** `pending`, or `timeout()` thrown if it has not settled within `ms`; the timer never outlives the call. */
+async function within<T>(pending: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(timeout()), ms);
+  });
+  try {
+    return await Promise.race([pending, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
