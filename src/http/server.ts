@@ -1,7 +1,7 @@
 // Builds the Fastify app: wires the endpoint plugins to a store and maps errors to statuses in one place.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { NarBridgeError } from '../errors.js';
-import type { BuildLogIndex, Store, UploadPolicy } from '../store/index.js';
+import { CachingPathInfoService, type BuildLogIndex, type Store, type UploadPolicy } from '../store/index.js';
 import { installAccessControl, type AccessControl } from './auth.js';
 import { AccessLogController, accessLog } from './access-log.js';
 import { statusFor } from './errors.js';
@@ -34,7 +34,9 @@ export interface ServerOptions {
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
-  const { store, priority, logger = false, buildLogs, metrics, access, uploadPolicy, limits = DEFAULT_HTTP_LIMITS } = options;
+  const { priority, logger = false, buildLogs, metrics, access, uploadPolicy, limits = DEFAULT_HTTP_LIMITS } = options;
+  // narinfo lookups are the hottest request a cache gets; see CachingPathInfoService for what it may serve stale.
+  const store: Store = { ...options.store, pathInfos: new CachingPathInfoService(options.store.pathInfos) };
   // Fastify's own two lines per request are replaced by one completion line carrying route, status and bytes
   // (observe.ts); a proxy's X-Request-Id, when sent, becomes the reqId on every line of the request.
   const app = Fastify({ logger, return503OnClosing: true, logController: new AccessLogController(), requestIdHeader: 'x-request-id' });

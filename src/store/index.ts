@@ -6,6 +6,7 @@ export { castoreNarPath, decodeNodeText, encodeNodeText, narInfoFor, CASTORE_NAR
 export type { PathInfo } from './path-info.js';
 export type { PathInfoService } from './path-info-service.js';
 export { MemoryPathInfoService } from './memory-path-info-service.js';
+export { CachingPathInfoService, type PathInfoCacheOptions } from './caching-path-info-service.js';
 export { planNar, type ByteRange, type NarPlan } from './render.js';
 export { narListing } from './nar-listing.js';
 export { MAX_BUILD_LOG_BYTES, openBuildLog, parseDrvName, writeBuildLog, type BuildLogIndex } from './build-logs.js';
@@ -23,6 +24,7 @@ export { PATH_INFO_METHODS, type NamedNode } from './grpc-methods.js';
 export { NarCalculator, type NarFacts } from './nar-calculator.js';
 export { PATH_INFO_SCHEMES, pathInfoServiceFromUrl } from './path-info-from-url.js';
 export { requireStoredRoot } from './stored-root.js';
+export { nodeAt } from './node-at.js';
 export { decodePathInfo, encodePathInfo, pathInfoFromProto, pathInfoToProto } from './wire.js';
 export * from './upstream/index.js';
 export { TieredPathInfoService } from './tiered-path-info-service.js';

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
 import { formatNarInfo, parseStorePathHashPart } from '../../nix/index.js';
-import { narInfoFor, OPEN_UPLOAD_POLICY, receiveNarInfo, type Store, type UploadPolicy } from '../../store/index.js';
+import { narInfoFor, OPEN_UPLOAD_POLICY, receiveNarInfo, type PathInfo, type Store, type UploadPolicy } from '../../store/index.js';
 import { readTextBody } from '../body.js';
 import { sendEncoded } from '../encoding.js';
 import { DEFAULT_MAX_NARINFO_BYTES } from '../limits.js';
@@ -18,10 +18,18 @@ export async function narInfoRoutes(
   app: FastifyInstance,
   { store, policy = OPEN_UPLOAD_POLICY, maxNarInfoBytes = DEFAULT_MAX_NARINFO_BYTES }: NarInfoOptions,
 ): Promise<void> {
+  // PathInfos are immutable and a caching service hands out the same object per hit: format each once.
+  const texts = new WeakMap<PathInfo, string>();
+  const textOf = (info: PathInfo): string => {
+    let text = texts.get(info);
+    if (text === undefined) texts.set(info, (text = formatNarInfo(narInfoFor(info))));
+    return text;
+  };
+
   app.get<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
     const info = await store.pathInfos.get(parseStorePathHashPart(request.params.hash));
     if (!info) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such path');
-    return sendEncoded(request, reply.type('text/x-nix-narinfo'), formatNarInfo(narInfoFor(info)));
+    return sendEncoded(request, reply.type('text/x-nix-narinfo'), textOf(info));
   });
 
   app.put<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
