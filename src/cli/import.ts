@@ -7,13 +7,15 @@ import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { NixHash, parseContentAddress, Signature, StorePath } from '../nix/index.js';
 import { ingestNar, type PathInfo, type Store } from '../store/index.js';
-import { openLocalStore } from './open-store.js';
-import { defaultDataDir } from './settings.js';
+import { openConfiguredStore, STORE_COMMAND_OPTIONS, STORE_COMMAND_USAGE } from './configured-store.js';
+import { formatBytes, Progress, type ProgressOutput } from './progress.js';
 
 export const IMPORT_USAGE = `usage: nar-bridge import [-r|--recursive] [--json] [--data-dir DIR] PATH…
 
-  Ingests local store paths (with -r, their closures) into the embedded store; paths already there are skipped.
-  Progress goes to stderr; --json prints a summary on stdout.
+  Ingests local store paths (with -r, their closures) into the store; paths already there are skipped.
+  References are written before the paths that name them, so an interrupted import -r leaves only whole closures.
+  Progress goes to stderr (a bar on a terminal); --json prints a summary on stdout.
+  ${STORE_COMMAND_USAGE}
 `;
 
 /** One element of `nix path-info --json` (Nix 2.8). */
@@ -30,7 +32,7 @@ interface LocalPathInfo {
 export interface ImportIo {
   readonly env: NodeJS.ProcessEnv;
   stdout(text: string): void;
-  stderr(text: string): void;
+  readonly stderr: ProgressOutput;
 }
 
 const NIX_FLAGS = ['--extra-experimental-features', 'nix-command'];
@@ -43,46 +45,83 @@ export async function importCommand(args: readonly string[], io: ImportIo): Prom
     options: {
       recursive: { type: 'boolean', short: 'r' },
       json: { type: 'boolean' },
-      'data-dir': { type: 'string' },
+      ...STORE_COMMAND_OPTIONS,
     },
   });
   if (positionals.length === 0) throw new NarBridgeError('NB_ERR_CONFIG', 'import needs at least one store path');
   const listing = await run('nix', [...NIX_FLAGS, 'path-info', '--json', ...(values.recursive ? ['-r'] : []), ...positionals], io.env);
-  const infos = JSON.parse(listing) as LocalPathInfo[];
-  const local = await openLocalStore(values['data-dir'] ?? io.env.NAR_BRIDGE_DATA_DIR ?? defaultDataDir(io.env));
+  const infos = referencesFirst(JSON.parse(listing) as LocalPathInfo[]);
+  const { store, close } = await openConfiguredStore(values, io.env);
   const imported: string[] = [];
   const skipped: string[] = [];
   let narBytes = 0;
   const started = Date.now();
   try {
-    for (const [i, local_] of infos.entries()) {
-      const storePath = StorePath.parseAbsolute(local_.path);
-      const progress = `[${i + 1}/${infos.length}]`;
-      if (await local.store.pathInfos.get(storePath.digest)) {
-        skipped.push(local_.path);
-        io.stderr(`${progress} ${local_.path} already present\n`);
-        continue;
+    const missing: LocalPathInfo[] = [];
+    for (const info of infos) {
+      if (await store.pathInfos.get(StorePath.parseAbsolute(info.path).digest)) skipped.push(info.path);
+      else missing.push(info);
+    }
+    const progress = new Progress(io.stderr, missing.reduce((sum, info) => sum + info.narSize, 0));
+    if (skipped.length > 0) progress.note(`${skipped.length} of ${infos.length} paths already present`);
+    try {
+      for (const [i, info] of missing.entries()) {
+        progress.note(`[${i + 1}/${missing.length}] ${info.path} (${formatBytes(info.narSize)})`);
+        await importPath(store, info, io.env, progress);
+        imported.push(info.path);
+        narBytes += info.narSize;
       }
-      io.stderr(`${progress} ${local_.path} (${formatBytes(local_.narSize)})\n`);
-      await importPath(local.store, local_, storePath, io.env);
-      imported.push(local_.path);
-      narBytes += local_.narSize;
+    } finally {
+      progress.finish();
     }
   } finally {
-    local.close();
+    close();
   }
   const seconds = (Date.now() - started) / 1000;
-  io.stderr(`imported ${imported.length} paths (${formatBytes(narBytes)} of NAR) in ${seconds.toFixed(1)} s, ${skipped.length} already present\n`);
+  io.stderr.write(`imported ${imported.length} paths (${formatBytes(narBytes)} of NAR) in ${seconds.toFixed(1)} s, ${skipped.length} already present\n`);
   if (values.json) io.stdout(`${JSON.stringify({ imported, skipped, narBytes, seconds })}\n`);
   return 0;
 }
 
-async function importPath(store: Store, info: LocalPathInfo, storePath: StorePath, env: NodeJS.ProcessEnv): Promise<void> {
+/**
+ * `infos` reordered so every path comes after the paths it references (those in the list; a self-reference
+ * does not count). Nix lists them by name, which would let an interrupted import expose a path whose
+ * references were never written. Ties keep Nix's order.
+ */
+export function referencesFirst<T extends { readonly path: string; readonly references: readonly string[] }>(infos: readonly T[]): T[] {
+  const byPath = new Map(infos.map((info) => [info.path, info]));
+  const ordered: T[] = [];
+  const visited = new Set<string>();
+  // Iterative depth-first post-order: a closure can be deep enough to overflow the stack when recursing.
+  for (const start of infos) {
+    const stack: Array<{ info: T; next: number }> = [];
+    const enter = (info: T) => {
+      visited.add(info.path);
+      stack.push({ info, next: 0 });
+    };
+    if (!visited.has(start.path)) enter(start);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (!top) break;
+      const reference = top.info.references[top.next++];
+      if (reference === undefined) {
+        ordered.push(top.info);
+        stack.pop();
+        continue;
+      }
+      const child = byPath.get(reference);
+      if (child && !visited.has(child.path)) enter(child);
+    }
+  }
+  return ordered;
+}
+
+async function importPath(store: Store, info: LocalPathInfo, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
   const dump = spawn('nix-store', ['--dump', info.path], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(dump, 'close') as Promise<[number | null]>;
   const stderr: Buffer[] = [];
   dump.stderr.on('data', (b: Buffer) => stderr.push(b));
-  const ingested = await ingestNar(dump.stdout, store);
+  const ingested = await ingestNar(progress.count(dump.stdout), store);
   const [code] = await exited;
   if (code !== 0) throw new NarBridgeError('NB_ERR_UPSTREAM', `nix-store --dump ${info.path} failed: ${Buffer.concat(stderr).toString().trim()}`);
   const narHash = NixHash.parse(info.narHash);
@@ -90,7 +129,7 @@ async function importPath(store: Store, info: LocalPathInfo, storePath: StorePat
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.path}: NAR does not match the local database's NarHash/NarSize`);
   }
   const pathInfo: PathInfo = {
-    storePath,
+    storePath: StorePath.parseAbsolute(info.path),
     node: ingested.node,
     references: info.references.map((r) => StorePath.parseAbsolute(r)),
     narHash,
@@ -112,15 +151,4 @@ async function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv)
   const [code] = await exited;
   if (code !== 0) throw new NarBridgeError('NB_ERR_CONFIG', `${cmd} ${args.join(' ')} failed: ${Buffer.concat(err).toString().trim()}`);
   return Buffer.concat(out).toString('utf8');
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

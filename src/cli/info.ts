@@ -1,6 +1,6 @@
 // `nar-bridge info`: what the embedded store holds, and how much deduplication saves.
 import { parseArgs } from 'node:util';
-import { formatBytes } from './import.js';
+import { formatBytes } from './progress.js';
 import { openLocalStore } from './open-store.js';
 import { defaultDataDir } from './settings.js';
 

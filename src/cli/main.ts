@@ -4,6 +4,9 @@ import { NarBridgeError } from '../errors.js';
 import { buildServer, HttpMetrics } from '../http/index.js';
 import { importCommand, IMPORT_USAGE } from './import.js';
 import { infoCommand, INFO_USAGE } from './info.js';
+import { exportCommand, EXPORT_USAGE } from './export.js';
+import { lsCommand, LS_USAGE } from './ls.js';
+import { catCommand, CAT_USAGE } from './cat.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
 import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
@@ -17,8 +20,9 @@ import { CompositionMetrics } from './composition-metrics.js';
 import { withUpstreams } from './upstream-store.js';
 import { readComposition, withTiers } from './tiers.js';
 
-const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL]
+const USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL]
 
+  --config     TOML file whose keys are these flags' names (env NAR_BRIDGE_CONFIG); flags > env > file > defaults
   --listen     address to serve HTTP on (env NAR_BRIDGE_LISTEN, default 127.0.0.1:9000)
   --data-dir   embedded store location (env NAR_BRIDGE_DATA_DIR, default $XDG_DATA_HOME/nar-bridge)
   --priority   Priority advertised in nix-cache-info (env NAR_BRIDGE_PRIORITY, default 40)
@@ -47,7 +51,10 @@ const USAGE = `usage: nar-bridge serve [--listen HOST:PORT] [--data-dir DIR] [--
 
 ${KEYS_USAGE}
 ${IMPORT_USAGE}
-${INFO_USAGE}`;
+${INFO_USAGE}
+${EXPORT_USAGE}
+${LS_USAGE}
+${CAT_USAGE}`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -58,9 +65,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'keys':
         return await keysCommand(rest, { stdout: (text) => process.stdout.write(text), stdin: readStdin });
       case 'import':
-        return await importCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+        return await importCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: process.stderr });
       case 'info':
         return await infoCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
+      case 'export':
+        return await exportCommand(rest, { env: process.env, stdout: process.stdout, stderr: process.stderr });
+      case 'ls':
+        return await lsCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
+      case 'cat':
+        return await catCommand(rest, { env: process.env, stdout: process.stdout });
       case 'help':
       case '--help':
       case '-h':
@@ -74,6 +87,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (NarBridgeError.is(err) && err.code === 'NB_ERR_CONFIG') {
       process.stderr.write(`nar-bridge: ${err.message}\n`);
       return 2;
+    }
+    // export, ls and cat asked for a path or file the store does not have.
+    if (NarBridgeError.is(err) && err.code === 'NB_ERR_NOT_FOUND') {
+      process.stderr.write(`nar-bridge: ${err.message}\n`);
+      return 1;
     }
     if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`nar-bridge: ${err.message}\n${USAGE}`);

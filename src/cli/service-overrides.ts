@@ -1,7 +1,7 @@
 // --blob-service-addr and friends → services that replace the embedded store's, opened and validated at startup.
 import { blobServiceFromUrl, directoryServiceFromUrl, type OpenedService } from '../castore/index.js';
 import { pathInfoServiceFromUrl, type Store } from '../store/index.js';
-import type { ServeSettings } from './settings.js';
+import type { StoreSettings } from './settings.js';
 
 /** The narUploads index is never replaced: it must live beside the process that matches narinfo PUTs. */
 export type StoreOverrides = Partial<Pick<Store, 'blobs' | 'directories' | 'pathInfos'>>;
@@ -12,7 +12,7 @@ export interface OpenOverrides {
 }
 
 /** Throws NB_ERR_CONFIG (exit 2) on a bad URL, after closing whatever was already opened. */
-export async function openStoreOverrides(settings: ServeSettings): Promise<OpenOverrides> {
+export async function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrides> {
   const opened: Array<OpenedService<unknown>> = [];
   const open = async <S>(raw: string | null, fromUrl: (raw: string) => Promise<OpenedService<S>>): Promise<S | undefined> => {
     if (raw === null) return undefined;

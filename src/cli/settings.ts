@@ -1,4 +1,5 @@
-// Command-line flags and NAR_BRIDGE_* environment variables → validated settings. Flags win over env.
+// Command-line flags, NAR_BRIDGE_* environment variables and the config file → validated settings.
+// Precedence: flags > env > config file > defaults.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,18 +8,23 @@ import { parseListenAddress, type ListenAddress } from './listen-address.js';
 import { parseGrpcListenAddress } from './grpc-listen-address.js';
 import { TRUST_OPTIONS, trustSettings, type TrustSettings } from './trust-settings.js';
 import { COMPOSITION_OPTIONS, compositionSettings, type CompositionSettings } from './composition-settings.js';
+import { withConfigFile, type OptionValues } from './config-file.js';
 
-export interface ServeSettings {
-  readonly listen: ListenAddress;
+/** Where the store lives; `serve` and the commands that open the store without serving (import, export, ls, cat). */
+export interface StoreSettings {
   readonly dataDir: string;
-  readonly priority: number;
-  readonly logLevel: string;
-  /** grpc-js bind address for the tvix gRPC services, or null for no gRPC server. */
-  readonly grpcListen: string | null;
   /** Service URLs replacing the embedded store's blobs, directories, PathInfos; null keeps the embedded one. */
   readonly blobServiceAddr: string | null;
   readonly directoryServiceAddr: string | null;
   readonly pathInfoServiceAddr: string | null;
+}
+
+export interface ServeSettings extends StoreSettings {
+  readonly listen: ListenAddress;
+  readonly priority: number;
+  readonly logLevel: string;
+  /** grpc-js bind address for the tvix gRPC services, or null for no gRPC server. */
+  readonly grpcListen: string | null;
   /** Signing, upload policy, access control and upload limits. */
   readonly trust: TrustSettings;
   /** Upstream caches and tiered services. */
@@ -27,38 +33,52 @@ export interface ServeSettings {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+export const STORE_OPTIONS = {
+  'data-dir': { type: 'string' },
+  'blob-service-addr': { type: 'string' },
+  'directory-service-addr': { type: 'string' },
+  'path-info-service-addr': { type: 'string' },
+} as const;
+
+/** Every flag of `serve`; they are also the config file's keys. */
+export const SERVE_OPTIONS = {
+  listen: { type: 'string' },
+  ...STORE_OPTIONS,
+  priority: { type: 'string' },
+  'log-level': { type: 'string' },
+  'grpc-listen': { type: 'string' },
+  ...TRUST_OPTIONS,
+  ...COMPOSITION_OPTIONS,
+} as const;
+
+/** `--config FILE`: names the config file, so it is not a key in one. */
+export const CONFIG_OPTION = { config: { type: 'string' } } as const;
+
 export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): ServeSettings {
-  const { values } = parseArgs({
-    args: [...args],
-    strict: true,
-    options: {
-      listen: { type: 'string' },
-      'data-dir': { type: 'string' },
-      priority: { type: 'string' },
-      'log-level': { type: 'string' },
-      'grpc-listen': { type: 'string' },
-      'blob-service-addr': { type: 'string' },
-      'directory-service-addr': { type: 'string' },
-      'path-info-service-addr': { type: 'string' },
-      ...TRUST_OPTIONS,
-      ...COMPOSITION_OPTIONS,
-    },
-  });
+  const { values: flags } = parseArgs({ args: [...args], strict: true, options: { ...SERVE_OPTIONS, ...CONFIG_OPTION } });
+  const values = withConfigFile(SERVE_OPTIONS, flags, flags.config ?? env.NAR_BRIDGE_CONFIG, env);
   const priority = Number(values.priority ?? env.NAR_BRIDGE_PRIORITY ?? 40);
   if (!Number.isInteger(priority) || priority < 0) throw new NarBridgeError('NB_ERR_CONFIG', '--priority must be a non-negative integer');
   const logLevel = values['log-level'] ?? env.NAR_BRIDGE_LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new NarBridgeError('NB_ERR_CONFIG', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   return {
     listen: parseListenAddress(values.listen ?? env.NAR_BRIDGE_LISTEN ?? '127.0.0.1:9000'),
-    dataDir: values['data-dir'] ?? env.NAR_BRIDGE_DATA_DIR ?? defaultDataDir(env),
+    ...storeSettings(values, env),
     priority,
     logLevel,
     grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
+    trust: trustSettings(values, env),
+    composition: compositionSettings(values, env),
+  };
+}
+
+/** `values` already completed from the config file (withConfigFile). */
+export function storeSettings(values: OptionValues<typeof STORE_OPTIONS>, env: NodeJS.ProcessEnv): StoreSettings {
+  return {
+    dataDir: values['data-dir'] ?? env.NAR_BRIDGE_DATA_DIR ?? defaultDataDir(env),
     blobServiceAddr: values['blob-service-addr'] ?? env.NAR_BRIDGE_BLOB_SERVICE_ADDR ?? null,
     directoryServiceAddr: values['directory-service-addr'] ?? env.NAR_BRIDGE_DIRECTORY_SERVICE_ADDR ?? null,
     pathInfoServiceAddr: values['path-info-service-addr'] ?? env.NAR_BRIDGE_PATH_INFO_SERVICE_ADDR ?? null,
-    trust: trustSettings(values, env),
-    composition: compositionSettings(values, env),
   };
 }
 

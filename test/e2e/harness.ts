@@ -271,6 +271,8 @@ export interface StartServerOptions {
   readonly port?: number;
   /** Script to run instead of bin/nar-bridge.js (harness self-tests). */
   readonly entry?: string;
+  /** Replaces `--listen 127.0.0.1:PORT --data-dir DIR` (e.g. with a config file naming both), given that port. */
+  readonly serveArgs?: (port: number) => readonly string[];
 }
 
 export interface ServerHandle {
@@ -317,7 +319,8 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
 
 async function startServerOnPort(opts: StartServerOptions, port: number): Promise<ServerHandle> {
   const entry = opts.entry ?? DEFAULT_ENTRY;
-  const args = [entry, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', opts.dataDir, ...(opts.extraArgs ?? [])];
+  const where = opts.serveArgs?.(port) ?? ['--listen', `127.0.0.1:${port}`, '--data-dir', opts.dataDir];
+  const args = [entry, 'serve', ...where, ...(opts.extraArgs ?? [])];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   const url = `http://127.0.0.1:${port}`;
 

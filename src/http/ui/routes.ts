@@ -2,10 +2,10 @@
 // file tree from the Directory graph) and single files served straight from their blobs, with Range.
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { PathComponent, type Node } from '../../castore/index.js';
+import type { Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import { formatContentAddress, parseStorePathHashPart } from '../../nix/index.js';
-import type { PathInfo, Store } from '../../store/index.js';
+import { nodeAt as nodeBelow, type PathInfo, type Store } from '../../store/index.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 import { contentTypeFor } from './file-types.js';
 import { html, page, type Html } from './html.js';
@@ -36,15 +36,8 @@ export async function uiRoutes(app: FastifyInstance, { store }: UiOptions): Prom
 
   /** The node at `sub` (slash-separated, URL-decoded by Fastify) below the store path's root. */
   const nodeAt = async (root: Node, sub: string): Promise<Node> => {
-    let node = root;
-    for (const part of sub.split('/').filter((p) => p !== '')) {
-      if (node.kind !== 'directory') throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such file');
-      const name = PathComponent.parse(Buffer.from(part, 'utf8'));
-      const directory = await store.directories.get(node.digest);
-      const entry = directory?.entries.find((e) => Buffer.compare(e.name.bytes, name.bytes) === 0);
-      if (!entry) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such file');
-      node = entry.node;
-    }
+    const node = await nodeBelow(store.directories, root, sub);
+    if (!node) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such file');
     return node;
   };
 

@@ -1,0 +1,37 @@
+// The store as `serve` would open it (--data-dir, --*-service-addr, --config and their variables), for the commands
+// that read or write it directly without a server: import, export, ls, cat.
+import type { Store } from '../store/index.js';
+import { withConfigFile, type OptionValues } from './config-file.js';
+import { openLocalStore } from './open-store.js';
+import { openStoreOverrides } from './service-overrides.js';
+import { CONFIG_OPTION, SERVE_OPTIONS, STORE_OPTIONS, storeSettings } from './settings.js';
+
+/** Spread into a store command's parseArgs options. */
+export const STORE_COMMAND_OPTIONS = { ...STORE_OPTIONS, ...CONFIG_OPTION } as const;
+
+export const STORE_COMMAND_USAGE = `--data-dir DIR, --blob-service-addr URL, --directory-service-addr URL, --path-info-service-addr URL and
+  --config FILE (and their NAR_BRIDGE_* variables) name the store as for serve.`;
+
+export interface ConfiguredStore {
+  readonly store: Store;
+  close(): void;
+}
+
+export async function openConfiguredStore(values: OptionValues<typeof STORE_COMMAND_OPTIONS>, env: NodeJS.ProcessEnv): Promise<ConfiguredStore> {
+  // Checked against every serve key, so the server's config file works here unchanged.
+  const settings = storeSettings(withConfigFile(SERVE_OPTIONS, values, values.config ?? env.NAR_BRIDGE_CONFIG, env), env);
+  const overrides = await openStoreOverrides(settings);
+  try {
+    const local = await openLocalStore(settings.dataDir, overrides.services);
+    return {
+      store: local.store,
+      close: () => {
+        local.close();
+        overrides.close();
+      },
+    };
+  } catch (err) {
+    overrides.close();
+    throw err;
+  }
+}
