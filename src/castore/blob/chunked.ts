@@ -7,6 +7,8 @@ import { chunkingParams, chunkLength, type ChunkingParams } from './fastcdc.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
 import { verifiedRead } from './verified-read.js';
 
+/** Chunk reads in flight per blob reader: at most this many chunks (≤ 4 × the average size each) buffered. */
+const CHUNK_READS_AHEAD = 4;
 /** Chunk writes in flight per blob writer: overlaps their fsyncs while bounding memory to this many chunks. */
 const CHUNK_WRITES_IN_FLIGHT = 4;
 
@@ -31,33 +33,55 @@ export class ChunkedBlobService implements BlobService {
     return (await this.index.get(digest)) ?? (await this.inner.chunks(digest, opts));
   }
 
-  /** Reassembles from the chunk from `opts.offset` on; chunks before it are not read at all. */
+  /**
+   * Reassembles from the chunk holding `opts.offset` on; chunks before it are not read at all. Most blobs
+   * are small and stored whole, so the inner service is asked first and the chunk index only on a miss.
+   */
   async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
     opts?.signal?.throwIfAborted();
+    const whole = await this.inner.openRead(digest, opts);
+    if (whole) return whole;
     const chunks = await this.index.get(digest);
-    if (!chunks) return this.inner.openRead(digest, opts);
-    return this.#readChunks(digest, chunks, opts?.offset ?? 0, opts);
+    return chunks ? this.#readChunks(digest, chunks, opts?.offset ?? 0, opts) : null;
   }
 
+  /** Keeps CHUNK_READS_AHEAD verified chunk reads in flight, so one file's open and read latency never stalls the stream. */
   async *#readChunks(blob: B3Digest, chunks: readonly ChunkMeta[], offset: number, opts: CallOptions | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+    let next = 0;
     let start = 0;
-    for (const chunk of chunks) {
-      const end = start + chunk.size;
-      if (end > offset) {
-        const contents = await this.inner.openRead(chunk.digest, opts?.signal ? { signal: opts.signal } : {});
-        if (!contents) throw damaged(blob, `chunk ${chunk.digest.toHex()} is missing`);
-        let skip = Math.max(0, offset - start);
-        for await (const piece of verifiedRead(contents, chunk.digest, chunk.size, (what) => damaged(blob, `chunk ${chunk.digest.toHex()} has ${what}`))) {
-          if (skip >= piece.byteLength) {
-            skip -= piece.byteLength;
-            continue;
-          }
-          yield skip > 0 ? piece.subarray(skip) : piece;
-          skip = 0;
-        }
+    for (let chunk = chunks[next]; chunk && start + chunk.size <= offset; chunk = chunks[++next]) start += chunk.size;
+    let skip = offset - start;
+    const ahead: Array<Promise<Uint8Array[]>> = [];
+    const fill = (): void => {
+      for (let chunk = chunks[next]; chunk && ahead.length < CHUNK_READS_AHEAD; chunk = chunks[++next]) {
+        const read = this.#readChunk(blob, chunk, opts);
+        read.catch(() => undefined); // surfaced when its turn comes; a reader that stops early never asks
+        ahead.push(read);
       }
-      start = end;
+    };
+    fill();
+    for (let read = ahead.shift(); read; read = ahead.shift()) {
+      const pieces = await read;
+      fill();
+      for (const piece of pieces) {
+        if (skip >= piece.byteLength) {
+          skip -= piece.byteLength;
+          continue;
+        }
+        yield skip > 0 ? piece.subarray(skip) : piece;
+        skip = 0;
+      }
     }
+  }
+
+  async #readChunk(blob: B3Digest, chunk: ChunkMeta, opts: CallOptions | undefined): Promise<Uint8Array[]> {
+    const contents = await this.inner.openRead(chunk.digest, opts?.signal ? { signal: opts.signal } : {});
+    if (!contents) throw damaged(blob, `chunk ${chunk.digest.toHex()} is missing`);
+    const pieces: Uint8Array[] = [];
+    for await (const piece of verifiedRead(contents, chunk.digest, chunk.size, (what) => damaged(blob, `chunk ${chunk.digest.toHex()} has ${what}`))) {
+      pieces.push(piece);
+    }
+    return pieces;
   }
 
   openWrite(opts?: CallOptions): BlobWriter {
