@@ -99,9 +99,13 @@ function damaged(blob: B3Digest, what: string): NarBridgeError {
  */
 class ChunkingWriter implements BlobWriter {
   readonly #whole = new Blake3Hasher();
-  /** Bytes not yet cut into a chunk: the first `#length` bytes of `#buffer`. */
+  /**
+   * Bytes not yet cut into a chunk: `#buffer[#start..#end)`. Cuts advance `#start`; the rest is moved to the
+   * front only when the buffer is full, so each byte is moved at most about once.
+   */
   readonly #buffer: Uint8Array;
-  #length = 0;
+  #start = 0;
+  #end = 0;
   readonly #chunks: ChunkMeta[] = [];
   readonly #writes = new Set<Promise<void>>();
   #failure: unknown;
@@ -120,12 +124,13 @@ class ChunkingWriter implements BlobWriter {
     this.#checkOpen();
     this.#whole.update(data);
     for (let at = 0; at < data.byteLength; ) {
-      const take = Math.min(data.byteLength - at, this.#buffer.byteLength - this.#length);
-      this.#buffer.set(data.subarray(at, at + take), this.#length);
-      this.#length += take;
+      if (this.#end === this.#buffer.byteLength) this.#compact();
+      const take = Math.min(data.byteLength - at, this.#buffer.byteLength - this.#end);
+      this.#buffer.set(data.subarray(at, at + take), this.#end);
+      this.#end += take;
       at += take;
       // Cut only with more than a maximum chunk buffered: a blob of at most one chunk is never cut.
-      while (this.#length > this.params.maxSize) await this.#cut(chunkLength(this.#buffer, 0, this.#length, this.params));
+      while (this.#end - this.#start > this.params.maxSize) await this.#cut(chunkLength(this.#buffer, this.#start, this.#end, this.params));
     }
   }
 
@@ -134,10 +139,10 @@ class ChunkingWriter implements BlobWriter {
     this.#state = 'closed';
     const digest = this.#whole.digest();
     if (this.#chunks.length === 0) {
-      await this.#storeWhole(this.#buffer.subarray(0, this.#length));
+      await this.#storeWhole(this.#buffer.subarray(this.#start, this.#end));
       return digest;
     }
-    while (this.#length > 0) await this.#cut(chunkLength(this.#buffer, 0, this.#length, this.params));
+    while (this.#end > this.#start) await this.#cut(chunkLength(this.#buffer, this.#start, this.#end, this.params));
     await this.#settle();
     await this.index.put(digest, this.#chunks);
     return digest;
@@ -151,9 +156,8 @@ class ChunkingWriter implements BlobWriter {
   }
 
   async #cut(length: number): Promise<void> {
-    const chunk = this.#buffer.slice(0, length); // a copy: the buffer is reused while the chunk is written
-    this.#buffer.copyWithin(0, length, this.#length);
-    this.#length -= length;
+    const chunk = this.#buffer.slice(this.#start, this.#start + length); // a copy: the buffer is reused while the chunk is written
+    this.#start += length;
     const digest = blake3(chunk);
     this.#chunks.push({ digest, size: length });
     while (this.#writes.size >= CHUNK_WRITES_IN_FLIGHT) await Promise.race(this.#writes);
@@ -164,6 +168,12 @@ class ChunkingWriter implements BlobWriter {
       })
       .finally(() => this.#writes.delete(write));
     this.#writes.add(write);
+  }
+
+  #compact(): void {
+    this.#buffer.copyWithin(0, this.#start, this.#end);
+    this.#end -= this.#start;
+    this.#start = 0;
   }
 
   async #storeChunk(chunk: Uint8Array, digest: B3Digest): Promise<void> {
