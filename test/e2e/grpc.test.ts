@@ -96,7 +96,8 @@ describe.each(['tcp', 'unix'] as const)('nar-bridge B fronting A over gRPC (%s)'
     expect(served.status).toBe(200);
 
     await pair.a.stop();
-    const down = await httpRequest('GET', narinfoUrl);
+    // A narinfo B just served may still come from its short-lived cache; one it never saw must ask A.
+    const down = await httpRequest('GET', `${pair.b.url}/${hashPart(fx.tree)}.narinfo`);
     expect(down.status).toBeGreaterThanOrEqual(500);
     expect(down.body.trim()).not.toContain('\n');
     expect(down.body).not.toContain('127.0.0.1'); // the peer's address is for B's log, not for clients
@@ -109,14 +110,17 @@ describe.each(['tcp', 'unix'] as const)('nar-bridge B fronting A over gRPC (%s)'
     expect((await httpRequest('PUT', narinfoUrl, served.body, 'text/x-nix-narinfo')).status).toBe(403);
 
     pair.a = await startServer({ dataDir: pair.aDataDir, extraArgs: pair.aArgs, port: pair.aPort });
-    // B's channel reconnects with a short backoff; poll the way a client would retry.
+    // B's channel reconnects with a short backoff; poll the way a client would retry, on a path B has
+    // not cached, until A answers it (absent: 404).
+    const unseenUrl = `${pair.b.url}/${hashPart(fx.tree)}.narinfo`;
     const deadline = Date.now() + 15_000;
     let status = 0;
-    while (Date.now() < deadline && status !== 200) {
-      status = (await httpRequest('GET', narinfoUrl)).status;
-      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 200));
+    while (Date.now() < deadline && status !== 404) {
+      status = (await httpRequest('GET', unseenUrl)).status;
+      if (status !== 404) await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(status).toBe(200);
+    expect(status).toBe(404);
+    expect((await httpRequest('GET', narinfoUrl)).status).toBe(200);
     await pushSigned(pair.b.url, fx.tree, fx, env);
     await pullAndCompare(pair.b.url, [fx.tree, fx.hello], fx, env);
   });
