@@ -33,7 +33,11 @@ const DECODER_COMMANDS: Partial<Record<Compression, readonly [string, ...string[
 };
 
 /** Yields the decompressed bytes of `source`, whatever its (supported) compression. */
-export async function* decompress(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+/** `detected` learns the compression as soon as it is known (before any output). */
+export async function* decompress(
+  source: AsyncIterable<Uint8Array>,
+  detected?: (compression: Compression) => void,
+): AsyncGenerator<Uint8Array, void, undefined> {
   const iterator = source[Symbol.asyncIterator]();
   const head: Uint8Array[] = [];
   let headLength = 0;
@@ -53,6 +57,7 @@ export async function* decompress(source: AsyncIterable<Uint8Array>): AsyncGener
   })();
 
   const compression = detectCompression(first);
+  detected?.(compression);
   if (compression === 'none') {
     yield* whole;
     return;

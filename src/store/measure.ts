@@ -6,14 +6,21 @@ export class StreamDigest {
   #size = 0;
   #digest: Uint8Array | undefined;
 
+  #hashing = true;
+
   /** Wraps `source`; the digest is final once the returned iterable is exhausted. */
   async *tap(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
     for await (const chunk of source) {
-      this.#hash.update(chunk);
+      if (this.#hashing) this.#hash.update(chunk);
       this.#size += chunk.byteLength;
       yield chunk;
     }
-    this.#digest = this.#hash.digest();
+    if (this.#hashing) this.#digest = this.#hash.digest();
+  }
+
+  /** From now on only count bytes: the caller gets the digest elsewhere (an uncompressed upload's is the NAR's). */
+  countOnly(): void {
+    this.#hashing = false;
   }
 
   get size(): number {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { encodeRootNode, type CallOptions, type Node } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import { decodeNixBase32, parseNarInfo, type NarInfo, type Signature } from '../nix/index.js';
-import { decompress } from './decompress.js';
+import { decompress, type Compression } from './decompress.js';
 import { ingestNar } from './ingest.js';
 import { capExpansion, capUploadSize, DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './upload-limits.js';
 import { checkUploadPolicy, OPEN_UPLOAD_POLICY, type UploadPolicy } from './upload-policy.js';
@@ -33,9 +33,15 @@ export interface ReceiveNarOptions extends CallOptions {
 export async function receiveNar(store: Store, fileHash: Uint8Array, body: AsyncIterable<Uint8Array>, opts: ReceiveNarOptions = {}): Promise<UploadedNar> {
   const { limits = DEFAULT_UPLOAD_LIMITS, ...call } = opts;
   const file = new StreamDigest();
-  const nar = capExpansion(decompress(capUploadSize(file.tap(body), limits.maxNarSize)), () => file.size, limits);
+  // An uncompressed upload is the NAR itself: its sha256 is the NarHash ingest computes anyway.
+  let plain = false;
+  const whenDetected = (compression: Compression) => {
+    plain = compression === 'none';
+    if (plain) file.countOnly();
+  };
+  const nar = capExpansion(decompress(capUploadSize(file.tap(body), limits.maxNarSize), whenDetected), () => file.size, limits);
   const { node, narHash, narSize } = await ingestNar(nar, store, { ...call, limits: limits.nar });
-  if (!Buffer.from(file.sha256).equals(fileHash)) {
+  if (!Buffer.from(plain ? narHash.digest : file.sha256).equals(fileHash)) {
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', 'uploaded file does not match the sha256 in its URL');
   }
   const upload: UploadedNar = { node, narHash, narSize, fileSize: file.size };
