@@ -103,7 +103,7 @@ class ChunkingWriter implements BlobWriter {
    * Bytes not yet cut into a chunk: `#buffer[#start..#end)`. Cuts advance `#start`; the rest is moved to the
    * front only when the buffer is full, so each byte is moved at most about once.
    */
-  readonly #buffer: Uint8Array;
+  #buffer: Uint8Array;
   #start = 0;
   #end = 0;
   readonly #chunks: ChunkMeta[] = [];
@@ -117,14 +117,14 @@ class ChunkingWriter implements BlobWriter {
     private readonly params: ChunkingParams,
     private readonly opts: CallOptions | undefined,
   ) {
-    this.#buffer = new Uint8Array(2 * params.maxSize);
+    this.#buffer = new Uint8Array(0);
   }
 
   async write(data: Uint8Array): Promise<void> {
     this.#checkOpen();
     this.#whole.update(data);
     for (let at = 0; at < data.byteLength; ) {
-      if (this.#end === this.#buffer.byteLength) this.#compact();
+      if (this.#end === this.#buffer.byteLength) this.#makeRoom(data.byteLength - at);
       const take = Math.min(data.byteLength - at, this.#buffer.byteLength - this.#end);
       this.#buffer.set(data.subarray(at, at + take), this.#end);
       this.#end += take;
@@ -170,8 +170,19 @@ class ChunkingWriter implements BlobWriter {
     this.#writes.add(write);
   }
 
-  #compact(): void {
-    this.#buffer.copyWithin(0, this.#start, this.#end);
+  /**
+   * Grows the buffer as data arrives, up to two maximum chunks (most blobs are small, and allocating that much
+   * per writer dominated ingesting many small files); once it is that large, moves the unconsumed bytes to the front.
+   */
+  #makeRoom(wanted: number): void {
+    const limit = 2 * this.params.maxSize;
+    if (this.#buffer.byteLength < limit) {
+      const grown = new Uint8Array(Math.min(limit, Math.max(this.#end + wanted, 2 * this.#buffer.byteLength)));
+      grown.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#buffer = grown;
+    } else {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+    }
     this.#end -= this.#start;
     this.#start = 0;
   }
