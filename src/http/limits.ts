@@ -1,6 +1,6 @@
 // HTTP-side upload limits: the narinfo body cap, an idle timer on upload bodies, and a cap on NAR
 // uploads ingested at once (extra ones wait their turn without their bodies being read).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { NarBridgeError } from '../errors.js';
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from '../store/index.js';
 
@@ -32,21 +32,12 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 /**
  * The request body, failing with NB_ERR_TIMEOUT when a chunk we asked for takes longer than `idleMs`.
  * The timer runs only while we wait on the client, so our own slow writes never count, and none is
- * left running once we stop asking: a consumer that gives up (a 413 already sent) leaves no timer to
- * fire into a finished response. The refusal carries `Connection: close`, so Node closes the socket
- * instead of keeping a silent client's connection; once the response has started it is too late for
- * a header, and the stream error is the only signal.
+ * left running once we stop asking. (The refusal closes the connection: the body is unread, server.ts.)
  */
-export async function* idleLimited(request: IncomingMessage, response: ServerResponse, idleMs: number): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* idleLimited(request: IncomingMessage, idleMs: number): AsyncGenerator<Uint8Array, void, undefined> {
   const chunks = request[Symbol.asyncIterator]();
   for (;;) {
-    let next: IteratorResult<unknown>;
-    try {
-      next = await within(chunks.next(), idleMs, () => new NarBridgeError('NB_ERR_TIMEOUT', `upload sent nothing for ${idleMs} ms`));
-    } catch (err) {
-      if (NarBridgeError.is(err) && err.code === 'NB_ERR_TIMEOUT' && !response.headersSent) response.setHeader('connection', 'close');
-      throw err;
-    }
+    const next = await within(chunks.next(), idleMs, () => new NarBridgeError('NB_ERR_TIMEOUT', `upload sent nothing for ${idleMs} ms`));
     if (next.done) return;
     yield next.value as Uint8Array;
   }

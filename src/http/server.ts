@@ -57,6 +57,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (status >= 500 || (!ours && !fastifyStatus)) request.log.error({ err }, 'request failed');
     else request.log.debug({ err }, 'request refused');
     const message = (ours || fastifyStatus) && err instanceof Error ? err.message : 'internal error';
+    // A body refused part-way is left paused, unread: its socket then never sees the client leave and keeps
+    // the server from closing (SIGTERM after a full-disk refusal exited 13). Closing after the answer ends it.
+    if (!request.raw.complete) reply.header('connection', 'close');
     return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
   });
   if (access) installAccessControl(app, access);

@@ -25,15 +25,18 @@ let goodNarInfo: string;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 const fileName = (b: Uint8Array) => `${encodeNixBase32(sha256(b))}.nar`;
 
-/** One connection per request (agent: false), so a refusal sent before the body was read cannot affect the next. */
-async function request(method: string, url: string, body?: Uint8Array | string) {
-  const req = http.request(`${base}${url}`, { method, agent: false });
+/**
+ * One connection per request (agent: false), so a refusal sent before the body was read cannot affect the next.
+ * A keep-alive agent instead leaves the decision to close the connection to the server.
+ */
+async function request(method: string, url: string, body?: Uint8Array | string, agent: http.Agent | false = false) {
+  const req = http.request(`${base}${url}`, { method, agent });
   req.on('error', () => undefined); // EPIPE when the server refuses before reading the whole body
   req.end(body === undefined ? undefined : Buffer.from(body));
   const [res] = (await once(req, 'response')) as [http.IncomingMessage];
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
-  return { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') };
+  return { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), connection: res.headers.connection };
 }
 
 function narInfoFor(storePath: string, narBytes: Uint8Array, url = `nar/${fileName(narBytes)}`) {
@@ -112,10 +115,15 @@ describe('hostile NARs', () => {
     await expectNarRefused(gzipSync(huge), 413, /decompresses to more than 100 times/);
   });
 
-  it('refuses a NAR over --max-nar-size with 413', async () => {
+  // Regression: the unread rest of the body stayed paused on an open socket, so the server never finished closing.
+  it('refuses a NAR over --max-nar-size with 413 and closes the connection it stopped reading', async () => {
     const big = concatBytes([nar('nix-archive-1', '(', 'type', 'regular', 'contents'), u64(65n * 1024n * 1024n)]);
     const body = concatBytes([big, new Uint8Array(65 * 1024 * 1024)]);
-    await expectNarRefused(body, 413, /larger than the 67108864-byte limit/);
+    const agent = new http.Agent({ keepAlive: true });
+    const res = await request('PUT', `/nar/${fileName(body)}`, body, agent).finally(() => agent.destroy());
+    expect(res.connection).toBe('close');
+    await expectRefused(res, 413, /larger than the 67108864-byte limit/);
+    expect((await request('HEAD', `/nar/${fileName(body)}`)).status).toBe(404);
   });
 
   it('refuses an upload that stalls with 400 (never 408: Nix hangs on it) and closes the connection', async () => {

@@ -48,11 +48,11 @@ async function text(res: http.IncomingMessage): Promise<string> {
 }
 
 describe('idleLimited', () => {
-  it('refuses a client that stops sending, asking for the connection to close', async () => {
+  it('refuses a client that stops sending', async () => {
     const failures: unknown[] = [];
     const port = await serve(async (req, res) => {
       try {
-        for await (const _ of idleLimited(req, res, IDLE_MS));
+        for await (const _ of idleLimited(req, IDLE_MS));
       } catch (err) {
         failures.push(err);
         res.statusCode = 400;
@@ -61,18 +61,16 @@ describe('idleLimited', () => {
     });
     const res = await put(port, new Uint8Array(8));
     expect(res.statusCode).toBe(400);
-    expect(res.headers.connection).toBe('close');
     expect(failures).toHaveLength(1);
     expect(NarBridgeError.is(failures[0]) && failures[0].code).toBe('NB_ERR_TIMEOUT');
   });
 
-  // Regression: the timer kept running while the consumer held a chunk, so a consumer slower than the idle
-  // time got an unhandled rejection, and one that had already answered got ERR_HTTP_HEADERS_SENT thrown
-  // from the timer (vitest fails the run on either).
+  // Regression: the timer kept running while the consumer held a chunk, and closed the connection of a consumer
+  // that was merely slower than the idle time (or threw ERR_HTTP_HEADERS_SENT once it had answered).
   it('does not count time the consumer spends on a chunk', async () => {
     const port = await serve(async (req, res) => {
       let bytes = 0;
-      for await (const chunk of idleLimited(req, res, IDLE_MS)) {
+      for await (const chunk of idleLimited(req, IDLE_MS)) {
         bytes += chunk.byteLength;
         await delay(IDLE_MS * 3);
       }
@@ -82,22 +80,5 @@ describe('idleLimited', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers.connection).toBe('keep-alive');
     expect(Number(await text(res))).toBe(16);
-  });
-
-  it('leaves no timer behind when the consumer stops early after answering', async () => {
-    let answered: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => (answered = resolve));
-    const port = await serve(async (req, res) => {
-      const body = idleLimited(req, res, IDLE_MS);
-      await body.next(); // one chunk, then abandoned without return(), as a refusing decoder does
-      res.statusCode = 413;
-      res.end('too large', answered);
-    });
-    const res = await put(port, new Uint8Array(8));
-    expect(res.statusCode).toBe(413);
-    expect(await text(res)).toBe('too large');
-    await done;
-    // Past several idle periods: a live timer would now throw ERR_HTTP_HEADERS_SENT, uncaught, failing the run.
-    await delay(IDLE_MS * 4);
   });
 });
