@@ -4,6 +4,7 @@ import { NarBridgeError } from '../errors.js';
 import { CachingPathInfoService, type BuildLogIndex, type Store, type UploadPolicy } from '../store/index.js';
 import { installAccessControl, type AccessControl } from './auth.js';
 import { AccessLogController, accessLog } from './access-log.js';
+import { closeUnusedSocketsOnClose } from './close-unused-sockets.js';
 import { statusFor } from './errors.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.js';
 import type { HttpMetrics } from './metrics.js';
@@ -40,6 +41,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Fastify's own two lines per request are replaced by one completion line carrying route, status and bytes
   // (observe.ts); a proxy's X-Request-Id, when sent, becomes the reqId on every line of the request.
   const app = Fastify({ logger, return503OnClosing: true, logController: new AccessLogController(), requestIdHeader: 'x-request-id' });
+  closeUnusedSocketsOnClose(app);
   const observers: RequestObserver[] = [accessLog];
   if (metrics) observers.push(metrics);
   observeRequests(app, observers);
