@@ -4,43 +4,57 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { REPO_ROOT, cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeTempDir, runNix, startServer } from './harness.js';
+import { REPO_ROOT, cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeTempDir, runNix, startServer, type Fixtures, type ServerHandle } from './harness.js';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'browser');
-let browser: BrowserContext | undefined;
 
-// One browser for the file: starting Chromium costs seconds on this machine.
+/** One browser, one store and one server for the file: each costs seconds to start on this machine. */
+interface Shared {
+  readonly browser: BrowserContext;
+  readonly profile: string;
+  readonly fx: Fixtures;
+  readonly server: ServerHandle;
+}
+let shared: Shared | undefined;
+let page: Page | undefined;
+
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
-  browser = await launch();
+  const [{ browser, profile }, fx] = await Promise.all([launch(), makeFixtures()]);
+  const server = await startServer({ dataDir: await makeTempDir('data') });
+  shared = { browser, profile, fx, server };
+  await runNix(['copy', '--to', server.url, fx.y, fx.tree], fx.env);
 });
-afterEach(cleanupE2E);
+afterEach(async () => {
+  await page?.close();
+  page = undefined;
+});
 afterAll(async () => {
-  await browser?.close();
+  await cleanupE2E();
+  await shared?.browser.close();
+  // Chromium may still be writing its profile as it exits: retry what it adds during the removal.
+  if (shared) await rm(shared.profile, { recursive: true, force: true, maxRetries: 5 });
   await disposeFixtures();
 });
 
-async function openPage() {
-  if (!browser) throw new Error('Chromium did not start (see beforeAll)');
-  return browser.newPage();
+async function setup(): Promise<Shared & { page: Page }> {
+  if (!shared) throw new Error('Chromium, the fixtures or the server did not start (see beforeAll)');
+  page = await shared.browser.newPage();
+  return { ...shared, page };
 }
 
 /** A fresh profile each time (playwright passes it as --user-data-dir); pages run without JavaScript. */
-async function launch(): Promise<BrowserContext> {
+async function launch(): Promise<{ browser: BrowserContext; profile: string }> {
   const profile = await mkdtemp(path.join(os.tmpdir(), 'nb-chromium-'));
   const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-  const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args, acceptDownloads: true, javaScriptEnabled: false });
-  context.on('close', () => void rm(profile, { recursive: true, force: true }));
-  return context;
+  const browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args, acceptDownloads: true, javaScriptEnabled: false });
+  return { browser, profile };
 }
 
 test('search, open a path, browse its tree and download a file byte for byte', async () => {
-  const fx = await makeFixtures();
-  const server = await startServer({ dataDir: await makeTempDir('data') });
-  await runNix(['copy', '--to', server.url, fx.y, fx.tree], fx.env);
-  const page = await openPage();
+  const { fx, server, page } = await setup();
 
   await page.goto(`${server.url}/`);
   await page.fill('input[name=q]', 'deptree');
@@ -79,8 +93,7 @@ test('search, open a path, browse its tree and download a file byte for byte', a
 });
 
 test('store-controlled names are escaped, never markup', async () => {
-  const server = await startServer({ dataDir: await makeTempDir('data') });
-  const page = await openPage();
+  const { server, page } = await setup();
   await page.goto(`${server.url}/?q=${encodeURIComponent('<b id="x">')}`);
   expect(await page.locator('b#x').count()).toBe(0);
   expect(await page.locator('h1').textContent()).toBe('Search: <b id="x">');
