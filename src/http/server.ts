@@ -70,7 +70,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(cacheInfoRoutes, { priority });
   await app.register(healthRoutes, { store });
   if (metrics) await app.register(metricsRoutes, { metrics });
-  await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, ...(uploadPolicy ? { policy: uploadPolicy } : {}) });
+  await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs, ...(uploadPolicy ? { policy: uploadPolicy } : {}) });
   await app.register(narRoutes, { store });
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });

@@ -125,12 +125,17 @@ describe('hostile NARs', () => {
     await expectRefused(res, 413, /larger than the 67108864-byte limit/);
     expect((await request('HEAD', `/nar/${fileName(body)}`)).status).toBe(404);
   });
+});
 
-  it('refuses an upload that stalls with 400 (never 408: Nix hangs on it) and closes the connection', async () => {
+describe('stalled uploads', () => {
+  it.each([
+    ['a NAR', () => `/nar/${fileName(GOOD_NAR)}`, GOOD_NAR],
+    ['a narinfo', () => '/11bgd045z0d4icpbc2yyz4gx48ak44la.narinfo', Buffer.from(narInfoFor('/nix/store/11bgd045z0d4icpbc2yyz4gx48ak44la-other', GOOD_NAR))],
+  ])('refuses %s upload that stalls with 400 (never 408: Nix hangs on it) and closes the connection', async (_label, url, body) => {
     const socket = net.connect(port, '127.0.0.1');
     await once(socket, 'connect');
-    socket.write(`PUT /nar/${fileName(GOOD_NAR)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${GOOD_NAR.length}\r\n\r\n`);
-    socket.write(GOOD_NAR.subarray(0, 16));
+    socket.write(`PUT ${url()} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body.subarray(0, 16));
     let response = '';
     socket.on('data', (b: Buffer) => (response += b.toString()));
     await once(socket, 'close');

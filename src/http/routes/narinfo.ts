@@ -5,18 +5,19 @@ import { formatNarInfo, parseStorePathHashPart } from '../../nix/index.js';
 import { narInfoFor, OPEN_UPLOAD_POLICY, receiveNarInfo, type PathInfo, type Store, type UploadPolicy } from '../../store/index.js';
 import { readTextBody } from '../body.js';
 import { sendEncoded } from '../encoding.js';
-import { DEFAULT_MAX_NARINFO_BYTES } from '../limits.js';
+import { DEFAULT_MAX_NARINFO_BYTES, DEFAULT_UPLOAD_IDLE_TIMEOUT_MS } from '../limits.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 
 export interface NarInfoOptions {
   readonly store: Store;
   readonly policy?: UploadPolicy;
   readonly maxNarInfoBytes?: number;
+  readonly uploadIdleTimeoutMs?: number;
 }
 
 export async function narInfoRoutes(
   app: FastifyInstance,
-  { store, policy = OPEN_UPLOAD_POLICY, maxNarInfoBytes = DEFAULT_MAX_NARINFO_BYTES }: NarInfoOptions,
+  { store, policy = OPEN_UPLOAD_POLICY, maxNarInfoBytes = DEFAULT_MAX_NARINFO_BYTES, uploadIdleTimeoutMs = DEFAULT_UPLOAD_IDLE_TIMEOUT_MS }: NarInfoOptions,
 ): Promise<void> {
   // PathInfos are immutable and a caching service hands out the same object per hit: format each once.
   const texts = new WeakMap<PathInfo, string>();
@@ -33,7 +34,7 @@ export async function narInfoRoutes(
   });
 
   app.put<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
-    const text = await readTextBody(request.raw, maxNarInfoBytes);
+    const text = await readTextBody(request.raw, maxNarInfoBytes, uploadIdleTimeoutMs);
     const info = await receiveNarInfo(store, parseStorePathHashPart(request.params.hash), text, { policy });
     request.log.info({ storePath: info.storePath.basename, narSize: info.narSize }, 'path info committed');
     return reply.code(204).send();
