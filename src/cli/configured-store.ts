@@ -4,7 +4,7 @@ import type { Store } from '../store/index.js';
 import { withConfigFile, type OptionValues } from './config-file.js';
 import { openLocalStore } from './open-store.js';
 import { openStoreOverrides } from './service-overrides.js';
-import { CONFIG_OPTION, SERVE_OPTIONS, STORE_OPTIONS, storeSettings } from './settings.js';
+import { CONFIG_OPTION, SERVE_OPTIONS, STORE_OPTIONS, storeSettings, type StoreSettings } from './settings.js';
 
 /** Spread into a store command's parseArgs options. */
 export const STORE_COMMAND_OPTIONS = { ...STORE_OPTIONS, ...CONFIG_OPTION } as const;
@@ -17,9 +17,14 @@ export interface ConfiguredStore {
   close(): void;
 }
 
-export async function openConfiguredStore(values: OptionValues<typeof STORE_COMMAND_OPTIONS>, env: NodeJS.ProcessEnv): Promise<ConfiguredStore> {
+/** The store's settings from a store command's flags, the environment and the config file, as serve reads them. */
+export function configuredStoreSettings(values: OptionValues<typeof STORE_COMMAND_OPTIONS>, env: NodeJS.ProcessEnv): StoreSettings {
   // Checked against every serve key, so the server's config file works here unchanged.
-  const settings = storeSettings(withConfigFile(SERVE_OPTIONS, values, values.config ?? env.NAR_BRIDGE_CONFIG, env), env);
+  return storeSettings(withConfigFile(SERVE_OPTIONS, values, values.config ?? env.NAR_BRIDGE_CONFIG, env), env);
+}
+
+export async function openConfiguredStore(values: OptionValues<typeof STORE_COMMAND_OPTIONS>, env: NodeJS.ProcessEnv): Promise<ConfiguredStore> {
+  const settings = configuredStoreSettings(values, env);
   const overrides = await openStoreOverrides(settings);
   try {
     const local = await openLocalStore(settings.dataDir, overrides.services);

@@ -1,10 +1,11 @@
 // `nar-bridge info`: what the embedded store holds, and how much deduplication saves.
 import { parseArgs } from 'node:util';
 import { formatBytes } from './progress.js';
+import { configuredStoreSettings } from './configured-store.js';
 import { openLocalStore } from './open-store.js';
-import { defaultDataDir } from './settings.js';
+import { CONFIG_OPTION } from './settings.js';
 
-export const INFO_USAGE = `usage: nar-bridge info [--json] [--data-dir DIR]
+export const INFO_USAGE = `usage: nar-bridge info [--json] [--data-dir DIR] [--config FILE]
 
   Counts (path infos, directories, blobs), sizes, and the deduplication ratio: bytes of the NARs the store
   represents over bytes of blobs it keeps.
@@ -16,8 +17,9 @@ export interface InfoIo {
 }
 
 export async function infoCommand(args: readonly string[], io: InfoIo): Promise<number> {
-  const { values } = parseArgs({ args: [...args], strict: true, options: { json: { type: 'boolean' }, 'data-dir': { type: 'string' } } });
-  const dataDir = values['data-dir'] ?? io.env.NAR_BRIDGE_DATA_DIR ?? defaultDataDir(io.env);
+  const { values } = parseArgs({ args: [...args], strict: true, options: { json: { type: 'boolean' }, 'data-dir': { type: 'string' }, ...CONFIG_OPTION } });
+  // Only the embedded store's data dir: its counts come from there (service URLs are not measured).
+  const { dataDir } = configuredStoreSettings(values, io.env);
   const local = await openLocalStore(dataDir);
   try {
     const stats = await local.stats();

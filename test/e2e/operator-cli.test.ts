@@ -137,6 +137,8 @@ test('a server started with only --config serves with its listen address, priori
   // The store commands read the same file: import finds the data dir there.
   await writeFile(config, `data-dir = ${JSON.stringify(dataDir)}\npriority = 17\n`);
   await runCommand(process.execPath, [CLI, 'import', '--config', config, fx.hello], fx.env.env);
+  const info = JSON.parse((await runCommand(process.execPath, [CLI, 'info', '--json'], { ...fx.env.env, NAR_BRIDGE_CONFIG: config })).stdout) as { dataDir: string; pathInfos: number };
+  expect([info.dataDir, info.pathInfos]).toEqual([dataDir, 1]);
 
   const server = await startServer({
     dataDir,
@@ -146,8 +148,8 @@ test('a server started with only --config serves with its listen address, priori
       return ['--config', config];
     },
   });
-  const info = await httpRequest('GET', `${server.url}/nix-cache-info`);
-  expect(info.body).toContain('Priority: 17\n');
+  const cacheInfo = await httpRequest('GET', `${server.url}/nix-cache-info`);
+  expect(cacheInfo.body).toContain('Priority: 17\n');
   const narinfo = await httpRequest('GET', `${server.url}/${path.basename(fx.hello).slice(0, 32)}.narinfo`);
   expect(narinfo.status).toBe(200);
   // log-level = "warn" took effect: no info-level "listening" line.
