@@ -33,6 +33,7 @@ export interface ServeSettings extends StoreSettings {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** The flags naming the store, shared with the commands that open it without serving. */
 export const STORE_OPTIONS = {
   'data-dir': { type: 'string' },
   'blob-service-addr': { type: 'string' },
@@ -82,7 +83,7 @@ export function storeSettings(values: OptionValues<typeof STORE_OPTIONS>, env: N
   };
 }
 
-export function defaultDataDir(env: NodeJS.ProcessEnv): string {
+function defaultDataDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'nar-bridge');
 }
 
