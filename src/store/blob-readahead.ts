@@ -74,7 +74,7 @@ export class BlobReadahead {
 
 async function openOrFail(blobs: BlobService, ref: BlobRef, opts: CallOptions): Promise<AsyncIterable<Uint8Array>> {
   if (ref.size === 0) return nothing();
-  const contents = await blobs.openRead(ref.digest, opts);
+  const contents = await blobs.openRead(ref.digest, { ...opts, size: ref.size });
   if (!contents) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `blob ${ref.digest.toHex()} is missing`);
   return contents;
 }

@@ -7,6 +7,10 @@ import { isNotFound } from '../grpc/status.js';
 import { uint64ToNumber } from '../grpc/uint64.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
 
+/** Blobs up to this size (when the caller knows it) are read with one plain Read, no Stat first. */
+const WHOLE_READ_BYTES = 1024 * 1024;
+/** Chunk Reads in flight ahead of the one being consumed. */
+const CHUNK_READS_AHEAD = 4;
 /** Upload message size: well under grpc's default 4 MiB limit of peers we do not configure. */
 const PUT_CHUNK_BYTES = 1024 * 1024;
 
@@ -52,6 +56,8 @@ export class GrpcBlobService implements BlobService {
    * several in flight.
    */
   async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
+    // A small blob of known size is one Read: chunk lists only pay off for large blobs.
+    if (opts?.size !== undefined && opts.size <= WHOLE_READ_BYTES && !opts.offset) return this.#verifiedRead(digest, opts.size, opts);
     const wholeRead = new AbortController();
     const signal = opts?.signal ? AbortSignal.any([opts.signal, wholeRead.signal]) : wholeRead.signal;
     const whole = this.#verifiedRead(digest, null, { signal });
@@ -75,14 +81,27 @@ export class GrpcBlobService implements BlobService {
     firstRead: AsyncIterable<Uint8Array> | null,
     opts: CallOptions | undefined,
   ): AsyncGenerator<Uint8Array, void, undefined> {
-    // Each chunk is verified on its own; the whole must still be the blob we asked for.
+    // Each chunk is verified on its own; the whole must still be the blob we asked for. CHUNK_READS_AHEAD
+    // Reads are started ahead of the one being consumed, so chunk after chunk costs no round trip each.
     const whole = new Blake3Hasher();
-    for (const [i, chunk] of chunks.entries()) {
-      const read = i === 0 && firstRead ? firstRead : this.#verifiedRead(chunk.digest, chunk.size, opts);
-      for await (const piece of read) {
-        whole.update(piece);
-        yield piece;
+    // Reads started but never consumed (the caller stopped early) are cancelled through this signal.
+    const ahead = new AbortController();
+    const signal = opts?.signal ? AbortSignal.any([opts.signal, ahead.signal]) : ahead.signal;
+    const reads = chunks.map((chunk, i) => () => (i === 0 && firstRead ? firstRead : this.#verifiedRead(chunk.digest, chunk.size, { signal })));
+    const started = reads.slice(0, CHUNK_READS_AHEAD).map((start) => start());
+    try {
+      for (let i = 0; i < reads.length; i++) {
+        const next = reads[i + CHUNK_READS_AHEAD];
+        if (next) started.push(next());
+        const read = started[i];
+        if (!read) break;
+        for await (const piece of read) {
+          whole.update(piece);
+          yield piece;
+        }
       }
+    } finally {
+      ahead.abort();
     }
     if (!whole.digest().equals(digest)) throw peerLied(digest, 'its chunks do not add up to it');
   }

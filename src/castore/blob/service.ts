@@ -8,6 +8,12 @@ export interface CallOptions {
 export interface ReadOptions extends CallOptions {
   /** Start reading here (bytes): how Range requests avoid reading what they skip. */
   readonly offset?: number;
+  /**
+   * The blob's length, when the caller knows it (a FileNode's size). Lets a remote backend skip asking for
+   * the chunk list of a small blob; with it, an absent blob may surface as NB_ERR_MISSING_OBJECT while
+   * reading rather than as null.
+   */
+  readonly size?: number;
 }
 
 export interface BlobService {
