@@ -113,7 +113,7 @@ async function serve(args: readonly string[]): Promise<number> {
   const { compositionFile } = settings.composition;
   const tiers = await withTiers(local.store, compositionFile === null ? {} : await readComposition(compositionFile), compositionMetrics);
   const composed = withUpstreams(tiers.store, settings.composition, compositionMetrics, upstreamLog);
-  const store = trust.signingKeys.length === 0 ? composed : { ...composed, pathInfos: new SigningPathInfoService(composed.pathInfos, trust.signingKeys) };
+  const store = trust.signingKeys.length === 0 ? composed : { ...composed, pathInfos: new SigningPathInfoService(composed.pathInfos, trust.signingKeys, upstreamLog) };
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SymlinkTarget } from '../../src/castore/index.js';
 import { fingerprintPath, generateSigningKey, NixHash, Signature, StorePath } from '../../src/nix/index.js';
-import { MemoryPathInfoService, SigningPathInfoService, type PathInfo } from '../../src/store/index.js';
+import type { CallOptions } from '../../src/castore/index.js';
+import { NarBridgeError } from '../../src/errors.js';
+import { MemoryPathInfoService, SigningPathInfoService, type PathInfo, type PathInfoService } from '../../src/store/index.js';
 
 const PATH = StorePath.parseBasename('7r1prhqk1w9qykcclfckkcww64ax9341-x');
 const DEP = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
@@ -16,6 +18,44 @@ const INFO: PathInfo = {
 const FINGERPRINT = fingerprintPath(INFO.storePath, INFO.narHash, INFO.narSize, INFO.references);
 const ours = generateSigningKey('cache-1');
 const uploader = generateSigningKey('uploader-1');
+
+/** A store that refuses writes, as a far store we may only read (or a full disk) does. */
+class ReadOnlyPathInfoService implements PathInfoService {
+  constructor(private readonly inner: PathInfoService) {}
+  get(digest: Uint8Array, opts?: CallOptions) {
+    return this.inner.get(digest, opts);
+  }
+  async put(): Promise<void> {
+    throw new NarBridgeError('NB_ERR_STORAGE', 'read-only');
+  }
+  list(opts?: CallOptions) {
+    return this.inner.list(opts);
+  }
+}
+
+/** The first get reads at once but answers only on release(): a read that was overtaken by a write. */
+class StaleReadPathInfoService implements PathInfoService {
+  readonly #released: Promise<void>;
+  release: () => void = () => undefined;
+  #first = true;
+  constructor(private readonly inner: PathInfoService) {
+    this.#released = new Promise((resolve) => (this.release = resolve));
+  }
+  async get(digest: Uint8Array, opts?: CallOptions) {
+    const info = await this.inner.get(digest, opts);
+    if (this.#first) {
+      this.#first = false;
+      await this.#released;
+    }
+    return info;
+  }
+  put(info: PathInfo, opts?: CallOptions) {
+    return this.inner.put(info, opts);
+  }
+  list(opts?: CallOptions) {
+    return this.inner.list(opts);
+  }
+}
 
 describe('SigningPathInfoService', () => {
   it('appends our signature after the uploader’s, verifiable with our public key', async () => {
@@ -44,16 +84,48 @@ describe('SigningPathInfoService', () => {
     expect((await inner.get(PATH.digest))?.signatures.map(String)).toEqual([String(ours.sign(FINGERPRINT))]);
   });
 
-  it('signs on get a PathInfo stored before the key was configured, with every key', async () => {
+  it('signs on get a PathInfo stored before the key was configured, with every key, and keeps the signatures', async () => {
     const inner = new MemoryPathInfoService();
     await inner.put(INFO);
     const second = generateSigningKey('cache-2');
     const served = await new SigningPathInfoService(inner, [ours, second]).get(PATH.digest);
     expect(served?.signatures.map((s) => s.keyName)).toEqual(['cache-1', 'cache-2']);
     expect(second.publicKey().verify(FINGERPRINT, served!.signatures[1]!)).toBe(true);
+    // Written back, so the next read (this process or the next) signs nothing.
+    expect((await inner.get(PATH.digest))?.signatures.map(String)).toEqual(served?.signatures.map(String));
+  });
+
+  it('lists a PathInfo stored before the key was configured signed', async () => {
+    const inner = new MemoryPathInfoService();
+    await inner.put(INFO);
     const listed = [];
     for await (const info of new SigningPathInfoService(inner, [ours]).list()) listed.push(info);
     expect(listed[0]?.signatures.map((s) => s.keyName)).toEqual(['cache-1']);
+  });
+
+  it('still serves the signed PathInfo when it cannot be written back', async () => {
+    const inner = new MemoryPathInfoService();
+    await inner.put(INFO);
+    const warnings: object[] = [];
+    const signing = new SigningPathInfoService(new ReadOnlyPathInfoService(inner), [ours], { warn: (fields) => warnings.push(fields) });
+    const served = await signing.get(PATH.digest);
+    expect(served?.signatures.map(String)).toEqual([String(ours.sign(FINGERPRINT))]);
+    expect(warnings).toHaveLength(1);
+    expect((await inner.get(PATH.digest))?.signatures).toEqual([]);
+  });
+
+  it('never writes back over a PathInfo put while the first read was in flight', async () => {
+    const inner = new MemoryPathInfoService();
+    await inner.put(INFO);
+    const slow = new StaleReadPathInfoService(inner);
+    const signing = new SigningPathInfoService(slow, [ours]);
+    const reading = signing.get(PATH.digest); // reads the unsigned INFO, then waits
+    const replacement: PathInfo = { ...INFO, narSize: 577, signatures: [] };
+    await signing.put(replacement);
+    slow.release();
+    const served = await reading;
+    expect(served?.narSize).toBe(577);
+    expect((await inner.get(PATH.digest))?.narSize).toBe(577);
   });
 
   it('answers a miss with null', async () => {
