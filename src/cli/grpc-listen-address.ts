@@ -1,6 +1,7 @@
 // Parsing `--grpc-listen`: HOST:PORT for TCP, or unix:/abs/path for a unix socket, into grpc-js bind syntax.
 import { NarBridgeError } from '../errors.js';
 import { parseListenAddress } from './listen-address.js';
+import { isLoopback } from './load-trust.js';
 
 export function parseGrpcListenAddress(text: string): string {
   if (text.startsWith('unix:')) {
@@ -14,4 +15,10 @@ export function parseGrpcListenAddress(text: string): string {
   } catch (err) {
     throw new NarBridgeError('NB_ERR_CONFIG', `--grpc-listen must be HOST:PORT or unix:/path, got '${text}'`, { cause: err });
   }
+}
+
+/** Whether a parsed address (`host:port`, `[v6]:port`, `unix:/path`) only accepts connections from this machine. */
+export function isLocalGrpcAddress(address: string): boolean {
+  if (address.startsWith('unix:')) return true;
+  return isLoopback(address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1'));
 }

@@ -11,6 +11,7 @@ import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
 import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
 import { openStoreOverrides } from './service-overrides.js';
+import { isLocalGrpcAddress } from './grpc-listen-address.js';
 import { startGrpcServer } from '../grpc/index.js';
 import { serveSettings } from './settings.js';
 import { keysCommand, KEYS_USAGE } from './keys.js';
@@ -133,8 +134,11 @@ async function serve(args: readonly string[]): Promise<number> {
   }
   const grpc = settings.grpcListen === null
     ? null
-    : await startGrpcServer(settings.grpcListen, { store: local.store, log: app.log.child({ component: 'grpc' }) });
+    : await startGrpcServer(settings.grpcListen, { store: local.store, log: app.log.child({ component: 'grpc' }), ...(trust.access ? { access: trust.access } : {}) });
   if (grpc) app.log.info({ grpcListen: settings.grpcListen, port: grpc.port }, 'gRPC listening');
+  if (grpc && !trust.access && settings.grpcListen !== null && !isLocalGrpcAddress(settings.grpcListen)) {
+    app.log.warn({ grpcListen: settings.grpcListen }, 'NO ACCESS CONTROL on gRPC: anyone who can reach this address can write blobs, directories and path infos; set --tokens-file');
+  }
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -3,6 +3,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { MAX_GRPC_MESSAGE_BYTES } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import type { Store } from '../store/index.js';
+import { accessInterceptor, type GrpcAccessControl } from './access.js';
 import { BLOB_SERVICE_DEFINITION, blobServiceImplementation } from './blob-service.js';
 import { DIRECTORY_SERVICE_DEFINITION, directoryServiceImplementation } from './directory-service.js';
 import type { GrpcLog } from './handlers.js';
@@ -14,6 +15,8 @@ const SHUTDOWN_GRACE_MS = 5_000;
 export interface GrpcServerOptions {
   readonly store: Store;
   readonly log: GrpcLog;
+  /** Tokens and scopes; without it every call is allowed (the CLI warns when not on loopback). */
+  readonly access?: GrpcAccessControl;
 }
 
 export interface GrpcListener {
@@ -23,10 +26,11 @@ export interface GrpcListener {
 }
 
 /** `address` is grpc-js syntax: `host:port`, `[v6]:port` or `unix:/abs/path`. */
-export async function startGrpcServer(address: string, { store, log }: GrpcServerOptions): Promise<GrpcListener> {
+export async function startGrpcServer(address: string, { store, log, access }: GrpcServerOptions): Promise<GrpcListener> {
   const server = new Server({
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
+    interceptors: access ? [accessInterceptor(access, log)] : [],
   });
   server.addService(BLOB_SERVICE_DEFINITION, blobServiceImplementation(store.blobs, log));
   server.addService(DIRECTORY_SERVICE_DEFINITION, directoryServiceImplementation(store.directories, log));
