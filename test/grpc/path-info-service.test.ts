@@ -10,18 +10,7 @@ import { decodeNodeText, ingestNar, planNar, type Castore, type PathInfo } from 
 import { GOLDEN_NARS, TESTDATA } from '../store/golden.js';
 import { startLoopback, type Loopback } from './loopback.js';
 import { INFO } from './path-info-fixture.js';
-
-const plain = (info: PathInfo | null) =>
-  info && {
-    storePath: info.storePath.basename,
-    node: info.node.kind === 'symlink' ? info.node.target.toString() : { ...info.node, digest: info.node.digest.toHex() },
-    references: info.references.map(String),
-    narHash: info.narHash.toString(),
-    narSize: info.narSize,
-    signatures: info.signatures.map(String),
-    deriver: info.deriver?.basename,
-    ca: info.ca && `${info.ca.method}:${info.ca.hash.toString()}`,
-  };
+import { plainPathInfo as plain } from '../store/plain-path-info.js';
 
 async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

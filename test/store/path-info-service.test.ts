@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { B3Digest, openDatabase, SymlinkTarget, type Database } from '../../src/castore/index.js';
 import { NixHash, Signature, StorePath, parseContentAddress } from '../../src/nix/index.js';
 import { MemoryPathInfoService, SqlitePathInfoService, type PathInfo, type PathInfoService } from '../../src/store/index.js';
+import { plainPathInfo as plain } from './plain-path-info.js';
 
 const dep = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
 const INFO: PathInfo = {
@@ -18,18 +19,6 @@ const INFO: PathInfo = {
   deriver: StorePath.parseBasename('y571mflw99fpzl0z4hhrmjzxlzsi0gr1-y.drv'),
   ca: parseContentAddress('fixed:r:sha256:00zns3gj9hwz2a4b0i07y7nmxybq59lh24bl3xsxblcl6333mjil'),
 };
-
-const plain = (info: PathInfo | null) =>
-  info && {
-    storePath: info.storePath.basename,
-    node: info.node.kind === 'symlink' ? info.node.target.toString() : { ...info.node, digest: info.node.digest.toHex() },
-    references: info.references.map(String),
-    narHash: info.narHash.toString(),
-    narSize: info.narSize,
-    signatures: info.signatures.map(String),
-    deriver: info.deriver?.basename,
-    ca: info.ca && `${info.ca.method}:${info.ca.hash.toString()}`,
-  };
 
 let dirs: string[] = [];
 let dbs: Database[] = [];
