@@ -109,6 +109,16 @@ export function describeBlobService(name: string, make: () => Promise<BlobServic
       expect((await readAll(await blobs.openRead(digest, { offset: data.length + 10 })))?.length).toBe(0);
     });
 
+    it('reads a blob whose size the caller states, small or large', async () => {
+      const blobs = await open();
+      for (const data of [new Uint8Array(0), patternBytes(1000), patternBytes(2 * 1024 * 1024 + 3)]) {
+        const writer = blobs.openWrite();
+        if (data.length > 0) await writer.write(data);
+        const digest = await writer.close();
+        expect(hexOf(await readAll(await blobs.openRead(digest, { size: data.length })))).toBe(hexOf(data));
+      }
+    });
+
     it('copies each chunk, so the caller may reuse its buffer after write settles', async () => {
       const blobs = await open();
       const buffer = new Uint8Array([1, 2, 3]);

@@ -78,7 +78,7 @@ export class LocalBlobService implements BlobService {
       if (isNotFound(err)) return null;
       throw storageError('open', err);
     }
-    return readFile(fd, opts?.offset ?? 0, opts?.signal);
+    return readFile(fd, opts?.offset ?? 0, opts?.size, opts?.signal);
   }
 
   openWrite(opts?: CallOptions): BlobWriter {
@@ -91,8 +91,18 @@ export class LocalBlobService implements BlobService {
  * blob, and garbage collection then dominates serving trees of many small files. Plain fd calls, as
  * FileHandle objects cost a third more per small file. Closes the fd on end, error or early `break`.
  */
-async function* readFile(fd: number, offset: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+async function* readFile(fd: number, offset: number, sizeHint: number | undefined, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
   try {
+    if (sizeHint !== undefined && offset === 0 && sizeHint < READ_CHUNK_BYTES) {
+      // A small blob of known size is one read: asking one byte more proves where it ends, without an fstat.
+      const buffer = Buffer.allocUnsafe(sizeHint + 1);
+      const bytesRead = await fdRead(fd, buffer, 0, buffer.byteLength, 0);
+      if (bytesRead <= sizeHint) {
+        if (bytesRead > 0) yield buffer.subarray(0, bytesRead);
+        return;
+      }
+      // Longer than it should be: read it the general way and let the consumer's size check report it.
+    }
     let position = offset;
     let remaining = (await fdStat(fd)).size - offset;
     while (remaining > 0) {
