@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Entry point. Runs the compiled build in dist/ (made by `npm run build`, which `npm ci` runs as `prepare`)
 // when it is newer than every source file; otherwise loads the TypeScript sources through tsx, so a
-// checkout being edited never runs stale code. The build starts faster and uses less memory (no loader thread).
+// checkout being edited never runs stale code. The stamp is made before tsc starts and renamed into place after,
+// so an edit made during a build still counts as newer. The build starts faster and uses less memory (no loader thread).
 import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
