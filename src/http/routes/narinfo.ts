@@ -1,6 +1,5 @@
 // GET|HEAD|PUT /<hash>.narinfo: PathInfo lookup rendered as narinfo text; uploads become PathInfos.
 import type { FastifyInstance } from 'fastify';
-import { NarBridgeError } from '../../errors.js';
 import { formatNarInfo, parseStorePathHashPart } from '../../nix/index.js';
 import { narInfoFor, OPEN_UPLOAD_POLICY, receiveNarInfo, type PathInfo, type Store, type UploadPolicy } from '../../store/index.js';
 import { readTextBody } from '../body.js';
@@ -29,7 +28,8 @@ export async function narInfoRoutes(
 
   app.get<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
     const info = await store.pathInfos.get(parseStorePathHashPart(request.params.hash));
-    if (!info) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such path');
+    // A miss is an answer, not a failure (and the commonest one): no error object, no stack capture.
+    if (!info) return reply.code(404).type('text/plain; charset=utf-8').send('no such path\n');
     return sendEncoded(request, reply.type('text/x-nix-narinfo'), textOf(info));
   });
 
