@@ -6,6 +6,7 @@ import { BLOB_METHODS, type BlobChunk, type PutBlobResponse } from '../grpc/serv
 import { isNotFound } from '../grpc/status.js';
 import { uint64ToNumber } from '../grpc/uint64.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import { verifiedRead } from './verified-read.js';
 
 /** Blobs up to this size (when the caller knows it) are read with one plain Read, no Stat first. */
 const WHOLE_READ_BYTES = 1024 * 1024;
@@ -127,29 +128,7 @@ export class GrpcBlobService implements BlobService {
    */
   #verifiedRead(digest: B3Digest, expectedSize: number | null, opts: CallOptions | undefined): AsyncIterable<Uint8Array> {
     const messages = this.connection.serverStream(BLOB_METHODS.read, { digest: digest.bytes }, opts);
-    return (async function* () {
-      const hasher = new Blake3Hasher();
-      let size = 0;
-      let held: Uint8Array | undefined;
-      try {
-        for await (const message of messages) {
-          const data = message.data ?? new Uint8Array(0);
-          if (data.byteLength === 0) continue;
-          hasher.update(data);
-          size += data.byteLength;
-          if (expectedSize !== null && size > expectedSize) throw peerLied(digest, 'more bytes than its size');
-          if (held) yield held;
-          held = data;
-        }
-      } catch (err) {
-        if (isNotFound(err)) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `blob ${digest.toHex()} vanished from the peer`);
-        throw err;
-      }
-      if (!hasher.digest().equals(digest) || (expectedSize !== null && size !== expectedSize)) {
-        throw peerLied(digest, 'bytes that do not hash to it');
-      }
-      if (held) yield held;
-    })();
+    return verifiedRead(dataOf(messages, digest), digest, expectedSize, (what) => peerLied(digest, what));
   }
 
   openWrite(opts?: CallOptions): BlobWriter {
@@ -167,6 +146,16 @@ async function* dropPrefix(source: AsyncIterable<Uint8Array>, count: number): As
     }
     yield toDrop > 0 ? piece.subarray(toDrop) : piece;
     toDrop = 0;
+  }
+}
+
+/** The bytes of a Read stream; a blob that went missing mid-call is a missing object, not a lie. */
+async function* dataOf(messages: AsyncIterable<BlobChunk>, digest: B3Digest): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    for await (const message of messages) if (message.data) yield message.data;
+  } catch (err) {
+    if (isNotFound(err)) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `blob ${digest.toHex()} vanished from the peer`);
+    throw err;
   }
 }
 
