@@ -11,11 +11,25 @@ export interface OpenOverrides {
   close(): void;
 }
 
-/** Throws NB_ERR_CONFIG (exit 2) on a bad URL, after closing whatever was already opened. */
-export async function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrides> {
+export function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrides> {
+  return openServices({
+    blobs: settings.blobServiceAddr ?? undefined,
+    directories: settings.directoryServiceAddr ?? undefined,
+    pathInfos: settings.pathInfoServiceAddr ?? undefined,
+  });
+}
+
+/** One optional service URL per replaceable service. */
+export type ServiceUrls = Partial<Record<keyof StoreOverrides, string>>;
+
+/**
+ * Opens the service each given URL names (also the far tiers of --composition). Throws NB_ERR_CONFIG (exit 2)
+ * on a bad URL, after closing whatever was already opened.
+ */
+export async function openServices(urls: ServiceUrls): Promise<OpenOverrides> {
   const opened: Array<OpenedService<unknown>> = [];
-  const open = async <S>(raw: string | null, fromUrl: (raw: string) => Promise<OpenedService<S>>): Promise<S | undefined> => {
-    if (raw === null) return undefined;
+  const open = async <S>(raw: string | undefined, fromUrl: (raw: string) => Promise<OpenedService<S>>): Promise<S | undefined> => {
+    if (raw === undefined) return undefined;
     const service = await fromUrl(raw);
     opened.push(service);
     return service.service;
@@ -24,9 +38,9 @@ export async function openStoreOverrides(settings: StoreSettings): Promise<OpenO
     for (const service of opened) service.close();
   };
   try {
-    const blobs = await open(settings.blobServiceAddr, (raw) => blobServiceFromUrl(raw));
-    const directories = await open(settings.directoryServiceAddr, (raw) => directoryServiceFromUrl(raw));
-    const pathInfos = await open(settings.pathInfoServiceAddr, (raw) => pathInfoServiceFromUrl(raw));
+    const blobs = await open(urls.blobs, (raw) => blobServiceFromUrl(raw));
+    const directories = await open(urls.directories, (raw) => directoryServiceFromUrl(raw));
+    const pathInfos = await open(urls.pathInfos, (raw) => pathInfoServiceFromUrl(raw));
     return {
       services: { ...(blobs ? { blobs } : {}), ...(directories ? { directories } : {}), ...(pathInfos ? { pathInfos } : {}) },
       close,

@@ -5,9 +5,10 @@
 //   [path_infos]   far = "grpc+http://10.0.0.2:9001"
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
-import { blobServiceFromUrl, directoryServiceFromUrl, TieredBlobService, TieredDirectoryService, type OpenedService, type TierObserver } from '../castore/index.js';
+import { TieredBlobService, TieredDirectoryService, type TierObserver } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
-import { pathInfoServiceFromUrl, TieredPathInfoService, type Store } from '../store/index.js';
+import { TieredPathInfoService, type Store } from '../store/index.js';
+import { openServices } from './service-overrides.js';
 
 const SERVICES = ['blobs', 'directories', 'path_infos'] as const;
 type ServiceName = (typeof SERVICES)[number];
@@ -43,29 +44,15 @@ export interface TieredStore {
 
 /** Opens each far service (validated at startup, exit 2 on a bad URL) and puts it behind the near one. */
 export async function withTiers(store: Store, composition: Composition, observer: TierObserver): Promise<TieredStore> {
-  const opened: Array<OpenedService<unknown>> = [];
-  const close = () => opened.forEach((service) => service.close());
-  const open = async <S>(raw: string | undefined, fromUrl: (raw: string) => Promise<OpenedService<S>>): Promise<S | null> => {
-    if (raw === undefined) return null;
-    const service = await fromUrl(raw);
-    opened.push(service);
-    return service.service;
+  const far = await openServices({ blobs: composition.blobs, directories: composition.directories, pathInfos: composition.path_infos });
+  const { blobs, directories, pathInfos } = far.services;
+  return {
+    store: {
+      ...store,
+      blobs: blobs ? new TieredBlobService(store.blobs, blobs, observer) : store.blobs,
+      directories: directories ? new TieredDirectoryService(store.directories, directories, observer) : store.directories,
+      pathInfos: pathInfos ? new TieredPathInfoService(store.pathInfos, pathInfos, observer) : store.pathInfos,
+    },
+    close: far.close,
   };
-  try {
-    const blobs = await open(composition.blobs, (raw) => blobServiceFromUrl(raw));
-    const directories = await open(composition.directories, (raw) => directoryServiceFromUrl(raw));
-    const pathInfos = await open(composition.path_infos, (raw) => pathInfoServiceFromUrl(raw));
-    return {
-      store: {
-        ...store,
-        blobs: blobs ? new TieredBlobService(store.blobs, blobs, observer) : store.blobs,
-        directories: directories ? new TieredDirectoryService(store.directories, directories, observer) : store.directories,
-        pathInfos: pathInfos ? new TieredPathInfoService(store.pathInfos, pathInfos, observer) : store.pathInfos,
-      },
-      close,
-    };
-  } catch (err) {
-    close();
-    throw err;
-  }
 }
