@@ -1,16 +1,16 @@
 // PATH as export, ls and cat take it: absolute, basename or hash part, then an optional /sub; misses are NB_ERR_NOT_FOUND.
 import { readFileSync } from 'node:fs';
 import { beforeAll, expect, test } from 'vitest';
-import { MemoryBlobService, MemoryDirectoryService } from '../../src/castore/index.js';
 import { resolveStorePath } from '../../src/cli/store-path-arg.js';
 import { NarBridgeError } from '../../src/errors.js';
 import { StorePath } from '../../src/nix/index.js';
-import { ingestNar, MemoryNarUploadIndex, MemoryPathInfoService, type Store } from '../../src/store/index.js';
+import { ingestNar, type Store } from '../../src/store/index.js';
+import { memoryStore } from '../store/memory-store.js';
 
 // complicated.nar: a directory with .keep (empty file), aa (symlink to /nix/store/somewhereelse) and keep/.keep.
 const NAR = readFileSync('/work/shared/testdata/tvix/complicated.nar');
 const PATH = StorePath.parseBasename('00bgd045z0d4icpbc2yyz4gx48ak44la-complicated');
-const store: Store = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService(), pathInfos: new MemoryPathInfoService(), narUploads: new MemoryNarUploadIndex() };
+const store: Store = memoryStore();
 
 async function* chunks(bytes: Uint8Array) {
   yield bytes;

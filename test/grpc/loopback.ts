@@ -6,12 +6,13 @@ import {
   GrpcBlobService,
   GrpcConnection,
   GrpcDirectoryService,
-  MemoryBlobService,
-  MemoryDirectoryService,
   grpcEndpointFromUrl,
 } from '../../src/castore/index.js';
 import { startGrpcServer, type GrpcLog } from '../../src/grpc/index.js';
-import { GrpcPathInfoService, MemoryNarUploadIndex, MemoryPathInfoService, type Store } from '../../src/store/index.js';
+import { GrpcPathInfoService, type Store } from '../../src/store/index.js';
+import { memoryStore } from '../store/memory-store.js';
+
+export { memoryStore };
 
 export type Transport = 'tcp' | 'unix';
 
@@ -26,15 +27,6 @@ export interface Loopback {
   /** Every line the server logged at error level: a test can assert it stayed empty. */
   readonly errors: unknown[];
   close(): Promise<void>;
-}
-
-export function memoryStore(): Store {
-  return {
-    blobs: new MemoryBlobService(),
-    directories: new MemoryDirectoryService(),
-    pathInfos: new MemoryPathInfoService(),
-    narUploads: new MemoryNarUploadIndex(),
-  };
 }
 
 export async function startLoopback(transport: Transport, store: Store = memoryStore()): Promise<Loopback> {

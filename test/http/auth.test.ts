@@ -1,11 +1,10 @@
 // Access control through a real listening server: tokens, scopes, Basic and Bearer, private reads.
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBlobService, MemoryDirectoryService } from '../../src/castore/index.js';
 import { NarBridgeError } from '../../src/errors.js';
 import { buildServer } from '../../src/http/index.js';
 import { AccessTokens } from '../../src/http/tokens.js';
-import { MemoryNarUploadIndex, MemoryPathInfoService } from '../../src/store/index.js';
+import { memoryStore } from '../store/memory-store.js';
 
 const WRITE_TOKEN = 'w-0123456789abcdef';
 const READ_TOKEN = 'r-0123456789abcdef';
@@ -18,7 +17,7 @@ afterEach(async () => {
 });
 
 async function serve(privateReads: boolean): Promise<string> {
-  const store = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService(), pathInfos: new MemoryPathInfoService(), narUploads: new MemoryNarUploadIndex() };
+  const store = memoryStore();
   app = await buildServer({ store, priority: 40, access: { tokens: AccessTokens.parse(TOKENS), privateReads } });
   return app.listen({ host: '127.0.0.1', port: 0 });
 }

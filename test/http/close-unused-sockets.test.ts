@@ -3,9 +3,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, expect, test } from 'vitest';
-import { MemoryBlobService, MemoryDirectoryService } from '../../src/castore/index.js';
 import { buildServer } from '../../src/http/index.js';
-import { MemoryNarUploadIndex, MemoryPathInfoService } from '../../src/store/index.js';
+import { memoryStore } from '../store/memory-store.js';
 
 let app: FastifyInstance | undefined;
 afterEach(async () => {
@@ -14,7 +13,7 @@ afterEach(async () => {
 });
 
 async function start(configure: (app: FastifyInstance) => void = () => {}): Promise<{ app: FastifyInstance; port: number }> {
-  const store = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService(), pathInfos: new MemoryPathInfoService(), narUploads: new MemoryNarUploadIndex() };
+  const store = memoryStore();
   const server = await buildServer({ store, priority: 40 });
   app = server;
   configure(server);

@@ -3,9 +3,9 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryBlobService, MemoryDirectoryService } from '../../src/castore/index.js';
 import { buildServer, HttpMetrics } from '../../src/http/index.js';
-import { MemoryNarUploadIndex, MemoryPathInfoService, type Store } from '../../src/store/index.js';
+import { type Store } from '../../src/store/index.js';
+import { memoryStore } from '../store/memory-store.js';
 
 let app: FastifyInstance;
 let base: string;
@@ -13,12 +13,7 @@ let logLines: Array<Record<string, unknown>>;
 let pathInfosSeen: number;
 
 beforeEach(async () => {
-  const store: Store = {
-    blobs: new MemoryBlobService(),
-    directories: new MemoryDirectoryService(),
-    pathInfos: new MemoryPathInfoService(),
-    narUploads: new MemoryNarUploadIndex(),
-  };
+  const store: Store = memoryStore();
   logLines = [];
   pathInfosSeen = 3;
   const stream = new Writable({
