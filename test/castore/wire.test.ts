@@ -1,4 +1,4 @@
-// Canonical encoding pinned by tvix's golden vectors (shared/testdata/tvix/README.md), and hostile decoding.
+// Canonical encoding pinned by tvix's golden vectors (test/fixtures/tvix/README.md), and hostile decoding.
 import { describe, expect, it } from 'vitest';
 import {
   B3Digest,
@@ -45,7 +45,7 @@ function complicatedTree(): { root: Directory; keep: Directory } {
   return { root, keep };
 }
 
-// The `root b64url` column of shared/testdata/tvix/README.md, with the node each must encode.
+// The `root b64url` column of test/fixtures/tvix/README.md, with the node each must encode.
 const GOLDEN_ROOTS: [string, Node, string][] = [
   ['emptydirectory.nar', { kind: 'directory', digest: hex('af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262'), size: 0 },
     'CiISIK8TSbn1-aGmoEBN6jbcyUmbyyXJrcESt8yak8rkHzJi'],

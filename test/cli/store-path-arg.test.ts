@@ -6,9 +6,11 @@ import { NarBridgeError } from '../../src/errors.js';
 import { StorePath } from '../../src/nix/index.js';
 import { ingestNar, type Store } from '../../src/store/index.js';
 import { memoryStore } from '../store/memory-store.js';
+import { join } from 'node:path';
+import { TVIX_DIR } from '../fixtures/tvix.js';
 
 // complicated.nar: a directory with .keep (empty file), aa (symlink to /nix/store/somewhereelse) and keep/.keep.
-const NAR = readFileSync('/work/shared/testdata/tvix/complicated.nar');
+const NAR = readFileSync(join(TVIX_DIR, 'complicated.nar'));
 const PATH = StorePath.parseBasename('00bgd045z0d4icpbc2yyz4gx48ak44la-complicated');
 const store: Store = memoryStore();
 

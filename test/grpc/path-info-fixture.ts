@@ -5,7 +5,7 @@ import type { PathInfo } from '../../src/store/index.js';
 
 export const INFO: PathInfo = {
   storePath: StorePath.parseBasename('2r4c0iwl695hgsdxkablgafiz6pkkam6-y'),
-  // complicated.nar's root (shared/testdata/tvix/README.md)
+  // complicated.nar's root (test/fixtures/tvix/README.md)
   node: { kind: 'directory', digest: B3Digest.fromHex('3f951a15afd586fb3121ef4d13d582e811ce0e5a7f21c0497fd87490e9e2355a'), size: 4 },
   references: [
     StorePath.parseBasename('rpb1a2bv7v16z4p0x9f9y2p7b0am8s6m-deptree'),

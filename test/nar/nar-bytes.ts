@@ -2,12 +2,11 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { NarEvent } from '../../src/nar/index.js';
 
-/** The shared golden data, checked out beside this repository. */
-export const TVIX_DIR = fileURLToPath(new URL('../../../shared/testdata/tvix/', import.meta.url));
+export { TVIX_DIR } from '../fixtures/tvix.js';
+import { TVIX_DIR } from '../fixtures/tvix.js';
 
 export function fixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(join(TVIX_DIR, name)));

@@ -1,10 +1,11 @@
-// The 978 cache.nixos.org narinfos in shared/testdata/tvix: exact round trip and signature checks.
+// The 978 cache.nixos.org narinfos in test/fixtures/tvix: exact round trip and signature checks.
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { fingerprintPath, formatNarInfo, type NarInfo, parseNarInfo, PublicKey } from '../../src/nix/index.js';
+import { join } from 'node:path';
+import { TVIX_DIR } from '../fixtures/tvix.js';
 
-const GOLDEN = fileURLToPath(new URL('../../../shared/testdata/tvix/cache-nixos-org-narinfos.zst', import.meta.url));
+const GOLDEN = join(TVIX_DIR, 'cache-nixos-org-narinfos.zst');
 const CACHE_NIXOS_ORG = PublicKey.parse('cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=');
 
 // Node 20's zlib has no zstd. Each narinfo ends in '\n' and is followed by one more '\n'.

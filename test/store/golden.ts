@@ -1,7 +1,6 @@
-// The tvix NAR fixtures and the root nodes, NarHashes and sizes they must ingest to (shared/testdata/tvix/README.md).
-import { fileURLToPath } from 'node:url';
+// The tvix NAR fixtures and the root nodes, NarHashes and sizes they must ingest to (test/fixtures/tvix/README.md).
 
-export const TESTDATA = fileURLToPath(new URL('../../../shared/testdata/tvix/', import.meta.url));
+export { TVIX_DIR as TESTDATA } from '../fixtures/tvix.js';
 
 export interface GoldenNar {
   readonly file: string;
