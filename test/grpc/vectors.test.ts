@@ -44,7 +44,7 @@ describe('wire vectors', () => {
     expect(hex(encodeRootNode(new Uint8Array(0), node))).toBe(hex(bytes));
     // The generated decoder reads the same bytes as the same oneof member (castore.proto: Node 1/2/3).
     const proto = tvix.castore.v1.Node.decode(bytes);
-    expect(Object.keys(proto.toJSON())).toEqual([node.kind]);
+    expect((['directory', 'file', 'symlink'] as const).filter((kind) => proto[kind] != null)).toEqual([node.kind]);
   });
 
   it('a Directory with all three node kinds: directories = 1, files = 2, symlinks = 3', () => {

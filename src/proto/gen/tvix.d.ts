@@ -40,28 +40,12 @@ export namespace tvix {
                 symlinks: tvix.castore.v1.SymlinkNode.$Properties[];
 
                 /**
-                 * Creates a new Directory instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns Directory instance
-                 */
-                static create(properties: tvix.castore.v1.Directory.$Shape): tvix.castore.v1.Directory & tvix.castore.v1.Directory.$Shape;
-                static create(properties?: tvix.castore.v1.Directory.$Properties): tvix.castore.v1.Directory;
-
-                /**
                  * Encodes the specified Directory message. Does not implicitly {@link tvix.castore.v1.Directory.verify|verify} messages.
                  * @param message Directory message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.Directory.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified Directory message, length delimited. Does not implicitly {@link tvix.castore.v1.Directory.verify|verify} messages.
-                 * @param message Directory message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.Directory.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a Directory message from the specified reader or buffer.
@@ -72,50 +56,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.Directory & tvix.castore.v1.Directory.$Shape;
-
-                /**
-                 * Decodes a Directory message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.Directory & tvix.castore.v1.Directory.$Shape} Directory
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.Directory & tvix.castore.v1.Directory.$Shape;
-
-                /**
-                 * Verifies a Directory message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a Directory message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns Directory
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.Directory;
-
-                /**
-                 * Creates a plain object from a Directory message. Also converts values to other types if specified.
-                 * @param message Directory
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.Directory, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this Directory to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for Directory
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace Directory {
@@ -169,28 +109,12 @@ export namespace tvix {
                 size: (number|Long);
 
                 /**
-                 * Creates a new DirectoryNode instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns DirectoryNode instance
-                 */
-                static create(properties: tvix.castore.v1.DirectoryNode.$Shape): tvix.castore.v1.DirectoryNode & tvix.castore.v1.DirectoryNode.$Shape;
-                static create(properties?: tvix.castore.v1.DirectoryNode.$Properties): tvix.castore.v1.DirectoryNode;
-
-                /**
                  * Encodes the specified DirectoryNode message. Does not implicitly {@link tvix.castore.v1.DirectoryNode.verify|verify} messages.
                  * @param message DirectoryNode message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.DirectoryNode.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified DirectoryNode message, length delimited. Does not implicitly {@link tvix.castore.v1.DirectoryNode.verify|verify} messages.
-                 * @param message DirectoryNode message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.DirectoryNode.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a DirectoryNode message from the specified reader or buffer.
@@ -201,50 +125,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.DirectoryNode & tvix.castore.v1.DirectoryNode.$Shape;
-
-                /**
-                 * Decodes a DirectoryNode message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.DirectoryNode & tvix.castore.v1.DirectoryNode.$Shape} DirectoryNode
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.DirectoryNode & tvix.castore.v1.DirectoryNode.$Shape;
-
-                /**
-                 * Verifies a DirectoryNode message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a DirectoryNode message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns DirectoryNode
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.DirectoryNode;
-
-                /**
-                 * Creates a plain object from a DirectoryNode message. Also converts values to other types if specified.
-                 * @param message DirectoryNode
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.DirectoryNode, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this DirectoryNode to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for DirectoryNode
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace DirectoryNode {
@@ -301,28 +181,12 @@ export namespace tvix {
                 executable: boolean;
 
                 /**
-                 * Creates a new FileNode instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns FileNode instance
-                 */
-                static create(properties: tvix.castore.v1.FileNode.$Shape): tvix.castore.v1.FileNode & tvix.castore.v1.FileNode.$Shape;
-                static create(properties?: tvix.castore.v1.FileNode.$Properties): tvix.castore.v1.FileNode;
-
-                /**
                  * Encodes the specified FileNode message. Does not implicitly {@link tvix.castore.v1.FileNode.verify|verify} messages.
                  * @param message FileNode message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.FileNode.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified FileNode message, length delimited. Does not implicitly {@link tvix.castore.v1.FileNode.verify|verify} messages.
-                 * @param message FileNode message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.FileNode.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a FileNode message from the specified reader or buffer.
@@ -333,50 +197,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.FileNode & tvix.castore.v1.FileNode.$Shape;
-
-                /**
-                 * Decodes a FileNode message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.FileNode & tvix.castore.v1.FileNode.$Shape} FileNode
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.FileNode & tvix.castore.v1.FileNode.$Shape;
-
-                /**
-                 * Verifies a FileNode message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a FileNode message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns FileNode
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.FileNode;
-
-                /**
-                 * Creates a plain object from a FileNode message. Also converts values to other types if specified.
-                 * @param message FileNode
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.FileNode, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this FileNode to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for FileNode
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace FileNode {
@@ -430,28 +250,12 @@ export namespace tvix {
                 target: Uint8Array;
 
                 /**
-                 * Creates a new SymlinkNode instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns SymlinkNode instance
-                 */
-                static create(properties: tvix.castore.v1.SymlinkNode.$Shape): tvix.castore.v1.SymlinkNode & tvix.castore.v1.SymlinkNode.$Shape;
-                static create(properties?: tvix.castore.v1.SymlinkNode.$Properties): tvix.castore.v1.SymlinkNode;
-
-                /**
                  * Encodes the specified SymlinkNode message. Does not implicitly {@link tvix.castore.v1.SymlinkNode.verify|verify} messages.
                  * @param message SymlinkNode message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.SymlinkNode.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified SymlinkNode message, length delimited. Does not implicitly {@link tvix.castore.v1.SymlinkNode.verify|verify} messages.
-                 * @param message SymlinkNode message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.SymlinkNode.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a SymlinkNode message from the specified reader or buffer.
@@ -462,50 +266,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.SymlinkNode & tvix.castore.v1.SymlinkNode.$Shape;
-
-                /**
-                 * Decodes a SymlinkNode message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.SymlinkNode & tvix.castore.v1.SymlinkNode.$Shape} SymlinkNode
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.SymlinkNode & tvix.castore.v1.SymlinkNode.$Shape;
-
-                /**
-                 * Verifies a SymlinkNode message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a SymlinkNode message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns SymlinkNode
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.SymlinkNode;
-
-                /**
-                 * Creates a plain object from a SymlinkNode message. Also converts values to other types if specified.
-                 * @param message SymlinkNode
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.SymlinkNode, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this SymlinkNode to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for SymlinkNode
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace SymlinkNode {
@@ -559,28 +319,12 @@ export namespace tvix {
                 node?: ("directory"|"file"|"symlink");
 
                 /**
-                 * Creates a new Node instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns Node instance
-                 */
-                static create(properties: tvix.castore.v1.Node.$Shape): tvix.castore.v1.Node & tvix.castore.v1.Node.$Shape;
-                static create(properties?: tvix.castore.v1.Node.$Properties): tvix.castore.v1.Node;
-
-                /**
                  * Encodes the specified Node message. Does not implicitly {@link tvix.castore.v1.Node.verify|verify} messages.
                  * @param message Node message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.Node.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified Node message, length delimited. Does not implicitly {@link tvix.castore.v1.Node.verify|verify} messages.
-                 * @param message Node message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.Node.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a Node message from the specified reader or buffer.
@@ -591,50 +335,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.Node & tvix.castore.v1.Node.$Shape;
-
-                /**
-                 * Decodes a Node message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.Node & tvix.castore.v1.Node.$Shape} Node
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.Node & tvix.castore.v1.Node.$Shape;
-
-                /**
-                 * Verifies a Node message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a Node message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns Node
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.Node;
-
-                /**
-                 * Creates a plain object from a Node message. Also converts values to other types if specified.
-                 * @param message Node
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.Node, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this Node to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for Node
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace Node {
@@ -669,96 +369,6 @@ export namespace tvix {
                 );
             }
 
-            /** Represents a BlobService */
-            class BlobService extends $protobuf.rpc.Service {
-
-                /**
-                 * Constructs a new BlobService service.
-                 * @param rpcImpl RPC implementation
-                 * @param [requestDelimited=false] Whether requests are length-delimited
-                 * @param [responseDelimited=false] Whether responses are length-delimited
-                 */
-                constructor(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean);
-
-                /**
-                 * Creates new BlobService service using the specified rpc implementation.
-                 * @param rpcImpl RPC implementation
-                 * @param [requestDelimited=false] Whether requests are length-delimited
-                 * @param [responseDelimited=false] Whether responses are length-delimited
-                 * @returns RPC service. Useful where requests and/or responses are streamed.
-                 */
-                static create(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean): BlobService;
-
-                /** Calls Stat. */
-                stat: tvix.castore.v1.BlobService.Stat;
-
-                /** Calls Read. */
-                read: tvix.castore.v1.BlobService.Read;
-
-                /** Calls Put. */
-                put: tvix.castore.v1.BlobService.Put;
-            }
-
-            namespace BlobService {
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.BlobService#stat}.
-                 * @param error Error, if any
-                 * @param [response] StatBlobResponse
-                 */
-                type StatCallback = (error: (Error|null), response?: tvix.castore.v1.StatBlobResponse) => void;
-
-                /** Calls Stat. */
-                type Stat = {
-                  (request: tvix.castore.v1.IStatBlobRequest, callback: tvix.castore.v1.BlobService.StatCallback): void;
-                  (request: tvix.castore.v1.IStatBlobRequest): Promise<tvix.castore.v1.StatBlobResponse>;
-                  readonly name: "Stat";
-                  readonly path: "/tvix.castore.v1.BlobService/Stat";
-                  readonly requestType: "StatBlobRequest";
-                  readonly responseType: "StatBlobResponse";
-                  readonly requestStream: undefined;
-                  readonly responseStream: undefined;
-                };
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.BlobService#read}.
-                 * @param error Error, if any
-                 * @param [response] BlobChunk
-                 */
-                type ReadCallback = (error: (Error|null), response?: tvix.castore.v1.BlobChunk) => void;
-
-                /** Calls Read. */
-                type Read = {
-                  (request: tvix.castore.v1.IReadBlobRequest, callback: tvix.castore.v1.BlobService.ReadCallback): void;
-                  (request: tvix.castore.v1.IReadBlobRequest): Promise<tvix.castore.v1.BlobChunk>;
-                  readonly name: "Read";
-                  readonly path: "/tvix.castore.v1.BlobService/Read";
-                  readonly requestType: "ReadBlobRequest";
-                  readonly responseType: "BlobChunk";
-                  readonly requestStream: undefined;
-                  readonly responseStream: true;
-                };
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.BlobService#put}.
-                 * @param error Error, if any
-                 * @param [response] PutBlobResponse
-                 */
-                type PutCallback = (error: (Error|null), response?: tvix.castore.v1.PutBlobResponse) => void;
-
-                /** Calls Put. */
-                type Put = {
-                  (request: tvix.castore.v1.IBlobChunk, callback: tvix.castore.v1.BlobService.PutCallback): void;
-                  (request: tvix.castore.v1.IBlobChunk): Promise<tvix.castore.v1.PutBlobResponse>;
-                  readonly name: "Put";
-                  readonly path: "/tvix.castore.v1.BlobService/Put";
-                  readonly requestType: "BlobChunk";
-                  readonly responseType: "PutBlobResponse";
-                  readonly requestStream: true;
-                  readonly responseStream: undefined;
-                };
-            }
-
             /**
              * Properties of a StatBlobRequest.
              * @deprecated Use tvix.castore.v1.StatBlobRequest.$Properties instead.
@@ -788,28 +398,12 @@ export namespace tvix {
                 sendBao: boolean;
 
                 /**
-                 * Creates a new StatBlobRequest instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns StatBlobRequest instance
-                 */
-                static create(properties: tvix.castore.v1.StatBlobRequest.$Shape): tvix.castore.v1.StatBlobRequest & tvix.castore.v1.StatBlobRequest.$Shape;
-                static create(properties?: tvix.castore.v1.StatBlobRequest.$Properties): tvix.castore.v1.StatBlobRequest;
-
-                /**
                  * Encodes the specified StatBlobRequest message. Does not implicitly {@link tvix.castore.v1.StatBlobRequest.verify|verify} messages.
                  * @param message StatBlobRequest message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.StatBlobRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified StatBlobRequest message, length delimited. Does not implicitly {@link tvix.castore.v1.StatBlobRequest.verify|verify} messages.
-                 * @param message StatBlobRequest message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.StatBlobRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a StatBlobRequest message from the specified reader or buffer.
@@ -820,50 +414,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.StatBlobRequest & tvix.castore.v1.StatBlobRequest.$Shape;
-
-                /**
-                 * Decodes a StatBlobRequest message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.StatBlobRequest & tvix.castore.v1.StatBlobRequest.$Shape} StatBlobRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.StatBlobRequest & tvix.castore.v1.StatBlobRequest.$Shape;
-
-                /**
-                 * Verifies a StatBlobRequest message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a StatBlobRequest message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns StatBlobRequest
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.StatBlobRequest;
-
-                /**
-                 * Creates a plain object from a StatBlobRequest message. Also converts values to other types if specified.
-                 * @param message StatBlobRequest
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.StatBlobRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this StatBlobRequest to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for StatBlobRequest
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace StatBlobRequest {
@@ -914,28 +464,12 @@ export namespace tvix {
                 bao: Uint8Array;
 
                 /**
-                 * Creates a new StatBlobResponse instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns StatBlobResponse instance
-                 */
-                static create(properties: tvix.castore.v1.StatBlobResponse.$Shape): tvix.castore.v1.StatBlobResponse & tvix.castore.v1.StatBlobResponse.$Shape;
-                static create(properties?: tvix.castore.v1.StatBlobResponse.$Properties): tvix.castore.v1.StatBlobResponse;
-
-                /**
                  * Encodes the specified StatBlobResponse message. Does not implicitly {@link tvix.castore.v1.StatBlobResponse.verify|verify} messages.
                  * @param message StatBlobResponse message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.StatBlobResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified StatBlobResponse message, length delimited. Does not implicitly {@link tvix.castore.v1.StatBlobResponse.verify|verify} messages.
-                 * @param message StatBlobResponse message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.StatBlobResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a StatBlobResponse message from the specified reader or buffer.
@@ -946,50 +480,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.StatBlobResponse & tvix.castore.v1.StatBlobResponse.$Shape;
-
-                /**
-                 * Decodes a StatBlobResponse message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.StatBlobResponse & tvix.castore.v1.StatBlobResponse.$Shape} StatBlobResponse
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.StatBlobResponse & tvix.castore.v1.StatBlobResponse.$Shape;
-
-                /**
-                 * Verifies a StatBlobResponse message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a StatBlobResponse message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns StatBlobResponse
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.StatBlobResponse;
-
-                /**
-                 * Creates a plain object from a StatBlobResponse message. Also converts values to other types if specified.
-                 * @param message StatBlobResponse
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.StatBlobResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this StatBlobResponse to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for StatBlobResponse
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace StatBlobResponse {
@@ -1036,28 +526,12 @@ export namespace tvix {
                     size: (number|Long);
 
                     /**
-                     * Creates a new ChunkMeta instance using the specified properties.
-                     * @param [properties] Properties to set
-                     * @returns ChunkMeta instance
-                     */
-                    static create(properties: tvix.castore.v1.StatBlobResponse.ChunkMeta.$Shape): tvix.castore.v1.StatBlobResponse.ChunkMeta & tvix.castore.v1.StatBlobResponse.ChunkMeta.$Shape;
-                    static create(properties?: tvix.castore.v1.StatBlobResponse.ChunkMeta.$Properties): tvix.castore.v1.StatBlobResponse.ChunkMeta;
-
-                    /**
                      * Encodes the specified ChunkMeta message. Does not implicitly {@link tvix.castore.v1.StatBlobResponse.ChunkMeta.verify|verify} messages.
                      * @param message ChunkMeta message or plain object to encode
                      * @param [writer] Writer to encode to
                      * @returns Writer
                      */
                     static encode(message: tvix.castore.v1.StatBlobResponse.ChunkMeta.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                    /**
-                     * Encodes the specified ChunkMeta message, length delimited. Does not implicitly {@link tvix.castore.v1.StatBlobResponse.ChunkMeta.verify|verify} messages.
-                     * @param message ChunkMeta message or plain object to encode
-                     * @param [writer] Writer to encode to
-                     * @returns Writer
-                     */
-                    static encodeDelimited(message: tvix.castore.v1.StatBlobResponse.ChunkMeta.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                     /**
                      * Decodes a ChunkMeta message from the specified reader or buffer.
@@ -1068,50 +542,6 @@ export namespace tvix {
                      * @throws {$protobuf.util.ProtocolError} If required fields are missing
                      */
                     static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.StatBlobResponse.ChunkMeta & tvix.castore.v1.StatBlobResponse.ChunkMeta.$Shape;
-
-                    /**
-                     * Decodes a ChunkMeta message from the specified reader or buffer, length delimited.
-                     * @param reader Reader or buffer to decode from
-                     * @returns {tvix.castore.v1.StatBlobResponse.ChunkMeta & tvix.castore.v1.StatBlobResponse.ChunkMeta.$Shape} ChunkMeta
-                     * @throws {Error} If the payload is not a reader or valid buffer
-                     * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                     */
-                    static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.StatBlobResponse.ChunkMeta & tvix.castore.v1.StatBlobResponse.ChunkMeta.$Shape;
-
-                    /**
-                     * Verifies a ChunkMeta message.
-                     * @param message Plain object to verify
-                     * @returns `null` if valid, otherwise the reason why it is not
-                     */
-                    static verify(message: { [k: string]: any }): (string|null);
-
-                    /**
-                     * Creates a ChunkMeta message from a plain object. Also converts values to their respective internal types.
-                     * @param object Plain object
-                     * @returns ChunkMeta
-                     */
-                    static fromObject(object: { [k: string]: any }): tvix.castore.v1.StatBlobResponse.ChunkMeta;
-
-                    /**
-                     * Creates a plain object from a ChunkMeta message. Also converts values to other types if specified.
-                     * @param message ChunkMeta
-                     * @param [options] Conversion options
-                     * @returns Plain object
-                     */
-                    static toObject(message: tvix.castore.v1.StatBlobResponse.ChunkMeta, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                    /**
-                     * Converts this ChunkMeta to JSON.
-                     * @returns JSON object
-                     */
-                    toJSON(): { [k: string]: any };
-
-                    /**
-                     * Gets the type url for ChunkMeta
-                     * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                     * @returns The type url
-                     */
-                    static getTypeUrl(prefix?: string): string;
                 }
 
                 namespace ChunkMeta {
@@ -1157,28 +587,12 @@ export namespace tvix {
                 digest: Uint8Array;
 
                 /**
-                 * Creates a new ReadBlobRequest instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns ReadBlobRequest instance
-                 */
-                static create(properties: tvix.castore.v1.ReadBlobRequest.$Shape): tvix.castore.v1.ReadBlobRequest & tvix.castore.v1.ReadBlobRequest.$Shape;
-                static create(properties?: tvix.castore.v1.ReadBlobRequest.$Properties): tvix.castore.v1.ReadBlobRequest;
-
-                /**
                  * Encodes the specified ReadBlobRequest message. Does not implicitly {@link tvix.castore.v1.ReadBlobRequest.verify|verify} messages.
                  * @param message ReadBlobRequest message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.ReadBlobRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified ReadBlobRequest message, length delimited. Does not implicitly {@link tvix.castore.v1.ReadBlobRequest.verify|verify} messages.
-                 * @param message ReadBlobRequest message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.ReadBlobRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a ReadBlobRequest message from the specified reader or buffer.
@@ -1189,50 +603,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.ReadBlobRequest & tvix.castore.v1.ReadBlobRequest.$Shape;
-
-                /**
-                 * Decodes a ReadBlobRequest message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.ReadBlobRequest & tvix.castore.v1.ReadBlobRequest.$Shape} ReadBlobRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.ReadBlobRequest & tvix.castore.v1.ReadBlobRequest.$Shape;
-
-                /**
-                 * Verifies a ReadBlobRequest message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a ReadBlobRequest message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns ReadBlobRequest
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.ReadBlobRequest;
-
-                /**
-                 * Creates a plain object from a ReadBlobRequest message. Also converts values to other types if specified.
-                 * @param message ReadBlobRequest
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.ReadBlobRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this ReadBlobRequest to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for ReadBlobRequest
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace ReadBlobRequest {
@@ -1274,28 +644,12 @@ export namespace tvix {
                 data: Uint8Array;
 
                 /**
-                 * Creates a new BlobChunk instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns BlobChunk instance
-                 */
-                static create(properties: tvix.castore.v1.BlobChunk.$Shape): tvix.castore.v1.BlobChunk & tvix.castore.v1.BlobChunk.$Shape;
-                static create(properties?: tvix.castore.v1.BlobChunk.$Properties): tvix.castore.v1.BlobChunk;
-
-                /**
                  * Encodes the specified BlobChunk message. Does not implicitly {@link tvix.castore.v1.BlobChunk.verify|verify} messages.
                  * @param message BlobChunk message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.BlobChunk.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified BlobChunk message, length delimited. Does not implicitly {@link tvix.castore.v1.BlobChunk.verify|verify} messages.
-                 * @param message BlobChunk message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.BlobChunk.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a BlobChunk message from the specified reader or buffer.
@@ -1306,50 +660,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.BlobChunk & tvix.castore.v1.BlobChunk.$Shape;
-
-                /**
-                 * Decodes a BlobChunk message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.BlobChunk & tvix.castore.v1.BlobChunk.$Shape} BlobChunk
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.BlobChunk & tvix.castore.v1.BlobChunk.$Shape;
-
-                /**
-                 * Verifies a BlobChunk message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a BlobChunk message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns BlobChunk
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.BlobChunk;
-
-                /**
-                 * Creates a plain object from a BlobChunk message. Also converts values to other types if specified.
-                 * @param message BlobChunk
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.BlobChunk, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this BlobChunk to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for BlobChunk
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace BlobChunk {
@@ -1391,28 +701,12 @@ export namespace tvix {
                 digest: Uint8Array;
 
                 /**
-                 * Creates a new PutBlobResponse instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns PutBlobResponse instance
-                 */
-                static create(properties: tvix.castore.v1.PutBlobResponse.$Shape): tvix.castore.v1.PutBlobResponse & tvix.castore.v1.PutBlobResponse.$Shape;
-                static create(properties?: tvix.castore.v1.PutBlobResponse.$Properties): tvix.castore.v1.PutBlobResponse;
-
-                /**
                  * Encodes the specified PutBlobResponse message. Does not implicitly {@link tvix.castore.v1.PutBlobResponse.verify|verify} messages.
                  * @param message PutBlobResponse message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.PutBlobResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified PutBlobResponse message, length delimited. Does not implicitly {@link tvix.castore.v1.PutBlobResponse.verify|verify} messages.
-                 * @param message PutBlobResponse message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.PutBlobResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a PutBlobResponse message from the specified reader or buffer.
@@ -1423,50 +717,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.PutBlobResponse & tvix.castore.v1.PutBlobResponse.$Shape;
-
-                /**
-                 * Decodes a PutBlobResponse message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.PutBlobResponse & tvix.castore.v1.PutBlobResponse.$Shape} PutBlobResponse
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.PutBlobResponse & tvix.castore.v1.PutBlobResponse.$Shape;
-
-                /**
-                 * Verifies a PutBlobResponse message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a PutBlobResponse message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns PutBlobResponse
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.PutBlobResponse;
-
-                /**
-                 * Creates a plain object from a PutBlobResponse message. Also converts values to other types if specified.
-                 * @param message PutBlobResponse
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.PutBlobResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this PutBlobResponse to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for PutBlobResponse
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace PutBlobResponse {
@@ -1483,74 +733,6 @@ export namespace tvix {
 
                 /** Shape of a PutBlobResponse. */
                 type $Shape = tvix.castore.v1.PutBlobResponse.$Properties;
-            }
-
-            /** Represents a DirectoryService */
-            class DirectoryService extends $protobuf.rpc.Service {
-
-                /**
-                 * Constructs a new DirectoryService service.
-                 * @param rpcImpl RPC implementation
-                 * @param [requestDelimited=false] Whether requests are length-delimited
-                 * @param [responseDelimited=false] Whether responses are length-delimited
-                 */
-                constructor(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean);
-
-                /**
-                 * Creates new DirectoryService service using the specified rpc implementation.
-                 * @param rpcImpl RPC implementation
-                 * @param [requestDelimited=false] Whether requests are length-delimited
-                 * @param [responseDelimited=false] Whether responses are length-delimited
-                 * @returns RPC service. Useful where requests and/or responses are streamed.
-                 */
-                static create(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean): DirectoryService;
-
-                /** Calls Get. */
-                get: tvix.castore.v1.DirectoryService.Get;
-
-                /** Calls Put. */
-                put: tvix.castore.v1.DirectoryService.Put;
-            }
-
-            namespace DirectoryService {
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.DirectoryService#get}.
-                 * @param error Error, if any
-                 * @param [response] Directory
-                 */
-                type GetCallback = (error: (Error|null), response?: tvix.castore.v1.Directory) => void;
-
-                /** Calls Get. */
-                type Get = {
-                  (request: tvix.castore.v1.IGetDirectoryRequest, callback: tvix.castore.v1.DirectoryService.GetCallback): void;
-                  (request: tvix.castore.v1.IGetDirectoryRequest): Promise<tvix.castore.v1.Directory>;
-                  readonly name: "Get";
-                  readonly path: "/tvix.castore.v1.DirectoryService/Get";
-                  readonly requestType: "GetDirectoryRequest";
-                  readonly responseType: "Directory";
-                  readonly requestStream: undefined;
-                  readonly responseStream: true;
-                };
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.DirectoryService#put}.
-                 * @param error Error, if any
-                 * @param [response] PutDirectoryResponse
-                 */
-                type PutCallback = (error: (Error|null), response?: tvix.castore.v1.PutDirectoryResponse) => void;
-
-                /** Calls Put. */
-                type Put = {
-                  (request: tvix.castore.v1.IDirectory, callback: tvix.castore.v1.DirectoryService.PutCallback): void;
-                  (request: tvix.castore.v1.IDirectory): Promise<tvix.castore.v1.PutDirectoryResponse>;
-                  readonly name: "Put";
-                  readonly path: "/tvix.castore.v1.DirectoryService/Put";
-                  readonly requestType: "Directory";
-                  readonly responseType: "PutDirectoryResponse";
-                  readonly requestStream: true;
-                  readonly responseStream: undefined;
-                };
             }
 
             /**
@@ -1582,28 +764,12 @@ export namespace tvix {
                 byWhat?: "digest";
 
                 /**
-                 * Creates a new GetDirectoryRequest instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns GetDirectoryRequest instance
-                 */
-                static create(properties: tvix.castore.v1.GetDirectoryRequest.$Shape): tvix.castore.v1.GetDirectoryRequest & tvix.castore.v1.GetDirectoryRequest.$Shape;
-                static create(properties?: tvix.castore.v1.GetDirectoryRequest.$Properties): tvix.castore.v1.GetDirectoryRequest;
-
-                /**
                  * Encodes the specified GetDirectoryRequest message. Does not implicitly {@link tvix.castore.v1.GetDirectoryRequest.verify|verify} messages.
                  * @param message GetDirectoryRequest message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.GetDirectoryRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified GetDirectoryRequest message, length delimited. Does not implicitly {@link tvix.castore.v1.GetDirectoryRequest.verify|verify} messages.
-                 * @param message GetDirectoryRequest message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.GetDirectoryRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a GetDirectoryRequest message from the specified reader or buffer.
@@ -1614,50 +780,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.GetDirectoryRequest & tvix.castore.v1.GetDirectoryRequest.$Shape;
-
-                /**
-                 * Decodes a GetDirectoryRequest message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.GetDirectoryRequest & tvix.castore.v1.GetDirectoryRequest.$Shape} GetDirectoryRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.GetDirectoryRequest & tvix.castore.v1.GetDirectoryRequest.$Shape;
-
-                /**
-                 * Verifies a GetDirectoryRequest message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a GetDirectoryRequest message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns GetDirectoryRequest
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.GetDirectoryRequest;
-
-                /**
-                 * Creates a plain object from a GetDirectoryRequest message. Also converts values to other types if specified.
-                 * @param message GetDirectoryRequest
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.GetDirectoryRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this GetDirectoryRequest to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for GetDirectoryRequest
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace GetDirectoryRequest {
@@ -1711,28 +833,12 @@ export namespace tvix {
                 rootDigest: Uint8Array;
 
                 /**
-                 * Creates a new PutDirectoryResponse instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns PutDirectoryResponse instance
-                 */
-                static create(properties: tvix.castore.v1.PutDirectoryResponse.$Shape): tvix.castore.v1.PutDirectoryResponse & tvix.castore.v1.PutDirectoryResponse.$Shape;
-                static create(properties?: tvix.castore.v1.PutDirectoryResponse.$Properties): tvix.castore.v1.PutDirectoryResponse;
-
-                /**
                  * Encodes the specified PutDirectoryResponse message. Does not implicitly {@link tvix.castore.v1.PutDirectoryResponse.verify|verify} messages.
                  * @param message PutDirectoryResponse message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.castore.v1.PutDirectoryResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified PutDirectoryResponse message, length delimited. Does not implicitly {@link tvix.castore.v1.PutDirectoryResponse.verify|verify} messages.
-                 * @param message PutDirectoryResponse message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.castore.v1.PutDirectoryResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a PutDirectoryResponse message from the specified reader or buffer.
@@ -1743,50 +849,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.castore.v1.PutDirectoryResponse & tvix.castore.v1.PutDirectoryResponse.$Shape;
-
-                /**
-                 * Decodes a PutDirectoryResponse message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.PutDirectoryResponse & tvix.castore.v1.PutDirectoryResponse.$Shape} PutDirectoryResponse
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.castore.v1.PutDirectoryResponse & tvix.castore.v1.PutDirectoryResponse.$Shape;
-
-                /**
-                 * Verifies a PutDirectoryResponse message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a PutDirectoryResponse message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns PutDirectoryResponse
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.castore.v1.PutDirectoryResponse;
-
-                /**
-                 * Creates a plain object from a PutDirectoryResponse message. Also converts values to other types if specified.
-                 * @param message PutDirectoryResponse
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.castore.v1.PutDirectoryResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this PutDirectoryResponse to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for PutDirectoryResponse
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace PutDirectoryResponse {
@@ -1842,28 +904,12 @@ export namespace tvix {
                 narinfo?: (tvix.store.v1.NARInfo.$Properties|null);
 
                 /**
-                 * Creates a new PathInfo instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns PathInfo instance
-                 */
-                static create(properties: tvix.store.v1.PathInfo.$Shape): tvix.store.v1.PathInfo & tvix.store.v1.PathInfo.$Shape;
-                static create(properties?: tvix.store.v1.PathInfo.$Properties): tvix.store.v1.PathInfo;
-
-                /**
                  * Encodes the specified PathInfo message. Does not implicitly {@link tvix.store.v1.PathInfo.verify|verify} messages.
                  * @param message PathInfo message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.store.v1.PathInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified PathInfo message, length delimited. Does not implicitly {@link tvix.store.v1.PathInfo.verify|verify} messages.
-                 * @param message PathInfo message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.store.v1.PathInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a PathInfo message from the specified reader or buffer.
@@ -1874,50 +920,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.store.v1.PathInfo & tvix.store.v1.PathInfo.$Shape;
-
-                /**
-                 * Decodes a PathInfo message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.PathInfo & tvix.store.v1.PathInfo.$Shape} PathInfo
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.store.v1.PathInfo & tvix.store.v1.PathInfo.$Shape;
-
-                /**
-                 * Verifies a PathInfo message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a PathInfo message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns PathInfo
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.store.v1.PathInfo;
-
-                /**
-                 * Creates a plain object from a PathInfo message. Also converts values to other types if specified.
-                 * @param message PathInfo
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.store.v1.PathInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this PathInfo to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for PathInfo
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace PathInfo {
@@ -1973,28 +975,12 @@ export namespace tvix {
                 digest: Uint8Array;
 
                 /**
-                 * Creates a new StorePath instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns StorePath instance
-                 */
-                static create(properties: tvix.store.v1.StorePath.$Shape): tvix.store.v1.StorePath & tvix.store.v1.StorePath.$Shape;
-                static create(properties?: tvix.store.v1.StorePath.$Properties): tvix.store.v1.StorePath;
-
-                /**
                  * Encodes the specified StorePath message. Does not implicitly {@link tvix.store.v1.StorePath.verify|verify} messages.
                  * @param message StorePath message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.store.v1.StorePath.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified StorePath message, length delimited. Does not implicitly {@link tvix.store.v1.StorePath.verify|verify} messages.
-                 * @param message StorePath message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.store.v1.StorePath.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a StorePath message from the specified reader or buffer.
@@ -2005,50 +991,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.store.v1.StorePath & tvix.store.v1.StorePath.$Shape;
-
-                /**
-                 * Decodes a StorePath message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.StorePath & tvix.store.v1.StorePath.$Shape} StorePath
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.store.v1.StorePath & tvix.store.v1.StorePath.$Shape;
-
-                /**
-                 * Verifies a StorePath message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a StorePath message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns StorePath
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.store.v1.StorePath;
-
-                /**
-                 * Creates a plain object from a StorePath message. Also converts values to other types if specified.
-                 * @param message StorePath
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.store.v1.StorePath, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this StorePath to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for StorePath
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace StorePath {
@@ -2108,28 +1050,12 @@ export namespace tvix {
                 ca?: (tvix.store.v1.NARInfo.CA.$Properties|null);
 
                 /**
-                 * Creates a new NARInfo instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns NARInfo instance
-                 */
-                static create(properties: tvix.store.v1.NARInfo.$Shape): tvix.store.v1.NARInfo & tvix.store.v1.NARInfo.$Shape;
-                static create(properties?: tvix.store.v1.NARInfo.$Properties): tvix.store.v1.NARInfo;
-
-                /**
                  * Encodes the specified NARInfo message. Does not implicitly {@link tvix.store.v1.NARInfo.verify|verify} messages.
                  * @param message NARInfo message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.store.v1.NARInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified NARInfo message, length delimited. Does not implicitly {@link tvix.store.v1.NARInfo.verify|verify} messages.
-                 * @param message NARInfo message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.store.v1.NARInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a NARInfo message from the specified reader or buffer.
@@ -2140,50 +1066,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.store.v1.NARInfo & tvix.store.v1.NARInfo.$Shape;
-
-                /**
-                 * Decodes a NARInfo message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.NARInfo & tvix.store.v1.NARInfo.$Shape} NARInfo
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.store.v1.NARInfo & tvix.store.v1.NARInfo.$Shape;
-
-                /**
-                 * Verifies a NARInfo message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a NARInfo message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns NARInfo
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.store.v1.NARInfo;
-
-                /**
-                 * Creates a plain object from a NARInfo message. Also converts values to other types if specified.
-                 * @param message NARInfo
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.store.v1.NARInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this NARInfo to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for NARInfo
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace NARInfo {
@@ -2242,28 +1124,12 @@ export namespace tvix {
                     data: Uint8Array;
 
                     /**
-                     * Creates a new Signature instance using the specified properties.
-                     * @param [properties] Properties to set
-                     * @returns Signature instance
-                     */
-                    static create(properties: tvix.store.v1.NARInfo.Signature.$Shape): tvix.store.v1.NARInfo.Signature & tvix.store.v1.NARInfo.Signature.$Shape;
-                    static create(properties?: tvix.store.v1.NARInfo.Signature.$Properties): tvix.store.v1.NARInfo.Signature;
-
-                    /**
                      * Encodes the specified Signature message. Does not implicitly {@link tvix.store.v1.NARInfo.Signature.verify|verify} messages.
                      * @param message Signature message or plain object to encode
                      * @param [writer] Writer to encode to
                      * @returns Writer
                      */
                     static encode(message: tvix.store.v1.NARInfo.Signature.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                    /**
-                     * Encodes the specified Signature message, length delimited. Does not implicitly {@link tvix.store.v1.NARInfo.Signature.verify|verify} messages.
-                     * @param message Signature message or plain object to encode
-                     * @param [writer] Writer to encode to
-                     * @returns Writer
-                     */
-                    static encodeDelimited(message: tvix.store.v1.NARInfo.Signature.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                     /**
                      * Decodes a Signature message from the specified reader or buffer.
@@ -2274,50 +1140,6 @@ export namespace tvix {
                      * @throws {$protobuf.util.ProtocolError} If required fields are missing
                      */
                     static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.store.v1.NARInfo.Signature & tvix.store.v1.NARInfo.Signature.$Shape;
-
-                    /**
-                     * Decodes a Signature message from the specified reader or buffer, length delimited.
-                     * @param reader Reader or buffer to decode from
-                     * @returns {tvix.store.v1.NARInfo.Signature & tvix.store.v1.NARInfo.Signature.$Shape} Signature
-                     * @throws {Error} If the payload is not a reader or valid buffer
-                     * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                     */
-                    static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.store.v1.NARInfo.Signature & tvix.store.v1.NARInfo.Signature.$Shape;
-
-                    /**
-                     * Verifies a Signature message.
-                     * @param message Plain object to verify
-                     * @returns `null` if valid, otherwise the reason why it is not
-                     */
-                    static verify(message: { [k: string]: any }): (string|null);
-
-                    /**
-                     * Creates a Signature message from a plain object. Also converts values to their respective internal types.
-                     * @param object Plain object
-                     * @returns Signature
-                     */
-                    static fromObject(object: { [k: string]: any }): tvix.store.v1.NARInfo.Signature;
-
-                    /**
-                     * Creates a plain object from a Signature message. Also converts values to other types if specified.
-                     * @param message Signature
-                     * @param [options] Conversion options
-                     * @returns Plain object
-                     */
-                    static toObject(message: tvix.store.v1.NARInfo.Signature, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                    /**
-                     * Converts this Signature to JSON.
-                     * @returns JSON object
-                     */
-                    toJSON(): { [k: string]: any };
-
-                    /**
-                     * Gets the type url for Signature
-                     * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                     * @returns The type url
-                     */
-                    static getTypeUrl(prefix?: string): string;
                 }
 
                 namespace Signature {
@@ -2365,28 +1187,12 @@ export namespace tvix {
                     digest: Uint8Array;
 
                     /**
-                     * Creates a new CA instance using the specified properties.
-                     * @param [properties] Properties to set
-                     * @returns CA instance
-                     */
-                    static create(properties: tvix.store.v1.NARInfo.CA.$Shape): tvix.store.v1.NARInfo.CA & tvix.store.v1.NARInfo.CA.$Shape;
-                    static create(properties?: tvix.store.v1.NARInfo.CA.$Properties): tvix.store.v1.NARInfo.CA;
-
-                    /**
                      * Encodes the specified CA message. Does not implicitly {@link tvix.store.v1.NARInfo.CA.verify|verify} messages.
                      * @param message CA message or plain object to encode
                      * @param [writer] Writer to encode to
                      * @returns Writer
                      */
                     static encode(message: tvix.store.v1.NARInfo.CA.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                    /**
-                     * Encodes the specified CA message, length delimited. Does not implicitly {@link tvix.store.v1.NARInfo.CA.verify|verify} messages.
-                     * @param message CA message or plain object to encode
-                     * @param [writer] Writer to encode to
-                     * @returns Writer
-                     */
-                    static encodeDelimited(message: tvix.store.v1.NARInfo.CA.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                     /**
                      * Decodes a CA message from the specified reader or buffer.
@@ -2397,50 +1203,6 @@ export namespace tvix {
                      * @throws {$protobuf.util.ProtocolError} If required fields are missing
                      */
                     static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.store.v1.NARInfo.CA & tvix.store.v1.NARInfo.CA.$Shape;
-
-                    /**
-                     * Decodes a CA message from the specified reader or buffer, length delimited.
-                     * @param reader Reader or buffer to decode from
-                     * @returns {tvix.store.v1.NARInfo.CA & tvix.store.v1.NARInfo.CA.$Shape} CA
-                     * @throws {Error} If the payload is not a reader or valid buffer
-                     * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                     */
-                    static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.store.v1.NARInfo.CA & tvix.store.v1.NARInfo.CA.$Shape;
-
-                    /**
-                     * Verifies a CA message.
-                     * @param message Plain object to verify
-                     * @returns `null` if valid, otherwise the reason why it is not
-                     */
-                    static verify(message: { [k: string]: any }): (string|null);
-
-                    /**
-                     * Creates a CA message from a plain object. Also converts values to their respective internal types.
-                     * @param object Plain object
-                     * @returns CA
-                     */
-                    static fromObject(object: { [k: string]: any }): tvix.store.v1.NARInfo.CA;
-
-                    /**
-                     * Creates a plain object from a CA message. Also converts values to other types if specified.
-                     * @param message CA
-                     * @param [options] Conversion options
-                     * @returns Plain object
-                     */
-                    static toObject(message: tvix.store.v1.NARInfo.CA, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                    /**
-                     * Converts this CA to JSON.
-                     * @returns JSON object
-                     */
-                    toJSON(): { [k: string]: any };
-
-                    /**
-                     * Gets the type url for CA
-                     * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                     * @returns The type url
-                     */
-                    static getTypeUrl(prefix?: string): string;
                 }
 
                 namespace CA {
@@ -2494,118 +1256,6 @@ export namespace tvix {
                 }
             }
 
-            /** Represents a PathInfoService */
-            class PathInfoService extends $protobuf.rpc.Service {
-
-                /**
-                 * Constructs a new PathInfoService service.
-                 * @param rpcImpl RPC implementation
-                 * @param [requestDelimited=false] Whether requests are length-delimited
-                 * @param [responseDelimited=false] Whether responses are length-delimited
-                 */
-                constructor(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean);
-
-                /**
-                 * Creates new PathInfoService service using the specified rpc implementation.
-                 * @param rpcImpl RPC implementation
-                 * @param [requestDelimited=false] Whether requests are length-delimited
-                 * @param [responseDelimited=false] Whether responses are length-delimited
-                 * @returns RPC service. Useful where requests and/or responses are streamed.
-                 */
-                static create(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean): PathInfoService;
-
-                /** Calls Get. */
-                get: tvix.store.v1.PathInfoService.Get;
-
-                /** Calls Put. */
-                put: tvix.store.v1.PathInfoService.Put;
-
-                /** Calls CalculateNAR. */
-                calculateNAR: tvix.store.v1.PathInfoService.CalculateNAR;
-
-                /** Calls List. */
-                list: tvix.store.v1.PathInfoService.List;
-            }
-
-            namespace PathInfoService {
-
-                /**
-                 * Callback as used by {@link tvix.store.v1.PathInfoService#get}.
-                 * @param error Error, if any
-                 * @param [response] PathInfo
-                 */
-                type GetCallback = (error: (Error|null), response?: tvix.store.v1.PathInfo) => void;
-
-                /** Calls Get. */
-                type Get = {
-                  (request: tvix.store.v1.IGetPathInfoRequest, callback: tvix.store.v1.PathInfoService.GetCallback): void;
-                  (request: tvix.store.v1.IGetPathInfoRequest): Promise<tvix.store.v1.PathInfo>;
-                  readonly name: "Get";
-                  readonly path: "/tvix.store.v1.PathInfoService/Get";
-                  readonly requestType: "GetPathInfoRequest";
-                  readonly responseType: "PathInfo";
-                  readonly requestStream: undefined;
-                  readonly responseStream: undefined;
-                };
-
-                /**
-                 * Callback as used by {@link tvix.store.v1.PathInfoService#put}.
-                 * @param error Error, if any
-                 * @param [response] PathInfo
-                 */
-                type PutCallback = (error: (Error|null), response?: tvix.store.v1.PathInfo) => void;
-
-                /** Calls Put. */
-                type Put = {
-                  (request: tvix.store.v1.IPathInfo, callback: tvix.store.v1.PathInfoService.PutCallback): void;
-                  (request: tvix.store.v1.IPathInfo): Promise<tvix.store.v1.PathInfo>;
-                  readonly name: "Put";
-                  readonly path: "/tvix.store.v1.PathInfoService/Put";
-                  readonly requestType: "PathInfo";
-                  readonly responseType: "PathInfo";
-                  readonly requestStream: undefined;
-                  readonly responseStream: undefined;
-                };
-
-                /**
-                 * Callback as used by {@link tvix.store.v1.PathInfoService#calculateNAR}.
-                 * @param error Error, if any
-                 * @param [response] CalculateNARResponse
-                 */
-                type CalculateNARCallback = (error: (Error|null), response?: tvix.store.v1.CalculateNARResponse) => void;
-
-                /** Calls CalculateNAR. */
-                type CalculateNAR = {
-                  (request: tvix.castore.v1.INode, callback: tvix.store.v1.PathInfoService.CalculateNARCallback): void;
-                  (request: tvix.castore.v1.INode): Promise<tvix.store.v1.CalculateNARResponse>;
-                  readonly name: "CalculateNAR";
-                  readonly path: "/tvix.store.v1.PathInfoService/CalculateNAR";
-                  readonly requestType: "tvix.castore.v1.Node";
-                  readonly responseType: "CalculateNARResponse";
-                  readonly requestStream: undefined;
-                  readonly responseStream: undefined;
-                };
-
-                /**
-                 * Callback as used by {@link tvix.store.v1.PathInfoService#list}.
-                 * @param error Error, if any
-                 * @param [response] PathInfo
-                 */
-                type ListCallback = (error: (Error|null), response?: tvix.store.v1.PathInfo) => void;
-
-                /** Calls List. */
-                type List = {
-                  (request: tvix.store.v1.IListPathInfoRequest, callback: tvix.store.v1.PathInfoService.ListCallback): void;
-                  (request: tvix.store.v1.IListPathInfoRequest): Promise<tvix.store.v1.PathInfo>;
-                  readonly name: "List";
-                  readonly path: "/tvix.store.v1.PathInfoService/List";
-                  readonly requestType: "ListPathInfoRequest";
-                  readonly responseType: "PathInfo";
-                  readonly requestStream: undefined;
-                  readonly responseStream: true;
-                };
-            }
-
             /**
              * Properties of a GetPathInfoRequest.
              * @deprecated Use tvix.store.v1.GetPathInfoRequest.$Properties instead.
@@ -2632,28 +1282,12 @@ export namespace tvix {
                 byWhat?: "byOutputHash";
 
                 /**
-                 * Creates a new GetPathInfoRequest instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns GetPathInfoRequest instance
-                 */
-                static create(properties: tvix.store.v1.GetPathInfoRequest.$Shape): tvix.store.v1.GetPathInfoRequest & tvix.store.v1.GetPathInfoRequest.$Shape;
-                static create(properties?: tvix.store.v1.GetPathInfoRequest.$Properties): tvix.store.v1.GetPathInfoRequest;
-
-                /**
                  * Encodes the specified GetPathInfoRequest message. Does not implicitly {@link tvix.store.v1.GetPathInfoRequest.verify|verify} messages.
                  * @param message GetPathInfoRequest message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.store.v1.GetPathInfoRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified GetPathInfoRequest message, length delimited. Does not implicitly {@link tvix.store.v1.GetPathInfoRequest.verify|verify} messages.
-                 * @param message GetPathInfoRequest message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.store.v1.GetPathInfoRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a GetPathInfoRequest message from the specified reader or buffer.
@@ -2664,50 +1298,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.store.v1.GetPathInfoRequest & tvix.store.v1.GetPathInfoRequest.$Shape;
-
-                /**
-                 * Decodes a GetPathInfoRequest message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.GetPathInfoRequest & tvix.store.v1.GetPathInfoRequest.$Shape} GetPathInfoRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.store.v1.GetPathInfoRequest & tvix.store.v1.GetPathInfoRequest.$Shape;
-
-                /**
-                 * Verifies a GetPathInfoRequest message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a GetPathInfoRequest message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns GetPathInfoRequest
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.store.v1.GetPathInfoRequest;
-
-                /**
-                 * Creates a plain object from a GetPathInfoRequest message. Also converts values to other types if specified.
-                 * @param message GetPathInfoRequest
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.store.v1.GetPathInfoRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this GetPathInfoRequest to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for GetPathInfoRequest
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace GetPathInfoRequest {
@@ -2754,28 +1344,12 @@ export namespace tvix {
                 $unknowns?: Uint8Array[];
 
                 /**
-                 * Creates a new ListPathInfoRequest instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns ListPathInfoRequest instance
-                 */
-                static create(properties: tvix.store.v1.ListPathInfoRequest.$Shape): tvix.store.v1.ListPathInfoRequest & tvix.store.v1.ListPathInfoRequest.$Shape;
-                static create(properties?: tvix.store.v1.ListPathInfoRequest.$Properties): tvix.store.v1.ListPathInfoRequest;
-
-                /**
                  * Encodes the specified ListPathInfoRequest message. Does not implicitly {@link tvix.store.v1.ListPathInfoRequest.verify|verify} messages.
                  * @param message ListPathInfoRequest message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.store.v1.ListPathInfoRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified ListPathInfoRequest message, length delimited. Does not implicitly {@link tvix.store.v1.ListPathInfoRequest.verify|verify} messages.
-                 * @param message ListPathInfoRequest message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.store.v1.ListPathInfoRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a ListPathInfoRequest message from the specified reader or buffer.
@@ -2786,50 +1360,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.store.v1.ListPathInfoRequest & tvix.store.v1.ListPathInfoRequest.$Shape;
-
-                /**
-                 * Decodes a ListPathInfoRequest message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.ListPathInfoRequest & tvix.store.v1.ListPathInfoRequest.$Shape} ListPathInfoRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.store.v1.ListPathInfoRequest & tvix.store.v1.ListPathInfoRequest.$Shape;
-
-                /**
-                 * Verifies a ListPathInfoRequest message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a ListPathInfoRequest message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns ListPathInfoRequest
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.store.v1.ListPathInfoRequest;
-
-                /**
-                 * Creates a plain object from a ListPathInfoRequest message. Also converts values to other types if specified.
-                 * @param message ListPathInfoRequest
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.store.v1.ListPathInfoRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this ListPathInfoRequest to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for ListPathInfoRequest
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace ListPathInfoRequest {
@@ -2871,28 +1401,12 @@ export namespace tvix {
                 narSha256: Uint8Array;
 
                 /**
-                 * Creates a new CalculateNARResponse instance using the specified properties.
-                 * @param [properties] Properties to set
-                 * @returns CalculateNARResponse instance
-                 */
-                static create(properties: tvix.store.v1.CalculateNARResponse.$Shape): tvix.store.v1.CalculateNARResponse & tvix.store.v1.CalculateNARResponse.$Shape;
-                static create(properties?: tvix.store.v1.CalculateNARResponse.$Properties): tvix.store.v1.CalculateNARResponse;
-
-                /**
                  * Encodes the specified CalculateNARResponse message. Does not implicitly {@link tvix.store.v1.CalculateNARResponse.verify|verify} messages.
                  * @param message CalculateNARResponse message or plain object to encode
                  * @param [writer] Writer to encode to
                  * @returns Writer
                  */
                 static encode(message: tvix.store.v1.CalculateNARResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-                /**
-                 * Encodes the specified CalculateNARResponse message, length delimited. Does not implicitly {@link tvix.store.v1.CalculateNARResponse.verify|verify} messages.
-                 * @param message CalculateNARResponse message or plain object to encode
-                 * @param [writer] Writer to encode to
-                 * @returns Writer
-                 */
-                static encodeDelimited(message: tvix.store.v1.CalculateNARResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
                 /**
                  * Decodes a CalculateNARResponse message from the specified reader or buffer.
@@ -2903,50 +1417,6 @@ export namespace tvix {
                  * @throws {$protobuf.util.ProtocolError} If required fields are missing
                  */
                 static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): tvix.store.v1.CalculateNARResponse & tvix.store.v1.CalculateNARResponse.$Shape;
-
-                /**
-                 * Decodes a CalculateNARResponse message from the specified reader or buffer, length delimited.
-                 * @param reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.CalculateNARResponse & tvix.store.v1.CalculateNARResponse.$Shape} CalculateNARResponse
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): tvix.store.v1.CalculateNARResponse & tvix.store.v1.CalculateNARResponse.$Shape;
-
-                /**
-                 * Verifies a CalculateNARResponse message.
-                 * @param message Plain object to verify
-                 * @returns `null` if valid, otherwise the reason why it is not
-                 */
-                static verify(message: { [k: string]: any }): (string|null);
-
-                /**
-                 * Creates a CalculateNARResponse message from a plain object. Also converts values to their respective internal types.
-                 * @param object Plain object
-                 * @returns CalculateNARResponse
-                 */
-                static fromObject(object: { [k: string]: any }): tvix.store.v1.CalculateNARResponse;
-
-                /**
-                 * Creates a plain object from a CalculateNARResponse message. Also converts values to other types if specified.
-                 * @param message CalculateNARResponse
-                 * @param [options] Conversion options
-                 * @returns Plain object
-                 */
-                static toObject(message: tvix.store.v1.CalculateNARResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-                /**
-                 * Converts this CalculateNARResponse to JSON.
-                 * @returns JSON object
-                 */
-                toJSON(): { [k: string]: any };
-
-                /**
-                 * Gets the type url for CalculateNARResponse
-                 * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns The type url
-                 */
-                static getTypeUrl(prefix?: string): string;
             }
 
             namespace CalculateNARResponse {

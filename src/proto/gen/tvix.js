@@ -3,7 +3,7 @@ import $protobuf from "protobufjs/minimal.js";
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError;
 
 // Exported root namespace
 const $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
@@ -102,22 +102,6 @@ export const tvix = $root.tvix = (() => {
                 Directory.prototype.symlinks = $util.emptyArray;
 
                 /**
-                 * Creates a new Directory instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.Directory
-                 * @static
-                 * @param {tvix.castore.v1.Directory.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.Directory} Directory instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.Directory.$Shape): tvix.castore.v1.Directory & tvix.castore.v1.Directory.$Shape;
-                 *   (properties?: tvix.castore.v1.Directory.$Properties): tvix.castore.v1.Directory;
-                 * }}
-                 */
-                Directory.create = function(properties) {
-                    return new Directory(properties);
-                };
-
-                /**
                  * Encodes the specified Directory message. Does not implicitly {@link tvix.castore.v1.Directory.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.Directory
@@ -146,19 +130,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified Directory message, length delimited. Does not implicitly {@link tvix.castore.v1.Directory.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.Directory
-                 * @static
-                 * @param {tvix.castore.v1.Directory.$Properties} message Directory message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                Directory.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -240,183 +211,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a Directory message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.Directory
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.Directory & tvix.castore.v1.Directory.$Shape} Directory
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                Directory.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a Directory message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.Directory
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                Directory.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.directories != null && $Object.hasOwnProperty.call(message, "directories")) {
-                        if (!$Array.isArray(message.directories))
-                            return "directories: array expected";
-                        for (let i = 0; i < message.directories.length; ++i) {
-                            let error = $root.tvix.castore.v1.DirectoryNode.verify(message.directories[i], _depth + 1);
-                            if (error)
-                                return "directories." + error;
-                        }
-                    }
-                    if (message.files != null && $Object.hasOwnProperty.call(message, "files")) {
-                        if (!$Array.isArray(message.files))
-                            return "files: array expected";
-                        for (let i = 0; i < message.files.length; ++i) {
-                            let error = $root.tvix.castore.v1.FileNode.verify(message.files[i], _depth + 1);
-                            if (error)
-                                return "files." + error;
-                        }
-                    }
-                    if (message.symlinks != null && $Object.hasOwnProperty.call(message, "symlinks")) {
-                        if (!$Array.isArray(message.symlinks))
-                            return "symlinks: array expected";
-                        for (let i = 0; i < message.symlinks.length; ++i) {
-                            let error = $root.tvix.castore.v1.SymlinkNode.verify(message.symlinks[i], _depth + 1);
-                            if (error)
-                                return "symlinks." + error;
-                        }
-                    }
-                    return null;
-                };
-
-                /**
-                 * Creates a Directory message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.Directory
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.Directory} Directory
-                 */
-                Directory.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.Directory)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.Directory: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.Directory();
-                    if (object.directories) {
-                        if (!$Array.isArray(object.directories))
-                            throw $TypeError(".tvix.castore.v1.Directory.directories: array expected");
-                        message.directories = $Array(object.directories.length);
-                        for (let i = 0; i < object.directories.length; ++i) {
-                            if (!$util.isObject(object.directories[i]))
-                                throw $TypeError(".tvix.castore.v1.Directory.directories: object expected");
-                            message.directories[i] = $root.tvix.castore.v1.DirectoryNode.fromObject(object.directories[i], _depth + 1);
-                        }
-                    }
-                    if (object.files) {
-                        if (!$Array.isArray(object.files))
-                            throw $TypeError(".tvix.castore.v1.Directory.files: array expected");
-                        message.files = $Array(object.files.length);
-                        for (let i = 0; i < object.files.length; ++i) {
-                            if (!$util.isObject(object.files[i]))
-                                throw $TypeError(".tvix.castore.v1.Directory.files: object expected");
-                            message.files[i] = $root.tvix.castore.v1.FileNode.fromObject(object.files[i], _depth + 1);
-                        }
-                    }
-                    if (object.symlinks) {
-                        if (!$Array.isArray(object.symlinks))
-                            throw $TypeError(".tvix.castore.v1.Directory.symlinks: array expected");
-                        message.symlinks = $Array(object.symlinks.length);
-                        for (let i = 0; i < object.symlinks.length; ++i) {
-                            if (!$util.isObject(object.symlinks[i]))
-                                throw $TypeError(".tvix.castore.v1.Directory.symlinks: object expected");
-                            message.symlinks[i] = $root.tvix.castore.v1.SymlinkNode.fromObject(object.symlinks[i], _depth + 1);
-                        }
-                    }
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a Directory message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.Directory
-                 * @static
-                 * @param {tvix.castore.v1.Directory} message Directory
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                Directory.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.arrays || options.defaults) {
-                        object.directories = [];
-                        object.files = [];
-                        object.symlinks = [];
-                    }
-                    if (message.directories && message.directories.length) {
-                        object.directories = $Array(message.directories.length);
-                        for (let j = 0; j < message.directories.length; ++j)
-                            object.directories[j] = $root.tvix.castore.v1.DirectoryNode.toObject(message.directories[j], options, _depth + 1);
-                    }
-                    if (message.files && message.files.length) {
-                        object.files = $Array(message.files.length);
-                        for (let j = 0; j < message.files.length; ++j)
-                            object.files[j] = $root.tvix.castore.v1.FileNode.toObject(message.files[j], options, _depth + 1);
-                    }
-                    if (message.symlinks && message.symlinks.length) {
-                        object.symlinks = $Array(message.symlinks.length);
-                        for (let j = 0; j < message.symlinks.length; ++j)
-                            object.symlinks[j] = $root.tvix.castore.v1.SymlinkNode.toObject(message.symlinks[j], options, _depth + 1);
-                    }
-                    return object;
-                };
-
-                /**
-                 * Converts this Directory to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.Directory
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                Directory.prototype.toJSON = function() {
-                    return Directory.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for Directory
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.Directory
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                Directory.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.Directory";
-                };
-
                 return Directory;
             })();
 
@@ -484,22 +278,6 @@ export const tvix = $root.tvix = (() => {
                 DirectoryNode.prototype.size = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
                 /**
-                 * Creates a new DirectoryNode instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.DirectoryNode
-                 * @static
-                 * @param {tvix.castore.v1.DirectoryNode.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.DirectoryNode} DirectoryNode instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.DirectoryNode.$Shape): tvix.castore.v1.DirectoryNode & tvix.castore.v1.DirectoryNode.$Shape;
-                 *   (properties?: tvix.castore.v1.DirectoryNode.$Properties): tvix.castore.v1.DirectoryNode;
-                 * }}
-                 */
-                DirectoryNode.create = function(properties) {
-                    return new DirectoryNode(properties);
-                };
-
-                /**
                  * Encodes the specified DirectoryNode message. Does not implicitly {@link tvix.castore.v1.DirectoryNode.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.DirectoryNode
@@ -525,19 +303,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified DirectoryNode message, length delimited. Does not implicitly {@link tvix.castore.v1.DirectoryNode.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.DirectoryNode
-                 * @static
-                 * @param {tvix.castore.v1.DirectoryNode.$Properties} message DirectoryNode message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                DirectoryNode.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -622,169 +387,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a DirectoryNode message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.DirectoryNode
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.DirectoryNode & tvix.castore.v1.DirectoryNode.$Shape} DirectoryNode
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                DirectoryNode.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a DirectoryNode message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.DirectoryNode
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                DirectoryNode.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                        if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-                            return "name: buffer expected";
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                            return "digest: buffer expected";
-                    if (message.size != null && $Object.hasOwnProperty.call(message, "size"))
-                        if (!$util.isInteger(message.size) && !(message.size && $util.isInteger(message.size.low) && $util.isInteger(message.size.high)))
-                            return "size: integer|Long expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a DirectoryNode message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.DirectoryNode
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.DirectoryNode} DirectoryNode
-                 */
-                DirectoryNode.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.DirectoryNode)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.DirectoryNode: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.DirectoryNode();
-                    if (object.name != null)
-                        if (object.name.length)
-                            if (typeof object.name === "string")
-                                $util.base64.decode(object.name, message.name = $util.newBuffer($util.base64.length(object.name)), 0);
-                            else if (object.name.length >= 0)
-                                message.name = object.name;
-                    if (object.digest != null)
-                        if (object.digest.length)
-                            if (typeof object.digest === "string")
-                                $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                            else if (object.digest.length >= 0)
-                                message.digest = object.digest;
-                    if (object.size != null)
-                        if (typeof object.size === "object" ? object.size.low || object.size.high : $Number(object.size) !== 0)
-                            if ($util.Long)
-                                message.size = $util.Long.fromValue(object.size, true);
-                            else if (typeof object.size === "string")
-                                message.size = $parseInt(object.size, 10);
-                            else if (typeof object.size === "number")
-                                message.size = object.size;
-                            else if (typeof object.size === "object")
-                                message.size = new $util.LongBits(object.size.low >>> 0, object.size.high >>> 0).toNumber(true);
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a DirectoryNode message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.DirectoryNode
-                 * @static
-                 * @param {tvix.castore.v1.DirectoryNode} message DirectoryNode
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                DirectoryNode.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults) {
-                        if (options.bytes === $String)
-                            object.name = "";
-                        else {
-                            object.name = [];
-                            if (options.bytes !== $Array)
-                                object.name = $util.newBuffer(object.name);
-                        }
-                        if (options.bytes === $String)
-                            object.digest = "";
-                        else {
-                            object.digest = [];
-                            if (options.bytes !== $Array)
-                                object.digest = $util.newBuffer(object.digest);
-                        }
-                        if ($util.Long) {
-                            let long = new $util.Long(0, 0, true);
-                            object.size = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                        } else
-                            object.size = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                    }
-                    if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                        object.name = options.bytes === $String ? $util.base64.encode(message.name, 0, message.name.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.name) : message.name;
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                    if (message.size != null && $Object.hasOwnProperty.call(message, "size"))
-                        if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                            object.size = typeof message.size === "number" ? $BigInt(message.size) : $util.Long.fromBits(message.size.low >>> 0, message.size.high >>> 0, true).toBigInt();
-                        else if (typeof message.size === "number")
-                            object.size = options.longs === $String ? $String(message.size) : message.size;
-                        else
-                            object.size = options.longs === $String ? $util.Long.prototype.toString.call(message.size) : options.longs === $Number ? new $util.LongBits(message.size.low >>> 0, message.size.high >>> 0).toNumber(true) : message.size;
-                    return object;
-                };
-
-                /**
-                 * Converts this DirectoryNode to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.DirectoryNode
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                DirectoryNode.prototype.toJSON = function() {
-                    return DirectoryNode.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for DirectoryNode
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.DirectoryNode
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                DirectoryNode.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.DirectoryNode";
-                };
-
                 return DirectoryNode;
             })();
 
@@ -861,22 +463,6 @@ export const tvix = $root.tvix = (() => {
                 FileNode.prototype.executable = false;
 
                 /**
-                 * Creates a new FileNode instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.FileNode
-                 * @static
-                 * @param {tvix.castore.v1.FileNode.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.FileNode} FileNode instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.FileNode.$Shape): tvix.castore.v1.FileNode & tvix.castore.v1.FileNode.$Shape;
-                 *   (properties?: tvix.castore.v1.FileNode.$Properties): tvix.castore.v1.FileNode;
-                 * }}
-                 */
-                FileNode.create = function(properties) {
-                    return new FileNode(properties);
-                };
-
-                /**
                  * Encodes the specified FileNode message. Does not implicitly {@link tvix.castore.v1.FileNode.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.FileNode
@@ -904,19 +490,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified FileNode message, length delimited. Does not implicitly {@link tvix.castore.v1.FileNode.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.FileNode
-                 * @static
-                 * @param {tvix.castore.v1.FileNode.$Properties} message FileNode message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                FileNode.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -1010,178 +583,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a FileNode message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.FileNode
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.FileNode & tvix.castore.v1.FileNode.$Shape} FileNode
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                FileNode.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a FileNode message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.FileNode
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                FileNode.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                        if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-                            return "name: buffer expected";
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                            return "digest: buffer expected";
-                    if (message.size != null && $Object.hasOwnProperty.call(message, "size"))
-                        if (!$util.isInteger(message.size) && !(message.size && $util.isInteger(message.size.low) && $util.isInteger(message.size.high)))
-                            return "size: integer|Long expected";
-                    if (message.executable != null && $Object.hasOwnProperty.call(message, "executable"))
-                        if (typeof message.executable !== "boolean")
-                            return "executable: boolean expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a FileNode message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.FileNode
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.FileNode} FileNode
-                 */
-                FileNode.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.FileNode)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.FileNode: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.FileNode();
-                    if (object.name != null)
-                        if (object.name.length)
-                            if (typeof object.name === "string")
-                                $util.base64.decode(object.name, message.name = $util.newBuffer($util.base64.length(object.name)), 0);
-                            else if (object.name.length >= 0)
-                                message.name = object.name;
-                    if (object.digest != null)
-                        if (object.digest.length)
-                            if (typeof object.digest === "string")
-                                $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                            else if (object.digest.length >= 0)
-                                message.digest = object.digest;
-                    if (object.size != null)
-                        if (typeof object.size === "object" ? object.size.low || object.size.high : $Number(object.size) !== 0)
-                            if ($util.Long)
-                                message.size = $util.Long.fromValue(object.size, true);
-                            else if (typeof object.size === "string")
-                                message.size = $parseInt(object.size, 10);
-                            else if (typeof object.size === "number")
-                                message.size = object.size;
-                            else if (typeof object.size === "object")
-                                message.size = new $util.LongBits(object.size.low >>> 0, object.size.high >>> 0).toNumber(true);
-                    if (object.executable != null)
-                        if (object.executable)
-                            message.executable = $Boolean(object.executable);
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a FileNode message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.FileNode
-                 * @static
-                 * @param {tvix.castore.v1.FileNode} message FileNode
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                FileNode.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults) {
-                        if (options.bytes === $String)
-                            object.name = "";
-                        else {
-                            object.name = [];
-                            if (options.bytes !== $Array)
-                                object.name = $util.newBuffer(object.name);
-                        }
-                        if (options.bytes === $String)
-                            object.digest = "";
-                        else {
-                            object.digest = [];
-                            if (options.bytes !== $Array)
-                                object.digest = $util.newBuffer(object.digest);
-                        }
-                        if ($util.Long) {
-                            let long = new $util.Long(0, 0, true);
-                            object.size = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                        } else
-                            object.size = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                        object.executable = false;
-                    }
-                    if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                        object.name = options.bytes === $String ? $util.base64.encode(message.name, 0, message.name.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.name) : message.name;
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                    if (message.size != null && $Object.hasOwnProperty.call(message, "size"))
-                        if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                            object.size = typeof message.size === "number" ? $BigInt(message.size) : $util.Long.fromBits(message.size.low >>> 0, message.size.high >>> 0, true).toBigInt();
-                        else if (typeof message.size === "number")
-                            object.size = options.longs === $String ? $String(message.size) : message.size;
-                        else
-                            object.size = options.longs === $String ? $util.Long.prototype.toString.call(message.size) : options.longs === $Number ? new $util.LongBits(message.size.low >>> 0, message.size.high >>> 0).toNumber(true) : message.size;
-                    if (message.executable != null && $Object.hasOwnProperty.call(message, "executable"))
-                        object.executable = message.executable;
-                    return object;
-                };
-
-                /**
-                 * Converts this FileNode to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.FileNode
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                FileNode.prototype.toJSON = function() {
-                    return FileNode.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for FileNode
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.FileNode
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                FileNode.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.FileNode";
-                };
-
                 return FileNode;
             })();
 
@@ -1240,22 +641,6 @@ export const tvix = $root.tvix = (() => {
                 SymlinkNode.prototype.target = $util.newBuffer([]);
 
                 /**
-                 * Creates a new SymlinkNode instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.SymlinkNode
-                 * @static
-                 * @param {tvix.castore.v1.SymlinkNode.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.SymlinkNode} SymlinkNode instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.SymlinkNode.$Shape): tvix.castore.v1.SymlinkNode & tvix.castore.v1.SymlinkNode.$Shape;
-                 *   (properties?: tvix.castore.v1.SymlinkNode.$Properties): tvix.castore.v1.SymlinkNode;
-                 * }}
-                 */
-                SymlinkNode.create = function(properties) {
-                    return new SymlinkNode(properties);
-                };
-
-                /**
                  * Encodes the specified SymlinkNode message. Does not implicitly {@link tvix.castore.v1.SymlinkNode.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.SymlinkNode
@@ -1279,19 +664,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified SymlinkNode message, length delimited. Does not implicitly {@link tvix.castore.v1.SymlinkNode.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.SymlinkNode
-                 * @static
-                 * @param {tvix.castore.v1.SymlinkNode.$Properties} message SymlinkNode message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                SymlinkNode.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -1365,144 +737,6 @@ export const tvix = $root.tvix = (() => {
                     if (_end !== $undefined)
                         throw $Error("missing end group");
                     return message;
-                };
-
-                /**
-                 * Decodes a SymlinkNode message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.SymlinkNode
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.SymlinkNode & tvix.castore.v1.SymlinkNode.$Shape} SymlinkNode
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                SymlinkNode.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a SymlinkNode message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.SymlinkNode
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                SymlinkNode.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                        if (!(message.name && typeof message.name.length === "number" || $util.isString(message.name)))
-                            return "name: buffer expected";
-                    if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
-                        if (!(message.target && typeof message.target.length === "number" || $util.isString(message.target)))
-                            return "target: buffer expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a SymlinkNode message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.SymlinkNode
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.SymlinkNode} SymlinkNode
-                 */
-                SymlinkNode.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.SymlinkNode)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.SymlinkNode: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.SymlinkNode();
-                    if (object.name != null)
-                        if (object.name.length)
-                            if (typeof object.name === "string")
-                                $util.base64.decode(object.name, message.name = $util.newBuffer($util.base64.length(object.name)), 0);
-                            else if (object.name.length >= 0)
-                                message.name = object.name;
-                    if (object.target != null)
-                        if (object.target.length)
-                            if (typeof object.target === "string")
-                                $util.base64.decode(object.target, message.target = $util.newBuffer($util.base64.length(object.target)), 0);
-                            else if (object.target.length >= 0)
-                                message.target = object.target;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a SymlinkNode message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.SymlinkNode
-                 * @static
-                 * @param {tvix.castore.v1.SymlinkNode} message SymlinkNode
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                SymlinkNode.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults) {
-                        if (options.bytes === $String)
-                            object.name = "";
-                        else {
-                            object.name = [];
-                            if (options.bytes !== $Array)
-                                object.name = $util.newBuffer(object.name);
-                        }
-                        if (options.bytes === $String)
-                            object.target = "";
-                        else {
-                            object.target = [];
-                            if (options.bytes !== $Array)
-                                object.target = $util.newBuffer(object.target);
-                        }
-                    }
-                    if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                        object.name = options.bytes === $String ? $util.base64.encode(message.name, 0, message.name.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.name) : message.name;
-                    if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
-                        object.target = options.bytes === $String ? $util.base64.encode(message.target, 0, message.target.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.target) : message.target;
-                    return object;
-                };
-
-                /**
-                 * Converts this SymlinkNode to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.SymlinkNode
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                SymlinkNode.prototype.toJSON = function() {
-                    return SymlinkNode.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for SymlinkNode
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.SymlinkNode
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                SymlinkNode.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.SymlinkNode";
                 };
 
                 return SymlinkNode;
@@ -1594,22 +828,6 @@ export const tvix = $root.tvix = (() => {
                 });
 
                 /**
-                 * Creates a new Node instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.Node
-                 * @static
-                 * @param {tvix.castore.v1.Node.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.Node} Node instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.Node.$Shape): tvix.castore.v1.Node & tvix.castore.v1.Node.$Shape;
-                 *   (properties?: tvix.castore.v1.Node.$Properties): tvix.castore.v1.Node;
-                 * }}
-                 */
-                Node.create = function(properties) {
-                    return new Node(properties);
-                };
-
-                /**
                  * Encodes the specified Node message. Does not implicitly {@link tvix.castore.v1.Node.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.Node
@@ -1635,19 +853,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified Node message, length delimited. Does not implicitly {@link tvix.castore.v1.Node.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.Node
-                 * @static
-                 * @param {tvix.castore.v1.Node.$Properties} message Node message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                Node.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -1726,324 +931,7 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a Node message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.Node
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.Node & tvix.castore.v1.Node.$Shape} Node
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                Node.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a Node message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.Node
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                Node.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    let properties = {};
-                    if (message.directory != null && $Object.hasOwnProperty.call(message, "directory")) {
-                        properties.node = 1;
-                        {
-                            let error = $root.tvix.castore.v1.DirectoryNode.verify(message.directory, _depth + 1);
-                            if (error)
-                                return "directory." + error;
-                        }
-                    }
-                    if (message.file != null && $Object.hasOwnProperty.call(message, "file")) {
-                        if (properties.node === 1)
-                            return "node: multiple values";
-                        properties.node = 1;
-                        {
-                            let error = $root.tvix.castore.v1.FileNode.verify(message.file, _depth + 1);
-                            if (error)
-                                return "file." + error;
-                        }
-                    }
-                    if (message.symlink != null && $Object.hasOwnProperty.call(message, "symlink")) {
-                        if (properties.node === 1)
-                            return "node: multiple values";
-                        properties.node = 1;
-                        {
-                            let error = $root.tvix.castore.v1.SymlinkNode.verify(message.symlink, _depth + 1);
-                            if (error)
-                                return "symlink." + error;
-                        }
-                    }
-                    return null;
-                };
-
-                /**
-                 * Creates a Node message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.Node
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.Node} Node
-                 */
-                Node.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.Node)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.Node: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.Node();
-                    if (object.directory != null) {
-                        if (!$util.isObject(object.directory))
-                            throw $TypeError(".tvix.castore.v1.Node.directory: object expected");
-                        message.directory = $root.tvix.castore.v1.DirectoryNode.fromObject(object.directory, _depth + 1);
-                    }
-                    if (object.file != null) {
-                        if (!$util.isObject(object.file))
-                            throw $TypeError(".tvix.castore.v1.Node.file: object expected");
-                        message.file = $root.tvix.castore.v1.FileNode.fromObject(object.file, _depth + 1);
-                    }
-                    if (object.symlink != null) {
-                        if (!$util.isObject(object.symlink))
-                            throw $TypeError(".tvix.castore.v1.Node.symlink: object expected");
-                        message.symlink = $root.tvix.castore.v1.SymlinkNode.fromObject(object.symlink, _depth + 1);
-                    }
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a Node message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.Node
-                 * @static
-                 * @param {tvix.castore.v1.Node} message Node
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                Node.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (message.directory != null && $Object.hasOwnProperty.call(message, "directory")) {
-                        object.directory = $root.tvix.castore.v1.DirectoryNode.toObject(message.directory, options, _depth + 1);
-                        if (options.oneofs)
-                            object.node = "directory";
-                    }
-                    if (message.file != null && $Object.hasOwnProperty.call(message, "file")) {
-                        object.file = $root.tvix.castore.v1.FileNode.toObject(message.file, options, _depth + 1);
-                        if (options.oneofs)
-                            object.node = "file";
-                    }
-                    if (message.symlink != null && $Object.hasOwnProperty.call(message, "symlink")) {
-                        object.symlink = $root.tvix.castore.v1.SymlinkNode.toObject(message.symlink, options, _depth + 1);
-                        if (options.oneofs)
-                            object.node = "symlink";
-                    }
-                    return object;
-                };
-
-                /**
-                 * Converts this Node to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.Node
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                Node.prototype.toJSON = function() {
-                    return Node.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for Node
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.Node
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                Node.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.Node";
-                };
-
                 return Node;
-            })();
-
-            v1.BlobService = (function() {
-
-                /**
-                 * Constructs a new BlobService service.
-                 * @memberof tvix.castore.v1
-                 * @classdesc Represents a BlobService
-                 * @extends $protobuf.rpc.Service
-                 * @constructor
-                 * @param {$protobuf.RPCImpl} rpcImpl RPC implementation
-                 * @param {boolean} [requestDelimited=false] Whether requests are length-delimited
-                 * @param {boolean} [responseDelimited=false] Whether responses are length-delimited
-                 */
-                const BlobService = function(rpcImpl, requestDelimited, responseDelimited) {
-                    $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
-                };
-
-                $Object.defineProperty(BlobService.prototype = $Object.create($protobuf.rpc.Service.prototype), "constructor", { value: BlobService, writable: true, enumerable: false, configurable: true });
-
-                /**
-                 * Creates new BlobService service using the specified rpc implementation.
-                 * @function create
-                 * @memberof tvix.castore.v1.BlobService
-                 * @static
-                 * @param {$protobuf.RPCImpl} rpcImpl RPC implementation
-                 * @param {boolean} [requestDelimited=false] Whether requests are length-delimited
-                 * @param {boolean} [responseDelimited=false] Whether responses are length-delimited
-                 * @returns {BlobService} RPC service. Useful where requests and/or responses are streamed.
-                 */
-                BlobService.create = function(rpcImpl, requestDelimited, responseDelimited) {
-                    return new this(rpcImpl, requestDelimited, responseDelimited);
-                };
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.BlobService#stat}.
-                 * @memberof tvix.castore.v1.BlobService
-                 * @typedef StatCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.castore.v1.StatBlobResponse} [response] StatBlobResponse
-                 */
-
-                /**
-                 * Calls Stat.
-                 * @memberof tvix.castore.v1.BlobService
-                 * @typedef Stat
-                 * @type {{
-                 *   (request: tvix.castore.v1.IStatBlobRequest, callback: tvix.castore.v1.BlobService.StatCallback): void;
-                 *   (request: tvix.castore.v1.IStatBlobRequest): Promise<tvix.castore.v1.StatBlobResponse>;
-                 *   readonly name: "Stat";
-                 *   readonly path: "/tvix.castore.v1.BlobService/Stat";
-                 *   readonly requestType: "StatBlobRequest";
-                 *   readonly responseType: "StatBlobResponse";
-                 *   readonly requestStream: undefined;
-                 *   readonly responseStream: undefined;
-                 * }}
-                 */
-
-                /**
-                 * Calls Stat.
-                 * @name tvix.castore.v1.BlobService#stat
-                 * @type {tvix.castore.v1.BlobService.Stat}
-                 */
-                $Object.defineProperties(BlobService.prototype.stat = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, BlobService.prototype.stat, $root.tvix.castore.v1.StatBlobRequest, $root.tvix.castore.v1.StatBlobResponse, request, callback);
-                }, {
-                    name: { value: "Stat" },
-                    path: { value: "/tvix.castore.v1.BlobService/Stat" },
-                    requestType: { value: "StatBlobRequest" },
-                    responseType: { value: "StatBlobResponse" },
-                    requestStream: { value: $undefined },
-                    responseStream: { value: $undefined }
-                });
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.BlobService#read}.
-                 * @memberof tvix.castore.v1.BlobService
-                 * @typedef ReadCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.castore.v1.BlobChunk} [response] BlobChunk
-                 */
-
-                /**
-                 * Calls Read.
-                 * @memberof tvix.castore.v1.BlobService
-                 * @typedef Read
-                 * @type {{
-                 *   (request: tvix.castore.v1.IReadBlobRequest, callback: tvix.castore.v1.BlobService.ReadCallback): void;
-                 *   (request: tvix.castore.v1.IReadBlobRequest): Promise<tvix.castore.v1.BlobChunk>;
-                 *   readonly name: "Read";
-                 *   readonly path: "/tvix.castore.v1.BlobService/Read";
-                 *   readonly requestType: "ReadBlobRequest";
-                 *   readonly responseType: "BlobChunk";
-                 *   readonly requestStream: undefined;
-                 *   readonly responseStream: true;
-                 * }}
-                 */
-
-                /**
-                 * Calls Read.
-                 * @name tvix.castore.v1.BlobService#read
-                 * @type {tvix.castore.v1.BlobService.Read}
-                 */
-                $Object.defineProperties(BlobService.prototype.read = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, BlobService.prototype.read, $root.tvix.castore.v1.ReadBlobRequest, $root.tvix.castore.v1.BlobChunk, request, callback);
-                }, {
-                    name: { value: "Read" },
-                    path: { value: "/tvix.castore.v1.BlobService/Read" },
-                    requestType: { value: "ReadBlobRequest" },
-                    responseType: { value: "BlobChunk" },
-                    requestStream: { value: $undefined },
-                    responseStream: { value: true }
-                });
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.BlobService#put}.
-                 * @memberof tvix.castore.v1.BlobService
-                 * @typedef PutCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.castore.v1.PutBlobResponse} [response] PutBlobResponse
-                 */
-
-                /**
-                 * Calls Put.
-                 * @memberof tvix.castore.v1.BlobService
-                 * @typedef Put
-                 * @type {{
-                 *   (request: tvix.castore.v1.IBlobChunk, callback: tvix.castore.v1.BlobService.PutCallback): void;
-                 *   (request: tvix.castore.v1.IBlobChunk): Promise<tvix.castore.v1.PutBlobResponse>;
-                 *   readonly name: "Put";
-                 *   readonly path: "/tvix.castore.v1.BlobService/Put";
-                 *   readonly requestType: "BlobChunk";
-                 *   readonly responseType: "PutBlobResponse";
-                 *   readonly requestStream: true;
-                 *   readonly responseStream: undefined;
-                 * }}
-                 */
-
-                /**
-                 * Calls Put.
-                 * @name tvix.castore.v1.BlobService#put
-                 * @type {tvix.castore.v1.BlobService.Put}
-                 */
-                $Object.defineProperties(BlobService.prototype.put = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, BlobService.prototype.put, $root.tvix.castore.v1.BlobChunk, $root.tvix.castore.v1.PutBlobResponse, request, callback);
-                }, {
-                    name: { value: "Put" },
-                    path: { value: "/tvix.castore.v1.BlobService/Put" },
-                    requestType: { value: "BlobChunk" },
-                    responseType: { value: "PutBlobResponse" },
-                    requestStream: { value: true },
-                    responseStream: { value: $undefined }
-                });
-
-                return BlobService;
             })();
 
             v1.StatBlobRequest = (function() {
@@ -2110,22 +998,6 @@ export const tvix = $root.tvix = (() => {
                 StatBlobRequest.prototype.sendBao = false;
 
                 /**
-                 * Creates a new StatBlobRequest instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.StatBlobRequest
-                 * @static
-                 * @param {tvix.castore.v1.StatBlobRequest.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.StatBlobRequest} StatBlobRequest instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.StatBlobRequest.$Shape): tvix.castore.v1.StatBlobRequest & tvix.castore.v1.StatBlobRequest.$Shape;
-                 *   (properties?: tvix.castore.v1.StatBlobRequest.$Properties): tvix.castore.v1.StatBlobRequest;
-                 * }}
-                 */
-                StatBlobRequest.create = function(properties) {
-                    return new StatBlobRequest(properties);
-                };
-
-                /**
                  * Encodes the specified StatBlobRequest message. Does not implicitly {@link tvix.castore.v1.StatBlobRequest.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.StatBlobRequest
@@ -2151,19 +1023,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified StatBlobRequest message, length delimited. Does not implicitly {@link tvix.castore.v1.StatBlobRequest.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.StatBlobRequest
-                 * @static
-                 * @param {tvix.castore.v1.StatBlobRequest.$Properties} message StatBlobRequest message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                StatBlobRequest.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -2248,144 +1107,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a StatBlobRequest message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.StatBlobRequest
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.StatBlobRequest & tvix.castore.v1.StatBlobRequest.$Shape} StatBlobRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                StatBlobRequest.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a StatBlobRequest message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.StatBlobRequest
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                StatBlobRequest.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                            return "digest: buffer expected";
-                    if (message.sendChunks != null && $Object.hasOwnProperty.call(message, "sendChunks"))
-                        if (typeof message.sendChunks !== "boolean")
-                            return "sendChunks: boolean expected";
-                    if (message.sendBao != null && $Object.hasOwnProperty.call(message, "sendBao"))
-                        if (typeof message.sendBao !== "boolean")
-                            return "sendBao: boolean expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a StatBlobRequest message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.StatBlobRequest
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.StatBlobRequest} StatBlobRequest
-                 */
-                StatBlobRequest.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.StatBlobRequest)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.StatBlobRequest: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.StatBlobRequest();
-                    if (object.digest != null)
-                        if (object.digest.length)
-                            if (typeof object.digest === "string")
-                                $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                            else if (object.digest.length >= 0)
-                                message.digest = object.digest;
-                    if (object.sendChunks != null)
-                        if (object.sendChunks)
-                            message.sendChunks = $Boolean(object.sendChunks);
-                    if (object.sendBao != null)
-                        if (object.sendBao)
-                            message.sendBao = $Boolean(object.sendBao);
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a StatBlobRequest message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.StatBlobRequest
-                 * @static
-                 * @param {tvix.castore.v1.StatBlobRequest} message StatBlobRequest
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                StatBlobRequest.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults) {
-                        if (options.bytes === $String)
-                            object.digest = "";
-                        else {
-                            object.digest = [];
-                            if (options.bytes !== $Array)
-                                object.digest = $util.newBuffer(object.digest);
-                        }
-                        object.sendChunks = false;
-                        object.sendBao = false;
-                    }
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                    if (message.sendChunks != null && $Object.hasOwnProperty.call(message, "sendChunks"))
-                        object.sendChunks = message.sendChunks;
-                    if (message.sendBao != null && $Object.hasOwnProperty.call(message, "sendBao"))
-                        object.sendBao = message.sendBao;
-                    return object;
-                };
-
-                /**
-                 * Converts this StatBlobRequest to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.StatBlobRequest
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                StatBlobRequest.prototype.toJSON = function() {
-                    return StatBlobRequest.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for StatBlobRequest
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.StatBlobRequest
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                StatBlobRequest.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.StatBlobRequest";
-                };
-
                 return StatBlobRequest;
             })();
 
@@ -2445,22 +1166,6 @@ export const tvix = $root.tvix = (() => {
                 StatBlobResponse.prototype.bao = $util.newBuffer([]);
 
                 /**
-                 * Creates a new StatBlobResponse instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.StatBlobResponse
-                 * @static
-                 * @param {tvix.castore.v1.StatBlobResponse.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.StatBlobResponse} StatBlobResponse instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.StatBlobResponse.$Shape): tvix.castore.v1.StatBlobResponse & tvix.castore.v1.StatBlobResponse.$Shape;
-                 *   (properties?: tvix.castore.v1.StatBlobResponse.$Properties): tvix.castore.v1.StatBlobResponse;
-                 * }}
-                 */
-                StatBlobResponse.create = function(properties) {
-                    return new StatBlobResponse(properties);
-                };
-
-                /**
                  * Encodes the specified StatBlobResponse message. Does not implicitly {@link tvix.castore.v1.StatBlobResponse.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.StatBlobResponse
@@ -2485,19 +1190,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified StatBlobResponse message, length delimited. Does not implicitly {@link tvix.castore.v1.StatBlobResponse.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.StatBlobResponse
-                 * @static
-                 * @param {tvix.castore.v1.StatBlobResponse.$Properties} message StatBlobResponse message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                StatBlobResponse.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -2572,151 +1264,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a StatBlobResponse message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.StatBlobResponse
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.StatBlobResponse & tvix.castore.v1.StatBlobResponse.$Shape} StatBlobResponse
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                StatBlobResponse.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a StatBlobResponse message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.StatBlobResponse
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                StatBlobResponse.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.chunks != null && $Object.hasOwnProperty.call(message, "chunks")) {
-                        if (!$Array.isArray(message.chunks))
-                            return "chunks: array expected";
-                        for (let i = 0; i < message.chunks.length; ++i) {
-                            let error = $root.tvix.castore.v1.StatBlobResponse.ChunkMeta.verify(message.chunks[i], _depth + 1);
-                            if (error)
-                                return "chunks." + error;
-                        }
-                    }
-                    if (message.bao != null && $Object.hasOwnProperty.call(message, "bao"))
-                        if (!(message.bao && typeof message.bao.length === "number" || $util.isString(message.bao)))
-                            return "bao: buffer expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a StatBlobResponse message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.StatBlobResponse
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.StatBlobResponse} StatBlobResponse
-                 */
-                StatBlobResponse.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.StatBlobResponse)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.StatBlobResponse: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.StatBlobResponse();
-                    if (object.chunks) {
-                        if (!$Array.isArray(object.chunks))
-                            throw $TypeError(".tvix.castore.v1.StatBlobResponse.chunks: array expected");
-                        message.chunks = $Array(object.chunks.length);
-                        for (let i = 0; i < object.chunks.length; ++i) {
-                            if (!$util.isObject(object.chunks[i]))
-                                throw $TypeError(".tvix.castore.v1.StatBlobResponse.chunks: object expected");
-                            message.chunks[i] = $root.tvix.castore.v1.StatBlobResponse.ChunkMeta.fromObject(object.chunks[i], _depth + 1);
-                        }
-                    }
-                    if (object.bao != null)
-                        if (object.bao.length)
-                            if (typeof object.bao === "string")
-                                $util.base64.decode(object.bao, message.bao = $util.newBuffer($util.base64.length(object.bao)), 0);
-                            else if (object.bao.length >= 0)
-                                message.bao = object.bao;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a StatBlobResponse message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.StatBlobResponse
-                 * @static
-                 * @param {tvix.castore.v1.StatBlobResponse} message StatBlobResponse
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                StatBlobResponse.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.arrays || options.defaults)
-                        object.chunks = [];
-                    if (options.defaults)
-                        if (options.bytes === $String)
-                            object.bao = "";
-                        else {
-                            object.bao = [];
-                            if (options.bytes !== $Array)
-                                object.bao = $util.newBuffer(object.bao);
-                        }
-                    if (message.chunks && message.chunks.length) {
-                        object.chunks = $Array(message.chunks.length);
-                        for (let j = 0; j < message.chunks.length; ++j)
-                            object.chunks[j] = $root.tvix.castore.v1.StatBlobResponse.ChunkMeta.toObject(message.chunks[j], options, _depth + 1);
-                    }
-                    if (message.bao != null && $Object.hasOwnProperty.call(message, "bao"))
-                        object.bao = options.bytes === $String ? $util.base64.encode(message.bao, 0, message.bao.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.bao) : message.bao;
-                    return object;
-                };
-
-                /**
-                 * Converts this StatBlobResponse to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.StatBlobResponse
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                StatBlobResponse.prototype.toJSON = function() {
-                    return StatBlobResponse.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for StatBlobResponse
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.StatBlobResponse
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                StatBlobResponse.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.StatBlobResponse";
-                };
-
                 StatBlobResponse.ChunkMeta = (function() {
 
                     /**
@@ -2772,22 +1319,6 @@ export const tvix = $root.tvix = (() => {
                     ChunkMeta.prototype.size = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
                     /**
-                     * Creates a new ChunkMeta instance using the specified properties.
-                     * @function create
-                     * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
-                     * @static
-                     * @param {tvix.castore.v1.StatBlobResponse.ChunkMeta.$Properties=} [properties] Properties to set
-                     * @returns {tvix.castore.v1.StatBlobResponse.ChunkMeta} ChunkMeta instance
-                     * @type {{
-                     *   (properties: tvix.castore.v1.StatBlobResponse.ChunkMeta.$Shape): tvix.castore.v1.StatBlobResponse.ChunkMeta & tvix.castore.v1.StatBlobResponse.ChunkMeta.$Shape;
-                     *   (properties?: tvix.castore.v1.StatBlobResponse.ChunkMeta.$Properties): tvix.castore.v1.StatBlobResponse.ChunkMeta;
-                     * }}
-                     */
-                    ChunkMeta.create = function(properties) {
-                        return new ChunkMeta(properties);
-                    };
-
-                    /**
                      * Encodes the specified ChunkMeta message. Does not implicitly {@link tvix.castore.v1.StatBlobResponse.ChunkMeta.verify|verify} messages.
                      * @function encode
                      * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
@@ -2811,19 +1342,6 @@ export const tvix = $root.tvix = (() => {
                             for (let i = 0; i < message.$unknowns.length; ++i)
                                 writer.raw(message.$unknowns[i]);
                         return writer;
-                    };
-
-                    /**
-                     * Encodes the specified ChunkMeta message, length delimited. Does not implicitly {@link tvix.castore.v1.StatBlobResponse.ChunkMeta.verify|verify} messages.
-                     * @function encodeDelimited
-                     * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
-                     * @static
-                     * @param {tvix.castore.v1.StatBlobResponse.ChunkMeta.$Properties} message ChunkMeta message or plain object to encode
-                     * @param {$protobuf.Writer} [writer] Writer to encode to
-                     * @returns {$protobuf.Writer} Writer
-                     */
-                    ChunkMeta.encodeDelimited = function(message, writer) {
-                        return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                     };
 
                     /**
@@ -2899,151 +1417,6 @@ export const tvix = $root.tvix = (() => {
                         return message;
                     };
 
-                    /**
-                     * Decodes a ChunkMeta message from the specified reader or buffer, length delimited.
-                     * @function decodeDelimited
-                     * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
-                     * @static
-                     * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                     * @returns {tvix.castore.v1.StatBlobResponse.ChunkMeta & tvix.castore.v1.StatBlobResponse.ChunkMeta.$Shape} ChunkMeta
-                     * @throws {Error} If the payload is not a reader or valid buffer
-                     * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                     */
-                    ChunkMeta.decodeDelimited = function(reader) {
-                        if (!(reader instanceof $Reader))
-                            reader = new $Reader(reader);
-                        return this.decode(reader, reader.size());
-                    };
-
-                    /**
-                     * Verifies a ChunkMeta message.
-                     * @function verify
-                     * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
-                     * @static
-                     * @param {Object.<string,*>} message Plain object to verify
-                     * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                     */
-                    ChunkMeta.verify = function (message, _depth) {
-                        if (typeof message !== "object" || message === null)
-                            return "object expected";
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            return "max depth exceeded";
-                        if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                            if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                                return "digest: buffer expected";
-                        if (message.size != null && $Object.hasOwnProperty.call(message, "size"))
-                            if (!$util.isInteger(message.size) && !(message.size && $util.isInteger(message.size.low) && $util.isInteger(message.size.high)))
-                                return "size: integer|Long expected";
-                        return null;
-                    };
-
-                    /**
-                     * Creates a ChunkMeta message from a plain object. Also converts values to their respective internal types.
-                     * @function fromObject
-                     * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
-                     * @static
-                     * @param {Object.<string,*>} object Plain object
-                     * @returns {tvix.castore.v1.StatBlobResponse.ChunkMeta} ChunkMeta
-                     */
-                    ChunkMeta.fromObject = function (object, _depth) {
-                        if (object instanceof $root.tvix.castore.v1.StatBlobResponse.ChunkMeta)
-                            return object;
-                        if (!$util.isObject(object))
-                            throw $TypeError(".tvix.castore.v1.StatBlobResponse.ChunkMeta: object expected");
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            throw $Error("max depth exceeded");
-                        let message = new $root.tvix.castore.v1.StatBlobResponse.ChunkMeta();
-                        if (object.digest != null)
-                            if (object.digest.length)
-                                if (typeof object.digest === "string")
-                                    $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                                else if (object.digest.length >= 0)
-                                    message.digest = object.digest;
-                        if (object.size != null)
-                            if (typeof object.size === "object" ? object.size.low || object.size.high : $Number(object.size) !== 0)
-                                if ($util.Long)
-                                    message.size = $util.Long.fromValue(object.size, true);
-                                else if (typeof object.size === "string")
-                                    message.size = $parseInt(object.size, 10);
-                                else if (typeof object.size === "number")
-                                    message.size = object.size;
-                                else if (typeof object.size === "object")
-                                    message.size = new $util.LongBits(object.size.low >>> 0, object.size.high >>> 0).toNumber(true);
-                        return message;
-                    };
-
-                    /**
-                     * Creates a plain object from a ChunkMeta message. Also converts values to other types if specified.
-                     * @function toObject
-                     * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
-                     * @static
-                     * @param {tvix.castore.v1.StatBlobResponse.ChunkMeta} message ChunkMeta
-                     * @param {$protobuf.IConversionOptions} [options] Conversion options
-                     * @returns {Object.<string,*>} Plain object
-                     */
-                    ChunkMeta.toObject = function (message, options, _depth) {
-                        if (!options)
-                            options = {};
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            throw $Error("max depth exceeded");
-                        let object = {};
-                        if (options.defaults) {
-                            if (options.bytes === $String)
-                                object.digest = "";
-                            else {
-                                object.digest = [];
-                                if (options.bytes !== $Array)
-                                    object.digest = $util.newBuffer(object.digest);
-                            }
-                            if ($util.Long) {
-                                let long = new $util.Long(0, 0, true);
-                                object.size = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                            } else
-                                object.size = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                        }
-                        if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                            object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                        if (message.size != null && $Object.hasOwnProperty.call(message, "size"))
-                            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                                object.size = typeof message.size === "number" ? $BigInt(message.size) : $util.Long.fromBits(message.size.low >>> 0, message.size.high >>> 0, true).toBigInt();
-                            else if (typeof message.size === "number")
-                                object.size = options.longs === $String ? $String(message.size) : message.size;
-                            else
-                                object.size = options.longs === $String ? $util.Long.prototype.toString.call(message.size) : options.longs === $Number ? new $util.LongBits(message.size.low >>> 0, message.size.high >>> 0).toNumber(true) : message.size;
-                        return object;
-                    };
-
-                    /**
-                     * Converts this ChunkMeta to JSON.
-                     * @function toJSON
-                     * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
-                     * @instance
-                     * @returns {Object.<string,*>} JSON object
-                     */
-                    ChunkMeta.prototype.toJSON = function() {
-                        return ChunkMeta.toObject(this, $protobuf.util.toJSONOptions);
-                    };
-
-                    /**
-                     * Gets the type url for ChunkMeta
-                     * @function getTypeUrl
-                     * @memberof tvix.castore.v1.StatBlobResponse.ChunkMeta
-                     * @static
-                     * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                     * @returns {string} The type url
-                     */
-                    ChunkMeta.getTypeUrl = function(prefix) {
-                        if (prefix === $undefined)
-                            prefix = "type.googleapis.com";
-                        return prefix + "/tvix.castore.v1.StatBlobResponse.ChunkMeta";
-                    };
-
                     return ChunkMeta;
                 })();
 
@@ -3096,22 +1469,6 @@ export const tvix = $root.tvix = (() => {
                 ReadBlobRequest.prototype.digest = $util.newBuffer([]);
 
                 /**
-                 * Creates a new ReadBlobRequest instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.ReadBlobRequest
-                 * @static
-                 * @param {tvix.castore.v1.ReadBlobRequest.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.ReadBlobRequest} ReadBlobRequest instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.ReadBlobRequest.$Shape): tvix.castore.v1.ReadBlobRequest & tvix.castore.v1.ReadBlobRequest.$Shape;
-                 *   (properties?: tvix.castore.v1.ReadBlobRequest.$Properties): tvix.castore.v1.ReadBlobRequest;
-                 * }}
-                 */
-                ReadBlobRequest.create = function(properties) {
-                    return new ReadBlobRequest(properties);
-                };
-
-                /**
                  * Encodes the specified ReadBlobRequest message. Does not implicitly {@link tvix.castore.v1.ReadBlobRequest.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.ReadBlobRequest
@@ -3133,19 +1490,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified ReadBlobRequest message, length delimited. Does not implicitly {@link tvix.castore.v1.ReadBlobRequest.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.ReadBlobRequest
-                 * @static
-                 * @param {tvix.castore.v1.ReadBlobRequest.$Properties} message ReadBlobRequest message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                ReadBlobRequest.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -3212,125 +1556,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a ReadBlobRequest message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.ReadBlobRequest
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.ReadBlobRequest & tvix.castore.v1.ReadBlobRequest.$Shape} ReadBlobRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                ReadBlobRequest.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a ReadBlobRequest message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.ReadBlobRequest
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                ReadBlobRequest.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                            return "digest: buffer expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a ReadBlobRequest message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.ReadBlobRequest
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.ReadBlobRequest} ReadBlobRequest
-                 */
-                ReadBlobRequest.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.ReadBlobRequest)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.ReadBlobRequest: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.ReadBlobRequest();
-                    if (object.digest != null)
-                        if (object.digest.length)
-                            if (typeof object.digest === "string")
-                                $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                            else if (object.digest.length >= 0)
-                                message.digest = object.digest;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a ReadBlobRequest message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.ReadBlobRequest
-                 * @static
-                 * @param {tvix.castore.v1.ReadBlobRequest} message ReadBlobRequest
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                ReadBlobRequest.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults)
-                        if (options.bytes === $String)
-                            object.digest = "";
-                        else {
-                            object.digest = [];
-                            if (options.bytes !== $Array)
-                                object.digest = $util.newBuffer(object.digest);
-                        }
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                    return object;
-                };
-
-                /**
-                 * Converts this ReadBlobRequest to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.ReadBlobRequest
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                ReadBlobRequest.prototype.toJSON = function() {
-                    return ReadBlobRequest.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for ReadBlobRequest
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.ReadBlobRequest
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                ReadBlobRequest.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.ReadBlobRequest";
-                };
-
                 return ReadBlobRequest;
             })();
 
@@ -3380,22 +1605,6 @@ export const tvix = $root.tvix = (() => {
                 BlobChunk.prototype.data = $util.newBuffer([]);
 
                 /**
-                 * Creates a new BlobChunk instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.BlobChunk
-                 * @static
-                 * @param {tvix.castore.v1.BlobChunk.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.BlobChunk} BlobChunk instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.BlobChunk.$Shape): tvix.castore.v1.BlobChunk & tvix.castore.v1.BlobChunk.$Shape;
-                 *   (properties?: tvix.castore.v1.BlobChunk.$Properties): tvix.castore.v1.BlobChunk;
-                 * }}
-                 */
-                BlobChunk.create = function(properties) {
-                    return new BlobChunk(properties);
-                };
-
-                /**
                  * Encodes the specified BlobChunk message. Does not implicitly {@link tvix.castore.v1.BlobChunk.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.BlobChunk
@@ -3417,19 +1626,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified BlobChunk message, length delimited. Does not implicitly {@link tvix.castore.v1.BlobChunk.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.BlobChunk
-                 * @static
-                 * @param {tvix.castore.v1.BlobChunk.$Properties} message BlobChunk message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                BlobChunk.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -3496,125 +1692,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a BlobChunk message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.BlobChunk
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.BlobChunk & tvix.castore.v1.BlobChunk.$Shape} BlobChunk
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                BlobChunk.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a BlobChunk message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.BlobChunk
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                BlobChunk.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
-                        if (!(message.data && typeof message.data.length === "number" || $util.isString(message.data)))
-                            return "data: buffer expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a BlobChunk message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.BlobChunk
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.BlobChunk} BlobChunk
-                 */
-                BlobChunk.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.BlobChunk)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.BlobChunk: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.BlobChunk();
-                    if (object.data != null)
-                        if (object.data.length)
-                            if (typeof object.data === "string")
-                                $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
-                            else if (object.data.length >= 0)
-                                message.data = object.data;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a BlobChunk message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.BlobChunk
-                 * @static
-                 * @param {tvix.castore.v1.BlobChunk} message BlobChunk
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                BlobChunk.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults)
-                        if (options.bytes === $String)
-                            object.data = "";
-                        else {
-                            object.data = [];
-                            if (options.bytes !== $Array)
-                                object.data = $util.newBuffer(object.data);
-                        }
-                    if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
-                        object.data = options.bytes === $String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.data) : message.data;
-                    return object;
-                };
-
-                /**
-                 * Converts this BlobChunk to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.BlobChunk
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                BlobChunk.prototype.toJSON = function() {
-                    return BlobChunk.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for BlobChunk
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.BlobChunk
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                BlobChunk.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.BlobChunk";
-                };
-
                 return BlobChunk;
             })();
 
@@ -3664,22 +1741,6 @@ export const tvix = $root.tvix = (() => {
                 PutBlobResponse.prototype.digest = $util.newBuffer([]);
 
                 /**
-                 * Creates a new PutBlobResponse instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.PutBlobResponse
-                 * @static
-                 * @param {tvix.castore.v1.PutBlobResponse.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.PutBlobResponse} PutBlobResponse instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.PutBlobResponse.$Shape): tvix.castore.v1.PutBlobResponse & tvix.castore.v1.PutBlobResponse.$Shape;
-                 *   (properties?: tvix.castore.v1.PutBlobResponse.$Properties): tvix.castore.v1.PutBlobResponse;
-                 * }}
-                 */
-                PutBlobResponse.create = function(properties) {
-                    return new PutBlobResponse(properties);
-                };
-
-                /**
                  * Encodes the specified PutBlobResponse message. Does not implicitly {@link tvix.castore.v1.PutBlobResponse.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.PutBlobResponse
@@ -3701,19 +1762,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified PutBlobResponse message, length delimited. Does not implicitly {@link tvix.castore.v1.PutBlobResponse.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.PutBlobResponse
-                 * @static
-                 * @param {tvix.castore.v1.PutBlobResponse.$Properties} message PutBlobResponse message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                PutBlobResponse.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -3780,243 +1828,7 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a PutBlobResponse message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.PutBlobResponse
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.PutBlobResponse & tvix.castore.v1.PutBlobResponse.$Shape} PutBlobResponse
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                PutBlobResponse.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a PutBlobResponse message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.PutBlobResponse
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                PutBlobResponse.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                            return "digest: buffer expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a PutBlobResponse message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.PutBlobResponse
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.PutBlobResponse} PutBlobResponse
-                 */
-                PutBlobResponse.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.PutBlobResponse)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.PutBlobResponse: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.PutBlobResponse();
-                    if (object.digest != null)
-                        if (object.digest.length)
-                            if (typeof object.digest === "string")
-                                $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                            else if (object.digest.length >= 0)
-                                message.digest = object.digest;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a PutBlobResponse message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.PutBlobResponse
-                 * @static
-                 * @param {tvix.castore.v1.PutBlobResponse} message PutBlobResponse
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                PutBlobResponse.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults)
-                        if (options.bytes === $String)
-                            object.digest = "";
-                        else {
-                            object.digest = [];
-                            if (options.bytes !== $Array)
-                                object.digest = $util.newBuffer(object.digest);
-                        }
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                    return object;
-                };
-
-                /**
-                 * Converts this PutBlobResponse to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.PutBlobResponse
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                PutBlobResponse.prototype.toJSON = function() {
-                    return PutBlobResponse.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for PutBlobResponse
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.PutBlobResponse
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                PutBlobResponse.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.PutBlobResponse";
-                };
-
                 return PutBlobResponse;
-            })();
-
-            v1.DirectoryService = (function() {
-
-                /**
-                 * Constructs a new DirectoryService service.
-                 * @memberof tvix.castore.v1
-                 * @classdesc Represents a DirectoryService
-                 * @extends $protobuf.rpc.Service
-                 * @constructor
-                 * @param {$protobuf.RPCImpl} rpcImpl RPC implementation
-                 * @param {boolean} [requestDelimited=false] Whether requests are length-delimited
-                 * @param {boolean} [responseDelimited=false] Whether responses are length-delimited
-                 */
-                const DirectoryService = function(rpcImpl, requestDelimited, responseDelimited) {
-                    $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
-                };
-
-                $Object.defineProperty(DirectoryService.prototype = $Object.create($protobuf.rpc.Service.prototype), "constructor", { value: DirectoryService, writable: true, enumerable: false, configurable: true });
-
-                /**
-                 * Creates new DirectoryService service using the specified rpc implementation.
-                 * @function create
-                 * @memberof tvix.castore.v1.DirectoryService
-                 * @static
-                 * @param {$protobuf.RPCImpl} rpcImpl RPC implementation
-                 * @param {boolean} [requestDelimited=false] Whether requests are length-delimited
-                 * @param {boolean} [responseDelimited=false] Whether responses are length-delimited
-                 * @returns {DirectoryService} RPC service. Useful where requests and/or responses are streamed.
-                 */
-                DirectoryService.create = function(rpcImpl, requestDelimited, responseDelimited) {
-                    return new this(rpcImpl, requestDelimited, responseDelimited);
-                };
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.DirectoryService#get}.
-                 * @memberof tvix.castore.v1.DirectoryService
-                 * @typedef GetCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.castore.v1.Directory} [response] Directory
-                 */
-
-                /**
-                 * Calls Get.
-                 * @memberof tvix.castore.v1.DirectoryService
-                 * @typedef Get
-                 * @type {{
-                 *   (request: tvix.castore.v1.IGetDirectoryRequest, callback: tvix.castore.v1.DirectoryService.GetCallback): void;
-                 *   (request: tvix.castore.v1.IGetDirectoryRequest): Promise<tvix.castore.v1.Directory>;
-                 *   readonly name: "Get";
-                 *   readonly path: "/tvix.castore.v1.DirectoryService/Get";
-                 *   readonly requestType: "GetDirectoryRequest";
-                 *   readonly responseType: "Directory";
-                 *   readonly requestStream: undefined;
-                 *   readonly responseStream: true;
-                 * }}
-                 */
-
-                /**
-                 * Calls Get.
-                 * @name tvix.castore.v1.DirectoryService#get
-                 * @type {tvix.castore.v1.DirectoryService.Get}
-                 */
-                $Object.defineProperties(DirectoryService.prototype.get = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, DirectoryService.prototype.get, $root.tvix.castore.v1.GetDirectoryRequest, $root.tvix.castore.v1.Directory, request, callback);
-                }, {
-                    name: { value: "Get" },
-                    path: { value: "/tvix.castore.v1.DirectoryService/Get" },
-                    requestType: { value: "GetDirectoryRequest" },
-                    responseType: { value: "Directory" },
-                    requestStream: { value: $undefined },
-                    responseStream: { value: true }
-                });
-
-                /**
-                 * Callback as used by {@link tvix.castore.v1.DirectoryService#put}.
-                 * @memberof tvix.castore.v1.DirectoryService
-                 * @typedef PutCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.castore.v1.PutDirectoryResponse} [response] PutDirectoryResponse
-                 */
-
-                /**
-                 * Calls Put.
-                 * @memberof tvix.castore.v1.DirectoryService
-                 * @typedef Put
-                 * @type {{
-                 *   (request: tvix.castore.v1.IDirectory, callback: tvix.castore.v1.DirectoryService.PutCallback): void;
-                 *   (request: tvix.castore.v1.IDirectory): Promise<tvix.castore.v1.PutDirectoryResponse>;
-                 *   readonly name: "Put";
-                 *   readonly path: "/tvix.castore.v1.DirectoryService/Put";
-                 *   readonly requestType: "Directory";
-                 *   readonly responseType: "PutDirectoryResponse";
-                 *   readonly requestStream: true;
-                 *   readonly responseStream: undefined;
-                 * }}
-                 */
-
-                /**
-                 * Calls Put.
-                 * @name tvix.castore.v1.DirectoryService#put
-                 * @type {tvix.castore.v1.DirectoryService.Put}
-                 */
-                $Object.defineProperties(DirectoryService.prototype.put = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, DirectoryService.prototype.put, $root.tvix.castore.v1.Directory, $root.tvix.castore.v1.PutDirectoryResponse, request, callback);
-                }, {
-                    name: { value: "Put" },
-                    path: { value: "/tvix.castore.v1.DirectoryService/Put" },
-                    requestType: { value: "Directory" },
-                    responseType: { value: "PutDirectoryResponse" },
-                    requestStream: { value: true },
-                    responseStream: { value: $undefined }
-                });
-
-                return DirectoryService;
             })();
 
             v1.GetDirectoryRequest = (function() {
@@ -4095,22 +1907,6 @@ export const tvix = $root.tvix = (() => {
                 });
 
                 /**
-                 * Creates a new GetDirectoryRequest instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.GetDirectoryRequest
-                 * @static
-                 * @param {tvix.castore.v1.GetDirectoryRequest.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.GetDirectoryRequest} GetDirectoryRequest instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.GetDirectoryRequest.$Shape): tvix.castore.v1.GetDirectoryRequest & tvix.castore.v1.GetDirectoryRequest.$Shape;
-                 *   (properties?: tvix.castore.v1.GetDirectoryRequest.$Properties): tvix.castore.v1.GetDirectoryRequest;
-                 * }}
-                 */
-                GetDirectoryRequest.create = function(properties) {
-                    return new GetDirectoryRequest(properties);
-                };
-
-                /**
                  * Encodes the specified GetDirectoryRequest message. Does not implicitly {@link tvix.castore.v1.GetDirectoryRequest.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.GetDirectoryRequest
@@ -4134,19 +1930,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified GetDirectoryRequest message, length delimited. Does not implicitly {@link tvix.castore.v1.GetDirectoryRequest.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.GetDirectoryRequest
-                 * @static
-                 * @param {tvix.castore.v1.GetDirectoryRequest.$Properties} message GetDirectoryRequest message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                GetDirectoryRequest.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -4220,132 +2003,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a GetDirectoryRequest message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.GetDirectoryRequest
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.GetDirectoryRequest & tvix.castore.v1.GetDirectoryRequest.$Shape} GetDirectoryRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                GetDirectoryRequest.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a GetDirectoryRequest message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.GetDirectoryRequest
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                GetDirectoryRequest.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    let properties = {};
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest")) {
-                        properties.byWhat = 1;
-                        if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                            return "digest: buffer expected";
-                    }
-                    if (message.recursive != null && $Object.hasOwnProperty.call(message, "recursive"))
-                        if (typeof message.recursive !== "boolean")
-                            return "recursive: boolean expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a GetDirectoryRequest message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.GetDirectoryRequest
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.GetDirectoryRequest} GetDirectoryRequest
-                 */
-                GetDirectoryRequest.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.GetDirectoryRequest)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.GetDirectoryRequest: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.GetDirectoryRequest();
-                    if (object.digest != null)
-                        if (typeof object.digest === "string")
-                            $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                        else if (object.digest.length >= 0)
-                            message.digest = object.digest;
-                    if (object.recursive != null)
-                        if (object.recursive)
-                            message.recursive = $Boolean(object.recursive);
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a GetDirectoryRequest message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.GetDirectoryRequest
-                 * @static
-                 * @param {tvix.castore.v1.GetDirectoryRequest} message GetDirectoryRequest
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                GetDirectoryRequest.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults)
-                        object.recursive = false;
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest")) {
-                        object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                        if (options.oneofs)
-                            object.byWhat = "digest";
-                    }
-                    if (message.recursive != null && $Object.hasOwnProperty.call(message, "recursive"))
-                        object.recursive = message.recursive;
-                    return object;
-                };
-
-                /**
-                 * Converts this GetDirectoryRequest to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.GetDirectoryRequest
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                GetDirectoryRequest.prototype.toJSON = function() {
-                    return GetDirectoryRequest.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for GetDirectoryRequest
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.GetDirectoryRequest
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                GetDirectoryRequest.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.GetDirectoryRequest";
-                };
-
                 return GetDirectoryRequest;
             })();
 
@@ -4395,22 +2052,6 @@ export const tvix = $root.tvix = (() => {
                 PutDirectoryResponse.prototype.rootDigest = $util.newBuffer([]);
 
                 /**
-                 * Creates a new PutDirectoryResponse instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.castore.v1.PutDirectoryResponse
-                 * @static
-                 * @param {tvix.castore.v1.PutDirectoryResponse.$Properties=} [properties] Properties to set
-                 * @returns {tvix.castore.v1.PutDirectoryResponse} PutDirectoryResponse instance
-                 * @type {{
-                 *   (properties: tvix.castore.v1.PutDirectoryResponse.$Shape): tvix.castore.v1.PutDirectoryResponse & tvix.castore.v1.PutDirectoryResponse.$Shape;
-                 *   (properties?: tvix.castore.v1.PutDirectoryResponse.$Properties): tvix.castore.v1.PutDirectoryResponse;
-                 * }}
-                 */
-                PutDirectoryResponse.create = function(properties) {
-                    return new PutDirectoryResponse(properties);
-                };
-
-                /**
                  * Encodes the specified PutDirectoryResponse message. Does not implicitly {@link tvix.castore.v1.PutDirectoryResponse.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.castore.v1.PutDirectoryResponse
@@ -4432,19 +2073,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified PutDirectoryResponse message, length delimited. Does not implicitly {@link tvix.castore.v1.PutDirectoryResponse.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.castore.v1.PutDirectoryResponse
-                 * @static
-                 * @param {tvix.castore.v1.PutDirectoryResponse.$Properties} message PutDirectoryResponse message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                PutDirectoryResponse.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -4509,125 +2137,6 @@ export const tvix = $root.tvix = (() => {
                     if (_end !== $undefined)
                         throw $Error("missing end group");
                     return message;
-                };
-
-                /**
-                 * Decodes a PutDirectoryResponse message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.castore.v1.PutDirectoryResponse
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.castore.v1.PutDirectoryResponse & tvix.castore.v1.PutDirectoryResponse.$Shape} PutDirectoryResponse
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                PutDirectoryResponse.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a PutDirectoryResponse message.
-                 * @function verify
-                 * @memberof tvix.castore.v1.PutDirectoryResponse
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                PutDirectoryResponse.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.rootDigest != null && $Object.hasOwnProperty.call(message, "rootDigest"))
-                        if (!(message.rootDigest && typeof message.rootDigest.length === "number" || $util.isString(message.rootDigest)))
-                            return "rootDigest: buffer expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a PutDirectoryResponse message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.castore.v1.PutDirectoryResponse
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.castore.v1.PutDirectoryResponse} PutDirectoryResponse
-                 */
-                PutDirectoryResponse.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.castore.v1.PutDirectoryResponse)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.castore.v1.PutDirectoryResponse: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.castore.v1.PutDirectoryResponse();
-                    if (object.rootDigest != null)
-                        if (object.rootDigest.length)
-                            if (typeof object.rootDigest === "string")
-                                $util.base64.decode(object.rootDigest, message.rootDigest = $util.newBuffer($util.base64.length(object.rootDigest)), 0);
-                            else if (object.rootDigest.length >= 0)
-                                message.rootDigest = object.rootDigest;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a PutDirectoryResponse message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.castore.v1.PutDirectoryResponse
-                 * @static
-                 * @param {tvix.castore.v1.PutDirectoryResponse} message PutDirectoryResponse
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                PutDirectoryResponse.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults)
-                        if (options.bytes === $String)
-                            object.rootDigest = "";
-                        else {
-                            object.rootDigest = [];
-                            if (options.bytes !== $Array)
-                                object.rootDigest = $util.newBuffer(object.rootDigest);
-                        }
-                    if (message.rootDigest != null && $Object.hasOwnProperty.call(message, "rootDigest"))
-                        object.rootDigest = options.bytes === $String ? $util.base64.encode(message.rootDigest, 0, message.rootDigest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.rootDigest) : message.rootDigest;
-                    return object;
-                };
-
-                /**
-                 * Converts this PutDirectoryResponse to JSON.
-                 * @function toJSON
-                 * @memberof tvix.castore.v1.PutDirectoryResponse
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                PutDirectoryResponse.prototype.toJSON = function() {
-                    return PutDirectoryResponse.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for PutDirectoryResponse
-                 * @function getTypeUrl
-                 * @memberof tvix.castore.v1.PutDirectoryResponse
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                PutDirectoryResponse.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.castore.v1.PutDirectoryResponse";
                 };
 
                 return PutDirectoryResponse;
@@ -4727,22 +2236,6 @@ export const tvix = $root.tvix = (() => {
                 PathInfo.prototype.narinfo = null;
 
                 /**
-                 * Creates a new PathInfo instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.store.v1.PathInfo
-                 * @static
-                 * @param {tvix.store.v1.PathInfo.$Properties=} [properties] Properties to set
-                 * @returns {tvix.store.v1.PathInfo} PathInfo instance
-                 * @type {{
-                 *   (properties: tvix.store.v1.PathInfo.$Shape): tvix.store.v1.PathInfo & tvix.store.v1.PathInfo.$Shape;
-                 *   (properties?: tvix.store.v1.PathInfo.$Properties): tvix.store.v1.PathInfo;
-                 * }}
-                 */
-                PathInfo.create = function(properties) {
-                    return new PathInfo(properties);
-                };
-
-                /**
                  * Encodes the specified PathInfo message. Does not implicitly {@link tvix.store.v1.PathInfo.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.store.v1.PathInfo
@@ -4769,19 +2262,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified PathInfo message, length delimited. Does not implicitly {@link tvix.store.v1.PathInfo.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.store.v1.PathInfo
-                 * @static
-                 * @param {tvix.store.v1.PathInfo.$Properties} message PathInfo message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                PathInfo.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -4859,158 +2339,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a PathInfo message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.store.v1.PathInfo
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.PathInfo & tvix.store.v1.PathInfo.$Shape} PathInfo
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                PathInfo.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a PathInfo message.
-                 * @function verify
-                 * @memberof tvix.store.v1.PathInfo
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                PathInfo.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.node != null && $Object.hasOwnProperty.call(message, "node")) {
-                        let error = $root.tvix.castore.v1.Node.verify(message.node, _depth + 1);
-                        if (error)
-                            return "node." + error;
-                    }
-                    if (message.references != null && $Object.hasOwnProperty.call(message, "references")) {
-                        if (!$Array.isArray(message.references))
-                            return "references: array expected";
-                        for (let i = 0; i < message.references.length; ++i)
-                            if (!(message.references[i] && typeof message.references[i].length === "number" || $util.isString(message.references[i])))
-                                return "references: buffer[] expected";
-                    }
-                    if (message.narinfo != null && $Object.hasOwnProperty.call(message, "narinfo")) {
-                        let error = $root.tvix.store.v1.NARInfo.verify(message.narinfo, _depth + 1);
-                        if (error)
-                            return "narinfo." + error;
-                    }
-                    return null;
-                };
-
-                /**
-                 * Creates a PathInfo message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.store.v1.PathInfo
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.store.v1.PathInfo} PathInfo
-                 */
-                PathInfo.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.store.v1.PathInfo)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.store.v1.PathInfo: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.store.v1.PathInfo();
-                    if (object.node != null) {
-                        if (!$util.isObject(object.node))
-                            throw $TypeError(".tvix.store.v1.PathInfo.node: object expected");
-                        message.node = $root.tvix.castore.v1.Node.fromObject(object.node, _depth + 1);
-                    }
-                    if (object.references) {
-                        if (!$Array.isArray(object.references))
-                            throw $TypeError(".tvix.store.v1.PathInfo.references: array expected");
-                        message.references = $Array(object.references.length);
-                        for (let i = 0; i < object.references.length; ++i)
-                            if (typeof object.references[i] === "string")
-                                $util.base64.decode(object.references[i], message.references[i] = $util.newBuffer($util.base64.length(object.references[i])), 0);
-                            else if (object.references[i].length >= 0)
-                                message.references[i] = object.references[i];
-                    }
-                    if (object.narinfo != null) {
-                        if (!$util.isObject(object.narinfo))
-                            throw $TypeError(".tvix.store.v1.PathInfo.narinfo: object expected");
-                        message.narinfo = $root.tvix.store.v1.NARInfo.fromObject(object.narinfo, _depth + 1);
-                    }
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a PathInfo message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.store.v1.PathInfo
-                 * @static
-                 * @param {tvix.store.v1.PathInfo} message PathInfo
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                PathInfo.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.arrays || options.defaults)
-                        object.references = [];
-                    if (options.defaults) {
-                        object.node = null;
-                        object.narinfo = null;
-                    }
-                    if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
-                        object.node = $root.tvix.castore.v1.Node.toObject(message.node, options, _depth + 1);
-                    if (message.references && message.references.length) {
-                        object.references = $Array(message.references.length);
-                        for (let j = 0; j < message.references.length; ++j)
-                            object.references[j] = options.bytes === $String ? $util.base64.encode(message.references[j], 0, message.references[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.references[j]) : message.references[j];
-                    }
-                    if (message.narinfo != null && $Object.hasOwnProperty.call(message, "narinfo"))
-                        object.narinfo = $root.tvix.store.v1.NARInfo.toObject(message.narinfo, options, _depth + 1);
-                    return object;
-                };
-
-                /**
-                 * Converts this PathInfo to JSON.
-                 * @function toJSON
-                 * @memberof tvix.store.v1.PathInfo
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                PathInfo.prototype.toJSON = function() {
-                    return PathInfo.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for PathInfo
-                 * @function getTypeUrl
-                 * @memberof tvix.store.v1.PathInfo
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                PathInfo.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.store.v1.PathInfo";
-                };
-
                 return PathInfo;
             })();
 
@@ -5069,22 +2397,6 @@ export const tvix = $root.tvix = (() => {
                 StorePath.prototype.digest = $util.newBuffer([]);
 
                 /**
-                 * Creates a new StorePath instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.store.v1.StorePath
-                 * @static
-                 * @param {tvix.store.v1.StorePath.$Properties=} [properties] Properties to set
-                 * @returns {tvix.store.v1.StorePath} StorePath instance
-                 * @type {{
-                 *   (properties: tvix.store.v1.StorePath.$Shape): tvix.store.v1.StorePath & tvix.store.v1.StorePath.$Shape;
-                 *   (properties?: tvix.store.v1.StorePath.$Properties): tvix.store.v1.StorePath;
-                 * }}
-                 */
-                StorePath.create = function(properties) {
-                    return new StorePath(properties);
-                };
-
-                /**
                  * Encodes the specified StorePath message. Does not implicitly {@link tvix.store.v1.StorePath.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.store.v1.StorePath
@@ -5108,19 +2420,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified StorePath message, length delimited. Does not implicitly {@link tvix.store.v1.StorePath.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.store.v1.StorePath
-                 * @static
-                 * @param {tvix.store.v1.StorePath.$Properties} message StorePath message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                StorePath.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -5194,135 +2493,6 @@ export const tvix = $root.tvix = (() => {
                     if (_end !== $undefined)
                         throw $Error("missing end group");
                     return message;
-                };
-
-                /**
-                 * Decodes a StorePath message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.store.v1.StorePath
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.StorePath & tvix.store.v1.StorePath.$Shape} StorePath
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                StorePath.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a StorePath message.
-                 * @function verify
-                 * @memberof tvix.store.v1.StorePath
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                StorePath.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                        if (!$util.isString(message.name))
-                            return "name: string expected";
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                            return "digest: buffer expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a StorePath message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.store.v1.StorePath
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.store.v1.StorePath} StorePath
-                 */
-                StorePath.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.store.v1.StorePath)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.store.v1.StorePath: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.store.v1.StorePath();
-                    if (object.name != null)
-                        if (typeof object.name !== "string" || object.name.length)
-                            message.name = $String(object.name);
-                    if (object.digest != null)
-                        if (object.digest.length)
-                            if (typeof object.digest === "string")
-                                $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                            else if (object.digest.length >= 0)
-                                message.digest = object.digest;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a StorePath message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.store.v1.StorePath
-                 * @static
-                 * @param {tvix.store.v1.StorePath} message StorePath
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                StorePath.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults) {
-                        object.name = "";
-                        if (options.bytes === $String)
-                            object.digest = "";
-                        else {
-                            object.digest = [];
-                            if (options.bytes !== $Array)
-                                object.digest = $util.newBuffer(object.digest);
-                        }
-                    }
-                    if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                        object.name = message.name;
-                    if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                        object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                    return object;
-                };
-
-                /**
-                 * Converts this StorePath to JSON.
-                 * @function toJSON
-                 * @memberof tvix.store.v1.StorePath
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                StorePath.prototype.toJSON = function() {
-                    return StorePath.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for StorePath
-                 * @function getTypeUrl
-                 * @memberof tvix.store.v1.StorePath
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                StorePath.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.store.v1.StorePath";
                 };
 
                 return StorePath;
@@ -5421,22 +2591,6 @@ export const tvix = $root.tvix = (() => {
                 NARInfo.prototype.ca = null;
 
                 /**
-                 * Creates a new NARInfo instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.store.v1.NARInfo
-                 * @static
-                 * @param {tvix.store.v1.NARInfo.$Properties=} [properties] Properties to set
-                 * @returns {tvix.store.v1.NARInfo} NARInfo instance
-                 * @type {{
-                 *   (properties: tvix.store.v1.NARInfo.$Shape): tvix.store.v1.NARInfo & tvix.store.v1.NARInfo.$Shape;
-                 *   (properties?: tvix.store.v1.NARInfo.$Properties): tvix.store.v1.NARInfo;
-                 * }}
-                 */
-                NARInfo.create = function(properties) {
-                    return new NARInfo(properties);
-                };
-
-                /**
                  * Encodes the specified NARInfo message. Does not implicitly {@link tvix.store.v1.NARInfo.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.store.v1.NARInfo
@@ -5470,19 +2624,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified NARInfo message, length delimited. Does not implicitly {@link tvix.store.v1.NARInfo.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.store.v1.NARInfo
-                 * @static
-                 * @param {tvix.store.v1.NARInfo.$Properties} message NARInfo message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                NARInfo.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -5586,224 +2727,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a NARInfo message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.store.v1.NARInfo
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.NARInfo & tvix.store.v1.NARInfo.$Shape} NARInfo
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                NARInfo.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a NARInfo message.
-                 * @function verify
-                 * @memberof tvix.store.v1.NARInfo
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                NARInfo.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.narSize != null && $Object.hasOwnProperty.call(message, "narSize"))
-                        if (!$util.isInteger(message.narSize) && !(message.narSize && $util.isInteger(message.narSize.low) && $util.isInteger(message.narSize.high)))
-                            return "narSize: integer|Long expected";
-                    if (message.narSha256 != null && $Object.hasOwnProperty.call(message, "narSha256"))
-                        if (!(message.narSha256 && typeof message.narSha256.length === "number" || $util.isString(message.narSha256)))
-                            return "narSha256: buffer expected";
-                    if (message.signatures != null && $Object.hasOwnProperty.call(message, "signatures")) {
-                        if (!$Array.isArray(message.signatures))
-                            return "signatures: array expected";
-                        for (let i = 0; i < message.signatures.length; ++i) {
-                            let error = $root.tvix.store.v1.NARInfo.Signature.verify(message.signatures[i], _depth + 1);
-                            if (error)
-                                return "signatures." + error;
-                        }
-                    }
-                    if (message.referenceNames != null && $Object.hasOwnProperty.call(message, "referenceNames")) {
-                        if (!$Array.isArray(message.referenceNames))
-                            return "referenceNames: array expected";
-                        for (let i = 0; i < message.referenceNames.length; ++i)
-                            if (!$util.isString(message.referenceNames[i]))
-                                return "referenceNames: string[] expected";
-                    }
-                    if (message.deriver != null && $Object.hasOwnProperty.call(message, "deriver")) {
-                        let error = $root.tvix.store.v1.StorePath.verify(message.deriver, _depth + 1);
-                        if (error)
-                            return "deriver." + error;
-                    }
-                    if (message.ca != null && $Object.hasOwnProperty.call(message, "ca")) {
-                        let error = $root.tvix.store.v1.NARInfo.CA.verify(message.ca, _depth + 1);
-                        if (error)
-                            return "ca." + error;
-                    }
-                    return null;
-                };
-
-                /**
-                 * Creates a NARInfo message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.store.v1.NARInfo
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.store.v1.NARInfo} NARInfo
-                 */
-                NARInfo.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.store.v1.NARInfo)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.store.v1.NARInfo: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.store.v1.NARInfo();
-                    if (object.narSize != null)
-                        if (typeof object.narSize === "object" ? object.narSize.low || object.narSize.high : $Number(object.narSize) !== 0)
-                            if ($util.Long)
-                                message.narSize = $util.Long.fromValue(object.narSize, true);
-                            else if (typeof object.narSize === "string")
-                                message.narSize = $parseInt(object.narSize, 10);
-                            else if (typeof object.narSize === "number")
-                                message.narSize = object.narSize;
-                            else if (typeof object.narSize === "object")
-                                message.narSize = new $util.LongBits(object.narSize.low >>> 0, object.narSize.high >>> 0).toNumber(true);
-                    if (object.narSha256 != null)
-                        if (object.narSha256.length)
-                            if (typeof object.narSha256 === "string")
-                                $util.base64.decode(object.narSha256, message.narSha256 = $util.newBuffer($util.base64.length(object.narSha256)), 0);
-                            else if (object.narSha256.length >= 0)
-                                message.narSha256 = object.narSha256;
-                    if (object.signatures) {
-                        if (!$Array.isArray(object.signatures))
-                            throw $TypeError(".tvix.store.v1.NARInfo.signatures: array expected");
-                        message.signatures = $Array(object.signatures.length);
-                        for (let i = 0; i < object.signatures.length; ++i) {
-                            if (!$util.isObject(object.signatures[i]))
-                                throw $TypeError(".tvix.store.v1.NARInfo.signatures: object expected");
-                            message.signatures[i] = $root.tvix.store.v1.NARInfo.Signature.fromObject(object.signatures[i], _depth + 1);
-                        }
-                    }
-                    if (object.referenceNames) {
-                        if (!$Array.isArray(object.referenceNames))
-                            throw $TypeError(".tvix.store.v1.NARInfo.referenceNames: array expected");
-                        message.referenceNames = $Array(object.referenceNames.length);
-                        for (let i = 0; i < object.referenceNames.length; ++i)
-                            message.referenceNames[i] = $String(object.referenceNames[i]);
-                    }
-                    if (object.deriver != null) {
-                        if (!$util.isObject(object.deriver))
-                            throw $TypeError(".tvix.store.v1.NARInfo.deriver: object expected");
-                        message.deriver = $root.tvix.store.v1.StorePath.fromObject(object.deriver, _depth + 1);
-                    }
-                    if (object.ca != null) {
-                        if (!$util.isObject(object.ca))
-                            throw $TypeError(".tvix.store.v1.NARInfo.ca: object expected");
-                        message.ca = $root.tvix.store.v1.NARInfo.CA.fromObject(object.ca, _depth + 1);
-                    }
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a NARInfo message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.store.v1.NARInfo
-                 * @static
-                 * @param {tvix.store.v1.NARInfo} message NARInfo
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                NARInfo.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.arrays || options.defaults) {
-                        object.signatures = [];
-                        object.referenceNames = [];
-                    }
-                    if (options.defaults) {
-                        if ($util.Long) {
-                            let long = new $util.Long(0, 0, true);
-                            object.narSize = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                        } else
-                            object.narSize = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                        if (options.bytes === $String)
-                            object.narSha256 = "";
-                        else {
-                            object.narSha256 = [];
-                            if (options.bytes !== $Array)
-                                object.narSha256 = $util.newBuffer(object.narSha256);
-                        }
-                        object.deriver = null;
-                        object.ca = null;
-                    }
-                    if (message.narSize != null && $Object.hasOwnProperty.call(message, "narSize"))
-                        if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                            object.narSize = typeof message.narSize === "number" ? $BigInt(message.narSize) : $util.Long.fromBits(message.narSize.low >>> 0, message.narSize.high >>> 0, true).toBigInt();
-                        else if (typeof message.narSize === "number")
-                            object.narSize = options.longs === $String ? $String(message.narSize) : message.narSize;
-                        else
-                            object.narSize = options.longs === $String ? $util.Long.prototype.toString.call(message.narSize) : options.longs === $Number ? new $util.LongBits(message.narSize.low >>> 0, message.narSize.high >>> 0).toNumber(true) : message.narSize;
-                    if (message.narSha256 != null && $Object.hasOwnProperty.call(message, "narSha256"))
-                        object.narSha256 = options.bytes === $String ? $util.base64.encode(message.narSha256, 0, message.narSha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.narSha256) : message.narSha256;
-                    if (message.signatures && message.signatures.length) {
-                        object.signatures = $Array(message.signatures.length);
-                        for (let j = 0; j < message.signatures.length; ++j)
-                            object.signatures[j] = $root.tvix.store.v1.NARInfo.Signature.toObject(message.signatures[j], options, _depth + 1);
-                    }
-                    if (message.referenceNames && message.referenceNames.length) {
-                        object.referenceNames = $Array(message.referenceNames.length);
-                        for (let j = 0; j < message.referenceNames.length; ++j)
-                            object.referenceNames[j] = message.referenceNames[j];
-                    }
-                    if (message.deriver != null && $Object.hasOwnProperty.call(message, "deriver"))
-                        object.deriver = $root.tvix.store.v1.StorePath.toObject(message.deriver, options, _depth + 1);
-                    if (message.ca != null && $Object.hasOwnProperty.call(message, "ca"))
-                        object.ca = $root.tvix.store.v1.NARInfo.CA.toObject(message.ca, options, _depth + 1);
-                    return object;
-                };
-
-                /**
-                 * Converts this NARInfo to JSON.
-                 * @function toJSON
-                 * @memberof tvix.store.v1.NARInfo
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                NARInfo.prototype.toJSON = function() {
-                    return NARInfo.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for NARInfo
-                 * @function getTypeUrl
-                 * @memberof tvix.store.v1.NARInfo
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                NARInfo.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.store.v1.NARInfo";
-                };
-
                 NARInfo.Signature = (function() {
 
                     /**
@@ -5859,22 +2782,6 @@ export const tvix = $root.tvix = (() => {
                     Signature.prototype.data = $util.newBuffer([]);
 
                     /**
-                     * Creates a new Signature instance using the specified properties.
-                     * @function create
-                     * @memberof tvix.store.v1.NARInfo.Signature
-                     * @static
-                     * @param {tvix.store.v1.NARInfo.Signature.$Properties=} [properties] Properties to set
-                     * @returns {tvix.store.v1.NARInfo.Signature} Signature instance
-                     * @type {{
-                     *   (properties: tvix.store.v1.NARInfo.Signature.$Shape): tvix.store.v1.NARInfo.Signature & tvix.store.v1.NARInfo.Signature.$Shape;
-                     *   (properties?: tvix.store.v1.NARInfo.Signature.$Properties): tvix.store.v1.NARInfo.Signature;
-                     * }}
-                     */
-                    Signature.create = function(properties) {
-                        return new Signature(properties);
-                    };
-
-                    /**
                      * Encodes the specified Signature message. Does not implicitly {@link tvix.store.v1.NARInfo.Signature.verify|verify} messages.
                      * @function encode
                      * @memberof tvix.store.v1.NARInfo.Signature
@@ -5898,19 +2805,6 @@ export const tvix = $root.tvix = (() => {
                             for (let i = 0; i < message.$unknowns.length; ++i)
                                 writer.raw(message.$unknowns[i]);
                         return writer;
-                    };
-
-                    /**
-                     * Encodes the specified Signature message, length delimited. Does not implicitly {@link tvix.store.v1.NARInfo.Signature.verify|verify} messages.
-                     * @function encodeDelimited
-                     * @memberof tvix.store.v1.NARInfo.Signature
-                     * @static
-                     * @param {tvix.store.v1.NARInfo.Signature.$Properties} message Signature message or plain object to encode
-                     * @param {$protobuf.Writer} [writer] Writer to encode to
-                     * @returns {$protobuf.Writer} Writer
-                     */
-                    Signature.encodeDelimited = function(message, writer) {
-                        return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                     };
 
                     /**
@@ -5986,135 +2880,6 @@ export const tvix = $root.tvix = (() => {
                         return message;
                     };
 
-                    /**
-                     * Decodes a Signature message from the specified reader or buffer, length delimited.
-                     * @function decodeDelimited
-                     * @memberof tvix.store.v1.NARInfo.Signature
-                     * @static
-                     * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                     * @returns {tvix.store.v1.NARInfo.Signature & tvix.store.v1.NARInfo.Signature.$Shape} Signature
-                     * @throws {Error} If the payload is not a reader or valid buffer
-                     * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                     */
-                    Signature.decodeDelimited = function(reader) {
-                        if (!(reader instanceof $Reader))
-                            reader = new $Reader(reader);
-                        return this.decode(reader, reader.size());
-                    };
-
-                    /**
-                     * Verifies a Signature message.
-                     * @function verify
-                     * @memberof tvix.store.v1.NARInfo.Signature
-                     * @static
-                     * @param {Object.<string,*>} message Plain object to verify
-                     * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                     */
-                    Signature.verify = function (message, _depth) {
-                        if (typeof message !== "object" || message === null)
-                            return "object expected";
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            return "max depth exceeded";
-                        if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                            if (!$util.isString(message.name))
-                                return "name: string expected";
-                        if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
-                            if (!(message.data && typeof message.data.length === "number" || $util.isString(message.data)))
-                                return "data: buffer expected";
-                        return null;
-                    };
-
-                    /**
-                     * Creates a Signature message from a plain object. Also converts values to their respective internal types.
-                     * @function fromObject
-                     * @memberof tvix.store.v1.NARInfo.Signature
-                     * @static
-                     * @param {Object.<string,*>} object Plain object
-                     * @returns {tvix.store.v1.NARInfo.Signature} Signature
-                     */
-                    Signature.fromObject = function (object, _depth) {
-                        if (object instanceof $root.tvix.store.v1.NARInfo.Signature)
-                            return object;
-                        if (!$util.isObject(object))
-                            throw $TypeError(".tvix.store.v1.NARInfo.Signature: object expected");
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            throw $Error("max depth exceeded");
-                        let message = new $root.tvix.store.v1.NARInfo.Signature();
-                        if (object.name != null)
-                            if (typeof object.name !== "string" || object.name.length)
-                                message.name = $String(object.name);
-                        if (object.data != null)
-                            if (object.data.length)
-                                if (typeof object.data === "string")
-                                    $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
-                                else if (object.data.length >= 0)
-                                    message.data = object.data;
-                        return message;
-                    };
-
-                    /**
-                     * Creates a plain object from a Signature message. Also converts values to other types if specified.
-                     * @function toObject
-                     * @memberof tvix.store.v1.NARInfo.Signature
-                     * @static
-                     * @param {tvix.store.v1.NARInfo.Signature} message Signature
-                     * @param {$protobuf.IConversionOptions} [options] Conversion options
-                     * @returns {Object.<string,*>} Plain object
-                     */
-                    Signature.toObject = function (message, options, _depth) {
-                        if (!options)
-                            options = {};
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            throw $Error("max depth exceeded");
-                        let object = {};
-                        if (options.defaults) {
-                            object.name = "";
-                            if (options.bytes === $String)
-                                object.data = "";
-                            else {
-                                object.data = [];
-                                if (options.bytes !== $Array)
-                                    object.data = $util.newBuffer(object.data);
-                            }
-                        }
-                        if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-                            object.name = message.name;
-                        if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
-                            object.data = options.bytes === $String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.data) : message.data;
-                        return object;
-                    };
-
-                    /**
-                     * Converts this Signature to JSON.
-                     * @function toJSON
-                     * @memberof tvix.store.v1.NARInfo.Signature
-                     * @instance
-                     * @returns {Object.<string,*>} JSON object
-                     */
-                    Signature.prototype.toJSON = function() {
-                        return Signature.toObject(this, $protobuf.util.toJSONOptions);
-                    };
-
-                    /**
-                     * Gets the type url for Signature
-                     * @function getTypeUrl
-                     * @memberof tvix.store.v1.NARInfo.Signature
-                     * @static
-                     * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                     * @returns {string} The type url
-                     */
-                    Signature.getTypeUrl = function(prefix) {
-                        if (prefix === $undefined)
-                            prefix = "type.googleapis.com";
-                        return prefix + "/tvix.store.v1.NARInfo.Signature";
-                    };
-
                     return Signature;
                 })();
 
@@ -6173,22 +2938,6 @@ export const tvix = $root.tvix = (() => {
                     CA.prototype.digest = $util.newBuffer([]);
 
                     /**
-                     * Creates a new CA instance using the specified properties.
-                     * @function create
-                     * @memberof tvix.store.v1.NARInfo.CA
-                     * @static
-                     * @param {tvix.store.v1.NARInfo.CA.$Properties=} [properties] Properties to set
-                     * @returns {tvix.store.v1.NARInfo.CA} CA instance
-                     * @type {{
-                     *   (properties: tvix.store.v1.NARInfo.CA.$Shape): tvix.store.v1.NARInfo.CA & tvix.store.v1.NARInfo.CA.$Shape;
-                     *   (properties?: tvix.store.v1.NARInfo.CA.$Properties): tvix.store.v1.NARInfo.CA;
-                     * }}
-                     */
-                    CA.create = function(properties) {
-                        return new CA(properties);
-                    };
-
-                    /**
                      * Encodes the specified CA message. Does not implicitly {@link tvix.store.v1.NARInfo.CA.verify|verify} messages.
                      * @function encode
                      * @memberof tvix.store.v1.NARInfo.CA
@@ -6212,19 +2961,6 @@ export const tvix = $root.tvix = (() => {
                             for (let i = 0; i < message.$unknowns.length; ++i)
                                 writer.raw(message.$unknowns[i]);
                         return writer;
-                    };
-
-                    /**
-                     * Encodes the specified CA message, length delimited. Does not implicitly {@link tvix.store.v1.NARInfo.CA.verify|verify} messages.
-                     * @function encodeDelimited
-                     * @memberof tvix.store.v1.NARInfo.CA
-                     * @static
-                     * @param {tvix.store.v1.NARInfo.CA.$Properties} message CA message or plain object to encode
-                     * @param {$protobuf.Writer} [writer] Writer to encode to
-                     * @returns {$protobuf.Writer} Writer
-                     */
-                    CA.encodeDelimited = function(message, writer) {
-                        return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                     };
 
                     /**
@@ -6301,174 +3037,6 @@ export const tvix = $root.tvix = (() => {
                     };
 
                     /**
-                     * Decodes a CA message from the specified reader or buffer, length delimited.
-                     * @function decodeDelimited
-                     * @memberof tvix.store.v1.NARInfo.CA
-                     * @static
-                     * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                     * @returns {tvix.store.v1.NARInfo.CA & tvix.store.v1.NARInfo.CA.$Shape} CA
-                     * @throws {Error} If the payload is not a reader or valid buffer
-                     * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                     */
-                    CA.decodeDelimited = function(reader) {
-                        if (!(reader instanceof $Reader))
-                            reader = new $Reader(reader);
-                        return this.decode(reader, reader.size());
-                    };
-
-                    /**
-                     * Verifies a CA message.
-                     * @function verify
-                     * @memberof tvix.store.v1.NARInfo.CA
-                     * @static
-                     * @param {Object.<string,*>} message Plain object to verify
-                     * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                     */
-                    CA.verify = function (message, _depth) {
-                        if (typeof message !== "object" || message === null)
-                            return "object expected";
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            return "max depth exceeded";
-                        if (message.type != null && $Object.hasOwnProperty.call(message, "type"))
-                            if (typeof message.type !== "number" || (message.type | 0) !== message.type)
-                                return "type: enum value expected";
-                        if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                            if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
-                                return "digest: buffer expected";
-                        return null;
-                    };
-
-                    /**
-                     * Creates a CA message from a plain object. Also converts values to their respective internal types.
-                     * @function fromObject
-                     * @memberof tvix.store.v1.NARInfo.CA
-                     * @static
-                     * @param {Object.<string,*>} object Plain object
-                     * @returns {tvix.store.v1.NARInfo.CA} CA
-                     */
-                    CA.fromObject = function (object, _depth) {
-                        if (object instanceof $root.tvix.store.v1.NARInfo.CA)
-                            return object;
-                        if (!$util.isObject(object))
-                            throw $TypeError(".tvix.store.v1.NARInfo.CA: object expected");
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            throw $Error("max depth exceeded");
-                        let message = new $root.tvix.store.v1.NARInfo.CA();
-                        if (object.type !== 0 && (typeof object.type !== "string" || $root.tvix.store.v1.NARInfo.CA.Hash[object.type] !== 0))
-                            switch (object.type) {
-                            case "NAR_SHA256":
-                            case 0:
-                                message.type = 0;
-                                break;
-                            case "NAR_SHA1":
-                            case 1:
-                                message.type = 1;
-                                break;
-                            case "NAR_SHA512":
-                            case 2:
-                                message.type = 2;
-                                break;
-                            case "NAR_MD5":
-                            case 3:
-                                message.type = 3;
-                                break;
-                            case "TEXT_SHA256":
-                            case 4:
-                                message.type = 4;
-                                break;
-                            case "FLAT_SHA1":
-                            case 5:
-                                message.type = 5;
-                                break;
-                            case "FLAT_MD5":
-                            case 6:
-                                message.type = 6;
-                                break;
-                            case "FLAT_SHA256":
-                            case 7:
-                                message.type = 7;
-                                break;
-                            case "FLAT_SHA512":
-                            case 8:
-                                message.type = 8;
-                                break;
-                            default:
-                                if (typeof object.type === "number" && (object.type | 0) === object.type)
-                                    message.type = object.type;
-                            }
-                        if (object.digest != null)
-                            if (object.digest.length)
-                                if (typeof object.digest === "string")
-                                    $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
-                                else if (object.digest.length >= 0)
-                                    message.digest = object.digest;
-                        return message;
-                    };
-
-                    /**
-                     * Creates a plain object from a CA message. Also converts values to other types if specified.
-                     * @function toObject
-                     * @memberof tvix.store.v1.NARInfo.CA
-                     * @static
-                     * @param {tvix.store.v1.NARInfo.CA} message CA
-                     * @param {$protobuf.IConversionOptions} [options] Conversion options
-                     * @returns {Object.<string,*>} Plain object
-                     */
-                    CA.toObject = function (message, options, _depth) {
-                        if (!options)
-                            options = {};
-                        if (_depth === $undefined)
-                            _depth = 0;
-                        if (_depth > $util.recursionLimit)
-                            throw $Error("max depth exceeded");
-                        let object = {};
-                        if (options.defaults) {
-                            object.type = options.enums === $String ? "NAR_SHA256" : 0;
-                            if (options.bytes === $String)
-                                object.digest = "";
-                            else {
-                                object.digest = [];
-                                if (options.bytes !== $Array)
-                                    object.digest = $util.newBuffer(object.digest);
-                            }
-                        }
-                        if (message.type != null && $Object.hasOwnProperty.call(message, "type"))
-                            object.type = options.enums === $String ? $root.tvix.store.v1.NARInfo.CA.Hash[message.type] === $undefined ? message.type : $root.tvix.store.v1.NARInfo.CA.Hash[message.type] : message.type;
-                        if (message.digest != null && $Object.hasOwnProperty.call(message, "digest"))
-                            object.digest = options.bytes === $String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.digest) : message.digest;
-                        return object;
-                    };
-
-                    /**
-                     * Converts this CA to JSON.
-                     * @function toJSON
-                     * @memberof tvix.store.v1.NARInfo.CA
-                     * @instance
-                     * @returns {Object.<string,*>} JSON object
-                     */
-                    CA.prototype.toJSON = function() {
-                        return CA.toObject(this, $protobuf.util.toJSONOptions);
-                    };
-
-                    /**
-                     * Gets the type url for CA
-                     * @function getTypeUrl
-                     * @memberof tvix.store.v1.NARInfo.CA
-                     * @static
-                     * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                     * @returns {string} The type url
-                     */
-                    CA.getTypeUrl = function(prefix) {
-                        if (prefix === $undefined)
-                            prefix = "type.googleapis.com";
-                        return prefix + "/tvix.store.v1.NARInfo.CA";
-                    };
-
-                    /**
                      * Hash enum.
                      * @name tvix.store.v1.NARInfo.CA.Hash
                      * @enum {number}
@@ -6500,205 +3068,6 @@ export const tvix = $root.tvix = (() => {
                 })();
 
                 return NARInfo;
-            })();
-
-            v1.PathInfoService = (function() {
-
-                /**
-                 * Constructs a new PathInfoService service.
-                 * @memberof tvix.store.v1
-                 * @classdesc Represents a PathInfoService
-                 * @extends $protobuf.rpc.Service
-                 * @constructor
-                 * @param {$protobuf.RPCImpl} rpcImpl RPC implementation
-                 * @param {boolean} [requestDelimited=false] Whether requests are length-delimited
-                 * @param {boolean} [responseDelimited=false] Whether responses are length-delimited
-                 */
-                const PathInfoService = function(rpcImpl, requestDelimited, responseDelimited) {
-                    $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
-                };
-
-                $Object.defineProperty(PathInfoService.prototype = $Object.create($protobuf.rpc.Service.prototype), "constructor", { value: PathInfoService, writable: true, enumerable: false, configurable: true });
-
-                /**
-                 * Creates new PathInfoService service using the specified rpc implementation.
-                 * @function create
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @static
-                 * @param {$protobuf.RPCImpl} rpcImpl RPC implementation
-                 * @param {boolean} [requestDelimited=false] Whether requests are length-delimited
-                 * @param {boolean} [responseDelimited=false] Whether responses are length-delimited
-                 * @returns {PathInfoService} RPC service. Useful where requests and/or responses are streamed.
-                 */
-                PathInfoService.create = function(rpcImpl, requestDelimited, responseDelimited) {
-                    return new this(rpcImpl, requestDelimited, responseDelimited);
-                };
-
-                /**
-                 * Callback as used by {@link tvix.store.v1.PathInfoService#get}.
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @typedef GetCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.store.v1.PathInfo} [response] PathInfo
-                 */
-
-                /**
-                 * Calls Get.
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @typedef Get
-                 * @type {{
-                 *   (request: tvix.store.v1.IGetPathInfoRequest, callback: tvix.store.v1.PathInfoService.GetCallback): void;
-                 *   (request: tvix.store.v1.IGetPathInfoRequest): Promise<tvix.store.v1.PathInfo>;
-                 *   readonly name: "Get";
-                 *   readonly path: "/tvix.store.v1.PathInfoService/Get";
-                 *   readonly requestType: "GetPathInfoRequest";
-                 *   readonly responseType: "PathInfo";
-                 *   readonly requestStream: undefined;
-                 *   readonly responseStream: undefined;
-                 * }}
-                 */
-
-                /**
-                 * Calls Get.
-                 * @name tvix.store.v1.PathInfoService#get
-                 * @type {tvix.store.v1.PathInfoService.Get}
-                 */
-                $Object.defineProperties(PathInfoService.prototype.get = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, PathInfoService.prototype.get, $root.tvix.store.v1.GetPathInfoRequest, $root.tvix.store.v1.PathInfo, request, callback);
-                }, {
-                    name: { value: "Get" },
-                    path: { value: "/tvix.store.v1.PathInfoService/Get" },
-                    requestType: { value: "GetPathInfoRequest" },
-                    responseType: { value: "PathInfo" },
-                    requestStream: { value: $undefined },
-                    responseStream: { value: $undefined }
-                });
-
-                /**
-                 * Callback as used by {@link tvix.store.v1.PathInfoService#put}.
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @typedef PutCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.store.v1.PathInfo} [response] PathInfo
-                 */
-
-                /**
-                 * Calls Put.
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @typedef Put
-                 * @type {{
-                 *   (request: tvix.store.v1.IPathInfo, callback: tvix.store.v1.PathInfoService.PutCallback): void;
-                 *   (request: tvix.store.v1.IPathInfo): Promise<tvix.store.v1.PathInfo>;
-                 *   readonly name: "Put";
-                 *   readonly path: "/tvix.store.v1.PathInfoService/Put";
-                 *   readonly requestType: "PathInfo";
-                 *   readonly responseType: "PathInfo";
-                 *   readonly requestStream: undefined;
-                 *   readonly responseStream: undefined;
-                 * }}
-                 */
-
-                /**
-                 * Calls Put.
-                 * @name tvix.store.v1.PathInfoService#put
-                 * @type {tvix.store.v1.PathInfoService.Put}
-                 */
-                $Object.defineProperties(PathInfoService.prototype.put = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, PathInfoService.prototype.put, $root.tvix.store.v1.PathInfo, $root.tvix.store.v1.PathInfo, request, callback);
-                }, {
-                    name: { value: "Put" },
-                    path: { value: "/tvix.store.v1.PathInfoService/Put" },
-                    requestType: { value: "PathInfo" },
-                    responseType: { value: "PathInfo" },
-                    requestStream: { value: $undefined },
-                    responseStream: { value: $undefined }
-                });
-
-                /**
-                 * Callback as used by {@link tvix.store.v1.PathInfoService#calculateNAR}.
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @typedef CalculateNARCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.store.v1.CalculateNARResponse} [response] CalculateNARResponse
-                 */
-
-                /**
-                 * Calls CalculateNAR.
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @typedef CalculateNAR
-                 * @type {{
-                 *   (request: tvix.castore.v1.INode, callback: tvix.store.v1.PathInfoService.CalculateNARCallback): void;
-                 *   (request: tvix.castore.v1.INode): Promise<tvix.store.v1.CalculateNARResponse>;
-                 *   readonly name: "CalculateNAR";
-                 *   readonly path: "/tvix.store.v1.PathInfoService/CalculateNAR";
-                 *   readonly requestType: "tvix.castore.v1.Node";
-                 *   readonly responseType: "CalculateNARResponse";
-                 *   readonly requestStream: undefined;
-                 *   readonly responseStream: undefined;
-                 * }}
-                 */
-
-                /**
-                 * Calls CalculateNAR.
-                 * @name tvix.store.v1.PathInfoService#calculateNAR
-                 * @type {tvix.store.v1.PathInfoService.CalculateNAR}
-                 */
-                $Object.defineProperties(PathInfoService.prototype.calculateNAR = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, PathInfoService.prototype.calculateNAR, $root.tvix.castore.v1.Node, $root.tvix.store.v1.CalculateNARResponse, request, callback);
-                }, {
-                    name: { value: "CalculateNAR" },
-                    path: { value: "/tvix.store.v1.PathInfoService/CalculateNAR" },
-                    requestType: { value: "tvix.castore.v1.Node" },
-                    responseType: { value: "CalculateNARResponse" },
-                    requestStream: { value: $undefined },
-                    responseStream: { value: $undefined }
-                });
-
-                /**
-                 * Callback as used by {@link tvix.store.v1.PathInfoService#list}.
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @typedef ListCallback
-                 * @type {function}
-                 * @param {Error|null} error Error, if any
-                 * @param {tvix.store.v1.PathInfo} [response] PathInfo
-                 */
-
-                /**
-                 * Calls List.
-                 * @memberof tvix.store.v1.PathInfoService
-                 * @typedef List
-                 * @type {{
-                 *   (request: tvix.store.v1.IListPathInfoRequest, callback: tvix.store.v1.PathInfoService.ListCallback): void;
-                 *   (request: tvix.store.v1.IListPathInfoRequest): Promise<tvix.store.v1.PathInfo>;
-                 *   readonly name: "List";
-                 *   readonly path: "/tvix.store.v1.PathInfoService/List";
-                 *   readonly requestType: "ListPathInfoRequest";
-                 *   readonly responseType: "PathInfo";
-                 *   readonly requestStream: undefined;
-                 *   readonly responseStream: true;
-                 * }}
-                 */
-
-                /**
-                 * Calls List.
-                 * @name tvix.store.v1.PathInfoService#list
-                 * @type {tvix.store.v1.PathInfoService.List}
-                 */
-                $Object.defineProperties(PathInfoService.prototype.list = function(request, callback) {
-                    return $protobuf.rpc.Service.prototype.rpcCall.call(this, PathInfoService.prototype.list, $root.tvix.store.v1.ListPathInfoRequest, $root.tvix.store.v1.PathInfo, request, callback);
-                }, {
-                    name: { value: "List" },
-                    path: { value: "/tvix.store.v1.PathInfoService/List" },
-                    requestType: { value: "ListPathInfoRequest" },
-                    responseType: { value: "PathInfo" },
-                    requestStream: { value: $undefined },
-                    responseStream: { value: true }
-                });
-
-                return PathInfoService;
             })();
 
             v1.GetPathInfoRequest = (function() {
@@ -6767,22 +3136,6 @@ export const tvix = $root.tvix = (() => {
                 });
 
                 /**
-                 * Creates a new GetPathInfoRequest instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.store.v1.GetPathInfoRequest
-                 * @static
-                 * @param {tvix.store.v1.GetPathInfoRequest.$Properties=} [properties] Properties to set
-                 * @returns {tvix.store.v1.GetPathInfoRequest} GetPathInfoRequest instance
-                 * @type {{
-                 *   (properties: tvix.store.v1.GetPathInfoRequest.$Shape): tvix.store.v1.GetPathInfoRequest & tvix.store.v1.GetPathInfoRequest.$Shape;
-                 *   (properties?: tvix.store.v1.GetPathInfoRequest.$Properties): tvix.store.v1.GetPathInfoRequest;
-                 * }}
-                 */
-                GetPathInfoRequest.create = function(properties) {
-                    return new GetPathInfoRequest(properties);
-                };
-
-                /**
                  * Encodes the specified GetPathInfoRequest message. Does not implicitly {@link tvix.store.v1.GetPathInfoRequest.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.store.v1.GetPathInfoRequest
@@ -6804,19 +3157,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified GetPathInfoRequest message, length delimited. Does not implicitly {@link tvix.store.v1.GetPathInfoRequest.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.store.v1.GetPathInfoRequest
-                 * @static
-                 * @param {tvix.store.v1.GetPathInfoRequest.$Properties} message GetPathInfoRequest message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                GetPathInfoRequest.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -6881,122 +3221,6 @@ export const tvix = $root.tvix = (() => {
                     return message;
                 };
 
-                /**
-                 * Decodes a GetPathInfoRequest message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.store.v1.GetPathInfoRequest
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.GetPathInfoRequest & tvix.store.v1.GetPathInfoRequest.$Shape} GetPathInfoRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                GetPathInfoRequest.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a GetPathInfoRequest message.
-                 * @function verify
-                 * @memberof tvix.store.v1.GetPathInfoRequest
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                GetPathInfoRequest.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    let properties = {};
-                    if (message.byOutputHash != null && $Object.hasOwnProperty.call(message, "byOutputHash")) {
-                        properties.byWhat = 1;
-                        if (!(message.byOutputHash && typeof message.byOutputHash.length === "number" || $util.isString(message.byOutputHash)))
-                            return "byOutputHash: buffer expected";
-                    }
-                    return null;
-                };
-
-                /**
-                 * Creates a GetPathInfoRequest message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.store.v1.GetPathInfoRequest
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.store.v1.GetPathInfoRequest} GetPathInfoRequest
-                 */
-                GetPathInfoRequest.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.store.v1.GetPathInfoRequest)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.store.v1.GetPathInfoRequest: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.store.v1.GetPathInfoRequest();
-                    if (object.byOutputHash != null)
-                        if (typeof object.byOutputHash === "string")
-                            $util.base64.decode(object.byOutputHash, message.byOutputHash = $util.newBuffer($util.base64.length(object.byOutputHash)), 0);
-                        else if (object.byOutputHash.length >= 0)
-                            message.byOutputHash = object.byOutputHash;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a GetPathInfoRequest message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.store.v1.GetPathInfoRequest
-                 * @static
-                 * @param {tvix.store.v1.GetPathInfoRequest} message GetPathInfoRequest
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                GetPathInfoRequest.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (message.byOutputHash != null && $Object.hasOwnProperty.call(message, "byOutputHash")) {
-                        object.byOutputHash = options.bytes === $String ? $util.base64.encode(message.byOutputHash, 0, message.byOutputHash.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.byOutputHash) : message.byOutputHash;
-                        if (options.oneofs)
-                            object.byWhat = "byOutputHash";
-                    }
-                    return object;
-                };
-
-                /**
-                 * Converts this GetPathInfoRequest to JSON.
-                 * @function toJSON
-                 * @memberof tvix.store.v1.GetPathInfoRequest
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                GetPathInfoRequest.prototype.toJSON = function() {
-                    return GetPathInfoRequest.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for GetPathInfoRequest
-                 * @function getTypeUrl
-                 * @memberof tvix.store.v1.GetPathInfoRequest
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                GetPathInfoRequest.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.store.v1.GetPathInfoRequest";
-                };
-
                 return GetPathInfoRequest;
             })();
 
@@ -7037,22 +3261,6 @@ export const tvix = $root.tvix = (() => {
                 };
 
                 /**
-                 * Creates a new ListPathInfoRequest instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.store.v1.ListPathInfoRequest
-                 * @static
-                 * @param {tvix.store.v1.ListPathInfoRequest.$Properties=} [properties] Properties to set
-                 * @returns {tvix.store.v1.ListPathInfoRequest} ListPathInfoRequest instance
-                 * @type {{
-                 *   (properties: tvix.store.v1.ListPathInfoRequest.$Shape): tvix.store.v1.ListPathInfoRequest & tvix.store.v1.ListPathInfoRequest.$Shape;
-                 *   (properties?: tvix.store.v1.ListPathInfoRequest.$Properties): tvix.store.v1.ListPathInfoRequest;
-                 * }}
-                 */
-                ListPathInfoRequest.create = function(properties) {
-                    return new ListPathInfoRequest(properties);
-                };
-
-                /**
                  * Encodes the specified ListPathInfoRequest message. Does not implicitly {@link tvix.store.v1.ListPathInfoRequest.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.store.v1.ListPathInfoRequest
@@ -7072,19 +3280,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified ListPathInfoRequest message, length delimited. Does not implicitly {@link tvix.store.v1.ListPathInfoRequest.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.store.v1.ListPathInfoRequest
-                 * @static
-                 * @param {tvix.store.v1.ListPathInfoRequest.$Properties} message ListPathInfoRequest message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                ListPathInfoRequest.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -7137,98 +3332,6 @@ export const tvix = $root.tvix = (() => {
                     if (_end !== $undefined)
                         throw $Error("missing end group");
                     return message;
-                };
-
-                /**
-                 * Decodes a ListPathInfoRequest message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.store.v1.ListPathInfoRequest
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.ListPathInfoRequest & tvix.store.v1.ListPathInfoRequest.$Shape} ListPathInfoRequest
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                ListPathInfoRequest.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a ListPathInfoRequest message.
-                 * @function verify
-                 * @memberof tvix.store.v1.ListPathInfoRequest
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                ListPathInfoRequest.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    return null;
-                };
-
-                /**
-                 * Creates a ListPathInfoRequest message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.store.v1.ListPathInfoRequest
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.store.v1.ListPathInfoRequest} ListPathInfoRequest
-                 */
-                ListPathInfoRequest.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.store.v1.ListPathInfoRequest)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.store.v1.ListPathInfoRequest: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    return new $root.tvix.store.v1.ListPathInfoRequest();
-                };
-
-                /**
-                 * Creates a plain object from a ListPathInfoRequest message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.store.v1.ListPathInfoRequest
-                 * @static
-                 * @param {tvix.store.v1.ListPathInfoRequest} message ListPathInfoRequest
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                ListPathInfoRequest.toObject = function () {
-                    return {};
-                };
-
-                /**
-                 * Converts this ListPathInfoRequest to JSON.
-                 * @function toJSON
-                 * @memberof tvix.store.v1.ListPathInfoRequest
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                ListPathInfoRequest.prototype.toJSON = function() {
-                    return ListPathInfoRequest.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for ListPathInfoRequest
-                 * @function getTypeUrl
-                 * @memberof tvix.store.v1.ListPathInfoRequest
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                ListPathInfoRequest.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.store.v1.ListPathInfoRequest";
                 };
 
                 return ListPathInfoRequest;
@@ -7289,22 +3392,6 @@ export const tvix = $root.tvix = (() => {
                 CalculateNARResponse.prototype.narSha256 = $util.newBuffer([]);
 
                 /**
-                 * Creates a new CalculateNARResponse instance using the specified properties.
-                 * @function create
-                 * @memberof tvix.store.v1.CalculateNARResponse
-                 * @static
-                 * @param {tvix.store.v1.CalculateNARResponse.$Properties=} [properties] Properties to set
-                 * @returns {tvix.store.v1.CalculateNARResponse} CalculateNARResponse instance
-                 * @type {{
-                 *   (properties: tvix.store.v1.CalculateNARResponse.$Shape): tvix.store.v1.CalculateNARResponse & tvix.store.v1.CalculateNARResponse.$Shape;
-                 *   (properties?: tvix.store.v1.CalculateNARResponse.$Properties): tvix.store.v1.CalculateNARResponse;
-                 * }}
-                 */
-                CalculateNARResponse.create = function(properties) {
-                    return new CalculateNARResponse(properties);
-                };
-
-                /**
                  * Encodes the specified CalculateNARResponse message. Does not implicitly {@link tvix.store.v1.CalculateNARResponse.verify|verify} messages.
                  * @function encode
                  * @memberof tvix.store.v1.CalculateNARResponse
@@ -7328,19 +3415,6 @@ export const tvix = $root.tvix = (() => {
                         for (let i = 0; i < message.$unknowns.length; ++i)
                             writer.raw(message.$unknowns[i]);
                     return writer;
-                };
-
-                /**
-                 * Encodes the specified CalculateNARResponse message, length delimited. Does not implicitly {@link tvix.store.v1.CalculateNARResponse.verify|verify} messages.
-                 * @function encodeDelimited
-                 * @memberof tvix.store.v1.CalculateNARResponse
-                 * @static
-                 * @param {tvix.store.v1.CalculateNARResponse.$Properties} message CalculateNARResponse message or plain object to encode
-                 * @param {$protobuf.Writer} [writer] Writer to encode to
-                 * @returns {$protobuf.Writer} Writer
-                 */
-                CalculateNARResponse.encodeDelimited = function(message, writer) {
-                    return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
                 };
 
                 /**
@@ -7414,151 +3488,6 @@ export const tvix = $root.tvix = (() => {
                     if (_end !== $undefined)
                         throw $Error("missing end group");
                     return message;
-                };
-
-                /**
-                 * Decodes a CalculateNARResponse message from the specified reader or buffer, length delimited.
-                 * @function decodeDelimited
-                 * @memberof tvix.store.v1.CalculateNARResponse
-                 * @static
-                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-                 * @returns {tvix.store.v1.CalculateNARResponse & tvix.store.v1.CalculateNARResponse.$Shape} CalculateNARResponse
-                 * @throws {Error} If the payload is not a reader or valid buffer
-                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
-                 */
-                CalculateNARResponse.decodeDelimited = function(reader) {
-                    if (!(reader instanceof $Reader))
-                        reader = new $Reader(reader);
-                    return this.decode(reader, reader.size());
-                };
-
-                /**
-                 * Verifies a CalculateNARResponse message.
-                 * @function verify
-                 * @memberof tvix.store.v1.CalculateNARResponse
-                 * @static
-                 * @param {Object.<string,*>} message Plain object to verify
-                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
-                 */
-                CalculateNARResponse.verify = function (message, _depth) {
-                    if (typeof message !== "object" || message === null)
-                        return "object expected";
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        return "max depth exceeded";
-                    if (message.narSize != null && $Object.hasOwnProperty.call(message, "narSize"))
-                        if (!$util.isInteger(message.narSize) && !(message.narSize && $util.isInteger(message.narSize.low) && $util.isInteger(message.narSize.high)))
-                            return "narSize: integer|Long expected";
-                    if (message.narSha256 != null && $Object.hasOwnProperty.call(message, "narSha256"))
-                        if (!(message.narSha256 && typeof message.narSha256.length === "number" || $util.isString(message.narSha256)))
-                            return "narSha256: buffer expected";
-                    return null;
-                };
-
-                /**
-                 * Creates a CalculateNARResponse message from a plain object. Also converts values to their respective internal types.
-                 * @function fromObject
-                 * @memberof tvix.store.v1.CalculateNARResponse
-                 * @static
-                 * @param {Object.<string,*>} object Plain object
-                 * @returns {tvix.store.v1.CalculateNARResponse} CalculateNARResponse
-                 */
-                CalculateNARResponse.fromObject = function (object, _depth) {
-                    if (object instanceof $root.tvix.store.v1.CalculateNARResponse)
-                        return object;
-                    if (!$util.isObject(object))
-                        throw $TypeError(".tvix.store.v1.CalculateNARResponse: object expected");
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let message = new $root.tvix.store.v1.CalculateNARResponse();
-                    if (object.narSize != null)
-                        if (typeof object.narSize === "object" ? object.narSize.low || object.narSize.high : $Number(object.narSize) !== 0)
-                            if ($util.Long)
-                                message.narSize = $util.Long.fromValue(object.narSize, true);
-                            else if (typeof object.narSize === "string")
-                                message.narSize = $parseInt(object.narSize, 10);
-                            else if (typeof object.narSize === "number")
-                                message.narSize = object.narSize;
-                            else if (typeof object.narSize === "object")
-                                message.narSize = new $util.LongBits(object.narSize.low >>> 0, object.narSize.high >>> 0).toNumber(true);
-                    if (object.narSha256 != null)
-                        if (object.narSha256.length)
-                            if (typeof object.narSha256 === "string")
-                                $util.base64.decode(object.narSha256, message.narSha256 = $util.newBuffer($util.base64.length(object.narSha256)), 0);
-                            else if (object.narSha256.length >= 0)
-                                message.narSha256 = object.narSha256;
-                    return message;
-                };
-
-                /**
-                 * Creates a plain object from a CalculateNARResponse message. Also converts values to other types if specified.
-                 * @function toObject
-                 * @memberof tvix.store.v1.CalculateNARResponse
-                 * @static
-                 * @param {tvix.store.v1.CalculateNARResponse} message CalculateNARResponse
-                 * @param {$protobuf.IConversionOptions} [options] Conversion options
-                 * @returns {Object.<string,*>} Plain object
-                 */
-                CalculateNARResponse.toObject = function (message, options, _depth) {
-                    if (!options)
-                        options = {};
-                    if (_depth === $undefined)
-                        _depth = 0;
-                    if (_depth > $util.recursionLimit)
-                        throw $Error("max depth exceeded");
-                    let object = {};
-                    if (options.defaults) {
-                        if ($util.Long) {
-                            let long = new $util.Long(0, 0, true);
-                            object.narSize = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                        } else
-                            object.narSize = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                        if (options.bytes === $String)
-                            object.narSha256 = "";
-                        else {
-                            object.narSha256 = [];
-                            if (options.bytes !== $Array)
-                                object.narSha256 = $util.newBuffer(object.narSha256);
-                        }
-                    }
-                    if (message.narSize != null && $Object.hasOwnProperty.call(message, "narSize"))
-                        if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                            object.narSize = typeof message.narSize === "number" ? $BigInt(message.narSize) : $util.Long.fromBits(message.narSize.low >>> 0, message.narSize.high >>> 0, true).toBigInt();
-                        else if (typeof message.narSize === "number")
-                            object.narSize = options.longs === $String ? $String(message.narSize) : message.narSize;
-                        else
-                            object.narSize = options.longs === $String ? $util.Long.prototype.toString.call(message.narSize) : options.longs === $Number ? new $util.LongBits(message.narSize.low >>> 0, message.narSize.high >>> 0).toNumber(true) : message.narSize;
-                    if (message.narSha256 != null && $Object.hasOwnProperty.call(message, "narSha256"))
-                        object.narSha256 = options.bytes === $String ? $util.base64.encode(message.narSha256, 0, message.narSha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.narSha256) : message.narSha256;
-                    return object;
-                };
-
-                /**
-                 * Converts this CalculateNARResponse to JSON.
-                 * @function toJSON
-                 * @memberof tvix.store.v1.CalculateNARResponse
-                 * @instance
-                 * @returns {Object.<string,*>} JSON object
-                 */
-                CalculateNARResponse.prototype.toJSON = function() {
-                    return CalculateNARResponse.toObject(this, $protobuf.util.toJSONOptions);
-                };
-
-                /**
-                 * Gets the type url for CalculateNARResponse
-                 * @function getTypeUrl
-                 * @memberof tvix.store.v1.CalculateNARResponse
-                 * @static
-                 * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-                 * @returns {string} The type url
-                 */
-                CalculateNARResponse.getTypeUrl = function(prefix) {
-                    if (prefix === $undefined)
-                        prefix = "type.googleapis.com";
-                    return prefix + "/tvix.store.v1.CalculateNARResponse";
                 };
 
                 return CalculateNARResponse;
