@@ -8,6 +8,7 @@ import { NarBridgeError } from '../errors.js';
 import { NixHash, parseContentAddress, Signature, StorePath } from '../nix/index.js';
 import { ingestNar, type PathInfo, type Store } from '../store/index.js';
 import { openConfiguredStore, STORE_COMMAND_OPTIONS, STORE_COMMAND_USAGE } from './configured-store.js';
+import { parsePathInfoJson, type LocalPathInfo } from './local-path-info.js';
 import { formatBytes, Progress, type ProgressOutput } from './progress.js';
 
 export const IMPORT_USAGE = `usage: nar-bridge import [-r|--recursive] [--json] [--data-dir DIR] PATH…
@@ -17,17 +18,6 @@ export const IMPORT_USAGE = `usage: nar-bridge import [-r|--recursive] [--json] 
   Progress goes to stderr (a bar on a terminal); --json prints a summary on stdout.
   ${STORE_COMMAND_USAGE}
 `;
-
-/** One element of `nix path-info --json` (Nix 2.8). */
-interface LocalPathInfo {
-  readonly path: string;
-  readonly narHash: string;
-  readonly narSize: number;
-  readonly references: readonly string[];
-  readonly deriver?: string;
-  readonly ca?: string;
-  readonly signatures?: readonly string[];
-}
 
 export interface ImportIo {
   readonly env: NodeJS.ProcessEnv;
@@ -50,7 +40,7 @@ export async function importCommand(args: readonly string[], io: ImportIo): Prom
   });
   if (positionals.length === 0) throw new NarBridgeError('NB_ERR_CONFIG', 'import needs at least one store path');
   const listing = await run('nix', [...NIX_FLAGS, 'path-info', '--json', ...(values.recursive ? ['-r'] : []), ...positionals], io.env);
-  const infos = referencesFirst(JSON.parse(listing) as LocalPathInfo[]);
+  const infos = referencesFirst(parsePathInfoJson(listing));
   const { store, close } = await openConfiguredStore(values, io.env);
   const imported: string[] = [];
   const skipped: string[] = [];
@@ -134,7 +124,7 @@ async function importPath(store: Store, info: LocalPathInfo, env: NodeJS.Process
     references: info.references.map((r) => StorePath.parseAbsolute(r)),
     narHash,
     narSize: info.narSize,
-    signatures: (info.signatures ?? []).map((s) => Signature.parse(s)),
+    signatures: info.signatures.map((s) => Signature.parse(s)),
     ...(info.deriver ? { deriver: StorePath.parseAbsolute(info.deriver) } : {}),
     ...(info.ca ? { ca: parseContentAddress(info.ca) } : {}),
   };

@@ -25,8 +25,15 @@ interface Entry {
   readonly expires: number;
 }
 
+/** A get that missed and is asking the inner service; a put of its key while it waits makes its answer stale. */
+interface Read {
+  stale: boolean;
+}
+
 export class CachingPathInfoService implements PathInfoService {
   readonly #entries = new Map<string, Entry>();
+  /** Gets asking the inner service, by key; only keys with a get in flight are here. */
+  readonly #reads = new Map<string, Set<Read>>();
   readonly #maxEntries: number;
   readonly #ttlMs: number;
 
@@ -47,16 +54,33 @@ export class CachingPathInfoService implements PathInfoService {
       this.#entries.set(key, entry);
       return entry.info;
     }
-    const info = await this.inner.get(digest, opts);
-    if (info) this.#remember(key, info);
-    else this.#entries.delete(key);
-    return info;
+    const read: Read = { stale: false };
+    const reads = this.#reads.get(key) ?? new Set();
+    this.#reads.set(key, reads.add(read));
+    try {
+      const info = await this.inner.get(digest, opts);
+      // An answer the inner service gave before a put landed may be the old one: the caller gets it, the cache not.
+      if (!info) this.#entries.delete(key);
+      else if (!read.stale) this.#remember(key, info);
+      return info;
+    } finally {
+      reads.delete(read);
+      if (reads.size === 0) this.#reads.delete(key);
+    }
   }
 
-  /** Forgets the entry, so the next get reads what the inner service now holds (it may add signatures). */
+  /**
+   * Forgets the entry and what gets in flight will answer, so the next get reads what the inner service now
+   * holds (it may add signatures). Also when the put fails: the inner service may hold it all the same.
+   */
   async put(info: PathInfo, opts?: CallOptions): Promise<void> {
-    await this.inner.put(info, opts);
-    this.#entries.delete(keyOf(info.storePath.digest));
+    try {
+      await this.inner.put(info, opts);
+    } finally {
+      const key = keyOf(info.storePath.digest);
+      this.#entries.delete(key);
+      for (const read of this.#reads.get(key) ?? []) read.stale = true;
+    }
   }
 
   list(opts?: CallOptions): AsyncIterable<PathInfo> {

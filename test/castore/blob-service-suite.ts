@@ -1,4 +1,5 @@
 // describeBlobService: the behaviour every BlobService backend must show, run once per backend.
+import { readdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blake3, type BlobService, type BlobWriter } from '../../src/castore/index.js';
 
@@ -7,6 +8,12 @@ export interface BlobServiceFixture {
   /** Scratch files a backend keeps while writing (e.g. <dir>/tmp); must be empty when no write is open. */
   readonly tempFiles?: () => Promise<string[]>;
   readonly cleanup?: () => Promise<void>;
+}
+
+/** The names of the files anywhere below `dir` (temp spaces are folders per process). */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => e.name);
 }
 
 const EMPTY_BLAKE3 = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';

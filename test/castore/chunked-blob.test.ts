@@ -8,7 +8,7 @@ import { blake3, LocalBlobService, MemoryBlobService, type B3Digest, type BlobSe
 import { ChunkedBlobService } from '../../src/castore/blob/chunked.js';
 import { LocalChunkIndex, MemoryChunkIndex } from '../../src/castore/blob/chunk-index.js';
 import { chunkingParams, chunkLength, DEFAULT_AVG_CHUNK_BYTES } from '../../src/castore/blob/fastcdc.js';
-import { describeBlobService, patternBytes, readAll } from './blob-service-suite.js';
+import { describeBlobService, filesUnder, patternBytes, readAll } from './blob-service-suite.js';
 
 /** Deterministic incompressible bytes (AES-CTR keystream): FastCDC finds no cut points in a plain LCG pattern. */
 function randomBytes(length: number, seed: number): Buffer {
@@ -35,7 +35,7 @@ describeBlobService('chunked over local', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'nar-bridge-chunked-'));
   return {
     service: new ChunkedBlobService(new LocalBlobService(join(dir, 'blobs')), new LocalChunkIndex(join(dir, 'chunks')), SMALL),
-    tempFiles: async () => [...(await readdir(join(dir, 'blobs', 'tmp'))), ...(await readdir(join(dir, 'chunks', 'tmp')))],
+    tempFiles: async () => [...(await filesUnder(join(dir, 'blobs', 'tmp'))), ...(await filesUnder(join(dir, 'chunks', 'tmp')))],
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });

@@ -37,6 +37,13 @@ export function sharedDag(): { leaf: Directory; a: Directory; b: Directory; root
   return { leaf, a, b, root };
 }
 
+/** `root/{a/, b/c/}` with `a` and `c` both empty: one Directory at depths 1 and 2. Leaves first. */
+export function twoDepthDag(): { b: Directory; root: Directory } {
+  const b = new DirectoryBuilder().add(name('c'), dirNode(Directory.EMPTY)).build();
+  const root = new DirectoryBuilder().add(name('a'), dirNode(Directory.EMPTY)).add(name('b'), dirNode(b)).build();
+  return { b, root };
+}
+
 async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
   const err = await promise.then(() => undefined, (e: unknown) => e);
   expect(err, `expected ${code}`).toBeInstanceOf(NarBridgeError);
@@ -95,6 +102,14 @@ export function describeDirectoryService(label: string, make: () => Promise<Dire
       // root's children in entry order (a, b, c=leaf), then A's and B's children, all seen already.
       expect(await collect(dirs.getRecursive(root.digest()))).toEqual([root, a, b, leaf].map((d) => d.digest().toHex()));
       expect(await collect(dirs.getRecursive(b.digest()))).toEqual([b, leaf, a].map((d) => d.digest().toHex()));
+    });
+
+    it('walks a graph where one directory sits at two depths', async () => {
+      const dirs = await open();
+      const { b, root } = twoDepthDag();
+      await putAll(dirs, [Directory.EMPTY, b, root]);
+      expect(await collect(dirs.getRecursive(root.digest()))).toEqual([root, Directory.EMPTY, b].map((d) => d.digest().toHex()));
+      expect((await dirs.get(b.digest()))?.digest().toHex()).toBe(b.digest().toHex());
     });
 
     it('fails getRecursive on a missing root', async () => {

@@ -6,13 +6,16 @@ import { describe, expect, it } from 'vitest';
 import {
   MemoryDirectoryService,
   SqliteDirectoryService,
+  TieredDirectoryService,
   openDatabase,
   traverseDirectories,
   type B3Digest,
-  type Directory,
+  type CallOptions,
+  Directory,
+  type DirectoryService,
 } from '../../src/castore/index.js';
 import { NarBridgeError } from '../../src/errors.js';
-import { describeDirectoryService, putAll, sharedDag } from './directory-service-suite.js';
+import { describeDirectoryService, putAll, sharedDag, twoDepthDag } from './directory-service-suite.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'nar-bridge-dirs-'));
@@ -30,6 +33,71 @@ describeDirectoryService('sqlite', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
+});
+
+describeDirectoryService('tiered, written near', async () => ({
+  service: new TieredDirectoryService(new MemoryDirectoryService(), new MemoryDirectoryService()),
+}));
+
+/** Writes go to far, reads through the tiers: every first read fills near from far. */
+describeDirectoryService('tiered, read through from far', async () => {
+  const far = new MemoryDirectoryService();
+  const tiered = new TieredDirectoryService(new MemoryDirectoryService(), far);
+  return {
+    service: {
+      get: (digest, opts) => tiered.get(digest, opts),
+      getRecursive: (root, opts) => tiered.getRecursive(root, opts),
+      putter: (opts) => far.putter(opts),
+    },
+  };
+});
+
+/** Counts the calls that would each be a round trip to a remote far. */
+class CountingDirectoryService implements DirectoryService {
+  calls = 0;
+  constructor(private readonly inner: DirectoryService) {}
+  get(digest: B3Digest, opts?: CallOptions) {
+    this.calls++;
+    return this.inner.get(digest, opts);
+  }
+  getRecursive(root: B3Digest, opts?: CallOptions) {
+    this.calls++;
+    return this.inner.getRecursive(root, opts);
+  }
+  putter(opts?: CallOptions) {
+    return this.inner.putter(opts);
+  }
+}
+
+describe('TieredDirectoryService', () => {
+  it('answers a get near lacks with one far round trip, and the next from near', async () => {
+    const far = new MemoryDirectoryService();
+    const { leaf, a, b, root } = sharedDag();
+    await putAll(far, [leaf, a, b, root]);
+    const counting = new CountingDirectoryService(far);
+    const near = new MemoryDirectoryService();
+    const tiered = new TieredDirectoryService(near, counting);
+    expect((await tiered.get(root.digest()))?.digest().toHex()).toBe(root.digest().toHex());
+    expect(counting.calls).toBe(1);
+    expect((await tiered.get(b.digest()))?.digest().toHex()).toBe(b.digest().toHex());
+    expect(counting.calls).toBe(1);
+  });
+
+  it('answers a get far lacks too with null after one far round trip', async () => {
+    const counting = new CountingDirectoryService(new MemoryDirectoryService());
+    const tiered = new TieredDirectoryService(new MemoryDirectoryService(), counting);
+    expect(await tiered.get(sharedDag().root.digest())).toBeNull();
+    expect(counting.calls).toBe(1);
+  });
+
+  it('fills near with a graph where one directory sits at two depths', async () => {
+    const far = new MemoryDirectoryService();
+    const { b, root } = twoDepthDag();
+    await putAll(far, [Directory.EMPTY, b, root]);
+    const near = new MemoryDirectoryService();
+    await new TieredDirectoryService(near, far).get(root.digest());
+    for (const d of [root, b, Directory.EMPTY]) expect((await near.get(d.digest()))?.digest().toHex()).toBe(d.digest().toHex());
+  });
 });
 
 describe('SqliteDirectoryService on disk', () => {

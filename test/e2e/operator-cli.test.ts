@@ -73,6 +73,43 @@ test('import -r of a closure, then nix copy --from the server installs it byte f
   }
 });
 
+/**
+ * Nix ≥ 2.19 prints `nix path-info --json` as an object keyed by store path, with null for absent fields. A `nix`
+ * first on PATH turns Nix 2.8's array into that shape; everything else goes to the real one.
+ */
+async function newerNixPathInfo(): Promise<string> {
+  const dir = await makeTempDir('newer-nix');
+  const real = (await runCommand('sh', ['-c', 'command -v nix'], process.env)).stdout.trim();
+  const convert = `
+    let text = '';
+    for await (const piece of process.stdin) text += piece;
+    const out = {};
+    for (const { path, valid, ...fields } of JSON.parse(text)) out[path] = { ca: null, deriver: null, ultimate: false, ...fields };
+    process.stdout.write(JSON.stringify(out));`;
+  await writeFile(path.join(dir, 'convert.mjs'), convert);
+  const script = `#!/bin/sh
+case " $* " in
+  *" path-info "*) ${JSON.stringify(real)} "$@" | ${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(dir, 'convert.mjs'))} ;;
+  *) exec ${JSON.stringify(real)} "$@" ;;
+esac
+`;
+  await writeFile(path.join(dir, 'nix'), script, { mode: 0o755 });
+  return dir;
+}
+
+test('import reads the path-info JSON of Nix ≥ 2.19 (an object keyed by store path)', async () => {
+  const fx = await makeFixtures();
+  const dataDir = await makeTempDir('data');
+  const env = { ...fx.env.env, PATH: `${await newerNixPathInfo()}:${fx.env.env.PATH ?? ''}` };
+  const listing = await runCommand('nix', ['path-info', '--json', fx.y], env);
+  expect(Object.keys(JSON.parse(listing.stdout) as object)).toEqual([fx.y]);
+  const result = await runCommand(process.execPath, [CLI, 'import', '-r', '--json', '--data-dir', dataDir, fx.y], env);
+  const summary = JSON.parse(result.stdout) as { imported: string[] };
+  expect(summary.imported.sort()).toEqual([fx.dep, fx.deptree, fx.y].sort());
+  const info = JSON.parse((await runCommand(process.execPath, [CLI, 'info', '--json', '--data-dir', dataDir], env)).stdout) as Record<string, number>;
+  expect(info.pathInfos).toBe(3);
+});
+
 test('export, ls and cat read the store as Nix sees the original paths', async () => {
   const fx = await makeFixtures();
   const dataDir = await makeTempDir('data');

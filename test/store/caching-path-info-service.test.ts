@@ -2,7 +2,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { B3Digest } from '../../src/castore/index.js';
 import { NixHash, StorePath } from '../../src/nix/index.js';
-import { CachingPathInfoService, MemoryPathInfoService, type PathInfo } from '../../src/store/index.js';
+import { CachingPathInfoService, MemoryPathInfoService, type PathInfo, type PathInfoService } from '../../src/store/index.js';
 
 const info = (hashPart: string, narSize = 128): PathInfo => ({
   storePath: StorePath.parseBasename(`${hashPart}-p`),
@@ -19,6 +19,23 @@ function counting() {
   const inner = new MemoryPathInfoService();
   const get = vi.spyOn(inner, 'get');
   return { inner, get };
+}
+
+/** An inner service whose gets answer with what it held when asked, but only once `release` is called. */
+function held() {
+  const inner = new MemoryPathInfoService();
+  const gates: (() => void)[] = [];
+  const service: PathInfoService = {
+    get: async (digest) => {
+      const answer = await inner.get(digest);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      return answer;
+    },
+    put: (i) => inner.put(i),
+    list: () => inner.list(),
+  };
+  const release = () => gates.splice(0).forEach((open) => open());
+  return { inner, service, release, asked: () => gates.length };
 }
 
 describe('CachingPathInfoService', () => {
@@ -66,5 +83,34 @@ describe('CachingPathInfoService', () => {
     await cache.get(B.storePath.digest);
     await cache.get(A.storePath.digest);
     expect(get).toHaveBeenCalledTimes(3);
+  });
+
+  it('does not keep the old answer of a get that was in flight while a put landed', async () => {
+    const { inner, service, release, asked } = held();
+    await inner.put(A);
+    const cache = new CachingPathInfoService(service);
+    const early = cache.get(A.storePath.digest);
+    await vi.waitFor(() => expect(asked()).toBe(1));
+    await cache.put(info('00bgd045z0d4icpbc2yyz4gx48ak44la', 256));
+    release();
+    expect((await early)?.narSize).toBe(128); // its answer, from before the put
+    const late = cache.get(A.storePath.digest);
+    await vi.waitFor(() => expect(asked()).toBe(1)); // asked again, not served the old entry
+    release();
+    expect((await late)?.narSize).toBe(256);
+  });
+
+  it('finds a path put while a get that missed it was in flight', async () => {
+    const { service, release, asked } = held();
+    const cache = new CachingPathInfoService(service);
+    const early = cache.get(A.storePath.digest);
+    await vi.waitFor(() => expect(asked()).toBe(1));
+    await cache.put(A);
+    release();
+    expect(await early).toBeNull();
+    const late = cache.get(A.storePath.digest);
+    await vi.waitFor(() => expect(asked()).toBe(1));
+    release();
+    expect((await late)?.narSize).toBe(128);
   });
 });

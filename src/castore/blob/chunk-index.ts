@@ -1,12 +1,12 @@
 // ChunkIndex: which chunks a chunked blob is made of. LocalChunkIndex keeps one small file per blob,
 // <dir>/<hex[0..2]>/<hex>, holding 40-byte records (32-byte chunk digest, u64 LE size), written atomically.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NarBridgeError } from '../../errors.js';
 import { B3_DIGEST_LENGTH, B3Digest } from '../digest.js';
 import type { ChunkMeta } from './service.js';
+import { claimTempSpace } from './temp-space.js';
 
 export interface ChunkIndex {
   /** The chunks of a chunked blob in order, or null if the blob is not chunked here. */
@@ -33,8 +33,7 @@ export class LocalChunkIndex implements ChunkIndex {
   readonly #tempDir: string;
 
   constructor(private readonly dir: string) {
-    this.#tempDir = join(dir, 'tmp');
-    mkdirSync(this.#tempDir, { recursive: true });
+    this.#tempDir = claimTempSpace(join(dir, 'tmp'));
   }
 
   #path(blob: B3Digest): string {

@@ -1,12 +1,13 @@
 // LocalBlobService: blobs as content-addressed files <dir>/<hex[0..2]>/<hex>, written via fsync'd temp files.
 import { randomUUID } from 'node:crypto';
-import { close as closeCb, fstat as fstatCb, mkdirSync, open as openCb, read as readCb, readdirSync, rmSync } from 'node:fs';
+import { close as closeCb, fstat as fstatCb, open as openCb, read as readCb } from 'node:fs';
 import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { NarBridgeError } from '../../errors.js';
 import { Blake3Hasher, type B3Digest } from '../digest.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import { claimTempSpace } from './temp-space.js';
 
 /** Largest read for openRead: large reads keep syscalls per GiB low when streaming NARs. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -38,11 +39,12 @@ async function syncDir(path: string): Promise<void> {
 export class LocalBlobService implements BlobService {
   readonly #tempDir: string;
 
-  /** Creates `dir` if needed and empties `<dir>/tmp` of writes a previous process left unfinished. */
+  /**
+   * Creates `dir` if needed and a temp space of its own under `<dir>/tmp`, removing those of processes that are
+   * gone; other live processes' (a server while a CLI command opens its data dir) are left alone.
+   */
   constructor(private readonly dir: string) {
-    this.#tempDir = join(dir, TEMP_DIR);
-    mkdirSync(this.#tempDir, { recursive: true });
-    for (const name of readdirSync(this.#tempDir)) rmSync(join(this.#tempDir, name), { recursive: true, force: true });
+    this.#tempDir = claimTempSpace(join(dir, TEMP_DIR));
   }
 
   #path(digest: B3Digest): string {
