@@ -1,0 +1,87 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/castore/index.js';
+import { NarBridgeError } from '../../src/errors.js';
+import { DrvOutputId, formatRealisation, parseRealisation } from '../../src/nix/index.js';
+import { MemoryRealisationService, SqliteRealisationService, type RealisationService } from '../../src/store/index.js';
+
+const ID = 'sha256:a37c6d520058b0d7487afb8db07a08b334189d53c013a31d3f9af2b4711b1186!out';
+const DEP_ID = 'sha256:06d06a8460ab3a855e2bb5a81b280c035864e89b60dea5ada912cb2300309883!out';
+const SIG_A = `cache-a:${Buffer.alloc(64, 1).toString('base64')}`;
+const SIG_B = `cache-b:${Buffer.alloc(64, 2).toString('base64')}`;
+
+function realisation(outPath: string, signatures: string[]) {
+  return parseRealisation(JSON.stringify({ id: ID, outPath, signatures, dependentRealisations: { [DEP_ID]: 'bgfa357s3pmlckzng8ra4kgiamk66fb8-cadep' } }));
+}
+const OUT = 'fgbsahkybspxg0v6qifql54lcz1svryr-catop';
+const OTHER_OUT = '0ggn6d3h2drx6yn0lh6rrw1wdpwm8cpa-catop';
+
+let dirs: string[] = [];
+let dbs: Database[] = [];
+afterEach(async () => {
+  for (const db of dbs) db.close();
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  dirs = [];
+  dbs = [];
+});
+
+async function sqliteFile() {
+  const dir = await mkdtemp(join(tmpdir(), 'nb-realisations-'));
+  dirs.push(dir);
+  return join(dir, 'meta.sqlite');
+}
+
+function open(file: string): SqliteRealisationService {
+  const db = openDatabase(file);
+  dbs.push(db);
+  return new SqliteRealisationService(db);
+}
+
+const backends: Array<[string, () => Promise<RealisationService>]> = [
+  ['memory', async () => new MemoryRealisationService()],
+  ['sqlite', async () => open(await sqliteFile())],
+];
+
+describe.each(backends)('%s RealisationService', (_name, make) => {
+  it('returns null for an output it has no realisation of', async () => {
+    expect(await (await make()).get(DrvOutputId.parse(ID))).toBeNull();
+  });
+
+  it('serves back exactly what was stored', async () => {
+    const service = await make();
+    const stored = realisation(OUT, [SIG_A]);
+    expect(formatRealisation(await service.put(stored))).toBe(formatRealisation(stored));
+    const got = await service.get(DrvOutputId.parse(ID));
+    expect(got && formatRealisation(got)).toBe(formatRealisation(stored));
+  });
+
+  it('merges the signatures of a second upload of the same output path', async () => {
+    const service = await make();
+    await service.put(realisation(OUT, [SIG_A]));
+    const merged = await service.put(realisation(OUT, [SIG_B]));
+    expect(merged.signatures.map(String)).toEqual([SIG_A, SIG_B]);
+    const got = await service.get(DrvOutputId.parse(ID));
+    expect(got?.signatures.map(String)).toEqual([SIG_A, SIG_B]);
+  });
+
+  it('refuses a realisation naming another output path, and keeps the first', async () => {
+    const service = await make();
+    await service.put(realisation(OUT, [SIG_A]));
+    const refused = await service.put(realisation(OTHER_OUT, [SIG_B])).catch((err: unknown) => err);
+    expect(NarBridgeError.is(refused) && refused.code).toBe('NB_ERR_FORBIDDEN');
+    const got = await service.get(DrvOutputId.parse(ID));
+    expect(got?.outPath.basename).toBe(OUT);
+    expect(got?.signatures.map(String)).toEqual([SIG_A]);
+  });
+});
+
+describe('SqliteRealisationService', () => {
+  it('keeps realisations across reopening the database', async () => {
+    const file = await sqliteFile();
+    await open(file).put(realisation(OUT, [SIG_A]));
+    const got = await open(file).get(DrvOutputId.parse(ID));
+    expect(got && formatRealisation(got)).toBe(formatRealisation(realisation(OUT, [SIG_A])));
+  });
+});
