@@ -1,0 +1,86 @@
+// End-to-end: content-addressed derivations with the real Nix 2.8 (experimental ca-derivations). `nix copy` of a
+// .drv uploads its outputs' paths, then their realisations; a store holding only the .drv substitutes the outputs
+// by reading the realisations first.
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { cleanupE2E, inChroot, makeTempDir, nixEnv, runCommand, runNix, runNixTool, startServer, type NixEnv, type ServerHandle } from './harness.js';
+
+afterEach(cleanupE2E);
+
+/** Two CA derivations, the second built from the first, so its realisation has a dependent realisation. */
+const CA_NIX = `{ nonce }:
+let
+  ca = name: script: builtins.derivation {
+    inherit name; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" script ];
+    __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256";
+  };
+  dep = ca "ca-dep" "echo dep \${nonce} > $out";
+in ca "ca-top" "echo top \${dep} > $out"
+`;
+
+interface CaBuild {
+  readonly env: NixEnv;
+  /** The derivation as instantiated (its input is the unresolved dep .drv). */
+  readonly drv: string;
+  readonly out: string;
+  readonly server: ServerHandle;
+}
+
+/**
+ * Builds the CA pair with new contents, realisations signed at build time (secret-key-files), and pushes it:
+ * only `nix copy` of the .drv uploads realisations; of the output path it uploads just the paths.
+ */
+async function buildAndPush(): Promise<CaBuild> {
+  const env = await nixEnv();
+  env.env.NIX_CONFIG = `${env.env.NIX_CONFIG ?? ''}\nextra-experimental-features = ca-derivations`;
+  const file = path.join(env.root, 'ca.nix');
+  await writeFile(file, CA_NIX);
+  const keyFile = path.join(env.root, 'secret-key');
+  await writeFile(keyFile, (await runNix(['key', 'generate-secret', '--key-name', 'realisation-test-1'], env)).stdout, { mode: 0o600 });
+  const nonce = `${process.pid}-${Date.now()}-${Math.random()}`;
+  const drv = (await runCommand('nix-instantiate', [file, '--argstr', 'nonce', nonce], env.env)).stdout.trim();
+  const out = (await runNixTool('nix-store', ['--realise', drv, '--option', 'secret-key-files', keyFile], env)).stdout.trim();
+  const server = await startServer({ dataDir: await makeTempDir('data') });
+  await runNix(['copy', '--to', server.url, drv], env);
+  return { env, drv, out, server };
+}
+
+function requests(server: ServerHandle, method: string, prefix: string) {
+  return server.logRecords().filter((r) => r.msg === 'request completed' && r.method === method && String(r.url).startsWith(prefix));
+}
+
+describe('realisations', () => {
+  test('nix copy uploads both realisations, served back byte for byte as Nix writes them to a file:// cache', async () => {
+    const { env, drv, out, server } = await buildAndPush();
+    expect(requests(server, 'PUT', '/realisations/').map((r) => r.status)).toEqual([204, 204]);
+
+    const fileCache = await makeTempDir('file-cache');
+    await runNix(['copy', '--to', `file://${fileCache}`, drv], env);
+    const names = await readdir(path.join(fileCache, 'realisations'));
+    expect(names).toHaveLength(2);
+    const outPaths: string[] = [];
+    for (const name of names) {
+      const written = await readFile(path.join(fileCache, 'realisations', name), 'utf8');
+      const parsed = JSON.parse(written) as { outPath: string; signatures: string[] };
+      expect(parsed.signatures, name).toEqual([expect.stringMatching(/^realisation-test-1:/)]);
+      outPaths.push(parsed.outPath);
+      const res = await fetch(`${server.url}/realisations/${name}`);
+      expect(res.status, name).toBe(200);
+      expect(await res.text(), name).toBe(written);
+    }
+    expect(outPaths).toContain(path.basename(out));
+  });
+
+  test('a store holding only the .drv substitutes both CA outputs through their realisations, building nothing', async () => {
+    const { env, drv, out, server } = await buildAndPush();
+    const store = env.newStore();
+    await runNix(['copy', '--to', store, '--derivation', drv], env);
+    const built = await runNix(['build', '--store', store, '--substituters', server.url, '--no-link', '--json', drv], env);
+    expect((JSON.parse(built.stdout) as Array<{ outputs: { out: string } }>)[0]?.outputs.out).toBe(out);
+    expect(built.stderr).not.toMatch(/building '/);
+    expect(await readFile(inChroot(store, out), 'utf8')).toMatch(/^top \/nix\/store\/\w{32}-ca-dep\n$/);
+    // The top output's realisation, then its dependency's (named in dependentRealisations).
+    expect(requests(server, 'GET', '/realisations/').map((r) => r.status)).toEqual([200, 200]);
+  });
+});
