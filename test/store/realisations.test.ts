@@ -1,11 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/castore/index.js';
 import { NarBridgeError } from '../../src/errors.js';
 import { DrvOutputId, formatRealisation, parseRealisation } from '../../src/nix/index.js';
 import { MemoryRealisationService, SqliteRealisationService, type RealisationService } from '../../src/store/index.js';
+import { tempDatabases } from '../castore/temp-databases.js';
 
 const ID = 'sha256:a37c6d520058b0d7487afb8db07a08b334189d53c013a31d3f9af2b4711b1186!out';
 const DEP_ID = 'sha256:06d06a8460ab3a855e2bb5a81b280c035864e89b60dea5ada912cb2300309883!out';
@@ -18,30 +15,16 @@ function realisation(outPath: string, signatures: string[]) {
 const OUT = 'fgbsahkybspxg0v6qifql54lcz1svryr-catop';
 const OTHER_OUT = '0ggn6d3h2drx6yn0lh6rrw1wdpwm8cpa-catop';
 
-let dirs: string[] = [];
-let dbs: Database[] = [];
-afterEach(async () => {
-  for (const db of dbs) db.close();
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  dirs = [];
-  dbs = [];
-});
+const databases = tempDatabases('realisations');
+afterEach(() => databases.cleanup());
 
-async function sqliteFile() {
-  const dir = await mkdtemp(join(tmpdir(), 'nb-realisations-'));
-  dirs.push(dir);
-  return join(dir, 'meta.sqlite');
-}
-
-function open(file: string): SqliteRealisationService {
-  const db = openDatabase(file);
-  dbs.push(db);
-  return new SqliteRealisationService(db);
+async function open(file?: string): Promise<SqliteRealisationService> {
+  return new SqliteRealisationService(await databases.open(file));
 }
 
 const backends: Array<[string, () => Promise<RealisationService>]> = [
   ['memory', async () => new MemoryRealisationService()],
-  ['sqlite', async () => open(await sqliteFile())],
+  ['sqlite', () => open()],
 ];
 
 describe.each(backends)('%s RealisationService', (_name, make) => {
@@ -79,9 +62,9 @@ describe.each(backends)('%s RealisationService', (_name, make) => {
 
 describe('SqliteRealisationService', () => {
   it('keeps realisations across reopening the database', async () => {
-    const file = await sqliteFile();
-    await open(file).put(realisation(OUT, [SIG_A]));
-    const got = await open(file).get(DrvOutputId.parse(ID));
+    const file = await databases.file();
+    await (await open(file)).put(realisation(OUT, [SIG_A]));
+    const got = await (await open(file)).get(DrvOutputId.parse(ID));
     expect(got && formatRealisation(got)).toBe(formatRealisation(realisation(OUT, [SIG_A])));
   });
 });
