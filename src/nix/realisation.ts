@@ -88,12 +88,21 @@ export function makeRealisation(parts: Realisation): Realisation {
 
 /** Compact JSON with keys in byte order: what nlohmann::json's dump() gives Nix, byte for byte. */
 export function formatRealisation(realisation: Realisation): string {
-  return JSON.stringify({
+  return JSON.stringify({ ...signedFields(realisation), signatures: realisation.signatures.map(String) });
+}
+
+/** The text a realisation's signatures sign: the document without `signatures` (Realisation::fingerprint). */
+export function fingerprintRealisation(realisation: Realisation): string {
+  return JSON.stringify(signedFields(realisation));
+}
+
+/** Every field but `signatures`, in key order. */
+function signedFields(realisation: Realisation) {
+  return {
     dependentRealisations: Object.fromEntries(realisation.dependentRealisations.map((dep) => [dep.id.toString(), dep.outPath.basename])),
     id: realisation.id.toString(),
     outPath: realisation.outPath.basename,
-    signatures: realisation.signatures.map(String),
-  });
+  };
 }
 
 /** One item per key (the last given), in byte order of the keys, which are ASCII. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DrvOutputId, formatRealisation, parseRealisation } from '../../src/nix/index.js';
+import { DrvOutputId, fingerprintRealisation, formatRealisation, parseRealisation, PublicKey } from '../../src/nix/index.js';
 import { expectNarBridgeError } from './expect-error.js';
 
 // Written by Nix 2.8 (`nix copy --to file://…` of a CA derivation whose input is another CA derivation).
@@ -74,5 +74,28 @@ describe('parseRealisation and formatRealisation', () => {
   ])('refuse %s', (_why, text) => {
     const message = expectNarBridgeError('NB_ERR_NARINFO_MALFORMED', () => parseRealisation(text));
     expect(message).toMatch(/^realisation/);
+  });
+});
+
+// Signed by Nix 2.8 at build time (`secret-key-files`), the second one with a dependent realisation.
+const SIGNED_DOIS = [
+  '{"dependentRealisations":{},"id":"sha256:bbc311696556906e48e945809a272b5fc0aec5366fb00d812c923a099a59bf47!out","outPath":"vlnx3ic2i29yvfkrpmq9hxjgp7ajc55h-cadep","signatures":["rtest-1:KGu3LRMTHuuc0JR6y4s32rFEqHIkCwwRvQrl1ejMZnkk8Ic/FSvJQqo13hM+s3FjcoWLDE9/Dtapvpgt2JnfDQ=="]}',
+  '{"dependentRealisations":{"sha256:bbc311696556906e48e945809a272b5fc0aec5366fb00d812c923a099a59bf47!out":"vlnx3ic2i29yvfkrpmq9hxjgp7ajc55h-cadep"},"id":"sha256:e360f61ce130c4db51a00adb953864b71504cd30d08f02c867b8f9b09b12c1e7!out","outPath":"3988qp9qw56xfw6vxrzvsbyvsy7sd14l-catop","signatures":["rtest-1:uxJ+rgJI/45beNosv2OS3bWXzCgUTv4BbXFPI0OWXhgG3rC8byOdSem21C2BJLcZXIo4+PhWspysnINAhy8RAA=="]}',
+];
+const SIGNING_KEY = PublicKey.parse('rtest-1:i0nJuaX9ngUnc6xCyBEIGLtB7xsUSG88de4Ykvlz8zw=');
+
+describe('fingerprintRealisation', () => {
+  it.each(SIGNED_DOIS)('is the text Nix 2.8 signed: %s', (text) => {
+    const realisation = parseRealisation(text);
+    const [signature] = realisation.signatures;
+    expect(signature && SIGNING_KEY.verify(fingerprintRealisation(realisation), signature)).toBe(true);
+    expect(formatRealisation(realisation)).toBe(text);
+  });
+
+  it('covers the output path', () => {
+    const realisation = parseRealisation(SIGNED_DOIS[0] ?? '');
+    const forged = parseRealisation((SIGNED_DOIS[0] ?? '').replace('vlnx3ic2i29yvfkrpmq9hxjgp7ajc55h', '0ggn6d3h2drx6yn0lh6rrw1wdpwm8cpa'));
+    const [signature] = realisation.signatures;
+    expect(signature && SIGNING_KEY.verify(fingerprintRealisation(forged), signature)).toBe(false);
   });
 });
