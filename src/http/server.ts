@@ -78,7 +78,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });
   if (buildLogs) await app.register(logRoutes, { store, buildLogs });
-  if (options.realisations) await app.register(realisationRoutes, { realisations: options.realisations, maxBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs });
+  if (options.realisations) await app.register(realisationRoutes, { realisations: options.realisations, maxBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs, ...(uploadPolicy ? { policy: uploadPolicy } : {}) });
   await app.register(uiRoutes, { store });
   return app;
 }

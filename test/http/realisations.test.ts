@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AccessTokens, buildServer, DEFAULT_HTTP_LIMITS, type ServerOptions } from '../../src/http/index.js';
+import { fingerprintRealisation, generateSigningKey, parseRealisation } from '../../src/nix/index.js';
 import { MemoryRealisationService } from '../../src/store/index.js';
 import { memoryStore } from '../store/memory-store.js';
 
@@ -99,6 +100,15 @@ describe('realisation routes', () => {
   it('refuse a document larger than the narinfo limit with 413', async () => {
     const base = await serve({ limits: { ...DEFAULT_HTTP_LIMITS, maxNarInfoBytes: 100 } });
     expect(await put(base, doi())).toMatchObject({ status: 413 });
+  });
+
+  it('refuse with 403 an upload not signed by a trusted key when signed uploads are required', async () => {
+    const trusted = generateSigningKey('trusted-1');
+    const base = await serve({ uploadPolicy: { trustedKeys: [trusted.publicKey()], requireSigned: true } });
+    expect(await put(base, doi())).toEqual({ status: 403, body: expect.stringMatching(/not signed by a trusted key \(trusted-1\)\n$/) });
+    const signature = trusted.sign(fingerprintRealisation(parseRealisation(doi()))).toString();
+    expect(await put(base, doi(OUT, [signature]))).toMatchObject({ status: 204 });
+    expect((await get(base)).body).toBe(doi(OUT, [signature]));
   });
 
   it('need a write token to upload, as every PUT does', async () => {

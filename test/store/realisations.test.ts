@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { NarBridgeError } from '../../src/errors.js';
-import { DrvOutputId, formatRealisation, parseRealisation } from '../../src/nix/index.js';
-import { MemoryRealisationService, SqliteRealisationService, type RealisationService } from '../../src/store/index.js';
+import { DrvOutputId, fingerprintRealisation, formatRealisation, generateSigningKey, makeRealisation, parseRealisation } from '../../src/nix/index.js';
+import { checkRealisationPolicy, MemoryRealisationService, OPEN_UPLOAD_POLICY, SqliteRealisationService, type RealisationService, type UploadPolicy } from '../../src/store/index.js';
 import { tempDatabases } from '../castore/temp-databases.js';
 
 const ID = 'sha256:a37c6d520058b0d7487afb8db07a08b334189d53c013a31d3f9af2b4711b1186!out';
@@ -66,5 +66,35 @@ describe('SqliteRealisationService', () => {
     await (await open(file)).put(realisation(OUT, [SIG_A]));
     const got = await (await open(file)).get(DrvOutputId.parse(ID));
     expect(got && formatRealisation(got)).toBe(formatRealisation(realisation(OUT, [SIG_A])));
+  });
+});
+
+describe('checkRealisationPolicy', () => {
+  const trusted = generateSigningKey('trusted-1');
+  const stranger = generateSigningKey('stranger-1');
+  const policy: UploadPolicy = { trustedKeys: [trusted.publicKey()], requireSigned: true };
+  const unsigned = realisation(OUT, []);
+  const signedBy = (key: typeof trusted) => makeRealisation({ ...unsigned, signatures: [key.sign(fingerprintRealisation(unsigned))] });
+
+  it('accepts anything under the open policy', () => {
+    expect(() => checkRealisationPolicy(unsigned, OPEN_UPLOAD_POLICY)).not.toThrow();
+  });
+
+  it('accepts a realisation signed by a trusted key when signed uploads are required', () => {
+    expect(() => checkRealisationPolicy(signedBy(trusted), policy)).not.toThrow();
+  });
+
+  it.each([
+    ['unsigned', unsigned],
+    ['signed by another key', signedBy(stranger)],
+    ['signed by a trusted key over another output path', makeRealisation({ ...realisation(OTHER_OUT, []), signatures: signedBy(trusted).signatures })],
+  ])('refuses one %s: no content address can vouch for a realisation', (_why, candidate) => {
+    let refused: unknown;
+    try {
+      checkRealisationPolicy(candidate, policy);
+    } catch (err) {
+      refused = err;
+    }
+    expect(NarBridgeError.is(refused) && refused.code).toBe('NB_ERR_FORBIDDEN');
   });
 });
