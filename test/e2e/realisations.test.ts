@@ -24,26 +24,32 @@ interface CaBuild {
   /** The derivation as instantiated (its input is the unresolved dep .drv). */
   readonly drv: string;
   readonly out: string;
-  readonly server: ServerHandle;
+  /** The key the realisations were signed with at build time. */
+  readonly publicKey: string;
 }
 
-/**
- * Builds the CA pair with new contents, realisations signed at build time (secret-key-files), and pushes it:
- * only `nix copy` of the .drv uploads realisations; of the output path it uploads just the paths.
- */
-async function buildAndPush(): Promise<CaBuild> {
+/** Builds the CA pair with new contents, realisations signed at build time (secret-key-files). */
+async function buildCaPair(): Promise<CaBuild> {
   const env = await nixEnv();
   env.env.NIX_CONFIG = `${env.env.NIX_CONFIG ?? ''}\nextra-experimental-features = ca-derivations`;
   const file = path.join(env.root, 'ca.nix');
   await writeFile(file, CA_NIX);
   const keyFile = path.join(env.root, 'secret-key');
-  await writeFile(keyFile, (await runNix(['key', 'generate-secret', '--key-name', 'realisation-test-1'], env)).stdout, { mode: 0o600 });
+  const secretKey = (await runNix(['key', 'generate-secret', '--key-name', 'realisation-test-1'], env)).stdout;
+  await writeFile(keyFile, secretKey, { mode: 0o600 });
+  const publicKey = (await runNix(['key', 'convert-secret-to-public'], env, { input: secretKey })).stdout.trim();
   const nonce = `${process.pid}-${Date.now()}-${Math.random()}`;
   const drv = (await runCommand('nix-instantiate', [file, '--argstr', 'nonce', nonce], env.env)).stdout.trim();
   const out = (await runNixTool('nix-store', ['--realise', drv, '--option', 'secret-key-files', keyFile], env)).stdout.trim();
+  return { env, drv, out, publicKey };
+}
+
+/** Only `nix copy` of the .drv uploads realisations; of the output path it uploads just the paths. */
+async function buildAndPush(): Promise<CaBuild & { readonly server: ServerHandle }> {
+  const build = await buildCaPair();
   const server = await startServer({ dataDir: await makeTempDir('data') });
-  await runNix(['copy', '--to', server.url, drv], env);
-  return { env, drv, out, server };
+  await runNix(['copy', '--to', server.url, build.drv], build.env);
+  return { ...build, server };
 }
 
 function requests(server: ServerHandle, method: string, prefix: string) {
@@ -82,5 +88,22 @@ describe('realisations', () => {
     expect(await readFile(inChroot(store, out), 'utf8')).toMatch(/^top \/nix\/store\/\w{32}-ca-dep\n$/);
     // The top output's realisation, then its dependency's (named in dependentRealisations).
     expect(requests(server, 'GET', '/realisations/').map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  test('--require-signed-uploads: realisations signed by a trusted key pass, others are refused with 403 and a reason', async () => {
+    const { env, drv, publicKey } = await buildCaPair();
+    const trusting = await startServer({ dataDir: await makeTempDir('data'), extraArgs: ['--require-signed-uploads', '--trusted-public-keys', publicKey] });
+    await runNix(['copy', '--to', trusting.url, drv], env);
+    expect(requests(trusting, 'PUT', '/realisations/').map((r) => r.status)).toEqual([204, 204]);
+
+    const other = (await runNix(['key', 'convert-secret-to-public'], env, { input: (await runNix(['key', 'generate-secret', '--key-name', 'other-1'], env)).stdout })).stdout.trim();
+    const strict = await startServer({ dataDir: await makeTempDir('data'), extraArgs: ['--require-signed-uploads', '--trusted-public-keys', other] });
+    const refused = await runNix(['copy', '--to', strict.url, drv], env, { expect: 'fail' });
+    expect(refused.stderr).toMatch(/HTTP error 403/);
+    expect(refused.stderr).toMatch(/realisation sha256:[0-9a-f]{64}!out is not signed by a trusted key \(other-1\)/);
+    const [put] = requests(strict, 'PUT', '/realisations/');
+    expect(put?.status).toBe(403);
+    // The CA paths themselves pass on their content address; the refused realisation is not stored.
+    expect((await fetch(`${strict.url}${String(put?.url)}`)).status).toBe(404);
   });
 });
