@@ -4,7 +4,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { cleanupE2E, inChroot, makeTempDir, nixEnv, runCommand, runNix, runNixTool, startServer, type NixEnv, type ServerHandle } from './harness.js';
+import { cleanupE2E, inChroot, makeTempDir, nixEnv, runCommand, runNix, runNixTool, startRecordingProxy, startServer, type NixEnv, type RecordingProxy } from './harness.js';
 
 afterEach(cleanupE2E);
 
@@ -44,25 +44,32 @@ async function buildCaPair(): Promise<CaBuild> {
   return { env, drv, out, publicKey };
 }
 
+/** A server seen through a recording proxy (its records are complete once Nix has its answer, unlike the log). */
+async function recordedServer(extraArgs: readonly string[] = []): Promise<RecordingProxy> {
+  const server = await startServer({ dataDir: await makeTempDir('data'), extraArgs });
+  return startRecordingProxy(server.url);
+}
+
 /** Only `nix copy` of the .drv uploads realisations; of the output path it uploads just the paths. */
-async function buildAndPush(): Promise<CaBuild & { readonly server: ServerHandle }> {
+async function buildAndPush(): Promise<CaBuild & { readonly server: RecordingProxy }> {
   const build = await buildCaPair();
-  const server = await startServer({ dataDir: await makeTempDir('data') });
+  const server = await recordedServer();
   await runNix(['copy', '--to', server.url, build.drv], build.env);
   return { ...build, server };
 }
 
-function requests(server: ServerHandle, method: string, prefix: string) {
-  return server.logRecords().filter((r) => r.msg === 'request completed' && r.method === method && String(r.url).startsWith(prefix));
+/** Statuses of the realisation requests with this method, in order. */
+function realisationStatuses(server: RecordingProxy, method: string): Array<number | undefined> {
+  return server.requests.filter((r) => r.method === method && r.url.startsWith('/realisations/')).map((r) => r.status);
 }
 
 describe('realisations', () => {
   test('nix copy uploads both realisations, served back byte for byte as Nix writes them to a file:// cache', async () => {
     const { env, drv, out, server } = await buildAndPush();
-    expect(requests(server, 'PUT', '/realisations/').map((r) => r.status)).toEqual([204, 204]);
+    expect(realisationStatuses(server, 'PUT')).toEqual([204, 204]);
     // Nix uploads realisations again on every copy, paths held or not: the same ones are accepted again.
     await runNix(['copy', '--to', server.url, drv], env);
-    expect(requests(server, 'PUT', '/realisations/').map((r) => r.status)).toEqual([204, 204, 204, 204]);
+    expect(realisationStatuses(server, 'PUT')).toEqual([204, 204, 204, 204]);
 
     const fileCache = await makeTempDir('file-cache');
     await runNix(['copy', '--to', `file://${fileCache}`, drv], env);
@@ -90,21 +97,21 @@ describe('realisations', () => {
     expect(built.stderr).not.toMatch(/building '/);
     expect(await readFile(inChroot(store, out), 'utf8')).toMatch(/^top \/nix\/store\/\w{32}-ca-dep\n$/);
     // The top output's realisation, then its dependency's (named in dependentRealisations).
-    expect(requests(server, 'GET', '/realisations/').map((r) => r.status)).toEqual([200, 200]);
+    expect(realisationStatuses(server, 'GET')).toEqual([200, 200]);
   });
 
   test('--require-signed-uploads: realisations signed by a trusted key pass, others are refused with 403 and a reason', async () => {
     const { env, drv, publicKey } = await buildCaPair();
-    const trusting = await startServer({ dataDir: await makeTempDir('data'), extraArgs: ['--require-signed-uploads', '--trusted-public-keys', publicKey] });
+    const trusting = await recordedServer(['--require-signed-uploads', '--trusted-public-keys', publicKey]);
     await runNix(['copy', '--to', trusting.url, drv], env);
-    expect(requests(trusting, 'PUT', '/realisations/').map((r) => r.status)).toEqual([204, 204]);
+    expect(realisationStatuses(trusting, 'PUT')).toEqual([204, 204]);
 
     const other = (await runNix(['key', 'convert-secret-to-public'], env, { input: (await runNix(['key', 'generate-secret', '--key-name', 'other-1'], env)).stdout })).stdout.trim();
-    const strict = await startServer({ dataDir: await makeTempDir('data'), extraArgs: ['--require-signed-uploads', '--trusted-public-keys', other] });
+    const strict = await recordedServer(['--require-signed-uploads', '--trusted-public-keys', other]);
     const refused = await runNix(['copy', '--to', strict.url, drv], env, { expect: 'fail' });
     expect(refused.stderr).toMatch(/HTTP error 403/);
     expect(refused.stderr).toMatch(/realisation sha256:[0-9a-f]{64}!out is not signed by a trusted key \(other-1\)/);
-    const [put] = requests(strict, 'PUT', '/realisations/');
+    const put = strict.requests.find((r) => r.method === 'PUT' && r.url.startsWith('/realisations/'));
     expect(put?.status).toBe(403);
     // The CA paths themselves pass on their content address; the refused realisation is not stored.
     expect((await fetch(`${strict.url}${String(put?.url)}`)).status).toBe(404);
