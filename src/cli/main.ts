@@ -123,6 +123,7 @@ async function serve(args: readonly string[]): Promise<number> {
     priority: settings.priority,
     logger: { level: settings.logLevel },
     buildLogs: local.buildLogs,
+    realisations: local.realisations,
     metrics: new HttpMetrics(registry, cached(local.stats, STATS_MAX_AGE_MS)),
   });
   await app.listen({ host: settings.listen.host, port: settings.listen.port });

@@ -2,13 +2,14 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChunkedBlobService, LocalBlobService, LocalChunkIndex, openDatabase, SqliteDirectoryService } from '../castore/index.js';
-import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, type BuildLogIndex, type Store } from '../store/index.js';
+import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, SqliteRealisationService, type BuildLogIndex, type RealisationService, type Store } from '../store/index.js';
 import type { StoreOverrides } from './service-overrides.js';
 import { measureEmbeddedStore, type EmbeddedStoreStats } from './store-stats.js';
 
 export interface OpenStore {
   readonly store: Store;
   readonly buildLogs: BuildLogIndex;
+  readonly realisations: RealisationService;
   /** Counts and sizes, measured now (walks the blob directory). */
   stats(): Promise<EmbeddedStoreStats>;
   close(): void;
@@ -25,5 +26,5 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
     pathInfos: overrides.pathInfos ?? new SqlitePathInfoService(db),
     narUploads: new SqliteNarUploadIndex(db),
   };
-  return { store, buildLogs: new SqliteBuildLogIndex(db), stats: () => measureEmbeddedStore(dataDir, db), close: () => db.close() };
+  return { store, buildLogs: new SqliteBuildLogIndex(db), realisations: new SqliteRealisationService(db), stats: () => measureEmbeddedStore(dataDir, db), close: () => db.close() };
 }

@@ -1,7 +1,7 @@
 // Builds the Fastify app: wires the endpoint plugins to a store and maps errors to statuses in one place.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { NarBridgeError } from '../errors.js';
-import { CachingPathInfoService, type BuildLogIndex, type Store, type UploadPolicy } from '../store/index.js';
+import { CachingPathInfoService, type BuildLogIndex, type RealisationService, type Store, type UploadPolicy } from '../store/index.js';
 import { installAccessControl, type AccessControl } from './auth.js';
 import { AccessLogController, accessLog } from './access-log.js';
 import { closeUnusedSocketsOnClose } from './close-unused-sockets.js';
@@ -18,6 +18,7 @@ import { uiRoutes } from './ui/routes.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
 import { narInfoRoutes } from './routes/narinfo.js';
+import { realisationRoutes } from './routes/realisations.js';
 
 export interface ServerOptions {
   readonly store: Store;
@@ -25,6 +26,8 @@ export interface ServerOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Where build logs are indexed; without it `/log/…` is not served. */
   readonly buildLogs?: BuildLogIndex;
+  /** Where realisations of content-addressed derivation outputs are kept; without it `/realisations/…` is not served. */
+  readonly realisations?: RealisationService;
   /** Served at /metrics and fed by every request; without it there is no /metrics. */
   readonly metrics?: HttpMetrics;
   /** Tokens and scopes; without it every request is allowed (the CLI warns when not on loopback). */
@@ -75,6 +78,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });
   if (buildLogs) await app.register(logRoutes, { store, buildLogs });
+  if (options.realisations) await app.register(realisationRoutes, { realisations: options.realisations, maxBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs, ...(uploadPolicy ? { policy: uploadPolicy } : {}) });
   await app.register(uiRoutes, { store });
   return app;
 }

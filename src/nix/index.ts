@@ -13,3 +13,4 @@ export {
 } from './content-address.js';
 export { contentAddressedPath } from './content-addressed-path.js';
 export { type NarInfo, formatNarInfo, parseNarInfo } from './narinfo.js';
+export { type DependentRealisation, DrvOutputId, type Realisation, fingerprintRealisation, formatRealisation, makeRealisation, parseRealisation } from './realisation.js';

@@ -1,7 +1,7 @@
 // The errors src/nix parsers throw, and relabelling a nested parser's error for the format around it.
 import { type ErrorCode, NarBridgeError } from '../errors.js';
 
-/** A narinfo, store path, signature or content address that does not parse. */
+/** A narinfo, realisation, store path, signature or content address that does not parse. */
 export function malformed(message: string): NarBridgeError {
   return new NarBridgeError('NB_ERR_NARINFO_MALFORMED', message);
 }

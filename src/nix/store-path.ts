@@ -82,7 +82,7 @@ export function sortStorePaths(paths: readonly StorePath[]): StorePath[] {
   return paths.slice().sort((a, b) => (a.basename < b.basename ? -1 : a.basename > b.basename ? 1 : 0));
 }
 
-function nameProblem(name: string): string | null {
+export function nameProblem(name: string): string | null {
   if (name.length === 0) return 'empty';
   if (name.length > MAX_NAME_LENGTH) return `longer than ${MAX_NAME_LENGTH} characters`;
   if (name.startsWith('.')) return 'starts with "."';

@@ -28,3 +28,6 @@ export { nodeAt } from './node-at.js';
 export { decodePathInfo, encodePathInfo, pathInfoFromProto, pathInfoToProto } from './wire.js';
 export * from './upstream/index.js';
 export { TieredPathInfoService } from './tiered-path-info-service.js';
+export { checkRealisationPolicy, mergeRealisations, type RealisationService } from './realisations.js';
+export { MemoryRealisationService } from './memory-realisations.js';
+export { SqliteRealisationService } from './sqlite-realisations.js';

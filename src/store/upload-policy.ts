@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { CallOptions, Node } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
-import { contentAddressedPath, fingerprintPath, type ContentAddress, type PublicKey } from '../nix/index.js';
+import { contentAddressedPath, fingerprintPath, type ContentAddress, type PublicKey, type Signature } from '../nix/index.js';
 import type { Castore } from './castore.js';
 import type { PathInfo } from './path-info.js';
 import { planNar } from './render.js';
@@ -20,11 +20,19 @@ export const OPEN_UPLOAD_POLICY: UploadPolicy = { trustedKeys: [], requireSigned
 export async function checkUploadPolicy(info: PathInfo, policy: UploadPolicy, castore: Castore, opts: CallOptions = {}): Promise<void> {
   if (!policy.requireSigned) return;
   const fingerprint = fingerprintPath(info.storePath, info.narHash, info.narSize, info.references);
-  if (info.signatures.some((sig) => policy.trustedKeys.some((key) => key.verify(fingerprint, sig)))) return;
+  if (signedByTrustedKey(fingerprint, info.signatures, policy)) return;
   const why = info.ca ? await contentAddressProblem(info, info.ca, castore, opts) : 'it has no content address';
   if (why === null) return;
-  const names = policy.trustedKeys.map((key) => key.name).join(', ') || 'none configured';
-  throw new NarBridgeError('NB_ERR_FORBIDDEN', `${info.storePath.basename} is not signed by a trusted key (${names}), and ${why}`);
+  throw new NarBridgeError('NB_ERR_FORBIDDEN', `${info.storePath.basename} is not signed by a trusted key (${trustedKeyNames(policy)}), and ${why}`);
+}
+
+export function signedByTrustedKey(fingerprint: string, signatures: readonly Signature[], policy: UploadPolicy): boolean {
+  return signatures.some((sig) => policy.trustedKeys.some((key) => key.verify(fingerprint, sig)));
+}
+
+/** For refusals: which keys would have been accepted. */
+export function trustedKeyNames(policy: UploadPolicy): string {
+  return policy.trustedKeys.map((key) => key.name).join(', ') || 'none configured';
 }
 
 /** Null when the content we hold and the store path are exactly what `ca` claims; else why not. */
