@@ -2,6 +2,7 @@
 // Nix keeps the narinfo it uploaded (URL nar/<filehash>.nar<ext>, its Compression) for 30 days and later fetches that
 // URL instead of asking for the narinfo (nix-http-protocol.md §7). Regression: those URLs answered 404, so every
 // pull after a push failed with "file 'nar/….nar.xz' does not exist in binary cache".
+import { createHash } from 'node:crypto';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -11,6 +12,7 @@ import {
   inChroot,
   makeFixtures,
   makeTempDir,
+  nixBase32,
   nixEnv,
   pathInfo,
   runNix,
@@ -81,10 +83,14 @@ describe('pull after push, one client cache at its default TTLs', () => {
     await runNixTool('nix-store', ['--store', substituted, '-r', storePath, '--option', 'substituters', proxy.url], env);
     expect(await snapshotTree(inChroot(substituted, storePath))).toEqual(await snapshotTree(storePath));
 
-    // Both pulls fetched the pushed URL (and no narinfo): what we serve there is not the uploaded file, so this also
-    // shows Nix checks the NarHash of what it decompresses, not the FileHash.
+    // Both pulls fetched the pushed URL (and no narinfo).
     const pulls = proxy.requests.slice(before);
     expect(pulls.filter((r) => r.url.endsWith('.narinfo'))).toEqual([]);
     expect(pulls.filter((r) => r.method === 'GET' && r.url === `/${url}`).map((r) => r.status)).toEqual([200, 200]);
+    // What we serve there is re-framed, not the uploaded file (FileHash): Nix checks the NarHash of what it
+    // decompresses, which is why the pulls above succeeded. Only a raw NAR is the same file.
+    const served = Buffer.from(await (await fetch(`${proxy.url}/${url}`)).arrayBuffer());
+    const fileHash = /^nar\/(\w{52})/.exec(url)?.[1];
+    expect(nixBase32(createHash('sha256').update(served).digest()) === fileHash).toBe(compression === 'none');
   });
 });

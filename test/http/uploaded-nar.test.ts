@@ -3,7 +3,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { get, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
@@ -12,6 +11,7 @@ import { buildServer } from '../../src/http/index.js';
 import { encodeNixBase32 } from '../../src/nix/index.js';
 import { TESTDATA } from '../store/golden.js';
 import { memoryStore } from '../store/memory-store.js';
+import { rawRequest } from './raw-request.js';
 
 const STORE_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-net-tools-1.60_p20170221182432';
 const HASH_PART = '00bgd045z0d4icpbc2yyz4gx48ak44la';
@@ -42,17 +42,7 @@ afterEach(async () => {
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
 
-/** GET or HEAD with no decoding on our side, to see the bytes and headers as sent. */
-function raw(url: string, method: 'GET' | 'HEAD' = 'GET'): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    get(url, { method }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-}
+const raw = (url: string, method: 'GET' | 'HEAD' = 'GET') => rawRequest(url, { method });
 
 /** PUTs `file` as nar/<sha256(file)>.nar<ext>, as `nix copy --to` does; returns that URL (relative). */
 async function putNar(file: Buffer, ext: string): Promise<string> {
