@@ -1,7 +1,7 @@
 // GET|HEAD /nar/<filehash>.nar[.ext]: the URL a client cached when it pushed (nix-http-protocol.md §7) serves the
 // NAR again, in the container that URL names, once a narinfo has claimed the upload.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
@@ -9,9 +9,11 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/index.js';
 import { encodeNixBase32 } from '../../src/nix/index.js';
+import { nar as narBytes, str } from '../nar/nar-bytes.js';
 import { TESTDATA } from '../store/golden.js';
 import { memoryStore } from '../store/memory-store.js';
 import { rawRequest } from './raw-request.js';
+import { childrenNamed } from '../store/child-processes.js';
 
 const STORE_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-net-tools-1.60_p20170221182432';
 const HASH_PART = '00bgd045z0d4icpbc2yyz4gx48ak44la';
@@ -83,6 +85,22 @@ describe.each(COMPRESSIONS)('pushed with compression=$name', ({ name, ext, compr
       expect(res.body.byteLength).toBeLessThan(nar.byteLength * 1.001 + 64);
     }
   });
+});
+
+const bzip2Children = () => childrenNamed('bzip2');
+
+it('kills the bzip2 compressing a download when the client leaves', async () => {
+  // 8 MiB of incompressible bytes: bzip2 takes about a second, so the client is gone long before it is done.
+  const nar = Buffer.from(narBytes('nix-archive-1', '(', 'type', 'regular', 'contents', str(randomBytes(8 * 1024 * 1024)), ')'));
+  const url = await putNar(nar, '');
+  await putNarInfo(nar, url, 'none');
+  const aborted = new AbortController();
+  const res = await fetch(`${base}/${url}.bz2`, { signal: aborted.signal });
+  const reader = res.body?.getReader();
+  expect((await reader?.read())?.done).toBe(false);
+  expect(bzip2Children()).toHaveLength(1);
+  aborted.abort();
+  await expect.poll(bzip2Children, { timeout: 5000 }).toEqual([]);
 });
 
 describe('what is not served', () => {

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { bzip2Compress } from '../../src/store/bzip2-compress.js';
+import { childrenNamed } from './child-processes.js';
 
 async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
@@ -10,14 +11,7 @@ async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Our bzip2 children still alive: `pgrep -P` lists a process's children. */
-function bzip2Children(): string[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(process.pid), '-x', 'bzip2'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-}
+const bzip2Children = () => childrenNamed('bzip2');
 
 it.each([0, 1, 300 * 1024])('compresses %i bytes so that bzip2 -d gives them back', async (n) => {
   const data = randomBytes(n);
