@@ -4,6 +4,7 @@ import { NarBridgeError } from '../errors.js';
 import { CachingPathInfoService, type BuildLogIndex, type RealisationService, type Store, type UploadPolicy } from '../store/index.js';
 import { installAccessControl, type AccessControl } from './auth.js';
 import { AccessLogController, accessLog } from './access-log.js';
+import { installCacheControl } from './cache-control.js';
 import { closeUnusedSocketsOnClose } from './close-unused-sockets.js';
 import { statusFor } from './errors.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.js';
@@ -68,6 +69,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
   });
   if (access) installAccessControl(app, access);
+  installCacheControl(app, { privateReads: access?.privateReads ?? false });
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found\n'));
 
   await app.register(cacheInfoRoutes, { priority });

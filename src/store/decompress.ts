@@ -1,10 +1,10 @@
 // Upload decompression, detected from the first bytes rather than the URL: Nix names gzip uploads
 // `.nar` with no extension (nix-http-protocol.md §2.2), and Compression: is only advisory.
-import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import { NarBridgeError } from '../errors.js';
+import { throughProcess } from './child-process.js';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'bzip2' | 'gzip' | 'br';
 
@@ -79,36 +79,12 @@ async function* decodeWithZlib(compression: Compression, input: AsyncIterable<Ui
   if (fed !== undefined) throw corrupt(compression, fed);
 }
 
-async function* decodeWithProcess(compression: Compression, [cmd, ...args]: readonly [string, ...string[]], input: AsyncIterable<Uint8Array>) {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const stderr: Buffer[] = [];
-  child.stderr.on('data', (chunk: Buffer) => stderr.length < 16 && stderr.push(chunk));
-  const exited = new Promise<number | null | Error>((resolve) => {
-    child.once('error', resolve);
-    child.once('close', resolve);
-  });
-  // stdin errors (EPIPE when the decoder quits early) surface through the exit status instead.
-  const feeding = pipeline(Readable.from(input, { objectMode: false }), child.stdin).then(() => undefined, (err: unknown) => err);
-  let finished = false;
+async function* decodeWithProcess(compression: Compression, command: readonly [string, ...string[]], input: AsyncIterable<Uint8Array>) {
   try {
-    for await (const chunk of child.stdout) yield chunk as Uint8Array;
-    const fed = await feeding;
-    // A failing source (client gone, size limit) wins; EPIPE only means the decoder quit first.
-    if (fed !== undefined && !isBrokenPipe(fed)) throw corrupt(compression, fed);
-    const code = await exited;
-    if (code instanceof Error) throw new NarBridgeError('NB_ERR_STORAGE', `cannot run ${cmd} to decode ${compression}`, { cause: code });
-    if (code !== 0) {
-      const reason = Buffer.concat(stderr).toString('utf8').trim().split('\n').at(-1) ?? '';
-      throw corrupt(compression, new Error(reason || `exit status ${code}`));
-    }
-    finished = true;
-  } finally {
-    if (!finished) child.kill('SIGKILL');
+    yield* throughProcess(command, input);
+  } catch (err) {
+    throw corrupt(compression, err);
   }
-}
-
-function isBrokenPipe(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && err.code === 'EPIPE';
 }
 
 function corrupt(compression: Compression, cause: unknown): NarBridgeError {

@@ -13,7 +13,8 @@ export { MAX_BUILD_LOG_BYTES, openBuildLog, parseDrvName, writeBuildLog, type Bu
 export { MemoryBuildLogIndex } from './memory-build-logs.js';
 export { SqliteBuildLogIndex } from './sqlite-build-logs.js';
 export type { Store } from './store.js';
-export { parseUploadedNarName, receiveNar, receiveNarInfo } from './upload.js';
+export { parseUploadedNarName, receiveNar, receiveNarInfo, type UploadedNarName } from './upload.js';
+export { describeUploadedNar, openUploadedNar, type ServedNar, type UploadedNarFile } from './uploaded-nar.js';
 export { SigningPathInfoService } from './signing.js';
 export { checkUploadPolicy, OPEN_UPLOAD_POLICY, type UploadPolicy } from './upload-policy.js';
 export { DEFAULT_MAX_DECOMPRESSION_RATIO, DEFAULT_MAX_NAR_SIZE, DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './upload-limits.js';

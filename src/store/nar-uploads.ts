@@ -10,12 +10,20 @@ export interface UploadedNar {
   readonly narHash: NixHash;
   readonly narSize: number;
   readonly fileSize: number;
+  /**
+   * The 20-byte store path digest of the last narinfo PUT that named this upload, if any: serving the file back
+   * (GET nar/<filehash>…) is only for uploads a PathInfo vouched for, and this finds that PathInfo in one lookup.
+   */
+  readonly claimedBy?: Uint8Array;
 }
 
 export interface NarUploadIndex {
   /** `fileHash` is the raw 32-byte sha256 of the uploaded file. */
   get(fileHash: Uint8Array, opts?: CallOptions): Promise<UploadedNar | null>;
-  put(fileHash: Uint8Array, upload: UploadedNar, opts?: CallOptions): Promise<void>;
+  /** Records an upload; a claim already recorded for the same file hash is kept (same bytes, same NAR). */
+  put(fileHash: Uint8Array, upload: Omit<UploadedNar, 'claimedBy'>, opts?: CallOptions): Promise<void>;
+  /** Notes that the PathInfo of `storePath` (its 20-byte digest) was made from this upload. */
+  claim(fileHash: Uint8Array, storePath: Uint8Array, opts?: CallOptions): Promise<void>;
 }
 
 export class MemoryNarUploadIndex implements NarUploadIndex {
@@ -25,7 +33,15 @@ export class MemoryNarUploadIndex implements NarUploadIndex {
     return this.#uploads.get(Buffer.from(fileHash).toString('hex')) ?? null;
   }
 
-  async put(fileHash: Uint8Array, upload: UploadedNar): Promise<void> {
-    this.#uploads.set(Buffer.from(fileHash).toString('hex'), upload);
+  async put(fileHash: Uint8Array, upload: Omit<UploadedNar, 'claimedBy'>): Promise<void> {
+    const key = Buffer.from(fileHash).toString('hex');
+    const claimedBy = this.#uploads.get(key)?.claimedBy;
+    this.#uploads.set(key, claimedBy ? { ...upload, claimedBy } : upload);
+  }
+
+  async claim(fileHash: Uint8Array, storePath: Uint8Array): Promise<void> {
+    const key = Buffer.from(fileHash).toString('hex');
+    const upload = this.#uploads.get(key);
+    if (upload) this.#uploads.set(key, { ...upload, claimedBy: storePath.slice() });
   }
 }

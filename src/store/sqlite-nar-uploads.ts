@@ -11,6 +11,7 @@ const SCHEMA = [
      nar_size INTEGER NOT NULL,
      file_size INTEGER NOT NULL
    ) WITHOUT ROWID`,
+  'ALTER TABLE nar_uploads ADD COLUMN claimed_by BLOB',
 ];
 
 interface Row {
@@ -18,18 +19,23 @@ interface Row {
   nar_sha256: Uint8Array;
   nar_size: number;
   file_size: number;
+  claimed_by: Uint8Array | null;
 }
 
 export class SqliteNarUploadIndex implements NarUploadIndex {
   readonly #get;
   readonly #put;
+  readonly #claim;
 
   constructor(db: Database) {
     migrate(db, 'nar_uploads', SCHEMA);
-    this.#get = db.prepare('SELECT root_node, nar_sha256, nar_size, file_size FROM nar_uploads WHERE file_sha256 = ?');
+    this.#get = db.prepare('SELECT root_node, nar_sha256, nar_size, file_size, claimed_by FROM nar_uploads WHERE file_sha256 = ?');
     this.#put = db.prepare(
-      'INSERT OR REPLACE INTO nar_uploads (file_sha256, root_node, nar_sha256, nar_size, file_size) VALUES (?, ?, ?, ?, ?)',
+      `INSERT INTO nar_uploads (file_sha256, root_node, nar_sha256, nar_size, file_size) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (file_sha256) DO UPDATE SET root_node = excluded.root_node, nar_sha256 = excluded.nar_sha256,
+         nar_size = excluded.nar_size, file_size = excluded.file_size`,
     );
+    this.#claim = db.prepare('UPDATE nar_uploads SET claimed_by = ? WHERE file_sha256 = ?');
   }
 
   async get(fileHash: Uint8Array): Promise<UploadedNar | null> {
@@ -40,10 +46,11 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
       narHash: NixHash.fromDigest('sha256', row.nar_sha256),
       narSize: Number(row.nar_size),
       fileSize: Number(row.file_size),
+      ...(row.claimed_by ? { claimedBy: new Uint8Array(row.claimed_by) } : {}),
     };
   }
 
-  async put(fileHash: Uint8Array, upload: UploadedNar): Promise<void> {
+  async put(fileHash: Uint8Array, upload: Omit<UploadedNar, 'claimedBy'>): Promise<void> {
     this.#put.run([
       Buffer.from(fileHash),
       Buffer.from(encodeRootNode(new Uint8Array(0), upload.node)),
@@ -51,5 +58,9 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
       upload.narSize,
       upload.fileSize,
     ]);
+  }
+
+  async claim(fileHash: Uint8Array, storePath: Uint8Array): Promise<void> {
+    this.#claim.run([Buffer.from(storePath), Buffer.from(fileHash)]);
   }
 }

@@ -2,7 +2,7 @@
 // record; a narinfo upload is matched against such a record and becomes a PathInfo, written last.
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { encodeRootNode, type CallOptions, type Node } from '../castore/index.js';
+import type { CallOptions, Node } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import { decodeNixBase32, parseNarInfo, type NarInfo, type Signature } from '../nix/index.js';
 import { decompress, type Compression } from './decompress.js';
@@ -16,13 +16,22 @@ import { planNar } from './render.js';
 import type { Store } from './store.js';
 import { StreamDigest } from './measure.js';
 import { requireStoredRoot } from './stored-root.js';
+import { sameNode } from './same-node.js';
 
 /** `nar/<nixbase32 sha256 of the file>.nar[.<ext>]`, as Nix names uploads (gzip has no extension). */
-const UPLOADED_NAR_URL = /^nar\/([0-9a-df-np-sv-z]{52})\.nar(?:\.(?:xz|zst|bz2|br|lzip|lz4|gz))?$/;
+const UPLOADED_NAR_URL = /^nar\/([0-9a-df-np-sv-z]{52})\.nar(?:\.(xz|zst|bz2|br|lzip|lz4|gz))?$/;
 
-export function parseUploadedNarName(file: string): Uint8Array | null {
+/** What the name `<filehash>.nar[.<ext>]` of an uploaded NAR says. */
+export interface UploadedNarName {
+  /** The raw 32-byte sha256 of the file. */
+  readonly fileHash: Uint8Array;
+  /** What follows `.nar`, without its dot; empty for none and gzip alike. */
+  readonly extension: string;
+}
+
+export function parseUploadedNarName(file: string): UploadedNarName | null {
   const match = UPLOADED_NAR_URL.exec(`nar/${file}`);
-  return match?.[1] ? decodeNixBase32(match[1]) : null;
+  return match?.[1] ? { fileHash: decodeNixBase32(match[1]), extension: match[2] ?? '' } : null;
 }
 
 export interface ReceiveNarOptions extends CallOptions {
@@ -65,7 +74,7 @@ export async function receiveNarInfo(store: Store, pathDigest: Uint8Array, text:
   if (narInfo.narHash.algo !== 'sha256') throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', 'NarHash must be a sha256 hash');
 
   const existing = await store.pathInfos.get(pathDigest, opts);
-  const node = await resolveNode(store, narInfo, existing, opts);
+  const { node, upload } = await resolveNode(store, narInfo, existing, opts);
   const info: PathInfo = {
     storePath: narInfo.storePath,
     node,
@@ -78,19 +87,23 @@ export async function receiveNarInfo(store: Store, pathDigest: Uint8Array, text:
   };
   await checkUploadPolicy(info, opts.policy ?? OPEN_UPLOAD_POLICY, store, opts);
   await store.pathInfos.put(info, opts);
+  if (upload) await store.narUploads.claim(upload, pathDigest, opts);
   return info;
 }
 
-/** Which castore node a narinfo's URL and NarHash/NarSize stand for, checked against what we hold. */
-async function resolveNode(store: Store, narInfo: NarInfo, existing: PathInfo | null, opts: CallOptions): Promise<Node> {
+/**
+ * Which castore node a narinfo's URL and NarHash/NarSize stand for, checked against what we hold; `upload` is the
+ * file hash of the upload it names, if it names one.
+ */
+async function resolveNode(store: Store, narInfo: NarInfo, existing: PathInfo | null, opts: CallOptions): Promise<{ node: Node; upload?: Uint8Array }> {
   if (narInfo.url.startsWith(CASTORE_NAR_PREFIX)) {
     // A narinfo we served, coming back (e.g. from `nix store sign`): trust it only if it names the
     // contents we already hold for this path, otherwise recompute the NAR hash from the graph.
     const node = decodeNodeText(narInfo.url.slice(CASTORE_NAR_PREFIX.length).split('?')[0] ?? '');
     if (!sameContents(existing, node, narInfo)) await checkNarOf(store, node, narInfo, opts);
-    return node;
+    return { node };
   }
-  const fileHash = parseUploadedNarName(narInfo.url.slice('nar/'.length));
+  const fileHash = parseUploadedNarName(narInfo.url.slice('nar/'.length))?.fileHash;
   if (!narInfo.url.startsWith('nar/') || !fileHash) {
     throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', `URL ${narInfo.url} is not a NAR location this cache knows`);
   }
@@ -100,7 +113,7 @@ async function resolveNode(store: Store, narInfo: NarInfo, existing: PathInfo | 
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `NarHash/NarSize do not match the uploaded NAR ${narInfo.url}`);
   }
   await requireStoredRoot(store, upload.node, opts);
-  return upload.node;
+  return { node: upload.node, upload: fileHash };
 }
 
 function sameContents(existing: PathInfo | null, node: Node, narInfo: NarInfo): existing is PathInfo {
@@ -108,7 +121,7 @@ function sameContents(existing: PathInfo | null, node: Node, narInfo: NarInfo): 
     existing !== null &&
     existing.narHash.equals(narInfo.narHash) &&
     existing.narSize === narInfo.narSize &&
-    Buffer.from(encodeRootNode(new Uint8Array(0), existing.node)).equals(encodeRootNode(new Uint8Array(0), node))
+    sameNode(existing.node, node)
   );
 }
 

@@ -182,13 +182,13 @@ function shellQuote(s: string): string {
  * for 7 days and narinfo hits/misses for 30 days/1 hour in $XDG_CACHE_HOME/nix (protocol doc §7); the TTLs of 0 also
  * stop a re-PUT narinfo (nix store sign) from being hidden behind a cached copy within one test.
  */
-const NIX_CONFIG = [
+const NARINFO_CACHE_OFF = ['narinfo-cache-negative-ttl = 0', 'narinfo-cache-positive-ttl = 0'];
+const nixConfig = (narinfoCache: NarInfoCache): string => [
   'experimental-features = nix-command',
   'substituters =',
   'trusted-public-keys =',
   'require-sigs = true',
-  'narinfo-cache-negative-ttl = 0',
-  'narinfo-cache-positive-ttl = 0',
+  ...(narinfoCache === 'off' ? NARINFO_CACHE_OFF : []),
   // Nix 2.8 hangs after retrying a failed PUT (doc §2.4); with one attempt it exits 1 and the test shows why.
   'download-attempts = 1',
   'connect-timeout = 5',
@@ -196,6 +196,12 @@ const NIX_CONFIG = [
   'sandbox = false',
   'build-users-group =',
 ].join('\n');
+
+/**
+ * `off`: TTLs of 0 (the default for tests, see above). `defaults`: Nix's own TTLs, as users have them — e.g. a
+ * push writes the narinfo it uploaded into the client cache, and later pulls on that machine use its URL (doc §7).
+ */
+export type NarInfoCache = 'off' | 'defaults';
 
 export interface NixEnv {
   /** Temp dir holding this environment's HOME, caches and chroot stores; removed by cleanupE2E(). */
@@ -205,14 +211,14 @@ export interface NixEnv {
   newStore(): string;
 }
 
-export async function nixEnv(): Promise<NixEnv> {
+export async function nixEnv(narinfoCache: NarInfoCache = 'off'): Promise<NixEnv> {
   const root = await makeTempDir('nix');
-  return nixEnvAt(root);
+  return nixEnvAt(root, narinfoCache);
 }
 
-async function nixEnvAt(root: string): Promise<NixEnv> {
+async function nixEnvAt(root: string, narinfoCache: NarInfoCache = 'off'): Promise<NixEnv> {
   const dirs = { HOME: 'home', XDG_CACHE_HOME: 'cache', XDG_CONFIG_HOME: 'config', XDG_DATA_HOME: 'data', TMPDIR: 'tmp' };
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', NIX_CONFIG, LC_ALL: 'C' };
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', NIX_CONFIG: nixConfig(narinfoCache), LC_ALL: 'C' };
   for (const [name, sub] of Object.entries(dirs)) {
     const dir = path.join(root, sub);
     await mkdir(dir, { recursive: true });

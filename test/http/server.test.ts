@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { get, type IncomingHttpHeaders } from 'node:http';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { encodeNixBase32 } from '../../src/nix/index.js';
 import { type Store } from '../../src/store/index.js';
 import { TESTDATA } from '../store/golden.js';
 import { memoryStore } from '../store/memory-store.js';
+import { rawRequest } from './raw-request.js';
 
 const STORE_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-net-tools-1.60_p20170221182432';
 const HASH_PART = '00bgd045z0d4icpbc2yyz4gx48ak44la';
@@ -40,17 +40,7 @@ async function putNar(body: Buffer, name: string) {
   return fetch(`${base}/nar/${name}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': 'application/x-nix-nar' } });
 }
 
-/** GET without any decoding on the client side, to see the bytes and headers as sent. */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    get(url, { headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-}
+const rawGet = (url: string, headers: Record<string, string>) => rawRequest(url, { headers });
 
 function decode(coding: string, body: Buffer): Buffer {
   if (coding === 'gzip') return gunzipSync(body);

@@ -1,8 +1,18 @@
-// PUT|HEAD /nar/<filehash>.nar[.ext]: NAR uploads, ingested while they arrive. HEAD answers truthfully,
-// so Nix skips NARs we already hold (nix-http-protocol.md §2.1).
-import type { FastifyInstance } from 'fastify';
+// PUT|GET|HEAD /nar/<filehash>.nar[.ext]: NAR uploads, ingested while they arrive, and served back at the same URL,
+// which a client that pushed keeps in its narinfo cache (nix-http-protocol.md §7). HEAD answers truthfully for any
+// upload, so Nix skips NARs we already hold (§2.1); GET only for uploads a PathInfo was made from.
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
-import { parseUploadedNarName, receiveNar, type Store } from '../../store/index.js';
+import {
+  describeUploadedNar,
+  openUploadedNar,
+  parseUploadedNarName,
+  receiveNar,
+  type Store,
+  type UploadedNarFile,
+  type UploadedNarName,
+} from '../../store/index.js';
 import { DEFAULT_HTTP_LIMITS, idleLimited, UploadSlots, type HttpLimits } from '../limits.js';
 
 export interface NarUploadOptions {
@@ -14,22 +24,40 @@ interface UploadRequest {
   Params: { file: string };
 }
 
-function fileHashOf(file: string): Uint8Array {
-  const fileHash = parseUploadedNarName(file);
-  if (!fileHash) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'not a NAR file name: expected <nixbase32 sha256>.nar[.xz|.zst|.bz2|.br]');
-  return fileHash;
+function nameOf(file: string): UploadedNarName {
+  const name = parseUploadedNarName(file);
+  if (!name) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'not a NAR file name: expected <nixbase32 sha256>.nar[.xz|.zst|.bz2|.br]');
+  return name;
+}
+
+function notFound(): NarBridgeError {
+  return new NarBridgeError('NB_ERR_NOT_FOUND', 'no such NAR');
+}
+
+/** bzip2 is compressed as it goes out, so its length is not known up front: then the reply is chunked. */
+function headers(reply: FastifyReply, file: UploadedNarFile): FastifyReply {
+  reply.type('application/x-nix-nar');
+  return file.size === null ? reply : reply.header('content-length', String(file.size));
 }
 
 export async function narUploadRoutes(app: FastifyInstance, { store, limits = DEFAULT_HTTP_LIMITS }: NarUploadOptions): Promise<void> {
   const slots = new UploadSlots(limits.maxConcurrentUploads);
-  app.head<UploadRequest>('/nar/:file', async (request, reply) => {
-    const upload = await store.narUploads.get(fileHashOf(request.params.file));
-    if (!upload) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no such NAR');
-    return reply.type('application/x-nix-nar').header('content-length', String(upload.fileSize)).send();
+  const config = { cachePolicy: 'immutable' } as const;
+
+  app.head<UploadRequest>('/nar/:file', { config }, async (request, reply) => {
+    const file = await describeUploadedNar(store, nameOf(request.params.file));
+    if (!file) throw notFound();
+    return headers(reply, file).send();
+  });
+
+  app.get<UploadRequest>('/nar/:file', { config, exposeHeadRoute: false }, async (request, reply) => {
+    const nar = await openUploadedNar(store, nameOf(request.params.file));
+    if (!nar) throw notFound();
+    return headers(reply, nar).send(Readable.from(nar.stream(), { objectMode: false }));
   });
 
   app.put<UploadRequest>('/nar/:file', async (request, reply) => {
-    const fileHash = fileHashOf(request.params.file);
+    const fileHash = nameOf(request.params.file).fileHash;
     const body = idleLimited(request.raw, limits.uploadIdleTimeoutMs);
     const upload = await slots.run(request.raw, () => receiveNar(store, fileHash, body, { limits: limits.upload }));
     request.log.info({ file: request.params.file, narSize: upload.narSize, fileSize: upload.fileSize }, 'NAR ingested');

@@ -22,6 +22,7 @@ const NAR_SCHEMA = {
   params: { type: 'object', properties: { node: { type: 'string', maxLength: 8192 } }, required: ['node'] },
   querystring: { type: 'object', properties: { narsize: { type: 'integer', minimum: 0 } } },
 } as const;
+const NAR_CONFIG = { cachePolicy: 'immutable' } as const;
 
 export async function narRoutes(app: FastifyInstance, { store, maxEncoders }: NarOptions): Promise<void> {
   const encoders = new NarEncoders(maxEncoders);
@@ -38,7 +39,7 @@ export async function narRoutes(app: FastifyInstance, { store, maxEncoders }: Na
       .header('vary', 'Accept-Encoding')
       .header('content-length', String(nar.narSize));
 
-  app.get<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA, exposeHeadRoute: false }, async (request, reply) => {
+  app.get<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA, config: NAR_CONFIG, exposeHeadRoute: false }, async (request, reply) => {
     const nar = await plan(request.params.node, request.query.narsize);
     const range = parseRange(request.headers.range, nar.narSize);
     switch (range.kind) {
@@ -62,7 +63,7 @@ export async function narRoutes(app: FastifyInstance, { store, maxEncoders }: Na
     }
   });
 
-  app.head<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA }, async (request, reply) => {
+  app.head<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA, config: NAR_CONFIG }, async (request, reply) => {
     const nar = await plan(request.params.node, request.query.narsize);
     return headers(reply, nar).send();
   });

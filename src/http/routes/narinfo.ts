@@ -26,7 +26,7 @@ export async function narInfoRoutes(
     return text;
   };
 
-  app.get<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
+  app.get<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS }, config: { cachePolicy: 'narinfo' } }, async (request, reply) => {
     const info = await store.pathInfos.get(parseStorePathHashPart(request.params.hash));
     // A miss is an answer, not a failure (and the commonest one): no error object, no stack capture.
     if (!info) return reply.code(404).type('text/plain; charset=utf-8').send('no such path\n');
