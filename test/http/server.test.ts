@@ -9,9 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/index.js';
 import { encodeNixBase32 } from '../../src/nix/index.js';
-import { type Store } from '../../src/store/index.js';
 import { TESTDATA } from '../store/golden.js';
-import { memoryStore } from '../store/memory-store.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 
 const STORE_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-net-tools-1.60_p20170221182432';
 const HASH_PART = '00bgd045z0d4icpbc2yyz4gx48ak44la';
@@ -20,7 +19,7 @@ let app: FastifyInstance;
 let base: string;
 
 beforeEach(async () => {
-  const store: Store = memoryStore();
+  const store = servedMemoryStore();
   app = await buildServer({ store, priority: 40 });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
