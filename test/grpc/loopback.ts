@@ -9,7 +9,7 @@ import {
   grpcEndpointFromUrl,
 } from '../../src/castore/index.js';
 import { startGrpcServer, type GrpcLog } from '../../src/grpc/index.js';
-import { composeStore, GrpcPathInfoService, type Store, type StoreComposition } from '../../src/store/index.js';
+import { composeStore, GrpcPathInfoService, type GuardedStore, type Store, type StoreComposition } from '../../src/store/index.js';
 import { memoryStore } from '../store/memory-store.js';
 
 export { memoryStore };
@@ -19,6 +19,8 @@ export type Transport = 'tcp' | 'unix';
 export interface Loopback {
   /** The backends the server's composed store is made of: tests arrange and inspect state here directly. */
   readonly store: Store;
+  /** The composed store the server serves: hand it to buildServer to put HTTP over the same one. */
+  readonly served: GuardedStore;
   readonly url: string;
   readonly connection: GrpcConnection;
   readonly blobs: GrpcBlobService;
@@ -34,11 +36,13 @@ export async function startLoopback(transport: Transport, store: Store = memoryS
   const log: GrpcLog = { error: (fields) => errors.push(fields), debug: () => undefined };
   const dir = transport === 'unix' ? await mkdtemp(join(tmpdir(), 'nb-grpc-')) : null;
   const socket = dir ? join(dir, 'grpc.sock') : null;
-  const listener = await startGrpcServer(socket ? `unix:${socket}` : '127.0.0.1:0', { store: composeStore(store, composition), log });
+  const served = composeStore(store, composition);
+  const listener = await startGrpcServer(socket ? `unix:${socket}` : '127.0.0.1:0', { store: served, log });
   const url = socket ? `grpc+unix://${socket}` : `grpc+http://127.0.0.1:${listener.port}`;
   const connection = new GrpcConnection(grpcEndpointFromUrl(new URL(url)));
   return {
     store,
+    served,
     url,
     connection,
     blobs: new GrpcBlobService(connection),

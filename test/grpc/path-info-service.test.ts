@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { status as Status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SymlinkTarget } from '../../src/castore/index.js';
 import { NixHash, StorePath } from '../../src/nix/index.js';
@@ -66,7 +67,7 @@ describe.each(['tcp', 'unix'] as const)('PathInfoService: grpc over %s', (transp
     await loopback.pathInfos.put(info);
     const other = { ...info, narSize: info.narSize + 8, signatures: [] };
     const err = await loopback.pathInfos.put(other).then(() => undefined, (e: unknown) => e);
-    expect(err).toMatchObject({ message: expect.stringMatching(/PERMISSION_DENIED: .*immutable/) });
+    expect(err).toMatchObject({ cause: { code: Status.PERMISSION_DENIED, details: expect.stringMatching(/already stored .*immutable/) } });
     const held = await loopback.pathInfos.get(INFO.storePath.digest);
     expect(held?.narSize).toBe(info.narSize);
     expect(held?.signatures.map(String)).toEqual(info.signatures.map(String));

@@ -2,9 +2,11 @@
 // every object present, the upload policy, immutability, and never signed with our key unless it passed.
 // Regression: a Put of a 1-byte file claiming narSize 999 and an invented NarHash was stored, and then served
 // over HTTP signed with the cache's key (issue 10).
+import { status as Status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { B3Digest, DirectoryBuilder, PathComponent, type Node } from '../../src/castore/index.js';
-import { NixHash, StorePath } from '../../src/nix/index.js';
+import { fingerprintPath, generateSigningKey, NixHash, Signature, StorePath } from '../../src/nix/index.js';
+import { buildServer } from '../../src/http/index.js';
 import { NarCalculator, type PathInfo, type Store } from '../../src/store/index.js';
 import { startLoopback, type Loopback } from './loopback.js';
 import { memoryStore } from '../store/memory-store.js';
@@ -69,3 +71,41 @@ describe('gRPC PathInfoService.Put checks what it stores', () => {
     expect(await store.pathInfos.get(PATH.digest)).toBeNull();
   });
 });
+
+describe('gRPC PathInfoService.Put meets the same policy and signing as HTTP', () => {
+  it('refuses an unsigned path under --require-signed-uploads with PERMISSION_DENIED', async () => {
+    const store = memoryStore();
+    const trusted = generateSigningKey('trusted-1');
+    loopback = await startLoopback('tcp', store, { uploadPolicy: { requireSigned: true, trustedKeys: [trusted.publicKey()] } });
+    const info = await honest(store, await storeOneByteFile(store));
+    expect(await refusal(loopback.pathInfos.put(info))).toMatchObject({ cause: { code: Status.PERMISSION_DENIED, details: expect.stringMatching(/not signed by a trusted key \(trusted-1\)/) } });
+    expect(await store.pathInfos.get(PATH.digest)).toBeNull();
+    await loopback.pathInfos.put({ ...info, signatures: [trusted.sign(fingerprintOf(info))] });
+    expect(await store.pathInfos.get(PATH.digest)).not.toBeNull();
+  });
+
+  it('never serves over HTTP a signature under our key name that the gRPC uploader forged; our real one instead', async () => {
+    const store = memoryStore();
+    const ours = generateSigningKey('cache-1');
+    loopback = await startLoopback('tcp', store, { signingKeys: [ours] });
+    const info = await honest(store, await storeOneByteFile(store));
+    const forged = Signature.fromParts('cache-1', new Uint8Array(64).fill(7));
+    await loopback.pathInfos.put({ ...info, signatures: [forged] });
+    const app = await buildServer({ store: loopback.served, priority: 40 });
+    try {
+      const base = await app.listen({ host: '127.0.0.1', port: 0 });
+      const text = await (await fetch(`${base}/${PATH.hashPart}.narinfo`)).text();
+      expect(text.match(/^Sig: .*$/gm)).toEqual([`Sig: ${String(ours.sign(fingerprintOf(info)))}`]);
+      // A forged NarSize never got in, so nothing is there to be signed on read.
+      const other = StorePath.parseBasename('11bgd045z0d4icpbc2yyz4gx48ak44la-liar');
+      expect(await refusal(loopback.pathInfos.put({ ...info, storePath: other, narSize: 999 }))).not.toBe('accepted');
+      expect((await fetch(`${base}/${other.hashPart}.narinfo`)).status).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+function fingerprintOf(info: PathInfo): string {
+  return fingerprintPath(info.storePath, info.narHash, info.narSize, info.references);
+}
