@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { get } from 'node:http';
 import { buildServer } from '../src/http/index.js';
 import { encodeNixBase32 } from '../src/nix/index.js';
-import { memoryStore } from '../test/store/memory-store.js';
+import { servedMemoryStore } from '../test/store/memory-store.js';
 import { nar as narBytes, str } from '../test/nar/nar-bytes.js';
 
 const MIB = Number(process.argv[2] ?? '64');
@@ -25,7 +25,7 @@ function timedGet(url: string): Promise<{ ms: number; bytes: number }> {
 }
 
 const nar = narBytes('nix-archive-1', '(', 'type', 'regular', 'contents', str(randomBytes(MIB * 1024 * 1024)), ')');
-const app = await buildServer({ store: memoryStore(), priority: 40 });
+const app = await buildServer({ store: servedMemoryStore(), priority: 40 });
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
 const hash = encodeNixBase32(createHash('sha256').update(nar).digest());
 await fetch(`${base}/nar/${hash}.nar`, { method: 'PUT', body: new Uint8Array(nar) });

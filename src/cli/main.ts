@@ -16,9 +16,9 @@ import { startGrpcServer } from '../grpc/index.js';
 import { serveSettings } from './settings.js';
 import { keysCommand, KEYS_USAGE } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
-import { SigningPathInfoService, type UpstreamLog } from '../store/index.js';
+import { composeStore, GuardedRealisationService, type UpstreamLog } from '../store/index.js';
 import { CompositionMetrics } from './composition-metrics.js';
-import { withUpstreams } from './upstream-store.js';
+import { upstreamComposition } from './upstream-store.js';
 import { readComposition, withTiers } from './tiers.js';
 
 const USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL]
@@ -113,17 +113,21 @@ async function serve(args: readonly string[]): Promise<number> {
   const compositionMetrics = new CompositionMetrics(registry);
   const { compositionFile } = settings.composition;
   const tiers = await withTiers(local.store, compositionFile === null ? {} : await readComposition(compositionFile), compositionMetrics);
-  const composed = withUpstreams(tiers.store, settings.composition, compositionMetrics, upstreamLog);
-  const store = trust.signingKeys.length === 0 ? composed : { ...composed, pathInfos: new SigningPathInfoService(composed.pathInfos, trust.signingKeys, upstreamLog) };
+  // One store for every door: HTTP and gRPC writes meet the same checks, signing and upload policy.
+  const store = composeStore(tiers.store, {
+    signingKeys: trust.signingKeys,
+    uploadPolicy: trust.uploadPolicy,
+    log: upstreamLog,
+    ...upstreamComposition(settings.composition, compositionMetrics, upstreamLog),
+  });
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),
-    uploadPolicy: trust.uploadPolicy,
     limits: settings.trust.limits,
     priority: settings.priority,
     logger: { level: settings.logLevel },
     buildLogs: local.buildLogs,
-    realisations: local.realisations,
+    realisations: new GuardedRealisationService(local.realisations, trust.uploadPolicy),
     metrics: new HttpMetrics(registry, cached(local.stats, STATS_MAX_AGE_MS)),
   });
   await app.listen({ host: settings.listen.host, port: settings.listen.port });
@@ -135,7 +139,7 @@ async function serve(args: readonly string[]): Promise<number> {
   }
   const grpc = settings.grpcListen === null
     ? null
-    : await startGrpcServer(settings.grpcListen, { store: local.store, log: app.log.child({ component: 'grpc' }), ...(trust.access ? { access: trust.access } : {}) });
+    : await startGrpcServer(settings.grpcListen, { store, log: app.log.child({ component: 'grpc' }), ...(trust.access ? { access: trust.access } : {}) });
   if (grpc) app.log.info({ grpcListen: settings.grpcListen, port: grpc.port }, 'gRPC listening');
   if (grpc && !trust.access && settings.grpcListen !== null && !isLocalGrpcAddress(settings.grpcListen)) {
     app.log.warn({ grpcListen: settings.grpcListen }, 'NO ACCESS CONTROL on gRPC: anyone who can reach this address can write blobs, directories and path infos; set --tokens-file');

@@ -1,9 +1,10 @@
-// Puts the upstream caches of --upstream behind the store's PathInfoService: a narinfo miss is pulled through.
-import { BinaryCacheClient, UpstreamPathInfoService, type Store, type UpstreamLog, type UpstreamObserver } from '../store/index.js';
+// The upstream caches of --upstream, as composeStore puts them behind the store's PathInfoService.
+import { BinaryCacheClient, type StoreComposition, type UpstreamLog, type UpstreamObserver } from '../store/index.js';
 import type { CompositionSettings } from './composition-settings.js';
 
-export function withUpstreams(store: Store, settings: CompositionSettings, observer: UpstreamObserver, log: UpstreamLog): Store {
-  if (settings.upstreams.length === 0) return store;
-  const clients = settings.upstreams.map((cache) => new BinaryCacheClient(cache));
-  return { ...store, pathInfos: new UpstreamPathInfoService(store.pathInfos, store, clients, { missTtlMs: settings.upstreamMissTtlMs, observer, log }) };
+export function upstreamComposition(settings: CompositionSettings, observer: UpstreamObserver, log: UpstreamLog): Pick<StoreComposition, 'upstreams' | 'upstreamSettings'> {
+  return {
+    upstreams: settings.upstreams.map((cache) => new BinaryCacheClient(cache)),
+    upstreamSettings: { missTtlMs: settings.upstreamMissTtlMs, observer, log },
+  };
 }

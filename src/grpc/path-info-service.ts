@@ -1,7 +1,7 @@
-// tvix PathInfoService over gRPC, served from a Store: Get, Put (objects must be stored), CalculateNAR, List.
+// tvix PathInfoService over gRPC, served from a Store: Get, Put (checked by the store's gate), CalculateNAR, List.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { NarBridgeError } from '../errors.js';
-import { NarCalculator, PATH_INFO_METHODS, requireStoredRoot, type Store } from '../store/index.js';
+import { NarCalculator, PATH_INFO_METHODS, type GuardedStore } from '../store/index.js';
 import { servedMethod } from './definition.js';
 import { serverStreamHandler, unaryHandler, type GrpcLog } from './handlers.js';
 
@@ -15,7 +15,7 @@ export const PATH_INFO_SERVICE_DEFINITION = {
   list: servedMethod(PATH_INFO_METHODS.list),
 };
 
-export function pathInfoServiceImplementation(store: Store, log: GrpcLog): UntypedServiceImplementation {
+export function pathInfoServiceImplementation(store: GuardedStore, log: GrpcLog): UntypedServiceImplementation {
   const calculator = new NarCalculator(store);
   return {
     get: unaryHandler(PATH_INFO_METHODS.get, log, async (request, signal) => {
@@ -28,8 +28,8 @@ export function pathInfoServiceImplementation(store: Store, log: GrpcLog): Untyp
       return info;
     }),
 
+    // Untrusted: rendered and hashed against its NarHash/NarSize, then the upload policy and immutability.
     put: unaryHandler(PATH_INFO_METHODS.put, log, async (info, signal) => {
-      await requireStoredRoot(store, info.node, { signal });
       await store.pathInfos.put(info, { signal });
       return info;
     }),

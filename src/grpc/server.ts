@@ -2,7 +2,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { MAX_GRPC_MESSAGE_BYTES } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
-import type { Store } from '../store/index.js';
+import type { GuardedStore } from '../store/index.js';
 import { accessInterceptor, type GrpcAccessControl } from './access.js';
 import { BLOB_SERVICE_DEFINITION, blobServiceImplementation } from './blob-service.js';
 import { DIRECTORY_SERVICE_DEFINITION, directoryServiceImplementation } from './directory-service.js';
@@ -13,7 +13,8 @@ import { PATH_INFO_SERVICE_DEFINITION, pathInfoServiceImplementation } from './p
 const SHUTDOWN_GRACE_MS = 5_000;
 
 export interface GrpcServerOptions {
-  readonly store: Store;
+  /** Composed once (composeStore) and shared with HTTP: its gate checks every PathInfo put here. */
+  readonly store: GuardedStore;
   readonly log: GrpcLog;
   /** Tokens and scopes; without it every call is allowed (the CLI warns when not on loopback). */
   readonly access?: GrpcAccessControl;

@@ -1,7 +1,7 @@
 // Builds the Fastify app: wires the endpoint plugins to a store and maps errors to statuses in one place.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { NarBridgeError } from '../errors.js';
-import { CachingPathInfoService, type BuildLogIndex, type RealisationService, type Store, type UploadPolicy } from '../store/index.js';
+import type { BuildLogIndex, GuardedStore, RealisationService } from '../store/index.js';
 import { installAccessControl, type AccessControl } from './auth.js';
 import { AccessLogController, accessLog } from './access-log.js';
 import { installCacheControl } from './cache-control.js';
@@ -22,7 +22,8 @@ import { narInfoRoutes } from './routes/narinfo.js';
 import { realisationRoutes } from './routes/realisations.js';
 
 export interface ServerOptions {
-  readonly store: Store;
+  /** Composed once (composeStore) and shared with the gRPC listener: its gate checks every write. */
+  readonly store: GuardedStore;
   readonly priority: number;
   readonly logger?: FastifyServerOptions['logger'];
   /** Where build logs are indexed; without it `/log/…` is not served. */
@@ -33,15 +34,11 @@ export interface ServerOptions {
   readonly metrics?: HttpMetrics;
   /** Tokens and scopes; without it every request is allowed (the CLI warns when not on loopback). */
   readonly access?: AccessControl;
-  /** Which narinfo uploads become PathInfos; without it, any that matches its NAR. */
-  readonly uploadPolicy?: UploadPolicy;
   readonly limits?: HttpLimits;
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
-  const { priority, logger = false, buildLogs, metrics, access, uploadPolicy, limits = DEFAULT_HTTP_LIMITS } = options;
-  // narinfo lookups are the hottest request a cache gets; see CachingPathInfoService for what it may serve stale.
-  const store: Store = { ...options.store, pathInfos: new CachingPathInfoService(options.store.pathInfos) };
+  const { store, priority, logger = false, buildLogs, metrics, access, limits = DEFAULT_HTTP_LIMITS } = options;
   // Fastify's own two lines per request are replaced by one completion line carrying route, status and bytes
   // (observe.ts); a proxy's X-Request-Id, when sent, becomes the reqId on every line of the request.
   const app = Fastify({ logger, return503OnClosing: true, logController: new AccessLogController(), requestIdHeader: 'x-request-id' });
@@ -75,12 +72,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(cacheInfoRoutes, { priority });
   await app.register(healthRoutes, { store });
   if (metrics) await app.register(metricsRoutes, { metrics });
-  await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs, ...(uploadPolicy ? { policy: uploadPolicy } : {}) });
+  await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs });
   await app.register(narRoutes, { store });
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });
   if (buildLogs) await app.register(logRoutes, { store, buildLogs });
-  if (options.realisations) await app.register(realisationRoutes, { realisations: options.realisations, maxBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs, ...(uploadPolicy ? { policy: uploadPolicy } : {}) });
+  if (options.realisations) await app.register(realisationRoutes, { realisations: options.realisations, maxBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs });
   await app.register(uiRoutes, { store });
   return app;
 }

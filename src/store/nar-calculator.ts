@@ -22,18 +22,26 @@ export class NarCalculator {
 
   /** Throws NB_ERR_MISSING_OBJECT if any object under `node` is absent. */
   async calculate(node: Node, opts: CallOptions = {}): Promise<NarFacts> {
-    const key = Buffer.from(encodeRootNode(NO_NAME, node)).toString('base64');
-    const cached = this.#cache.get(key);
+    const cached = this.#cache.get(keyOf(node));
     if (cached) return cached;
     const plan = await planNar(node, this.castore, opts);
     const hash = createHash('sha256');
     for await (const chunk of plan.stream()) hash.update(chunk);
     const facts: NarFacts = { narSize: plan.narSize, narSha256: hash.digest() };
-    this.#cache.set(key, facts);
+    this.remember(node, facts);
+    return facts;
+  }
+
+  /** Facts computed elsewhere from the NAR's own bytes (an ingest), so a later check need not render it. */
+  remember(node: Node, facts: NarFacts): void {
+    this.#cache.set(keyOf(node), facts);
     if (this.#cache.size > CACHED_RESULTS) {
       const oldest = this.#cache.keys().next();
       if (!oldest.done) this.#cache.delete(oldest.value);
     }
-    return facts;
   }
+}
+
+function keyOf(node: Node): string {
+  return Buffer.from(encodeRootNode(NO_NAME, node)).toString('base64');
 }

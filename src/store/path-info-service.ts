@@ -5,7 +5,10 @@ import type { PathInfo } from './path-info.js';
 export interface PathInfoService {
   /** `digest` is the 20-byte store path hash; null when absent. */
   get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null>;
-  /** Replaces any PathInfo for the same store path. Callers make sure the objects it refers to are stored. */
+  /**
+   * Backends replace any PathInfo for the same store path, and trust their caller: the doors write through
+   * GuardedPathInfoService, which checks the PathInfo against its objects and keeps stored paths immutable.
+   */
   put(info: PathInfo, opts?: CallOptions): Promise<void>;
   list(opts?: CallOptions): AsyncIterable<PathInfo>;
 }

@@ -34,3 +34,20 @@ export function checkRealisationPolicy(realisation: Realisation, policy: UploadP
   if (signedByTrustedKey(fingerprintRealisation(realisation), realisation.signatures, policy)) return;
   throw new NarBridgeError('NB_ERR_FORBIDDEN', `realisation ${realisation.id.toString()} is not signed by a trusted key (${trustedKeyNames(policy)})`);
 }
+
+/** The upload policy in front of a RealisationService, as GuardedPathInfoService is in front of path infos. */
+export class GuardedRealisationService implements RealisationService {
+  constructor(
+    private readonly inner: RealisationService,
+    private readonly policy: UploadPolicy,
+  ) {}
+
+  get(id: DrvOutputId, opts?: CallOptions): Promise<Realisation | null> {
+    return this.inner.get(id, opts);
+  }
+
+  async put(realisation: Realisation, opts?: CallOptions): Promise<Realisation> {
+    checkRealisationPolicy(realisation, this.policy);
+    return this.inner.put(realisation, opts);
+  }
+}

@@ -1,22 +1,20 @@
 // The write side of the binary-cache protocol: a NAR upload becomes castore objects plus an upload
 // record; a narinfo upload is matched against such a record and becomes a PathInfo, written last.
 import { Buffer } from 'node:buffer';
-import { createHash } from 'node:crypto';
 import type { CallOptions, Node } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
-import { decodeNixBase32, parseNarInfo, type NarInfo, type Signature } from '../nix/index.js';
+import { decodeNixBase32, parseNarInfo, type NarInfo } from '../nix/index.js';
 import { decompress, type Compression } from './decompress.js';
 import { ingestNar } from './ingest.js';
 import { capExpansion, capUploadSize, DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './upload-limits.js';
-import { checkUploadPolicy, OPEN_UPLOAD_POLICY, type UploadPolicy } from './upload-policy.js';
 import type { UploadedNar } from './nar-uploads.js';
 import { CASTORE_NAR_PREFIX, decodeNodeText } from './narinfo.js';
 import type { PathInfo } from './path-info.js';
-import { planNar } from './render.js';
 import type { Store } from './store.js';
 import { StreamDigest } from './measure.js';
 import { requireStoredRoot } from './stored-root.js';
-import { sameNode } from './same-node.js';
+import type { GuardedStore } from './guarded-path-info-service.js';
+import { verifiedByIngest } from './verified-path-info.js';
 
 /** `nar/<nixbase32 sha256 of the file>.nar[.<ext>]`, as Nix names uploads (gzip has no extension). */
 const UPLOADED_NAR_URL = /^nar\/([0-9a-df-np-sv-z]{52})\.nar(?:\.(xz|zst|bz2|br|lzip|lz4|gz))?$/;
@@ -58,86 +56,51 @@ export async function receiveNar(store: Store, fileHash: Uint8Array, body: Async
   return upload;
 }
 
-export interface ReceiveNarInfoOptions extends CallOptions {
-  readonly policy?: UploadPolicy;
-}
-
 /**
- * Turns an uploaded narinfo into a PathInfo, once the NAR it names is known to be stored and to match,
- * and the policy accepts it.
+ * Turns an uploaded narinfo into a PathInfo and hands it to the store's gate: one naming a NAR uploaded here was
+ * verified against that upload (no second render); one naming a castore node is verified by the gate.
  */
-export async function receiveNarInfo(store: Store, pathDigest: Uint8Array, text: string, opts: ReceiveNarInfoOptions = {}): Promise<PathInfo> {
+export async function receiveNarInfo(store: GuardedStore, pathDigest: Uint8Array, text: string, opts: CallOptions = {}): Promise<PathInfo> {
   const narInfo = parseNarInfo(text);
   if (!Buffer.from(narInfo.storePath.digest).equals(pathDigest)) {
     throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', `StorePath ${narInfo.storePath.basename} does not match the narinfo URL`);
   }
   if (narInfo.narHash.algo !== 'sha256') throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', 'NarHash must be a sha256 hash');
 
-  const existing = await store.pathInfos.get(pathDigest, opts);
-  const { node, upload } = await resolveNode(store, narInfo, existing, opts);
-  const info: PathInfo = {
-    storePath: narInfo.storePath,
-    node,
-    references: narInfo.references,
-    narHash: narInfo.narHash,
-    narSize: narInfo.narSize,
-    signatures: sameContents(existing, node, narInfo) ? mergeSignatures(existing.signatures, narInfo.sigs) : narInfo.sigs,
-    ...(narInfo.deriver ? { deriver: narInfo.deriver } : {}),
-    ...(narInfo.ca ? { ca: narInfo.ca } : {}),
-  };
-  await checkUploadPolicy(info, opts.policy ?? OPEN_UPLOAD_POLICY, store, opts);
-  await store.pathInfos.put(info, opts);
-  if (upload) await store.narUploads.claim(upload, pathDigest, opts);
+  if (narInfo.url.startsWith(CASTORE_NAR_PREFIX)) {
+    // A narinfo we served, coming back (e.g. from `nix store sign`).
+    const info = pathInfoOf(narInfo, decodeNodeText(narInfo.url.slice(CASTORE_NAR_PREFIX.length).split('?')[0] ?? ''));
+    await store.pathInfos.put(info, opts);
+    return info;
+  }
+  const { fileHash, upload } = await uploadNamed(store, narInfo, opts);
+  const info = verifiedByIngest(pathInfoOf(narInfo, upload.node), upload);
+  await store.pathInfos.putVerified(info, opts);
+  await store.narUploads.claim(fileHash, pathDigest, opts);
   return info;
 }
 
-/**
- * Which castore node a narinfo's URL and NarHash/NarSize stand for, checked against what we hold; `upload` is the
- * file hash of the upload it names, if it names one.
- */
-async function resolveNode(store: Store, narInfo: NarInfo, existing: PathInfo | null, opts: CallOptions): Promise<{ node: Node; upload?: Uint8Array }> {
-  if (narInfo.url.startsWith(CASTORE_NAR_PREFIX)) {
-    // A narinfo we served, coming back (e.g. from `nix store sign`): trust it only if it names the
-    // contents we already hold for this path, otherwise recompute the NAR hash from the graph.
-    const node = decodeNodeText(narInfo.url.slice(CASTORE_NAR_PREFIX.length).split('?')[0] ?? '');
-    if (!sameContents(existing, node, narInfo)) await checkNarOf(store, node, narInfo, opts);
-    return { node };
-  }
+/** The upload record of the NAR a narinfo's URL names (and its file hash), once its objects are stored. */
+async function uploadNamed(store: Store, narInfo: NarInfo, opts: CallOptions): Promise<{ fileHash: Uint8Array; upload: UploadedNar }> {
   const fileHash = parseUploadedNarName(narInfo.url.slice('nar/'.length))?.fileHash;
   if (!narInfo.url.startsWith('nar/') || !fileHash) {
     throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', `URL ${narInfo.url} is not a NAR location this cache knows`);
   }
   const upload = await store.narUploads.get(fileHash, opts);
   if (!upload) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `NAR ${narInfo.url} was not uploaded`);
-  if (!upload.narHash.equals(narInfo.narHash) || upload.narSize !== narInfo.narSize) {
-    throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `NarHash/NarSize do not match the uploaded NAR ${narInfo.url}`);
-  }
   await requireStoredRoot(store, upload.node, opts);
-  return { node: upload.node, upload: fileHash };
+  return { fileHash, upload };
 }
 
-function sameContents(existing: PathInfo | null, node: Node, narInfo: NarInfo): existing is PathInfo {
-  return (
-    existing !== null &&
-    existing.narHash.equals(narInfo.narHash) &&
-    existing.narSize === narInfo.narSize &&
-    sameNode(existing.node, node)
-  );
-}
-
-/** Renders the node's NAR (checking every object exists) and compares it with the narinfo's claims. */
-async function checkNarOf(store: Store, node: Node, narInfo: NarInfo, opts: CallOptions): Promise<void> {
-  const plan = await planNar(node, store, opts);
-  if (plan.narSize !== narInfo.narSize) throw new NarBridgeError('NB_ERR_HASH_MISMATCH', 'NarSize does not match the NAR named by URL');
-  const hash = createHash('sha256');
-  for await (const chunk of plan.stream()) hash.update(chunk);
-  if (!hash.digest().equals(narInfo.narHash.digest)) {
-    throw new NarBridgeError('NB_ERR_HASH_MISMATCH', 'NarHash does not match the NAR named by URL');
-  }
-}
-
-/** Union, keeping order: concurrent `nix store sign` runs must not drop each other's signatures. */
-function mergeSignatures(kept: readonly Signature[], added: readonly Signature[]): Signature[] {
-  const seen = new Set(kept.map(String));
-  return [...kept, ...added.filter((sig) => !seen.has(String(sig)))];
+function pathInfoOf(narInfo: NarInfo, node: Node): PathInfo {
+  return {
+    storePath: narInfo.storePath,
+    node,
+    references: narInfo.references,
+    narHash: narInfo.narHash,
+    narSize: narInfo.narSize,
+    signatures: narInfo.sigs,
+    ...(narInfo.deriver ? { deriver: narInfo.deriver } : {}),
+    ...(narInfo.ca ? { ca: narInfo.ca } : {}),
+  };
 }

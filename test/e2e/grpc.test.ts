@@ -1,7 +1,12 @@
 // End-to-end over tvix gRPC: process A serves its embedded store on --grpc-listen; process B keeps nothing but its
 // upload index and uses A's three services. Real Nix pushes to B and substitutes from B and from A.
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { status as Status } from '@grpc/grpc-js';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { GrpcBlobService, GrpcConnection, grpcEndpointFromUrl } from '../../src/castore/index.js';
+import { fingerprintPath, generateSigningKey, NixHash, Signature, StorePath } from '../../src/nix/index.js';
+import { GrpcPathInfoService } from '../../src/store/index.js';
 import {
   NIX_DEFAULT_TIMEOUT_MS,
   cleanupE2E,
@@ -123,5 +128,41 @@ describe.each(['tcp', 'unix'] as const)('nar-bridge B fronting A over gRPC (%s)'
     expect((await httpRequest('GET', narinfoUrl)).status).toBe(200);
     await pushSigned(pair.b.url, fx.tree, fx, env);
     await pullAndCompare(pair.b.url, [fx.tree, fx.hello], fx, env);
+  });
+});
+
+// Regression (issue 10): `serve` handed gRPC the bare local store, so a Put of a 1-byte file claiming NarSize 999
+// and an invented NarHash was stored, and HTTP then served it signed with the cache's key.
+describe('serve --grpc-listen: gRPC writes meet the checks HTTP uploads do', () => {
+  test('a forged PathInfo is refused over gRPC and never served; a forged signature under our key name is not served', async () => {
+    const dir = await makeTempDir('grpc-key');
+    const key = generateSigningKey('cache-1');
+    const keyFile = path.join(dir, 'cache.sec');
+    await writeFile(keyFile, String(key), { mode: 0o600 });
+    const grpcPort = await freePort();
+    const server = await startServer({ dataDir: await makeTempDir('grpc-checks'), extraArgs: ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--signing-key-file', keyFile] });
+    const connection = new GrpcConnection(grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${grpcPort}`)));
+    try {
+      const writer = new GrpcBlobService(connection).openWrite();
+      await writer.write(new Uint8Array([0x41]));
+      const node = { kind: 'file', digest: await writer.close(), size: 1, executable: false } as const;
+      const pathInfos = new GrpcPathInfoService(connection);
+      const storePath = StorePath.parseBasename('7r1prhqk1w9qykcclfckkcww64ax9341-one-byte');
+      const forged = { storePath, node, references: [], narHash: NixHash.parse(`sha256:${'0'.repeat(52)}`), narSize: 999, signatures: [] };
+      const refused = await pathInfos.put(forged).then(() => null, (err: unknown) => err);
+      expect(refused).toMatchObject({ cause: { code: Status.INVALID_ARGUMENT, details: expect.stringMatching(/NarSize 999/) } });
+      const narinfoUrl = `${server.url}/${storePath.hashPart}.narinfo`;
+      expect((await httpRequest('GET', narinfoUrl)).status).toBe(404);
+
+      const facts = await pathInfos.calculateNar(node);
+      const honest = { ...forged, narHash: NixHash.fromDigest('sha256', facts.narSha256), narSize: facts.narSize };
+      await pathInfos.put({ ...honest, signatures: [Signature.fromParts('cache-1', new Uint8Array(64).fill(7))] });
+      const served = await httpRequest('GET', narinfoUrl);
+      expect(served.status).toBe(200);
+      const fingerprint = fingerprintPath(storePath, honest.narHash, honest.narSize, []);
+      expect(served.body.match(/^Sig: .*$/gm)).toEqual([`Sig: ${String(key.sign(fingerprint))}`]);
+    } finally {
+      connection.close();
+    }
   });
 });

@@ -9,9 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer, DEFAULT_HTTP_LIMITS } from '../../src/http/index.js';
 import { encodeNixBase32 } from '../../src/nix/index.js';
-import type { Store } from '../../src/store/index.js';
 import { concatBytes, directoryNar, nar, str, u64 } from '../nar/nar-bytes.js';
-import { memoryStore } from '../store/memory-store.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 
 const GOOD_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-good';
 const GOOD_NAR = nar('nix-archive-1', '(', 'type', 'regular', 'contents', str('hello\n'), ')');
@@ -61,7 +60,7 @@ async function expectNarRefused(narBytes: Uint8Array, status = 400, reason?: Reg
 }
 
 beforeAll(async () => {
-  const store: Store = memoryStore();
+  const store = servedMemoryStore();
   const limits = { ...DEFAULT_HTTP_LIMITS, uploadIdleTimeoutMs: IDLE_MS, maxConcurrentUploads: 4, upload: { maxNarSize: 64 * 1024 * 1024, maxDecompressionRatio: 100, nar: { maxDepth: 64, maxEntriesPerDirectory: 100 } } };
   app = await buildServer({ store, priority: 40, limits });
   base = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -14,6 +14,7 @@ import {
   makeTempDir,
   nixEnv,
   parseNarInfo,
+  pathInfo,
   runCommand,
   runNix,
   startServer,
@@ -78,6 +79,32 @@ describe('signing', () => {
     // A key we do not hold is not enough: the input-addressed path is refused.
     const other = await ourKey(env);
     await copyFrom(server.url, fx.x, env, other.publicKey, 'fail');
+  });
+});
+
+describe('a stored path is immutable; only its signatures grow', () => {
+  test('nix store sign adds its Sig beside ours; a narinfo with another NarHash for the path is refused 403 and changes nothing', async () => {
+    const fx = await makeFixtures();
+    const env = await nixEnv();
+    const key = await ourKey(env);
+    const server = await freshServer(['--signing-key-file', key.file]);
+    await copyTo(server.url, fx.x, env);
+    const narinfoUrl = `${server.url}/${hashPart(fx.x)}.narinfo`;
+    const served = (await httpRequest('GET', narinfoUrl)).body;
+    expect(parseNarInfo(served).get('Sig')?.map((s) => s.split(':')[0])).toEqual(['nar-bridge-test-1']);
+
+    await runNix(['store', 'sign', '--store', server.url, '--key-file', fx.secretKeyFile, fx.x], env);
+    const signed = (await httpRequest('GET', narinfoUrl)).body;
+    expect(parseNarInfo(signed).get('Sig')?.map((s) => s.split(':')[0])).toEqual(['nar-bridge-test-1', 'test-1']);
+    await copyFrom(server.url, fx.x, env, fx.publicKey);
+    await copyFrom(server.url, fx.x, env, key.publicKey);
+
+    const forged = signed.replace(/^NarHash: .*$/m, `NarHash: ${(await pathInfo(fx.hello, fx.env)).narHash}`);
+    expect(forged).not.toBe(signed);
+    const refused = await httpRequest('PUT', narinfoUrl, forged, 'text/x-nix-narinfo');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatch(/already stored with another NarHash or contents; store paths are immutable\n$/);
+    expect((await httpRequest('GET', narinfoUrl)).body).toBe(signed);
   });
 });
 

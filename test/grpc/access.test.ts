@@ -6,7 +6,7 @@ import { blake3, BLOB_METHODS, DIRECTORY_METHODS, type MethodSpec } from '../../
 import { startGrpcServer, type GrpcListener } from '../../src/grpc/index.js';
 import { AccessTokens } from '../../src/http/index.js';
 import { PATH_INFO_METHODS } from '../../src/store/index.js';
-import { memoryStore } from './loopback.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 import { INFO } from './path-info-fixture.js';
 
 const WRITE = 'write-token-0123456789';
@@ -26,7 +26,7 @@ afterEach(async () => {
 async function start(privateReads: boolean): Promise<{ refusals: object[] }> {
   const refusals: object[] = [];
   const log = { error: () => undefined, debug: (fields: object) => refusals.push(fields) };
-  listener = await startGrpcServer('127.0.0.1:0', { store: memoryStore(), log, access: { tokens: TOKENS, privateReads } });
+  listener = await startGrpcServer('127.0.0.1:0', { store: servedMemoryStore(), log, access: { tokens: TOKENS, privateReads } });
   client = new Client(`127.0.0.1:${listener.port}`, credentials.createInsecure());
   return { refusals };
 }

@@ -1,4 +1,4 @@
-// A gRPC server over a fresh memory store on 127.0.0.1 or a unix socket, plus clients of all three services.
+// A gRPC server over a fresh memory store (composed as serve composes it) on 127.0.0.1 or a unix socket, plus clients of all three services.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import {
   grpcEndpointFromUrl,
 } from '../../src/castore/index.js';
 import { startGrpcServer, type GrpcLog } from '../../src/grpc/index.js';
-import { GrpcPathInfoService, type Store } from '../../src/store/index.js';
+import { composeStore, GrpcPathInfoService, type GuardedStore, type Store, type StoreComposition } from '../../src/store/index.js';
 import { memoryStore } from '../store/memory-store.js';
 
 export { memoryStore };
@@ -17,8 +17,10 @@ export { memoryStore };
 export type Transport = 'tcp' | 'unix';
 
 export interface Loopback {
-  /** What the server serves from: tests arrange and inspect state here directly. */
+  /** The backends the server's composed store is made of: tests arrange and inspect state here directly. */
   readonly store: Store;
+  /** The composed store the server serves: hand it to buildServer to put HTTP over the same one. */
+  readonly served: GuardedStore;
   readonly url: string;
   readonly connection: GrpcConnection;
   readonly blobs: GrpcBlobService;
@@ -29,16 +31,18 @@ export interface Loopback {
   close(): Promise<void>;
 }
 
-export async function startLoopback(transport: Transport, store: Store = memoryStore()): Promise<Loopback> {
+export async function startLoopback(transport: Transport, store: Store = memoryStore(), composition: StoreComposition = {}): Promise<Loopback> {
   const errors: unknown[] = [];
   const log: GrpcLog = { error: (fields) => errors.push(fields), debug: () => undefined };
   const dir = transport === 'unix' ? await mkdtemp(join(tmpdir(), 'nb-grpc-')) : null;
   const socket = dir ? join(dir, 'grpc.sock') : null;
-  const listener = await startGrpcServer(socket ? `unix:${socket}` : '127.0.0.1:0', { store, log });
+  const served = composeStore(store, composition);
+  const listener = await startGrpcServer(socket ? `unix:${socket}` : '127.0.0.1:0', { store: served, log });
   const url = socket ? `grpc+unix://${socket}` : `grpc+http://127.0.0.1:${listener.port}`;
   const connection = new GrpcConnection(grpcEndpointFromUrl(new URL(url)));
   return {
     store,
+    served,
     url,
     connection,
     blobs: new GrpcBlobService(connection),

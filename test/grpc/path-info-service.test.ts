@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { status as Status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SymlinkTarget } from '../../src/castore/index.js';
 import { NixHash, StorePath } from '../../src/nix/index.js';
@@ -24,12 +25,16 @@ afterEach(async () => {
   await loopback.close();
 });
 
-/** Ingests complicated.nar (INFO's contents) into the server's store through the gRPC castore clients. */
-async function storeComplicated(): Promise<void> {
+/**
+ * Ingests complicated.nar (INFO's contents) into the server's store through the gRPC castore clients; returns INFO
+ * with that NAR's true NarHash and NarSize, as the server checks them.
+ */
+async function storeComplicated(): Promise<PathInfo> {
   const remote: Castore = { blobs: loopback.blobs, directories: loopback.directories };
   const nar = await readFile(join(TESTDATA, 'complicated.nar'));
-  const { node } = await ingestNar(Readable.from([nar]), remote);
+  const { node, narHash, narSize } = await ingestNar(Readable.from([nar]), remote);
   expect(node).toEqual(INFO.node);
+  return { ...INFO, narHash, narSize };
 }
 
 describe.each(['tcp', 'unix'] as const)('PathInfoService: grpc over %s', (transport) => {
@@ -40,11 +45,13 @@ describe.each(['tcp', 'unix'] as const)('PathInfoService: grpc over %s', (transp
 
   it('stores every field once the graph is there, and lists what it holds', async () => {
     loopback = await startLoopback(transport);
-    await storeComplicated();
-    await loopback.pathInfos.put(INFO);
-    expect(plain(await loopback.pathInfos.get(INFO.storePath.digest))).toEqual(plain(INFO));
+    const info = await storeComplicated();
+    await loopback.pathInfos.put(info);
+    expect(plain(await loopback.pathInfos.get(INFO.storePath.digest))).toEqual(plain(info));
     const dep = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
-    const symlinkInfo: PathInfo = { ...INFO, storePath: dep, node: { kind: 'symlink', target: SymlinkTarget.fromString('/nix/store/x') }, references: [], signatures: [] };
+    const symlink = { kind: 'symlink', target: SymlinkTarget.fromString('/nix/store/x') } as const;
+    const facts = await loopback.pathInfos.calculateNar(symlink);
+    const symlinkInfo: PathInfo = { ...INFO, storePath: dep, node: symlink, references: [], signatures: [], narHash: NixHash.fromDigest('sha256', facts.narSha256), narSize: facts.narSize };
     const { deriver: _d, ca: _c, ...bare } = symlinkInfo;
     await loopback.pathInfos.put(bare); // a symlink refers to no object
     const listed = (await collect(loopback.pathInfos.list())).map((info) => info.storePath.basename);
@@ -52,12 +59,18 @@ describe.each(['tcp', 'unix'] as const)('PathInfoService: grpc over %s', (transp
     expect(plain(await loopback.pathInfos.get(dep.digest))).toEqual(plain(bare));
   });
 
-  it('replaces the PathInfo of the same store path', async () => {
+  it('keeps a stored path: the same contents add signatures, other contents are refused', async () => {
     loopback = await startLoopback(transport);
-    await storeComplicated();
-    await loopback.pathInfos.put(INFO);
-    await loopback.pathInfos.put({ ...INFO, signatures: [] });
-    expect((await loopback.pathInfos.get(INFO.storePath.digest))?.signatures).toEqual([]);
+    const info = await storeComplicated();
+    await loopback.pathInfos.put({ ...info, signatures: [] });
+    await loopback.pathInfos.put(info);
+    await loopback.pathInfos.put(info);
+    const other = { ...info, narSize: info.narSize + 8, signatures: [] };
+    const err = await loopback.pathInfos.put(other).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ cause: { code: Status.PERMISSION_DENIED, details: expect.stringMatching(/already stored .*immutable/) } });
+    const held = await loopback.pathInfos.get(INFO.storePath.digest);
+    expect(held?.narSize).toBe(info.narSize);
+    expect(held?.signatures.map(String)).toEqual(info.signatures.map(String));
   });
 
   it('refuses a PathInfo whose root is not stored, as NB_ERR_MISSING_OBJECT', async () => {

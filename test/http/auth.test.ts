@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { NarBridgeError } from '../../src/errors.js';
 import { buildServer } from '../../src/http/index.js';
 import { AccessTokens } from '../../src/http/tokens.js';
-import { memoryStore } from '../store/memory-store.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 
 const WRITE_TOKEN = 'w-0123456789abcdef';
 const READ_TOKEN = 'r-0123456789abcdef';
@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 async function serve(privateReads: boolean): Promise<string> {
-  const store = memoryStore();
+  const store = servedMemoryStore();
   app = await buildServer({ store, priority: 40, access: { tokens: AccessTokens.parse(TOKENS), privateReads } });
   return app.listen({ host: '127.0.0.1', port: 0 });
 }

@@ -9,7 +9,7 @@ import { buildServer } from '../../src/http/index.js';
 import { AccessTokens } from '../../src/http/tokens.js';
 import { encodeNixBase32 } from '../../src/nix/index.js';
 import { TESTDATA } from '../store/golden.js';
-import { memoryStore } from '../store/memory-store.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 
 const STORE_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-net-tools-1.60_p20170221182432';
 const HASH_PART = '00bgd045z0d4icpbc2yyz4gx48ak44la';
@@ -24,7 +24,7 @@ afterEach(async () => {
 
 /** A server holding one path, uploaded uncompressed; returns its base URL, the upload URL and our castore URL. */
 async function serveOnePath(privateReads: boolean) {
-  app = await buildServer({ store: memoryStore(), priority: 40, access: { tokens: AccessTokens.parse(`write ${TOKEN}\n`), privateReads } });
+  app = await buildServer({ store: servedMemoryStore(), priority: 40, access: { tokens: AccessTokens.parse(`write ${TOKEN}\n`), privateReads } });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const headers = { authorization: `Bearer ${TOKEN}` };
   const nar = await readFile(join(TESTDATA, 'complicated.nar'));

@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, expect, test } from 'vitest';
 import { buildServer } from '../../src/http/index.js';
-import { memoryStore } from '../store/memory-store.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 
 let app: FastifyInstance | undefined;
 afterEach(async () => {
@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 async function start(configure: (app: FastifyInstance) => void = () => {}): Promise<{ app: FastifyInstance; port: number }> {
-  const store = memoryStore();
+  const store = servedMemoryStore();
   const server = await buildServer({ store, priority: 40 });
   app = server;
   configure(server);

@@ -4,8 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer, HttpMetrics } from '../../src/http/index.js';
-import { type Store } from '../../src/store/index.js';
-import { memoryStore } from '../store/memory-store.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 
 let app: FastifyInstance;
 let base: string;
@@ -13,7 +12,7 @@ let logLines: Array<Record<string, unknown>>;
 let pathInfosSeen: number;
 
 beforeEach(async () => {
-  const store: Store = memoryStore();
+  const store = servedMemoryStore();
   logLines = [];
   pathInfosSeen = 3;
   const stream = new Writable({

@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AccessTokens, buildServer, DEFAULT_HTTP_LIMITS, type ServerOptions } from '../../src/http/index.js';
 import { fingerprintRealisation, generateSigningKey, parseRealisation } from '../../src/nix/index.js';
-import { MemoryRealisationService } from '../../src/store/index.js';
-import { memoryStore } from '../store/memory-store.js';
+import { GuardedRealisationService, MemoryRealisationService } from '../../src/store/index.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 
 const ID = 'sha256:a37c6d520058b0d7487afb8db07a08b334189d53c013a31d3f9af2b4711b1186!out';
 const DEP_ID = 'sha256:06d06a8460ab3a855e2bb5a81b280c035864e89b60dea5ada912cb2300309883!out';
@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 async function serve(options: Partial<ServerOptions> = {}): Promise<string> {
-  app = await buildServer({ store: memoryStore(), priority: 40, realisations: new MemoryRealisationService(), ...options });
+  app = await buildServer({ store: servedMemoryStore(), priority: 40, realisations: new MemoryRealisationService(), ...options });
   return app.listen({ host: '127.0.0.1', port: 0 });
 }
 
@@ -104,7 +104,7 @@ describe('realisation routes', () => {
 
   it('refuse with 403 an upload not signed by a trusted key when signed uploads are required', async () => {
     const trusted = generateSigningKey('trusted-1');
-    const base = await serve({ uploadPolicy: { trustedKeys: [trusted.publicKey()], requireSigned: true } });
+    const base = await serve({ realisations: new GuardedRealisationService(new MemoryRealisationService(), { trustedKeys: [trusted.publicKey()], requireSigned: true }) });
     expect(await put(base, doi())).toEqual({ status: 403, body: expect.stringMatching(/not signed by a trusted key \(trusted-1\)\n$/) });
     const signature = trusted.sign(fingerprintRealisation(parseRealisation(doi()))).toString();
     expect(await put(base, doi(OUT, [signature]))).toMatchObject({ status: 204 });

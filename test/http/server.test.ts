@@ -8,9 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/index.js';
 import { encodeNixBase32 } from '../../src/nix/index.js';
-import { type Store } from '../../src/store/index.js';
 import { TESTDATA } from '../store/golden.js';
-import { memoryStore } from '../store/memory-store.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 import { rawRequest } from './raw-request.js';
 
 const STORE_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-net-tools-1.60_p20170221182432';
@@ -20,7 +19,7 @@ let app: FastifyInstance;
 let base: string;
 
 beforeEach(async () => {
-  const store: Store = memoryStore();
+  const store = servedMemoryStore();
   app = await buildServer({ store, priority: 40 });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
@@ -173,6 +172,30 @@ describe('binary cache protocol', () => {
     const res = await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: lie });
     expect(res.status).toBe(400);
     expect((await fetch(`${base}/${HASH_PART}.narinfo`)).status).toBe(404);
+  });
+
+  // Regression (issue 10): a second narinfo for a held path replaced its contents.
+  it('keeps a stored path: another NarHash is refused with 403, the same one only adds its Sig', async () => {
+    const first = await readFile(join(TESTDATA, 'complicated.nar'));
+    const second = await readFile(join(TESTDATA, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar'));
+    for (const nar of [first, second]) expect((await putNar(nar, `${fileHash(nar)}.nar`)).status).toBe(204);
+    const text = narInfoText(first, `nar/${fileHash(first)}.nar`);
+    expect((await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: text })).status).toBe(204);
+    const before = await (await fetch(`${base}/${HASH_PART}.narinfo`)).text();
+
+    const replaced = await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: narInfoText(second, `nar/${fileHash(second)}.nar`) });
+    expect(replaced.status).toBe(403);
+    expect(await replaced.text()).toMatch(/^\S+ is already stored with another NarHash or contents; store paths are immutable\n$/);
+    expect(await (await fetch(`${base}/${HASH_PART}.narinfo`)).text()).toBe(before);
+
+    const sigA = `a-1:${Buffer.alloc(64, 1).toString('base64')}`;
+    const sigB = `b-1:${Buffer.alloc(64, 2).toString('base64')}`;
+    expect((await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: `${text}Sig: ${sigA}\n` })).status).toBe(204);
+    // As `nix store sign` sends it: the served narinfo, castore URL and all, with one more Sig.
+    expect((await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: `${before}Sig: ${sigA}\nSig: ${sigB}\n` })).status).toBe(204);
+    const after = await (await fetch(`${base}/${HASH_PART}.narinfo`)).text();
+    expect(after.match(/^Sig: .*$/gm)).toEqual([`Sig: ${sigA}`, `Sig: ${sigB}`]);
+    expect(after.replace(/^Sig: .*\n/gm, '')).toBe(before);
   });
 
   it('answers 404 for a castore NAR URL whose narsize lies or whose node is unknown', async () => {

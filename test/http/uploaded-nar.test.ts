@@ -11,7 +11,7 @@ import { buildServer } from '../../src/http/index.js';
 import { encodeNixBase32 } from '../../src/nix/index.js';
 import { nar as narBytes, str } from '../nar/nar-bytes.js';
 import { TESTDATA } from '../store/golden.js';
-import { memoryStore } from '../store/memory-store.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 import { rawRequest } from './raw-request.js';
 import { childrenNamed } from '../store/child-processes.js';
 
@@ -34,7 +34,7 @@ let app: FastifyInstance;
 let base: string;
 
 beforeEach(async () => {
-  app = await buildServer({ store: memoryStore(), priority: 40 });
+  app = await buildServer({ store: servedMemoryStore(), priority: 40 });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 

@@ -3,21 +3,27 @@ import { SymlinkTarget } from '../../src/castore/index.js';
 import { fingerprintPath, generateSigningKey, NixHash, Signature, StorePath } from '../../src/nix/index.js';
 import type { CallOptions } from '../../src/castore/index.js';
 import { NarBridgeError } from '../../src/errors.js';
-import { MemoryPathInfoService, SigningPathInfoService, type PathInfo, type PathInfoService } from '../../src/store/index.js';
+import { MemoryPathInfoService, NarCalculator, SigningPathInfoService, type PathInfo, type PathInfoService, type SigningLog } from '../../src/store/index.js';
+import { memoryStore } from './memory-store.js';
 
 const PATH = StorePath.parseBasename('7r1prhqk1w9qykcclfckkcww64ax9341-x');
 const DEP = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
+const NODE = { kind: 'symlink', target: SymlinkTarget.parse(new TextEncoder().encode('/nix/store/x')) } as const;
+// A symlink's NAR needs no stored objects, so any castore renders it.
+const calculator = new NarCalculator(memoryStore());
+const FACTS = await calculator.calculate(NODE);
 const INFO: PathInfo = {
   storePath: PATH,
-  node: { kind: 'symlink', target: SymlinkTarget.parse(new TextEncoder().encode('/nix/store/x')) },
+  node: NODE,
   references: [DEP],
-  narHash: NixHash.parse('sha256:0hlgzdnh78xv9gh498mxp8qndz48bqvm9xr5plazk4k2hy0b7k2g'),
-  narSize: 576,
+  narHash: NixHash.fromDigest('sha256', FACTS.narSha256),
+  narSize: FACTS.narSize,
   signatures: [],
 };
-const FINGERPRINT = fingerprintPath(INFO.storePath, INFO.narHash, INFO.narSize, INFO.references);
+const signer = (inner: PathInfoService, keys = [ours], log?: SigningLog) => new SigningPathInfoService(inner, keys, calculator, log);
 const ours = generateSigningKey('cache-1');
 const uploader = generateSigningKey('uploader-1');
+const FINGERPRINT = fingerprintPath(INFO.storePath, INFO.narHash, INFO.narSize, INFO.references);
 
 /** A store that refuses writes, as a far store we may only read (or a full disk) does. */
 class ReadOnlyPathInfoService implements PathInfoService {
@@ -60,7 +66,7 @@ class StaleReadPathInfoService implements PathInfoService {
 describe('SigningPathInfoService', () => {
   it('appends our signature after the uploader’s, verifiable with our public key', async () => {
     const inner = new MemoryPathInfoService();
-    const signing = new SigningPathInfoService(inner, [ours]);
+    const signing = signer(inner);
     await signing.put({ ...INFO, signatures: [uploader.sign(FINGERPRINT)] });
     const stored = await inner.get(PATH.digest);
     expect(stored?.signatures.map((s) => s.keyName)).toEqual(['uploader-1', 'cache-1']);
@@ -70,7 +76,7 @@ describe('SigningPathInfoService', () => {
 
   it('does not duplicate our signature when a served narinfo comes back', async () => {
     const inner = new MemoryPathInfoService();
-    const signing = new SigningPathInfoService(inner, [ours]);
+    const signing = signer(inner);
     await signing.put(INFO);
     const served = await signing.get(PATH.digest);
     await signing.put(served!);
@@ -80,7 +86,7 @@ describe('SigningPathInfoService', () => {
   it('drops a forged signature under our key name and adds the real one', async () => {
     const inner = new MemoryPathInfoService();
     const forged = Signature.fromParts('cache-1', new Uint8Array(64).fill(7));
-    await new SigningPathInfoService(inner, [ours]).put({ ...INFO, signatures: [forged] });
+    await signer(inner).put({ ...INFO, signatures: [forged] });
     expect((await inner.get(PATH.digest))?.signatures.map(String)).toEqual([String(ours.sign(FINGERPRINT))]);
   });
 
@@ -88,26 +94,26 @@ describe('SigningPathInfoService', () => {
     const inner = new MemoryPathInfoService();
     await inner.put(INFO);
     const second = generateSigningKey('cache-2');
-    const served = await new SigningPathInfoService(inner, [ours, second]).get(PATH.digest);
+    const served = await signer(inner, [ours, second]).get(PATH.digest);
     expect(served?.signatures.map((s) => s.keyName)).toEqual(['cache-1', 'cache-2']);
     expect(second.publicKey().verify(FINGERPRINT, served!.signatures[1]!)).toBe(true);
     // Written back, so the next read (this process or the next) signs nothing.
     expect((await inner.get(PATH.digest))?.signatures.map(String)).toEqual(served?.signatures.map(String));
   });
 
-  it('lists a PathInfo stored before the key was configured signed', async () => {
+  it('lists a PathInfo it has not verified without our signature, and never with a forged one', async () => {
     const inner = new MemoryPathInfoService();
-    await inner.put(INFO);
+    await inner.put({ ...INFO, signatures: [Signature.fromParts('cache-1', new Uint8Array(64).fill(7)), uploader.sign(FINGERPRINT)] });
     const listed = [];
-    for await (const info of new SigningPathInfoService(inner, [ours]).list()) listed.push(info);
-    expect(listed[0]?.signatures.map((s) => s.keyName)).toEqual(['cache-1']);
+    for await (const info of signer(inner).list()) listed.push(info);
+    expect(listed[0]?.signatures.map((s) => s.keyName)).toEqual(['uploader-1']);
   });
 
   it('still serves the signed PathInfo when it cannot be written back', async () => {
     const inner = new MemoryPathInfoService();
     await inner.put(INFO);
     const warnings: object[] = [];
-    const signing = new SigningPathInfoService(new ReadOnlyPathInfoService(inner), [ours], { warn: (fields) => warnings.push(fields) });
+    const signing = signer(new ReadOnlyPathInfoService(inner), [ours], { warn: (fields) => warnings.push(fields) });
     const served = await signing.get(PATH.digest);
     expect(served?.signatures.map(String)).toEqual([String(ours.sign(FINGERPRINT))]);
     expect(warnings).toHaveLength(1);
@@ -118,7 +124,7 @@ describe('SigningPathInfoService', () => {
     const inner = new MemoryPathInfoService();
     await inner.put(INFO);
     const slow = new StaleReadPathInfoService(inner);
-    const signing = new SigningPathInfoService(slow, [ours]);
+    const signing = signer(slow);
     const reading = signing.get(PATH.digest); // reads the unsigned INFO, then waits
     const replacement: PathInfo = { ...INFO, narSize: 577, signatures: [] };
     await signing.put(replacement);
@@ -128,7 +134,27 @@ describe('SigningPathInfoService', () => {
     expect((await inner.get(PATH.digest))?.narSize).toBe(577);
   });
 
+  // Regression (issue 10): a name alone counted as our signature, so a forged one was served as ours.
+  it('never serves a stored signature under our key name that does not verify, and signs the verified path itself', async () => {
+    const inner = new MemoryPathInfoService();
+    const forged = Signature.fromParts('cache-1', new Uint8Array(64).fill(7));
+    await inner.put({ ...INFO, signatures: [forged] });
+    const served = await signer(inner).get(PATH.digest);
+    expect(served?.signatures.map(String)).toEqual([String(ours.sign(FINGERPRINT))]);
+  });
+
+  it('does not sign on read a stored PathInfo whose NarSize/NarHash its graph does not render to', async () => {
+    const inner = new MemoryPathInfoService();
+    const lie: PathInfo = { ...INFO, narSize: 999, signatures: [Signature.fromParts('cache-1', new Uint8Array(64).fill(7))] };
+    await inner.put(lie);
+    const warnings: object[] = [];
+    const served = await signer(inner, [ours], { warn: (fields) => warnings.push(fields) }).get(PATH.digest);
+    expect(served?.signatures).toEqual([]);
+    expect(warnings).toHaveLength(1);
+    expect((await inner.get(PATH.digest))?.signatures.map(String)).toEqual(lie.signatures.map(String));
+  });
+
   it('answers a miss with null', async () => {
-    expect(await new SigningPathInfoService(new MemoryPathInfoService(), [ours]).get(DEP.digest)).toBeNull();
+    expect(await signer(new MemoryPathInfoService()).get(DEP.digest)).toBeNull();
   });
 });

@@ -1,22 +1,21 @@
 // GET|HEAD|PUT /<hash>.narinfo: PathInfo lookup rendered as narinfo text; uploads become PathInfos.
 import type { FastifyInstance } from 'fastify';
 import { formatNarInfo, parseStorePathHashPart } from '../../nix/index.js';
-import { narInfoFor, OPEN_UPLOAD_POLICY, receiveNarInfo, type PathInfo, type Store, type UploadPolicy } from '../../store/index.js';
+import { narInfoFor, receiveNarInfo, type GuardedStore, type PathInfo } from '../../store/index.js';
 import { readTextBody } from '../body.js';
 import { sendEncoded } from '../encoding.js';
 import { DEFAULT_MAX_NARINFO_BYTES, DEFAULT_UPLOAD_IDLE_TIMEOUT_MS } from '../limits.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 
 export interface NarInfoOptions {
-  readonly store: Store;
-  readonly policy?: UploadPolicy;
+  readonly store: GuardedStore;
   readonly maxNarInfoBytes?: number;
   readonly uploadIdleTimeoutMs?: number;
 }
 
 export async function narInfoRoutes(
   app: FastifyInstance,
-  { store, policy = OPEN_UPLOAD_POLICY, maxNarInfoBytes = DEFAULT_MAX_NARINFO_BYTES, uploadIdleTimeoutMs = DEFAULT_UPLOAD_IDLE_TIMEOUT_MS }: NarInfoOptions,
+  { store, maxNarInfoBytes = DEFAULT_MAX_NARINFO_BYTES, uploadIdleTimeoutMs = DEFAULT_UPLOAD_IDLE_TIMEOUT_MS }: NarInfoOptions,
 ): Promise<void> {
   // PathInfos are immutable and a caching service hands out the same object per hit: format each once.
   const texts = new WeakMap<PathInfo, string>();
@@ -35,7 +34,7 @@ export async function narInfoRoutes(
 
   app.put<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
     const text = await readTextBody(request.raw, maxNarInfoBytes, uploadIdleTimeoutMs);
-    const info = await receiveNarInfo(store, parseStorePathHashPart(request.params.hash), text, { policy });
+    const info = await receiveNarInfo(store, parseStorePathHashPart(request.params.hash), text);
     request.log.info({ storePath: info.storePath.basename, narSize: info.narSize }, 'path info committed');
     return reply.code(204).send();
   });

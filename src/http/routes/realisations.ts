@@ -3,14 +3,12 @@
 import type { FastifyInstance } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
 import { DrvOutputId, formatRealisation, parseRealisation } from '../../nix/index.js';
-import { checkRealisationPolicy, OPEN_UPLOAD_POLICY, type RealisationService, type UploadPolicy } from '../../store/index.js';
+import type { RealisationService } from '../../store/index.js';
 import { readTextBody } from '../body.js';
 import { DEFAULT_MAX_NARINFO_BYTES, DEFAULT_UPLOAD_IDLE_TIMEOUT_MS } from '../limits.js';
 
 export interface RealisationOptions {
   readonly realisations: RealisationService;
-  /** The narinfo upload policy: with signed uploads required, a realisation needs a trusted signature. */
-  readonly policy?: UploadPolicy;
   /** Realisations are small documents like narinfos, and share their size limit. */
   readonly maxBytes?: number;
   readonly uploadIdleTimeoutMs?: number;
@@ -29,7 +27,7 @@ interface RealisationRequest {
 
 export async function realisationRoutes(
   app: FastifyInstance,
-  { realisations, policy = OPEN_UPLOAD_POLICY, maxBytes = DEFAULT_MAX_NARINFO_BYTES, uploadIdleTimeoutMs = DEFAULT_UPLOAD_IDLE_TIMEOUT_MS }: RealisationOptions,
+  { realisations, maxBytes = DEFAULT_MAX_NARINFO_BYTES, uploadIdleTimeoutMs = DEFAULT_UPLOAD_IDLE_TIMEOUT_MS }: RealisationOptions,
 ): Promise<void> {
   app.get<RealisationRequest>('/realisations/:file', { schema: { params: REALISATION_PARAMS } }, async (request, reply) => {
     const realisation = await realisations.get(idOf(request.params.file));
@@ -43,7 +41,6 @@ export async function realisationRoutes(
     if (realisation.id.toString() !== id.toString()) {
       throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', 'realisation id does not match the URL');
     }
-    checkRealisationPolicy(realisation, policy);
     // Accepted whether or not the output path is held here: Nix uploads it first, other clients may not.
     const stored = await realisations.put(realisation);
     request.log.info({ drvOutput: id.toString(), outPath: stored.outPath.basename, signatures: stored.signatures.length }, 'realisation stored');
