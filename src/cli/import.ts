@@ -29,6 +29,8 @@ interface LocalPathInfo {
   readonly deriver?: string;
   readonly ca?: string;
   readonly signatures?: readonly string[];
+  /** false (and nothing else set) for a store path the local store does not have. */
+  readonly valid?: boolean;
 }
 
 export interface ImportIo {
@@ -53,7 +55,10 @@ export async function importCommand(args: readonly string[], io: ImportIo): Prom
   if (positionals.length === 0) throw new NarBridgeError('NB_ERR_CONFIG', 'import needs at least one store path');
   for (const path of positionals) await requireStorePath(path);
   const listing = await run('nix', [...NIX_FLAGS, 'path-info', '--json', ...(values.recursive ? ['-r'] : []), ...positionals], io.env);
-  const infos = referencesFirst(JSON.parse(listing) as LocalPathInfo[]);
+  const listed = JSON.parse(listing) as LocalPathInfo[];
+  const absent = listed.find((info) => info.valid === false);
+  if (absent) throw new NarBridgeError('NB_ERR_NOT_FOUND', `import: ${absent.path} is not in the local Nix store`);
+  const infos = referencesFirst(listed);
   const { store, close } = await openConfiguredStore(values, io.env);
   const imported: string[] = [];
   const skipped: string[] = [];

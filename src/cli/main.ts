@@ -1,4 +1,4 @@
-// The composition root: argv/env → settings → store → HTTP server; exit codes live here only.
+// The composition root: argv/env → settings → store → HTTP server. Help texts live in help.ts, exit codes in fail.ts.
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildServer, HttpMetrics } from '../http/index.js';
 import { importCommand } from './import.js';

@@ -2,7 +2,7 @@
 // Every failure an operator can cause is one line on stderr and exit 2, never a stack trace.
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,10 @@ const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'
 const COMMANDS = ['serve', 'keys', 'import', 'info', 'export', 'ls', 'cat'];
 /** Unprivileged, so permission checks apply (root bypasses them). */
 const NOBODY = 65534;
-const isRoot = process.getuid?.() === 0;
+/** Root, to drop to nobody; and nobody must be able to run this node (not so for one npx put under /root/.npm). */
+const canRunAsNobody =
+  process.getuid?.() === 0 &&
+  process.execPath.split('/').every((_, i, parts) => (statSync(parts.slice(0, i + 1).join('/') || '/').mode & 0o001) !== 0);
 
 interface Result {
   readonly code: number | null;
@@ -145,6 +148,7 @@ const cases: Case[] = [
   ['ls on a missing store', ['ls', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x`], null, 2, 'nar-bridge: no store at DIR/none'],
   ['export on a missing store', ['export', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x`], null, 2, 'nar-bridge: no store at DIR/none'],
   ['cat on a missing store', ['cat', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x/f`], null, 2, 'nar-bridge: no store at DIR/none'],
+  ['import of a path the local store does not have', ['import', '--data-dir', 'DIR/import-store', `/nix/store/${'a'.repeat(32)}-missing`], null, 1, `nar-bridge: import: /nix/store/${'a'.repeat(32)}-missing is not in the local Nix store`],
   ['import of a path outside the store', ['import', '--data-dir', 'DIR/import-store', '/tmp'], null, 2, 'nar-bridge: import: /tmp is not a store path (/nix/store/<hash>-<name>)'],
 ];
 
@@ -166,7 +170,7 @@ describe('errors: one line on stderr', () => {
   });
 });
 
-describe.runIf(isRoot)('permissions (run as nobody)', () => {
+describe.runIf(canRunAsNobody)('permissions (run as nobody)', () => {
   const asNobody = { uid: NOBODY, gid: NOBODY, env: { ...process.env, HOME: '/nonexistent' } };
 
   test('a data dir that cannot be created', async () => {
