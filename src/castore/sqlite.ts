@@ -22,7 +22,7 @@ export function openDatabase(path: string): Database {
     db.exec('CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL)');
     return db;
   } catch (err) {
-    throw new NarBridgeError('NB_ERR_STORAGE', 'cannot open metadata database', { cause: err });
+    throw new NarBridgeError('NB_ERR_STORAGE', `cannot open metadata database ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 

@@ -21,7 +21,7 @@ export async function catCommand(args: readonly string[], io: CatIo): Promise<nu
   const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: STORE_COMMAND_OPTIONS });
   const [path, ...extra] = positionals;
   if (path === undefined || extra.length > 0) throw new NarBridgeError('NB_ERR_CONFIG', 'cat takes exactly one PATH');
-  const { store, close } = await openConfiguredStore(values, io.env);
+  const { store, close } = await openConfiguredStore(values, io.env, { existing: true });
   try {
     const { node } = await resolveStorePath(store, path);
     if (node.kind !== 'file') throw new NarBridgeError('NB_ERR_NOT_FOUND', `${path}: is a ${node.kind}, not a regular file`);

@@ -72,3 +72,22 @@ function configValue(option: OptionTable[string], value: unknown, wrong: (expect
   if (text === null) throw wrong('a string or an integer');
   return text;
 }
+
+/**
+ * Runs `build` (which turns option values into settings), rewording a setting's error — every one starts with its
+ * flag, "--listen must be HOST:PORT" — to name where the bad value came from when that was not the flag: the
+ * variable, or the config file and key. Same precedence as withConfigFile.
+ */
+export function namingTheSource<T>(build: () => T, flags: Readonly<Record<string, unknown>>, file: string | undefined, env: NodeJS.ProcessEnv): T {
+  try {
+    return build();
+  } catch (err) {
+    const match = NarBridgeError.is(err) && err.code === 'NB_ERR_CONFIG' ? /^--([a-z-]+) (.*)$/s.exec(err.message) : null;
+    const key = match?.[1];
+    if (match === null || key === undefined || flags[key] !== undefined) throw err;
+    const variable = envName(key);
+    const source = env[variable] !== undefined && env[variable] !== '' ? variable : file ? `config file ${file}: "${key}"` : null;
+    if (source === null) throw err;
+    throw new NarBridgeError('NB_ERR_CONFIG', `${source} ${match[2]}`, { cause: err });
+  }
+}

@@ -1,5 +1,8 @@
 // The store as `serve` would open it (--data-dir, --*-service-addr, --config and their variables), for the commands
 // that read or write it directly without a server: import, export, ls, cat.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { NarBridgeError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { withConfigFile, type OptionValues } from './config-file.js';
 import { openLocalStore } from './open-store.js';
@@ -23,8 +26,10 @@ export function configuredStoreSettings(values: OptionValues<typeof STORE_COMMAN
   return storeSettings(withConfigFile(SERVE_OPTIONS, values, values.config ?? env.NAR_BRIDGE_CONFIG, env), env);
 }
 
-export async function openConfiguredStore(values: OptionValues<typeof STORE_COMMAND_OPTIONS>, env: NodeJS.ProcessEnv): Promise<ConfiguredStore> {
+/** `existing`: the command only reads, so a store that is not there is refused rather than created empty. */
+export async function openConfiguredStore(values: OptionValues<typeof STORE_COMMAND_OPTIONS>, env: NodeJS.ProcessEnv, { existing = false } = {}): Promise<ConfiguredStore> {
   const settings = configuredStoreSettings(values, env);
+  if (existing && (settings.blobServiceAddr === null || settings.directoryServiceAddr === null || settings.pathInfoServiceAddr === null)) requireStore(settings.dataDir);
   const overrides = await openStoreOverrides(settings);
   try {
     const local = await openLocalStore(settings.dataDir, overrides.services);
@@ -39,4 +44,9 @@ export async function openConfiguredStore(values: OptionValues<typeof STORE_COMM
     overrides.close();
     throw err;
   }
+}
+
+/** Refuses a data dir holding no embedded store (most likely a mistyped --data-dir), without creating anything. */
+export function requireStore(dataDir: string): void {
+  if (!existsSync(join(dataDir, 'meta.sqlite'))) throw new NarBridgeError('NB_ERR_CONFIG', `no store at ${dataDir}`);
 }

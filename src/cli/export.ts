@@ -33,7 +33,7 @@ export async function exportCommand(args: readonly string[], io: ExportIo): Prom
   });
   const [path, ...extra] = positionals;
   if (path === undefined || extra.length > 0) throw new NarBridgeError('NB_ERR_CONFIG', 'export takes exactly one PATH');
-  const { store, close } = await openConfiguredStore(values, io.env);
+  const { store, close } = await openConfiguredStore(values, io.env, { existing: true });
   try {
     const { node } = await resolveStorePath(store, path);
     const plan = await planNar(node, store);

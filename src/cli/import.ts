@@ -3,9 +3,11 @@
 // contents from `nix-store --dump`, ingested while it streams and checked against that NarHash.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
-import { NixHash, parseContentAddress, Signature, StorePath } from '../nix/index.js';
+import { NixHash, parseContentAddress, Signature, STORE_DIR, StorePath } from '../nix/index.js';
 import { ingestNar, type PathInfo, type Store } from '../store/index.js';
 import { openConfiguredStore, STORE_COMMAND_OPTIONS, STORE_COMMAND_USAGE } from './configured-store.js';
 import { parsePathInfoJson, type LocalPathInfo } from './local-path-info.js';
@@ -39,6 +41,7 @@ export async function importCommand(args: readonly string[], io: ImportIo): Prom
     },
   });
   if (positionals.length === 0) throw new NarBridgeError('NB_ERR_CONFIG', 'import needs at least one store path');
+  for (const path of positionals) await requireStorePath(path);
   const listing = await run('nix', [...NIX_FLAGS, 'path-info', '--json', ...(values.recursive ? ['-r'] : []), ...positionals], io.env);
   const infos = referencesFirst(parsePathInfoJson(listing));
   const { store, close } = await openConfiguredStore(values, io.env);
@@ -71,6 +74,23 @@ export async function importCommand(args: readonly string[], io: ImportIo): Prom
   io.stderr.write(`imported ${imported.length} paths (${formatBytes(narBytes)} of NAR) in ${seconds.toFixed(1)} s, ${skipped.length} already present\n`);
   if (values.json) io.stdout(`${JSON.stringify({ imported, skipped, narBytes, seconds })}\n`);
   return 0;
+}
+
+/**
+ * Checked here because Nix reads anything else as a flake reference and answers with a flake error. A symlink to a
+ * store path (`./result`) is accepted, as Nix accepts it.
+ */
+async function requireStorePath(path: string): Promise<void> {
+  const isStorePath = (absolute: string) => {
+    try {
+      StorePath.parseAbsolute(absolute);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (isStorePath(resolve(path)) || isStorePath(await realpath(path).catch(() => ''))) return;
+  throw new NarBridgeError('NB_ERR_CONFIG', `import: ${path} is not a store path (${STORE_DIR}/<hash>-<name>)`);
 }
 
 /**

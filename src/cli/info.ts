@@ -1,7 +1,7 @@
 // `nar-bridge info`: what the embedded store holds, and how much deduplication saves.
 import { parseArgs } from 'node:util';
 import { formatBytes } from './progress.js';
-import { configuredStoreSettings } from './configured-store.js';
+import { configuredStoreSettings, requireStore } from './configured-store.js';
 import { openLocalStore } from './open-store.js';
 import { CONFIG_OPTION } from './settings.js';
 
@@ -20,6 +20,7 @@ export async function infoCommand(args: readonly string[], io: InfoIo): Promise<
   const { values } = parseArgs({ args: [...args], strict: true, options: { json: { type: 'boolean' }, 'data-dir': { type: 'string' }, ...CONFIG_OPTION } });
   // Only the embedded store's data dir: its counts come from there (service URLs are not measured).
   const { dataDir } = configuredStoreSettings(values, io.env);
+  requireStore(dataDir);
   const local = await openLocalStore(dataDir);
   try {
     const stats = await local.stats();

@@ -4,6 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { generateSigningKey, SigningKey } from '../nix/index.js';
+import { parseSigningKeyFile } from './load-trust.js';
 
 export const KEYS_USAGE = `usage: nar-bridge keys generate --name NAME [--out FILE]   secret key to FILE (mode 0600) or stdout
        nar-bridge keys public [FILE]                         public key of the secret key in FILE or stdin
@@ -28,8 +29,8 @@ export async function keysCommand(args: readonly string[], io: KeysIo): Promise<
     const { positionals } = parseArgs({ args: [...rest], strict: true, allowPositionals: true, options: {} });
     if (positionals.length > 1) throw new NarBridgeError('NB_ERR_CONFIG', 'keys public takes at most one FILE');
     const file = positionals[0];
-    const text = file === undefined ? await io.stdin() : await readFile(file, 'utf8');
-    io.stdout(`${SigningKey.parse(text).publicKey().toString()}\n`);
+    const key = file === undefined ? SigningKey.parse(await io.stdin()) : parseSigningKeyFile(await readFile(file, 'utf8'), file);
+    io.stdout(`${key.publicKey().toString()}\n`);
     return 0;
   }
   throw new NarBridgeError('NB_ERR_CONFIG', `keys: expected "generate" or "public"\n${KEYS_USAGE}`);

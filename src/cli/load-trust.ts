@@ -15,7 +15,7 @@ export interface Trust {
 }
 
 export async function loadTrust(settings: TrustSettings): Promise<Trust> {
-  const signingKeys = await Promise.all(settings.signingKeyFiles.map(async (file) => SigningKey.parse(await readConfigFile(file, 'signing key'))));
+  const signingKeys = await Promise.all(settings.signingKeyFiles.map(async (file) => parseSigningKeyFile(await readConfigFile(file, 'signing key'), file)));
   const trusted = settings.trustedPublicKeys.map((text) => PublicKey.parse(text));
   if (settings.privateReads && !settings.tokensFile) throw new NarBridgeError('NB_ERR_CONFIG', '--private-reads needs --tokens-file');
   return {
@@ -33,6 +33,16 @@ async function readConfigFile(file: string, what: string): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (err) {
     throw new NarBridgeError('NB_ERR_CONFIG', `cannot read ${what} file ${file}`, { cause: err });
+  }
+}
+
+/** A secret key file's contents as a key; a malformed one is reported with the file's name. */
+export function parseSigningKeyFile(text: string, file: string): SigningKey {
+  try {
+    return SigningKey.parse(text);
+  } catch (err) {
+    if (!NarBridgeError.is(err)) throw err;
+    throw new NarBridgeError('NB_ERR_CONFIG', `secret key file ${file}: ${err.message}`, { cause: err });
   }
 }
 

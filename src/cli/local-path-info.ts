@@ -30,7 +30,7 @@ export function parsePathInfoJson(text: string): LocalPathInfo[] {
   }
   if (isObject(root)) {
     return Object.entries(root).map(([path, value]) => {
-      if (value === null) throw malformed(`${path} is not valid`);
+      if (value === null) throw absent(path);
       const fields = objectOf(value, path);
       if (fields.path !== undefined && fields.path !== path) throw malformed(`${path}: path is ${JSON.stringify(fields.path)}`);
       return parseFields(path, fields);
@@ -40,7 +40,7 @@ export function parsePathInfoJson(text: string): LocalPathInfo[] {
 }
 
 function parseFields(path: string, fields: Record<string, Json>): LocalPathInfo {
-  if (fields.valid === false) throw malformed(`${path} is not valid`);
+  if (fields.valid === false) throw absent(path);
   const narSize = fields.narSize;
   if (typeof narSize !== 'number' || !Number.isSafeInteger(narSize) || narSize < 0) {
     throw malformed(`${path}: narSize is not a non-negative integer`);
@@ -84,4 +84,9 @@ function stringsOf(value: Json, what: string): string[] {
 
 function malformed(what: string): NarBridgeError {
   return new NarBridgeError('NB_ERR_UPSTREAM', `nix path-info --json: ${what}`);
+}
+
+/** A path the local Nix store does not have: the user's mistake (exit 1), not broken Nix output. */
+function absent(path: string): NarBridgeError {
+  return new NarBridgeError('NB_ERR_NOT_FOUND', `import: ${path} is not in the local Nix store`);
 }

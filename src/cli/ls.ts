@@ -40,7 +40,7 @@ export async function lsCommand(args: readonly string[], io: LsIo): Promise<numb
   });
   const [path, ...extra] = positionals;
   if (path === undefined || extra.length > 0) throw new NarBridgeError('NB_ERR_CONFIG', 'ls takes exactly one PATH');
-  const { store, close } = await openConfiguredStore(values, io.env);
+  const { store, close } = await openConfiguredStore(values, io.env, { existing: true });
   try {
     const { info, node, sub } = await resolveStorePath(store, path);
     const recursive = values.recursive ?? false;

@@ -8,7 +8,7 @@ import { parseListenAddress, type ListenAddress } from './listen-address.js';
 import { parseGrpcListenAddress } from './grpc-listen-address.js';
 import { TRUST_OPTIONS, trustSettings, type TrustSettings } from './trust-settings.js';
 import { COMPOSITION_OPTIONS, compositionSettings, type CompositionSettings } from './composition-settings.js';
-import { withConfigFile, type OptionValues } from './config-file.js';
+import { namingTheSource, withConfigFile, type OptionValues } from './config-file.js';
 
 /** Where the store lives; `serve` and the commands that open the store without serving (import, export, ls, cat). */
 export interface StoreSettings {
@@ -57,7 +57,12 @@ export const CONFIG_OPTION = { config: { type: 'string' } } as const;
 
 export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): ServeSettings {
   const { values: flags } = parseArgs({ args: [...args], strict: true, options: { ...SERVE_OPTIONS, ...CONFIG_OPTION } });
-  const values = withConfigFile(SERVE_OPTIONS, flags, flags.config ?? env.NAR_BRIDGE_CONFIG, env);
+  const file = flags.config ?? env.NAR_BRIDGE_CONFIG;
+  const values = withConfigFile(SERVE_OPTIONS, flags, file, env);
+  return namingTheSource(() => settingsFrom(values, env), flags, file, env);
+}
+
+function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.ProcessEnv): ServeSettings {
   const priority = Number(values.priority ?? env.NAR_BRIDGE_PRIORITY ?? 40);
   if (!Number.isInteger(priority) || priority < 0) throw new NarBridgeError('NB_ERR_CONFIG', '--priority must be a non-negative integer');
   const logLevel = values['log-level'] ?? env.NAR_BRIDGE_LOG_LEVEL ?? 'info';

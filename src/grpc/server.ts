@@ -1,5 +1,6 @@
 // The gRPC server: the three tvix services over one Store, bound to a TCP or unix socket address.
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { format } from 'node:util';
+import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
 import { MAX_GRPC_MESSAGE_BYTES } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import type { GuardedStore } from '../store/index.js';
@@ -28,6 +29,8 @@ export interface GrpcListener {
 
 /** `address` is grpc-js syntax: `host:port`, `[v6]:port` or `unix:/abs/path`. */
 export async function startGrpcServer(address: string, { store, log, access }: GrpcServerOptions): Promise<GrpcListener> {
+  // grpc-js prints to stderr what it also hands to our callbacks (a failed bind, a failed call): into our log instead.
+  setLogger({ error: (...args: unknown[]) => log.debug({ component: 'grpc-js' }, format(...args)) });
   const server = new Server({
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
@@ -38,11 +41,19 @@ export async function startGrpcServer(address: string, { store, log, access }: G
   server.addService(PATH_INFO_SERVICE_DEFINITION, pathInfoServiceImplementation(store, log));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
-      if (err) reject(new NarBridgeError('NB_ERR_CONFIG', `cannot serve gRPC on ${address}: ${err.message}`, { cause: err }));
+      if (err) reject(bindError(address, err));
       else resolve(bound);
     });
   });
   return { port: address.startsWith('unix:') ? 0 : port, close: () => shutdown(server) };
+}
+
+/** grpc-js folds the OS error into its message ("… [listen EADDRINUSE: …]"); its code is kept for the CLI to word. */
+function bindError(address: string, err: Error): NarBridgeError {
+  const code = /\b(E[A-Z]+):/.exec(err.message)?.[1];
+  return code === undefined
+    ? new NarBridgeError('NB_ERR_CONFIG', `cannot serve gRPC on ${address}: ${err.message}`, { cause: err })
+    : new NarBridgeError('NB_ERR_CONFIG', `cannot serve gRPC on ${address}`, { cause: Object.assign(err, { code }) });
 }
 
 async function shutdown(server: Server): Promise<void> {

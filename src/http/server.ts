@@ -35,6 +35,8 @@ export interface ServerOptions {
   /** Tokens and scopes; without it every request is allowed (the CLI warns when not on loopback). */
   readonly access?: AccessControl;
   readonly limits?: HttpLimits;
+  /** Checked by /readyz besides the store answering, e.g. that it can still be written. */
+  readonly ready?: () => Promise<void>;
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -70,7 +72,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found\n'));
 
   await app.register(cacheInfoRoutes, { priority });
-  await app.register(healthRoutes, { store });
+  await app.register(healthRoutes, { store, ...(options.ready ? { ready: options.ready } : {}) });
   if (metrics) await app.register(metricsRoutes, { metrics });
   await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs });
   await app.register(narRoutes, { store });

@@ -38,6 +38,17 @@ export class AccessTokens {
     return new AccessTokens(entries);
   }
 
+  /** How many tokens grant each scope (for the startup summary; never the tokens). */
+  counts(): Readonly<Record<Scope, number>> {
+    return { read: this.entries.filter((e) => e.scope === 'read').length, write: this.entries.filter((e) => e.scope === 'write').length };
+  }
+
+  /** How many tokens are listed under both scopes: a likely mistake, since the token then grants write. */
+  listedAsBoth(): number {
+    const writes = new Set(this.entries.filter((e) => e.scope === 'write').map((e) => e.digest.toString('hex')));
+    return new Set(this.entries.filter((e) => e.scope === 'read' && writes.has(e.digest.toString('hex'))).map((e) => e.digest.toString('hex'))).size;
+  }
+
   /**
    * The widest scope `presented` grants, or null. Every entry is compared, in constant time, so the
    * answer's timing reveals neither which token matched nor how much of one did.

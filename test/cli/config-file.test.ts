@@ -123,7 +123,7 @@ describe('a bad config file is one NB_ERR_CONFIG line naming the key', () => {
     ['a date', 'composition = 1979-05-27', /: "composition" must be a string or an integer$/],
     ['--config inside the file', 'config = "/other.toml"', /: unknown key "config"$/],
     ['broken TOML', 'priority = = 4', /nar-bridge\.toml:1:\d+: invalid value$/],
-    ['a value its setting refuses', 'priority = -1', /^--priority must be a non-negative integer$/],
+    ['a value its setting refuses (named by file and key)', 'priority = -1', /nar-bridge\.toml: "priority" must be a non-negative integer$/],
   ])('%s', (_what, toml, message) => {
     const file = configFile(`${toml}\n`);
     let thrown: unknown;

@@ -40,11 +40,16 @@ describe('parsePathInfoJson', () => {
   });
 
   it.each([
+    ['Nix 2.8', JSON.stringify([{ path: HELLO, valid: false }])],
+    ['Nix ≥ 2.19', JSON.stringify({ [HELLO]: null })],
+  ])('reports a path the local store does not have as not found (%s)', (_nix, text) => {
+    expect(() => parsePathInfoJson(text)).toThrow(expect.objectContaining({ code: 'NB_ERR_NOT_FOUND', message: `import: ${HELLO} is not in the local Nix store` }));
+  });
+
+  it.each([
     ['not JSON', '[{'],
     ['a bare string', '"x"'],
     ['an array element without path', JSON.stringify([{ narHash: HASH, narSize: 1, references: [] }])],
-    ['a path that is not valid (Nix 2.8)', JSON.stringify([{ path: HELLO, valid: false }])],
-    ['a path that is not valid (Nix ≥ 2.19)', JSON.stringify({ [HELLO]: null })],
     ['narSize as a string', JSON.stringify({ [HELLO]: { narHash: HASH, narSize: '1', references: [] } })],
     ['a negative narSize', JSON.stringify({ [HELLO]: { narHash: HASH, narSize: -1, references: [] } })],
     ['a fractional narSize', JSON.stringify({ [HELLO]: { narHash: HASH, narSize: 1.5, references: [] } })],

@@ -20,7 +20,7 @@ test('an open gRPC listener on a non-loopback address warns loudly', async () =>
 test('with --tokens-file, a gRPC write without a token is refused and nothing is warned', async () => {
   const dir = await makeTempDir('tokens');
   const tokensFile = path.join(dir, 'tokens');
-  await writeFile(tokensFile, 'write write-token-0123456789\n');
+  await writeFile(tokensFile, 'write write-token-0123456789\n', { mode: 0o600 }); // 0600, or serve warns
   const grpcPort = await freePort();
   const server = await startServer({ dataDir: await makeTempDir('data'), extraArgs: ['--tokens-file', tokensFile, '--grpc-listen', `127.0.0.1:${grpcPort}`] });
   const connection = new GrpcConnection(grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${grpcPort}`)));

@@ -318,7 +318,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
       return await startServerOnPort(opts, port);
     } catch (err) {
       const retry = err instanceof ServerExitedEarly && opts.port === undefined && attempt < PORT_RETRIES;
-      if (!retry || !/EADDRINUSE/.test(err.message)) throw err;
+      if (!retry || !/address already in use/.test(err.message)) throw err;
     }
   }
 }

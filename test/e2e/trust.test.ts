@@ -129,7 +129,7 @@ describe('access control', () => {
   async function tokenServer(extra: readonly string[] = []) {
     const dir = await makeTempDir('tokens');
     const tokensFile = path.join(dir, 'tokens');
-    await writeFile(tokensFile, `write ${WRITE_TOKEN}\nread ${READ_TOKEN}\n`);
+    await writeFile(tokensFile, `write ${WRITE_TOKEN}\nread ${READ_TOKEN}\n`, { mode: 0o600 }); // 0600, or serve warns
     const netrc = (token: string) => `machine 127.0.0.1 login nix password ${token}\n`;
     await writeFile(path.join(dir, 'write.netrc'), netrc(WRITE_TOKEN));
     await writeFile(path.join(dir, 'read.netrc'), netrc(READ_TOKEN));

@@ -1,0 +1,97 @@
+// What `nar-bridge`, `nar-bridge help [COMMAND]`, `nar-bridge COMMAND --help` and `--version` print: a short list of
+// commands, and each command's own usage.
+import { readFileSync } from 'node:fs';
+import { NarBridgeError } from '../errors.js';
+import { CAT_USAGE } from './cat.js';
+import { EXPORT_USAGE } from './export.js';
+import { IMPORT_USAGE } from './import.js';
+import { INFO_USAGE } from './info.js';
+import { KEYS_USAGE } from './keys.js';
+import { LS_USAGE } from './ls.js';
+
+const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL] …
+
+  Serves the store to Nix as an HTTP binary cache (and, with --grpc-listen, as tvix gRPC services). Logs JSON lines
+  on stdout; the first info line, "nar-bridge listening", sums up the configuration (addresses, store, signing key).
+
+  --config     TOML file whose keys are these flags' names (env NAR_BRIDGE_CONFIG); flags > env > file > defaults
+  --listen     address to serve HTTP on (env NAR_BRIDGE_LISTEN, default 127.0.0.1:9000)
+  --data-dir   embedded store location (env NAR_BRIDGE_DATA_DIR, default $XDG_DATA_HOME/nar-bridge)
+  --priority   Priority advertised in nix-cache-info (env NAR_BRIDGE_PRIORITY, default 40)
+  --log-level  fatal|error|warn|info|debug|trace|silent (env NAR_BRIDGE_LOG_LEVEL, default info)
+  --grpc-listen HOST:PORT|unix:/PATH   also serve the tvix gRPC services there (env NAR_BRIDGE_GRPC_LISTEN)
+  --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
+                                grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
+  --directory-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
+  --path-info-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR)
+  --signing-key-file FILE       sign served narinfos with this Nix secret key; repeatable (env NAR_BRIDGE_SIGNING_KEY_FILE)
+  --trusted-public-keys "K…"    keys whose signatures --require-signed-uploads accepts (env NAR_BRIDGE_TRUSTED_PUBLIC_KEYS)
+  --require-signed-uploads      refuse narinfos not signed by a trusted key, unless their CA checks out
+  --tokens-file FILE            "read TOKEN" / "write TOKEN" lines; writes then need a write token (Basic password or Bearer)
+  --private-reads               reads need a read or write token too (needs --tokens-file)
+  --max-nar-size BYTES          per upload, compressed and uncompressed (default 64G; K/M/G/T suffixes)
+  --max-narinfo-size BYTES      (default 1M)
+  --max-decompression-ratio N   NAR bytes per uploaded byte, past 16 MiB (default 1000)
+  --max-depth N                 directory nesting in a NAR (default 1024)
+  --max-entries-per-directory N (default 1000000)
+  --upload-idle-timeout SECONDS an upload body silent this long is refused with 400 (default 60)
+  --max-concurrent-uploads N    NAR uploads ingested at once; more wait their turn (default 32)
+  --upstream URL                pull narinfo misses from this Nix cache, verified; repeatable (env NAR_BRIDGE_UPSTREAM, space-separated):
+                                'http://H:P/PATH?trusted-public-keys=name:KEY%20name2:KEY2&priority=N'
+  --upstream-miss-ttl SECONDS   answer a path no upstream had as absent for this long (default 60)
+  --composition FILE            TOML or JSON file composing tiered services (see README, Composition)
+
+`;
+
+export type Command = 'serve' | 'keys' | 'import' | 'info' | 'export' | 'ls' | 'cat';
+
+/** Each command: one line for the list, and its full usage. */
+const COMMANDS: Readonly<Record<Command, { readonly summary: string; readonly usage: string }>> = {
+  serve: { summary: 'serve the store to Nix as an HTTP binary cache (and tvix gRPC)', usage: SERVE_USAGE },
+  keys: { summary: 'generate a signing key, or print the public key of one', usage: KEYS_USAGE },
+  import: { summary: 'copy paths (and closures) from the local /nix/store into the store', usage: IMPORT_USAGE },
+  info: { summary: 'what the store holds: counts, sizes, deduplication ratio', usage: INFO_USAGE },
+  export: { summary: 'write the NAR of a store path', usage: EXPORT_USAGE },
+  ls: { summary: 'list the files of a store path, like nix store ls', usage: LS_USAGE },
+  cat: { summary: 'print one file of a store path', usage: CAT_USAGE },
+};
+
+export function isCommand(name: string): name is Command {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+/** `nar-bridge`, `nar-bridge help`, `nar-bridge --help`. */
+export function overview(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const list = Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(width)}  ${summary}`);
+  return [
+    'usage: nar-bridge <command> [options]',
+    '',
+    ...list,
+    '',
+    "nar-bridge <command> --help (or nar-bridge help <command>) shows a command's options; --version the version.",
+    '',
+  ].join('\n');
+}
+
+/** `nar-bridge help NAME` and `nar-bridge NAME --help`. */
+export function usageOf(name: string): string {
+  if (!isCommand(name)) throw unknownCommand(name);
+  return COMMANDS[name].usage;
+}
+
+export function unknownCommand(name: string): NarBridgeError {
+  return new NarBridgeError('NB_ERR_CONFIG', `unknown command '${name}' (nar-bridge --help lists the commands)`);
+}
+
+/** `--help` or `-h` among a command's arguments (before a `--`, after which everything is a positional). */
+export function asksForHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+/** `nar-bridge --version`: package.json sits two levels up from both src/cli and dist/cli. */
+export function version(): string {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `nar-bridge ${version}\n`;
+}
