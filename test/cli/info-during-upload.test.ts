@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
-import { LocalBlobService } from '../../src/castore/index.js';
+import { LocalBlobService, openDatabase } from '../../src/castore/index.js';
 
 const CLI = fileURLToPath(new URL('../../bin/nar-bridge.js', import.meta.url));
 
 test('a blob write open while `nar-bridge info` runs on the same data dir still lands', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'nar-bridge-info-'));
   try {
+    openDatabase(join(dataDir, 'meta.sqlite')).close(); // a store exists here: info refuses a dir without one
     const blobs = new LocalBlobService(join(dataDir, 'blobs')); // as the server's store opens it
     const writer = blobs.openWrite();
     await writer.write(new Uint8Array(1000).fill(7));
