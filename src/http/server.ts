@@ -7,6 +7,7 @@ import { AccessLogController, accessLog } from './access-log.js';
 import { closeUnusedSocketsOnClose } from './close-unused-sockets.js';
 import { statusFor } from './errors.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.js';
+import { errorSerializer } from './log-errors.js';
 import type { HttpMetrics } from './metrics.js';
 import { observeRequests, type RequestObserver } from './observe.js';
 import { healthRoutes } from './routes/health.js';
@@ -35,7 +36,8 @@ export interface ServerOptions {
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
-  const { priority, logger = false, buildLogs, metrics, access, uploadPolicy, limits = DEFAULT_HTTP_LIMITS } = options;
+  const { priority, buildLogs, metrics, access, uploadPolicy, limits = DEFAULT_HTTP_LIMITS } = options;
+  const logger = typeof options.logger === 'object' ? { ...options.logger, serializers: { err: errorSerializer(options.logger.level), ...options.logger.serializers } } : (options.logger ?? false);
   // narinfo lookups are the hottest request a cache gets; see CachingPathInfoService for what it may serve stale.
   const store: Store = { ...options.store, pathInfos: new CachingPathInfoService(options.store.pathInfos) };
   // Fastify's own two lines per request are replaced by one completion line carrying route, status and bytes
@@ -56,9 +58,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // Fastify's own 4xx (bad schema, bad content) keep their status and message.
     const fastifyStatus = !ours && clientStatus(err);
     const status = fastifyStatus || statusFor(ours ? err.code : null, isUpload);
+    const message = (ours || fastifyStatus) && err instanceof Error ? err.message : 'internal error';
+    // A client that left mid-body was logged once, as such, by the access log; what failed after is its echo.
+    if (request.raw.aborted) return reply.code(status).send();
     if (status >= 500 || (!ours && !fastifyStatus)) request.log.error({ err }, 'request failed');
     else request.log.debug({ err }, 'request refused');
-    const message = (ours || fastifyStatus) && err instanceof Error ? err.message : 'internal error';
+    request.refusal = message;
     // A body refused part-way is left paused, unread: its socket then never sees the client leave and keeps
     // the server from closing (SIGTERM after a full-disk refusal exited 13). Closing after the answer ends it.
     if (!request.raw.complete) reply.header('connection', 'close');

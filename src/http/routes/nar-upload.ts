@@ -30,7 +30,7 @@ export async function narUploadRoutes(app: FastifyInstance, { store, limits = DE
 
   app.put<UploadRequest>('/nar/:file', async (request, reply) => {
     const fileHash = fileHashOf(request.params.file);
-    const body = idleLimited(request.raw, limits.uploadIdleTimeoutMs);
+    const body = idleLimited(request, limits.uploadIdleTimeoutMs);
     const upload = await slots.run(request.raw, () => receiveNar(store, fileHash, body, { limits: limits.upload }));
     request.log.info({ file: request.params.file, narSize: upload.narSize, fileSize: upload.fileSize }, 'NAR ingested');
     return reply.code(204).send();
