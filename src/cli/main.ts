@@ -14,6 +14,7 @@ import { openStoreOverrides } from './service-overrides.js';
 import { isLocalGrpcAddress } from './grpc-listen-address.js';
 import { startGrpcServer } from '../grpc/index.js';
 import { serveSettings } from './settings.js';
+import { prettyLogStream } from './pretty-log.js';
 import { keysCommand, KEYS_USAGE } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
 import { SigningPathInfoService, type UpstreamLog } from '../store/index.js';
@@ -28,6 +29,7 @@ const USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--d
   --data-dir   embedded store location (env NAR_BRIDGE_DATA_DIR, default $XDG_DATA_HOME/nar-bridge)
   --priority   Priority advertised in nix-cache-info (env NAR_BRIDGE_PRIORITY, default 40)
   --log-level  fatal|error|warn|info|debug|trace|silent (env NAR_BRIDGE_LOG_LEVEL, default info)
+  --log-format pretty|json  (env NAR_BRIDGE_LOG_FORMAT, default: pretty on a terminal, JSON otherwise)
   --grpc-listen HOST:PORT|unix:/PATH   also serve the tvix gRPC services there (env NAR_BRIDGE_GRPC_LISTEN)
   --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
                                 grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
@@ -121,7 +123,7 @@ async function serve(args: readonly string[]): Promise<number> {
     uploadPolicy: trust.uploadPolicy,
     limits: settings.trust.limits,
     priority: settings.priority,
-    logger: { level: settings.logLevel },
+    logger: { level: settings.logLevel, ...((settings.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? { stream: prettyLogStream(process.stdout) } : {}) },
     buildLogs: local.buildLogs,
     metrics: new HttpMetrics(registry, cached(local.stats, STATS_MAX_AGE_MS)),
   });
