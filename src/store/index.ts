@@ -1,5 +1,5 @@
 export type { Castore } from './castore.js';
-export { decompress, detectCompression, type Compression } from './decompress.js';
+export { decompress, detectCompression, type Compression, type DecompressOptions } from './decompress.js';
 export { ingestNar, type IngestOptions, type IngestResult } from './ingest.js';
 export { MemoryNarUploadIndex, type NarUploadIndex, type UploadedNar } from './nar-uploads.js';
 export { castoreNarPath, decodeNodeText, encodeNodeText, narInfoFor, CASTORE_NAR_PREFIX } from './narinfo.js';
@@ -13,7 +13,7 @@ export { MAX_BUILD_LOG_BYTES, openBuildLog, parseDrvName, writeBuildLog, type Bu
 export { MemoryBuildLogIndex } from './memory-build-logs.js';
 export { SqliteBuildLogIndex } from './sqlite-build-logs.js';
 export type { Store } from './store.js';
-export { parseUploadedNarName, receiveNar, receiveNarInfo } from './upload.js';
+export { parseUploadedNarName, receiveNar, receiveNarInfo, uploadedNarNameProblem } from './upload.js';
 export { SigningPathInfoService } from './signing.js';
 export { checkUploadPolicy, OPEN_UPLOAD_POLICY, type UploadPolicy } from './upload-policy.js';
 export { DEFAULT_MAX_DECOMPRESSION_RATIO, DEFAULT_MAX_NAR_SIZE, DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './upload-limits.js';

@@ -2,7 +2,7 @@
 // so Nix skips NARs we already hold (nix-http-protocol.md §2.1).
 import type { FastifyInstance } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
-import { parseUploadedNarName, receiveNar, type Store } from '../../store/index.js';
+import { parseUploadedNarName, receiveNar, uploadedNarNameProblem, type Store } from '../../store/index.js';
 import { DEFAULT_HTTP_LIMITS, idleLimited, UploadSlots, type HttpLimits } from '../limits.js';
 
 export interface NarUploadOptions {
@@ -16,7 +16,7 @@ interface UploadRequest {
 
 function fileHashOf(file: string): Uint8Array {
   const fileHash = parseUploadedNarName(file);
-  if (!fileHash) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'not a NAR file name: expected <nixbase32 sha256>.nar[.xz|.zst|.bz2|.br]');
+  if (!fileHash) throw new NarBridgeError('NB_ERR_NOT_FOUND', uploadedNarNameProblem(file));
   return fileHash;
 }
 
@@ -31,7 +31,7 @@ export async function narUploadRoutes(app: FastifyInstance, { store, limits = DE
   app.put<UploadRequest>('/nar/:file', async (request, reply) => {
     const fileHash = fileHashOf(request.params.file);
     const body = idleLimited(request, limits.uploadIdleTimeoutMs);
-    const upload = await slots.run(request.raw, () => receiveNar(store, fileHash, body, { limits: limits.upload }));
+    const upload = await slots.run(request.raw, () => receiveNar(store, fileHash, body, { limits: limits.upload, brotli: request.params.file.endsWith('.br') }));
     request.log.info({ file: request.params.file, narSize: upload.narSize, fileSize: upload.fileSize }, 'NAR ingested');
     return reply.code(204).send();
   });
