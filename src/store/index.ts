@@ -4,7 +4,7 @@ export { ingestNar, type IngestOptions, type IngestResult } from './ingest.js';
 export { MemoryNarUploadIndex, type NarUploadIndex, type UploadedNar } from './nar-uploads.js';
 export { castoreNarPath, decodeNodeText, encodeNodeText, narInfoFor, CASTORE_NAR_PREFIX } from './narinfo.js';
 export type { PathInfo } from './path-info.js';
-export type { PathInfoService } from './path-info-service.js';
+export type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './path-info-service.js';
 export { MemoryPathInfoService } from './memory-path-info-service.js';
 export { CachingPathInfoService, type PathInfoCacheOptions } from './caching-path-info-service.js';
 export { planNar, type ByteRange, type NarPlan } from './render.js';
