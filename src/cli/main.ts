@@ -117,6 +117,7 @@ async function serve(args: readonly string[]): Promise<number> {
   const tiers = await withTiers(local.store, compositionFile === null ? {} : await readComposition(compositionFile), compositionMetrics);
   const composed = withUpstreams(tiers.store, settings.composition, compositionMetrics, upstreamLog);
   const store = trust.signingKeys.length === 0 ? composed : { ...composed, pathInfos: new SigningPathInfoService(composed.pathInfos, trust.signingKeys, upstreamLog) };
+  const stats = cached(local.stats, STATS_MAX_AGE_MS);
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),
@@ -125,7 +126,8 @@ async function serve(args: readonly string[]): Promise<number> {
     priority: settings.priority,
     logger: { level: settings.logLevel, ...((settings.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? { stream: prettyLogStream(process.stdout) } : {}) },
     buildLogs: local.buildLogs,
-    metrics: new HttpMetrics(registry, cached(local.stats, STATS_MAX_AGE_MS)),
+    metrics: new HttpMetrics(registry, stats),
+    landing: { publicKeys: trust.signingKeys.map((key) => key.publicKey().toString()), totals: stats, ...(local.recent ? { recent: local.recent } : {}) },
   });
   await app.listen({ host: settings.listen.host, port: settings.listen.port });
   const address = app.server.address();

@@ -2,13 +2,15 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChunkedBlobService, LocalBlobService, LocalChunkIndex, openDatabase, SqliteDirectoryService } from '../castore/index.js';
-import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, type BuildLogIndex, type Store } from '../store/index.js';
+import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, type BuildLogIndex, type RecentPathInfos, type Store } from '../store/index.js';
 import type { StoreOverrides } from './service-overrides.js';
 import { measureEmbeddedStore, type EmbeddedStoreStats } from './store-stats.js';
 
 export interface OpenStore {
   readonly store: Store;
   readonly buildLogs: BuildLogIndex;
+  /** The embedded path infos, newest first; null when --path-info-service-addr replaces them. */
+  readonly recent: RecentPathInfos | null;
   /** Counts and sizes, measured now (walks the blob directory). */
   stats(): Promise<EmbeddedStoreStats>;
   close(): void;
@@ -18,12 +20,19 @@ export interface OpenStore {
 export async function openLocalStore(dataDir: string, overrides: StoreOverrides = {}): Promise<OpenStore> {
   await mkdir(dataDir, { recursive: true });
   const db = openDatabase(join(dataDir, 'meta.sqlite'));
+  const pathInfos = new SqlitePathInfoService(db);
   const store: Store = {
     // Large blobs as FastCDC chunks (each a blob file) listed under chunks/; blobs stored whole before stay readable.
     blobs: overrides.blobs ?? new ChunkedBlobService(new LocalBlobService(join(dataDir, 'blobs')), new LocalChunkIndex(join(dataDir, 'chunks'))),
     directories: overrides.directories ?? new SqliteDirectoryService(db),
-    pathInfos: overrides.pathInfos ?? new SqlitePathInfoService(db),
+    pathInfos: overrides.pathInfos ?? pathInfos,
     narUploads: new SqliteNarUploadIndex(db),
   };
-  return { store, buildLogs: new SqliteBuildLogIndex(db), stats: () => measureEmbeddedStore(dataDir, db), close: () => db.close() };
+  return {
+    store,
+    buildLogs: new SqliteBuildLogIndex(db),
+    recent: overrides.pathInfos ? null : pathInfos,
+    stats: () => measureEmbeddedStore(dataDir, db, pathInfos),
+    close: () => db.close(),
+  };
 }

@@ -16,6 +16,7 @@ import { listingRoutes } from './routes/listing.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { uiRoutes } from './ui/routes.js';
+import type { LandingFacts } from './ui/landing.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
 import { narInfoRoutes } from './routes/narinfo.js';
@@ -33,6 +34,8 @@ export interface ServerOptions {
   /** Which narinfo uploads become PathInfos; without it, any that matches its NAR. */
   readonly uploadPolicy?: UploadPolicy;
   readonly limits?: HttpLimits;
+  /** Public keys, store totals and recent paths for the landing page at `/`. */
+  readonly landing?: LandingFacts;
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -80,7 +83,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });
   if (buildLogs) await app.register(logRoutes, { store, buildLogs });
-  await app.register(uiRoutes, { store });
+  await app.register(uiRoutes, { store, privateReads: access?.privateReads ?? false, ...(options.landing ? { landing: options.landing } : {}) });
   return app;
 }
 
