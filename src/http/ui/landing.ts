@@ -56,7 +56,7 @@ function useSection(url: string, publicKeys: readonly string[], privateReads: bo
 <pre id="nix-conf">${lines.join('\n')}</pre>
 ${keys}
 ${netrc}
-<p>Push a closure (the server decompresses every upload, so <code>zstd</code>, or <code>none</code> on a fast link, saves the client's time that Nix's default <code>xz</code> spends):</p>
+<p>Push a closure. The server decompresses every upload, so Nix's default <code>xz</code> only costs the pushing machine time (minutes for a few hundred MB): use <code>zstd</code>, or <code>none</code> on a fast link.</p>
 <pre id="push">nix copy --to '${url}?compression=zstd' /nix/store/…</pre></section>`;
 }
 
@@ -65,7 +65,7 @@ function totalsSection({ pathInfos, narBytes, blobBytes }: StoreTotals): Html {
   return html`<section><h2>Store</h2><table id="totals">
 <tr><th>Store paths</th><td id="total-paths">${pathInfos.toLocaleString('en')}</td></tr>
 <tr><th>NAR bytes represented</th><td id="total-nar">${formatBytes(narBytes)}</td></tr>
-<tr><th>Bytes kept</th><td id="total-kept">${formatBytes(blobBytes)}</td></tr>
+<tr><th>Bytes kept (file contents, each once)</th><td id="total-kept">${formatBytes(blobBytes)}</td></tr>
 <tr><th>Dedup ratio</th><td id="total-ratio">${ratio}</td></tr>
 </table></section>`;
 }
