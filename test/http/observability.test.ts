@@ -1,5 +1,7 @@
 // /metrics, /healthz, /readyz and the access log, through a real listening server over a memory store.
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -7,7 +9,7 @@ import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer, HttpMetrics } from '../../src/http/index.js';
 import { NarBridgeError } from '../../src/errors.js';
-import { type Store } from '../../src/store/index.js';
+import { BinaryCacheClient, UpstreamPathInfoService, type Store } from '../../src/store/index.js';
 import { nar, seededRandom, str } from '../nar/nar-bytes.js';
 import { memoryStore } from '../store/memory-store.js';
 
@@ -204,3 +206,31 @@ describe('store failures in the log', () => {
     }
   });
 });
+
+describe('upstream failures in the log', () => {
+  it('are one warn line with the cause and no stack frames at info', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const store = memoryStore();
+    // A port that was just free: nothing listens, so the connection is refused at once.
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const address = probe.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await new Promise((resolve) => probe.close(resolve));
+    const client = new BinaryCacheClient({ baseUrl: `http://127.0.0.1:${port}`, trustedKeys: [], priority: 50 });
+    const log = { info: (fields: object, msg: string) => server.log.info(fields, msg), warn: (fields: object, msg: string) => server.log.warn(fields, msg) };
+    const upstreamStore: Store = { ...store, pathInfos: new UpstreamPathInfoService(store.pathInfos, store, [client], { missTtlMs: 60_000, log }) };
+    const server: FastifyInstance = await buildServer({ store: upstreamStore, priority: 40, logger: { level: 'info', stream: captured(lines) } });
+    try {
+      const at = await server.listen({ host: '127.0.0.1', port: 0 });
+      expect((await fetch(`${at}/00000000000000000000000000000000.narinfo`)).status).toBe(404);
+      await expect.poll(() => lines.some((l) => l.msg === 'upstream failed')).toBe(true);
+      const err = lines.find((l) => l.msg === 'upstream failed')?.err as Record<string, unknown>;
+      expect(err.message).toBe(`upstream http://127.0.0.1:${port}/00000000000000000000000000000000.narinfo failed: fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
+      expect(String(err.stack)).not.toContain('\n    at ');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
