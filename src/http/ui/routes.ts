@@ -13,6 +13,7 @@ import { contentTypeFor } from './file-types.js';
 import { html, page, type Html } from './html.js';
 import { cacheUrl, landingPage, narLink, type LandingFacts } from './landing.js';
 import { parseRange, sliceBytes } from './range.js';
+import { symlinkInside } from './symlink-inside.js';
 
 export interface UiOptions {
   readonly store: Store;
@@ -156,29 +157,4 @@ function breadcrumbs(storePath: StorePath, sub: string): Html {
     return html` / <a href="${base}/tree/${parts.slice(0, i + 1).map(encodeURIComponent).join('/')}">${part}</a>`;
   });
   return html`<nav id="breadcrumbs" class="m"><a href="${base}">${storePath.basename}</a>${links}</nav>`;
-}
-
-/**
- * Where a symlink at `at` (a path inside `storePath`) pointing to `target` lands inside that same store path
- * ('' for its root), or null when it leaves it. Relative targets resolve from the link's directory; absolute ones
- * count only when they name this store path.
- */
-export function symlinkInside(storePath: StorePath, at: string, target: string): string | null {
-  const root = storePath.toAbsolute();
-  let parts: string[];
-  if (target.startsWith('/')) {
-    if (target !== root && !target.startsWith(`${root}/`)) return null;
-    parts = target.slice(root.length).split('/');
-  } else {
-    const dir = at.split('/').filter((p) => p !== '');
-    if (dir.length === 0) return null; // the store path itself is the link: relative to the store directory
-    parts = [...dir.slice(0, -1), ...target.split('/')];
-  }
-  const resolved: string[] = [];
-  for (const part of parts) {
-    if (part === '' || part === '.') continue;
-    if (part !== '..') resolved.push(part);
-    else if (resolved.pop() === undefined) return null;
-  }
-  return resolved.join('/');
 }

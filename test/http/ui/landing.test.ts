@@ -6,7 +6,7 @@ import { B3Digest } from '../../../src/castore/index.js';
 import { AccessTokens, buildServer, type LandingFacts } from '../../../src/http/index.js';
 import { NixHash, StorePath } from '../../../src/nix/index.js';
 import { MemoryPathInfoService, type PathInfo } from '../../../src/store/index.js';
-import { symlinkInside } from '../../../src/http/ui/routes.js';
+import { symlinkInside } from '../../../src/http/ui/symlink-inside.js';
 import { memoryStore } from '../../store/memory-store.js';
 
 const KEY = 'cache.example.org-1:WdzRv1c0ytJjHsOHMgKNj9gk2WU2YnRnmZLM5ZumFQI=';
