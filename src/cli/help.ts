@@ -19,6 +19,7 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
   --data-dir   embedded store location (env NAR_BRIDGE_DATA_DIR, default $XDG_DATA_HOME/nar-bridge)
   --priority   Priority advertised in nix-cache-info (env NAR_BRIDGE_PRIORITY, default 40)
   --log-level  fatal|error|warn|info|debug|trace|silent (env NAR_BRIDGE_LOG_LEVEL, default info)
+  --log-format pretty|json  (env NAR_BRIDGE_LOG_FORMAT, default: pretty on a terminal, JSON otherwise)
   --grpc-listen HOST:PORT|unix:/PATH   also serve the tvix gRPC services there (env NAR_BRIDGE_GRPC_LISTEN)
   --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
                                 grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)

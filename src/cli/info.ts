@@ -24,11 +24,10 @@ export async function infoCommand(args: readonly string[], io: InfoIo): Promise<
   const local = await openLocalStore(dataDir);
   try {
     const stats = await local.stats();
-    let narBytes = 0;
-    for await (const info of local.store.pathInfos.list()) narBytes += info.narSize;
+    const { narBytes } = stats;
     // Null for an empty store: there is nothing to deduplicate yet.
     const dedupRatio = stats.blobBytes > 0 ? narBytes / stats.blobBytes : null;
-    const summary = { dataDir, ...stats, narBytes, dedupRatio };
+    const summary = { dataDir, ...stats, dedupRatio };
     if (values.json) {
       io.stdout(`${JSON.stringify(summary)}\n`);
     } else {

@@ -13,6 +13,7 @@ import { openStoreOverrides } from './service-overrides.js';
 import { isLocalGrpcAddress } from './grpc-listen-address.js';
 import { startGrpcServer, type GrpcListener } from '../grpc/index.js';
 import { serveSettings } from './settings.js';
+import { prettyLogStream } from './pretty-log.js';
 import { keysCommand } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
 import { composeStore, GuardedRealisationService, type UpstreamLog } from '../store/index.js';
@@ -83,16 +84,18 @@ async function serve(args: readonly string[]): Promise<number> {
     log: upstreamLog,
     ...upstreamComposition(settings.composition, compositionMetrics, upstreamLog),
   });
+  const stats = cached(local.stats, STATS_MAX_AGE_MS);
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),
     limits: settings.trust.limits,
     priority: settings.priority,
-    logger: { level: settings.logLevel },
+    logger: { level: settings.logLevel, ...((settings.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? { stream: prettyLogStream(process.stdout) } : {}) },
     buildLogs: local.buildLogs,
     realisations: new GuardedRealisationService(local.realisations, trust.uploadPolicy),
-    metrics: new HttpMetrics(registry, cached(local.stats, STATS_MAX_AGE_MS)),
+    metrics: new HttpMetrics(registry, stats),
     ready: () => storeWritable(settings.dataDir),
+    landing: { publicKeys: trust.signingKeys.map((key) => key.publicKey().toString()), totals: stats, ...(local.recent ? { recent: local.recent } : {}) },
   });
   let grpc: GrpcListener | null = null;
   const close = async () => {

@@ -1,5 +1,6 @@
 // Progress of a long CLI operation (import, export) on stderr: a bar redrawn in place when stderr is a terminal,
 // a plain line every few seconds when it is a file or a pipe (a log would fill with redraws otherwise).
+import { formatBytes } from '../http/index.js';
 
 /** Where progress goes: process.stderr, or anything with the same two members. */
 export interface ProgressOutput {
@@ -84,13 +85,4 @@ export class Progress {
   }
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+export { formatBytes };

@@ -9,6 +9,7 @@ import { parseGrpcListenAddress } from './grpc-listen-address.js';
 import { TRUST_OPTIONS, trustSettings, type TrustSettings } from './trust-settings.js';
 import { COMPOSITION_OPTIONS, compositionSettings, type CompositionSettings } from './composition-settings.js';
 import { namingTheSource, withConfigFile, type OptionValues } from './config-file.js';
+import { LOG_FORMATS, type LogFormat } from './pretty-log.js';
 
 /** Where the store lives; `serve` and the commands that open the store without serving (import, export, ls, cat). */
 export interface StoreSettings {
@@ -23,6 +24,8 @@ export interface ServeSettings extends StoreSettings {
   readonly listen: ListenAddress;
   readonly priority: number;
   readonly logLevel: string;
+  /** Human-readable lines or JSON; null: pretty when stdout is a terminal, JSON otherwise. */
+  readonly logFormat: LogFormat | null;
   /** grpc-js bind address for the tvix gRPC services, or null for no gRPC server. */
   readonly grpcListen: string | null;
   /** Signing, upload policy, access control and upload limits. */
@@ -47,6 +50,7 @@ export const SERVE_OPTIONS = {
   ...STORE_OPTIONS,
   priority: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   'grpc-listen': { type: 'string' },
   ...TRUST_OPTIONS,
   ...COMPOSITION_OPTIONS,
@@ -67,11 +71,13 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   if (!Number.isInteger(priority) || priority < 0) throw new NarBridgeError('NB_ERR_CONFIG', '--priority must be a non-negative integer');
   const logLevel = values['log-level'] ?? env.NAR_BRIDGE_LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new NarBridgeError('NB_ERR_CONFIG', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logFormat = optional(values['log-format'] ?? env.NAR_BRIDGE_LOG_FORMAT, parseLogFormat);
   return {
     listen: parseListenAddress(values.listen ?? env.NAR_BRIDGE_LISTEN ?? '127.0.0.1:9000'),
     ...storeSettings(values, env),
     priority,
     logLevel,
+    logFormat,
     grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
@@ -86,6 +92,12 @@ export function storeSettings(values: OptionValues<typeof STORE_OPTIONS>, env: N
     directoryServiceAddr: values['directory-service-addr'] ?? env.NAR_BRIDGE_DIRECTORY_SERVICE_ADDR ?? null,
     pathInfoServiceAddr: values['path-info-service-addr'] ?? env.NAR_BRIDGE_PATH_INFO_SERVICE_ADDR ?? null,
   };
+}
+
+function parseLogFormat(text: string): LogFormat {
+  const format = LOG_FORMATS.find((f) => f === text);
+  if (!format) throw new NarBridgeError('NB_ERR_CONFIG', `--log-format must be one of ${LOG_FORMATS.join(', ')}`);
+  return format;
 }
 
 function defaultDataDir(env: NodeJS.ProcessEnv): string {

@@ -2,6 +2,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from '../castore/index.js';
+import type { PathInfoService } from '../store/index.js';
 
 export interface EmbeddedStoreStats {
   readonly blobs: number;
@@ -9,6 +10,8 @@ export interface EmbeddedStoreStats {
   readonly blobBytes: number;
   readonly directories: number;
   readonly pathInfos: number;
+  /** Sum of NarSize over the path infos: the bytes of NARs the store represents. */
+  readonly narBytes: number;
   /** Allocated bytes (st_blocks) of blob files plus the SQLite files: what `du` would say. */
   readonly diskBytes: number;
 }
@@ -17,7 +20,8 @@ const DISK_BLOCK_BYTES = 512;
 /** Files beside meta.sqlite that hold committed data too (write-ahead log, shared memory index). */
 const DATABASE_FILES = ['meta.sqlite', 'meta.sqlite-wal', 'meta.sqlite-shm'];
 
-export async function measureEmbeddedStore(dataDir: string, db: Database): Promise<EmbeddedStoreStats> {
+/** `pathInfos` is the service over `db`'s path_infos table, so narBytes and the path count describe the same paths. */
+export async function measureEmbeddedStore(dataDir: string, db: Database, pathInfos: PathInfoService): Promise<EmbeddedStoreStats> {
   const count = (table: string): number => {
     const row = db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]) as { n: number | bigint };
     return Number(row.n);
@@ -41,7 +45,9 @@ export async function measureEmbeddedStore(dataDir: string, db: Database): Promi
     const st = await ifPresent(lstat(join(dataDir, file))); // the -wal and -shm files come and go
     if (st) diskBytes += st.blocks * DISK_BLOCK_BYTES;
   }
-  return { blobs, blobBytes, directories: count('castore_directories'), pathInfos: count('path_infos'), diskBytes };
+  let narBytes = 0;
+  for await (const info of pathInfos.list()) narBytes += info.narSize;
+  return { blobs, blobBytes, directories: count('castore_directories'), pathInfos: count('path_infos'), narBytes, diskBytes };
 }
 
 /** Null when the file is gone (a store in use changes while it is walked); any other failure is thrown. */

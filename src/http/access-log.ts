@@ -1,5 +1,6 @@
-// The access log: one `request completed` line per request, with route, status, bytes and duration, on the
-// request's child logger (so it carries the reqId). Fastify's own per-request lines are turned off around it.
+// The access log: one `request completed` line per request, with route, status, bytes and duration (and the
+// reason for a refusal), on the request's child logger (so it carries the reqId). Fastify's own per-request lines
+// are turned off around it. A client that leaves mid-upload gets one `warn` line instead.
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { RequestObserver } from './observe.js';
 
@@ -7,7 +8,11 @@ export const accessLog: RequestObserver = {
   started() {},
   finished(request, { method, route, status, bytesIn, bytesOut, durationMs }) {
     const rounded = Math.round(durationMs * 1000) / 1000;
-    request.log.info({ method, url: request.url, route, status, bytesIn, bytesOut, durationMs: rounded }, 'request completed');
+    const reason = request.refusal === null ? {} : { reason: request.refusal };
+    request.log.info({ method, url: request.url, route, status, bytesIn, bytesOut, durationMs: rounded, ...reason }, 'request completed');
+  },
+  aborted(request, { method, route, bytesIn }) {
+    request.log.warn({ method, url: request.url, route, bytesIn }, 'client went away during upload');
   },
 };
 

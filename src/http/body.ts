@@ -1,15 +1,15 @@
 // Reading request bodies ourselves: NAR uploads stream; narinfo bodies are small and capped.
 import type { IncomingMessage } from 'node:http';
 import { NarBridgeError } from '../errors.js';
-import { idleLimited } from './limits.js';
+import { idleLimited, type BodySource } from './limits.js';
 
 /** The body as text: at most `maxBytes`, and refused (NB_ERR_TIMEOUT) if the client stalls for `idleMs`. */
-export async function readTextBody(raw: IncomingMessage, maxBytes: number, idleMs: number): Promise<string> {
-  const declared = Number(raw.headers['content-length'] ?? 0);
+export async function readTextBody(request: BodySource, maxBytes: number, idleMs: number): Promise<string> {
+  const declared = Number(request.raw.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new NarBridgeError('NB_ERR_TOO_LARGE', `body larger than ${maxBytes} bytes`);
   const chunks: Uint8Array[] = [];
   let length = 0;
-  for await (const chunk of idleLimited(raw, idleMs)) {
+  for await (const chunk of idleLimited(request, idleMs)) {
     length += chunk.byteLength;
     if (length > maxBytes) throw new NarBridgeError('NB_ERR_TOO_LARGE', `body larger than ${maxBytes} bytes`);
     chunks.push(chunk);

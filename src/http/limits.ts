@@ -29,17 +29,26 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConcurrentUploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
 };
 
+/** A request whose body is read, and where the bytes read are counted (a FastifyRequest is one). */
+export interface BodySource {
+  readonly raw: IncomingMessage;
+  bodyBytes: number;
+}
+
 /**
  * The request body, failing with NB_ERR_TIMEOUT when a chunk we asked for takes longer than `idleMs`.
  * The timer runs only while we wait on the client, so our own slow writes never count, and none is
  * left running once we stop asking. (The refusal closes the connection: the body is unread, server.ts.)
+ * Counts what it reads into `request.bodyBytes`, for the line logged when a client goes away mid-upload.
  */
-export async function* idleLimited(request: IncomingMessage, idleMs: number): AsyncGenerator<Uint8Array, void, undefined> {
-  const chunks = request[Symbol.asyncIterator]();
+export async function* idleLimited(request: BodySource, idleMs: number): AsyncGenerator<Uint8Array, void, undefined> {
+  const chunks = request.raw[Symbol.asyncIterator]();
   for (;;) {
     const next = await within(chunks.next(), idleMs, () => new NarBridgeError('NB_ERR_TIMEOUT', `upload sent nothing for ${idleMs} ms`));
     if (next.done) return;
-    yield next.value as Uint8Array;
+    const chunk = next.value as Uint8Array;
+    request.bodyBytes += chunk.byteLength;
+    yield chunk;
   }
 }
 

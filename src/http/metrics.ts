@@ -33,7 +33,7 @@ export class HttpMetrics implements RequestObserver {
       buckets: DURATION_BUCKETS_S,
       registers,
     });
-    this.#bytesServed = new Counter({ name: 'nar_bridge_http_served_bytes_total', help: 'Bytes sent, headers included', labelNames: ['route'], registers });
+    this.#bytesServed = new Counter({ name: 'nar_bridge_http_served_bytes_total', help: 'Response body bytes sent', labelNames: ['route'], registers });
     this.#bytesIngested = new Counter({ name: 'nar_bridge_http_ingested_bytes_total', help: 'Request body bytes received', labelNames: ['route'], registers });
     this.#uploadsInFlight = new Gauge({ name: 'nar_bridge_uploads_in_flight', help: 'PUT requests being received', registers });
     if (stats) {

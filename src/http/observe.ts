@@ -1,7 +1,18 @@
-// Per-request accounting shared by the access log and the metrics: route, status, bytes each way, duration.
-// Bytes out are the socket's counter around the exchange (headers included); HTTP/1.1 keep-alive requests on one
-// connection do not overlap (Nix does not pipeline), so the difference belongs to this request.
+// Per-request accounting shared by the access log and the metrics: route, status, bytes each way, duration,
+// and why a request was refused or given up. Bytes out are the socket's counter around the exchange less the
+// header block; HTTP/1.1 keep-alive requests on one connection do not overlap (Nix does not pipeline), so the
+// difference belongs to this request.
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Request body bytes read so far, counted where bodies are read (limits.ts `idleLimited`). */
+    bodyBytes: number;
+    /** The one-line reason a refused request was given (set by the error handler), for the completion line. */
+    refusal: string | null;
+  }
+}
 
 export interface RequestObservation {
   readonly method: string;
@@ -10,18 +21,29 @@ export interface RequestObservation {
   readonly status: number;
   /** Request body bytes. */
   readonly bytesIn: number;
-  /** Response bytes, headers included. */
+  /** Response body bytes (chunk framing included when the body is chunked), headers excluded. */
   readonly bytesOut: number;
   readonly durationMs: number;
+}
+
+/** A request whose client closed the connection before sending all of its body. */
+export interface AbortObservation {
+  readonly method: string;
+  readonly route: string;
+  /** Body bytes read before the client went away. */
+  readonly bytesIn: number;
 }
 
 export interface RequestObserver {
   started(request: FastifyRequest, reply: FastifyReply): void;
   finished(request: FastifyRequest, observation: RequestObservation): void;
+  aborted?(request: FastifyRequest, observation: AbortObservation): void;
 }
 
 /** Installs the hooks; call before registering routes so every route is covered. */
 export function observeRequests(app: FastifyInstance, observers: readonly RequestObserver[]): void {
+  app.decorateRequest('bodyBytes', 0);
+  app.decorateRequest('refusal', null);
   const written = new WeakMap<FastifyRequest, number>();
   app.addHook('onRequest', async (request, reply) => {
     written.set(request, request.raw.socket.bytesWritten);
@@ -29,16 +51,30 @@ export function observeRequests(app: FastifyInstance, observers: readonly Reques
   });
   app.addHook('onResponse', async (request, reply) => {
     const socket = request.raw.socket;
+    const sent = socket.bytesWritten - (written.get(request) ?? socket.bytesWritten);
     const observation: RequestObservation = {
       method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
+      route: routeOf(request),
       status: reply.statusCode,
       // The socket often reads a small body together with the headers, before onRequest; Nix always sends
       // Content-Length on a PUT (nix-http-protocol.md §0), so that is the body's size.
       bytesIn: Number(request.headers['content-length'] ?? 0) || 0,
-      bytesOut: socket.bytesWritten - (written.get(request) ?? socket.bytesWritten),
+      bytesOut: Math.max(0, sent - headerBytes(reply.raw)),
       durationMs: reply.elapsedTime,
     };
     for (const observer of observers) observer.finished(request, observation);
   });
+  app.addHook('onRequestAbort', async (request) => {
+    const observation: AbortObservation = { method: request.method, route: routeOf(request), bytesIn: request.bodyBytes };
+    for (const observer of observers) observer.aborted?.(request, observation);
+  });
+}
+
+function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? 'unmatched';
+}
+
+/** Node keeps the header block it wrote as `_header`; it is not in the type definitions. */
+function headerBytes(response: ServerResponse): number {
+  return '_header' in response && typeof response._header === 'string' ? Buffer.byteLength(response._header) : 0;
 }

@@ -8,6 +8,7 @@ import { installCacheControl } from './cache-control.js';
 import { closeUnusedSocketsOnClose } from './close-unused-sockets.js';
 import { statusFor } from './errors.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.js';
+import { errorSerializer } from './log-errors.js';
 import type { HttpMetrics } from './metrics.js';
 import { observeRequests, type RequestObserver } from './observe.js';
 import { healthRoutes } from './routes/health.js';
@@ -16,6 +17,7 @@ import { listingRoutes } from './routes/listing.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { uiRoutes } from './ui/routes.js';
+import type { LandingFacts } from './ui/landing.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
 import { narInfoRoutes } from './routes/narinfo.js';
@@ -37,10 +39,13 @@ export interface ServerOptions {
   readonly limits?: HttpLimits;
   /** Checked by /readyz besides the store answering, e.g. that it can still be written. */
   readonly ready?: () => Promise<void>;
+  /** Public keys, store totals and recent paths for the landing page at `/`. */
+  readonly landing?: LandingFacts;
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
-  const { store, priority, logger = false, buildLogs, metrics, access, limits = DEFAULT_HTTP_LIMITS } = options;
+  const { store, priority, buildLogs, metrics, access, limits = DEFAULT_HTTP_LIMITS } = options;
+  const logger = typeof options.logger === 'object' ? { ...options.logger, serializers: { err: errorSerializer(options.logger.level), ...options.logger.serializers } } : (options.logger ?? false);
   // Fastify's own two lines per request are replaced by one completion line carrying route, status and bytes
   // (observe.ts); a proxy's X-Request-Id, when sent, becomes the reqId on every line of the request.
   const app = Fastify({ logger, return503OnClosing: true, logController: new AccessLogController(), requestIdHeader: 'x-request-id' });
@@ -59,9 +64,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // Fastify's own 4xx (bad schema, bad content) keep their status and message.
     const fastifyStatus = !ours && clientStatus(err);
     const status = fastifyStatus || statusFor(ours ? err.code : null, isUpload);
+    const message = (ours || fastifyStatus) && err instanceof Error ? err.message : 'internal error';
+    // A client that left mid-body was logged once, as such, by the access log; what failed after is its echo.
+    if (request.raw.aborted) return reply.code(status).send();
     if (status >= 500 || (!ours && !fastifyStatus)) request.log.error({ err }, 'request failed');
     else request.log.debug({ err }, 'request refused');
-    const message = (ours || fastifyStatus) && err instanceof Error ? err.message : 'internal error';
+    request.refusal = message;
     // A body refused part-way is left paused, unread: its socket then never sees the client leave and keeps
     // the server from closing (SIGTERM after a full-disk refusal exited 13). Closing after the answer ends it.
     if (!request.raw.complete) reply.header('connection', 'close');
@@ -80,7 +88,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(listingRoutes, { store });
   if (buildLogs) await app.register(logRoutes, { store, buildLogs });
   if (options.realisations) await app.register(realisationRoutes, { realisations: options.realisations, maxBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs });
-  await app.register(uiRoutes, { store });
+  await app.register(uiRoutes, { store, privateReads: access?.privateReads ?? false, ...(options.landing ? { landing: options.landing } : {}) });
   return app;
 }
 

@@ -1,5 +1,7 @@
 // Upload decompression, detected from the first bytes rather than the URL: Nix names gzip uploads
-// `.nar` with no extension (nix-http-protocol.md §2.2), and Compression: is only advisory.
+// `.nar` with no extension (nix-http-protocol.md §2.2), and Compression: is only advisory. A plain NAR is
+// recognised first; brotli has no magic number, so it is only tried when the source says it is brotli.
+import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
@@ -17,12 +19,19 @@ const MAGICS: ReadonlyArray<readonly [Compression, readonly number[]]> = [
 ];
 const SNIFF_BYTES = 12;
 
-/** Brotli has no magic number: anything unrecognised is tried as brotli, which fails fast on junk. */
-export function detectCompression(head: Uint8Array): Compression {
+export interface DecompressOptions {
+  /** The source says it is brotli (a `.nar.br` URL, `Compression: br`): only then is an unrecognised start decoded as brotli. */
+  readonly brotli?: boolean;
+  /** Learns the compression as soon as it is known (before any output). */
+  readonly detected?: (compression: Compression) => void;
+}
+
+/** The compression `head` starts with; brotli (no magic) only if `brotli` allows it; null when nothing fits. */
+export function detectCompression(head: Uint8Array, brotli = false): Compression | null {
   for (const [name, magic] of MAGICS) {
     if (magic.every((byte, i) => head[i] === byte)) return name;
   }
-  return 'br';
+  return brotli ? 'br' : null;
 }
 
 // xz, zstd and bzip2 are not in Node 20's zlib: the Debian tools decode them natively and stream.
@@ -33,11 +42,7 @@ const DECODER_COMMANDS: Partial<Record<Compression, readonly [string, ...string[
 };
 
 /** Yields the decompressed bytes of `source`, whatever its (supported) compression. */
-/** `detected` learns the compression as soon as it is known (before any output). */
-export async function* decompress(
-  source: AsyncIterable<Uint8Array>,
-  detected?: (compression: Compression) => void,
-): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* decompress(source: AsyncIterable<Uint8Array>, opts: DecompressOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
   const iterator = source[Symbol.asyncIterator]();
   const head: Uint8Array[] = [];
   let headLength = 0;
@@ -56,8 +61,11 @@ export async function* decompress(
     yield* rest;
   })();
 
-  const compression = detectCompression(first);
-  detected?.(compression);
+  const compression = detectCompression(first, opts.brotli);
+  if (compression === null) {
+    throw new NarBridgeError('NB_ERR_NAR_MALFORMED', `not a NAR and not a known compression (expected nix-archive-1, xz, zstd, bzip2, gzip${opts.brotli ? ' or brotli' : ', or brotli under a .nar.br name'})`);
+  }
+  opts.detected?.(compression);
   if (compression === 'none') {
     yield* whole;
     return;

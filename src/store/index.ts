@@ -1,10 +1,10 @@
 export type { Castore } from './castore.js';
-export { decompress, detectCompression, type Compression } from './decompress.js';
+export { decompress, detectCompression, type Compression, type DecompressOptions } from './decompress.js';
 export { ingestNar, type IngestOptions, type IngestResult } from './ingest.js';
 export { MemoryNarUploadIndex, type NarUploadIndex, type UploadedNar } from './nar-uploads.js';
 export { castoreNarPath, decodeNodeText, encodeNodeText, narInfoFor, CASTORE_NAR_PREFIX } from './narinfo.js';
 export type { PathInfo } from './path-info.js';
-export type { PathInfoService } from './path-info-service.js';
+export type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './path-info-service.js';
 export { MemoryPathInfoService } from './memory-path-info-service.js';
 export { CachingPathInfoService, type PathInfoCacheOptions } from './caching-path-info-service.js';
 export { planNar, type ByteRange, type NarPlan } from './render.js';
@@ -13,7 +13,7 @@ export { MAX_BUILD_LOG_BYTES, openBuildLog, parseDrvName, writeBuildLog, type Bu
 export { MemoryBuildLogIndex } from './memory-build-logs.js';
 export { SqliteBuildLogIndex } from './sqlite-build-logs.js';
 export type { Store } from './store.js';
-export { parseUploadedNarName, receiveNar, receiveNarInfo, type UploadedNarName } from './upload.js';
+export { parseUploadedNarName, receiveNar, receiveNarInfo, type UploadedNarName, uploadedNarNameProblem } from './upload.js';
 export { describeUploadedNar, openUploadedNar, type ServedNar, type UploadedNarFile } from './uploaded-nar.js';
 export { SigningPathInfoService, type SigningLog } from './signing.js';
 export { composeStore, type StoreComposition } from './compose-store.js';

@@ -12,3 +12,15 @@ export interface PathInfoService {
   put(info: PathInfo, opts?: CallOptions): Promise<void>;
   list(opts?: CallOptions): AsyncIterable<PathInfo>;
 }
+
+/** A PathInfo and when this service first stored it (null: stored before registration times were kept). */
+export interface RegisteredPathInfo {
+  readonly info: PathInfo;
+  readonly registeredAt: Date | null;
+}
+
+/** Backends that remember when each path arrived (memory, SQLite), for a "recently pushed" listing. */
+export interface RecentPathInfos {
+  /** The `limit` most recently registered paths, newest first; a re-put (more signatures) keeps its first time. */
+  recent(limit: number, opts?: CallOptions): Promise<RegisteredPathInfo[]>;
+}

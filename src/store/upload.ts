@@ -17,7 +17,9 @@ import type { GuardedStore } from './guarded-path-info-service.js';
 import { verifiedByIngest } from './verified-path-info.js';
 
 /** `nar/<nixbase32 sha256 of the file>.nar[.<ext>]`, as Nix names uploads (gzip has no extension). */
-const UPLOADED_NAR_URL = /^nar\/([0-9a-df-np-sv-z]{52})\.nar(?:\.(xz|zst|bz2|br|lzip|lz4|gz))?$/;
+const UPLOADED_NAR_URL = /^nar\/([0-9a-df-np-sv-z]{52})\.nar(\.[a-z0-9]+)?$/;
+/** What follows `.nar` in the names of uploads we can decode (Nix 2.8's own names, plus `.gz`). */
+const DECODED_SUFFIXES = ['', '.xz', '.zst', '.bz2', '.br', '.gz'];
 
 /** What the name `<filehash>.nar[.<ext>]` of an uploaded NAR says. */
 export interface UploadedNarName {
@@ -29,16 +31,26 @@ export interface UploadedNarName {
 
 export function parseUploadedNarName(file: string): UploadedNarName | null {
   const match = UPLOADED_NAR_URL.exec(`nar/${file}`);
-  return match?.[1] ? { fileHash: decodeNixBase32(match[1]), extension: match[2] ?? '' } : null;
+  return match?.[1] && DECODED_SUFFIXES.includes(match[2] ?? '') ? { fileHash: decodeNixBase32(match[1]), extension: (match[2] ?? '').slice(1) } : null;
+}
+
+/** Why `file` is not a NAR name we take, in words Nix shows its user (it prints the body of a refused PUT). */
+export function uploadedNarNameProblem(file: string): string {
+  const suffix = UPLOADED_NAR_URL.exec(`nar/${file}`)?.[2];
+  const supported = DECODED_SUFFIXES.map((s) => `.nar${s}`).join(', ');
+  if (suffix === undefined) return `not a NAR file name: expected <nixbase32 sha256> followed by one of ${supported}`;
+  return `${suffix.slice(1)} compression is not supported (supported: ${supported}); push with ?compression=zstd or ?compression=none`;
 }
 
 export interface ReceiveNarOptions extends CallOptions {
   readonly limits?: UploadLimits;
+  /** The URL says `.br`: brotli has no magic number, so only then is a body we don't recognise decoded as brotli. */
+  readonly brotli?: boolean;
 }
 
 /** Ingests an uploaded NAR file (compressed or not) and records it under its file hash. */
 export async function receiveNar(store: Store, fileHash: Uint8Array, body: AsyncIterable<Uint8Array>, opts: ReceiveNarOptions = {}): Promise<UploadedNar> {
-  const { limits = DEFAULT_UPLOAD_LIMITS, ...call } = opts;
+  const { limits = DEFAULT_UPLOAD_LIMITS, brotli = false, ...call } = opts;
   const file = new StreamDigest();
   // An uncompressed upload is the NAR itself: its sha256 is the NarHash ingest computes anyway.
   let plain = false;
@@ -46,7 +58,7 @@ export async function receiveNar(store: Store, fileHash: Uint8Array, body: Async
     plain = compression === 'none';
     if (plain) file.countOnly();
   };
-  const nar = capExpansion(decompress(capUploadSize(file.tap(body), limits.maxNarSize), whenDetected), () => file.size, limits);
+  const nar = capExpansion(decompress(capUploadSize(file.tap(body), limits.maxNarSize), { brotli, detected: whenDetected }), () => file.size, limits);
   const { node, narHash, narSize } = await ingestNar(nar, store, { ...call, limits: limits.nar });
   if (!Buffer.from(plain ? narHash.digest : file.sha256).equals(fileHash)) {
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', 'uploaded file does not match the sha256 in its URL');

@@ -41,6 +41,7 @@ const ROWS: Readonly<Record<string, Row>> = {
   'data-dir': { toml: '"/c"', env: '/e', flag: ['/f'], read: (s) => s.dataDir, fromConfig: '/c', fromEnv: '/e', fromFlag: '/f' },
   priority: { toml: '41', env: '42', flag: ['43'], read: (s) => s.priority, fromConfig: 41, fromEnv: 42, fromFlag: 43 },
   'log-level': { toml: '"debug"', env: 'warn', flag: ['error'], read: (s) => s.logLevel, fromConfig: 'debug', fromEnv: 'warn', fromFlag: 'error' },
+  'log-format': { toml: '"json"', env: 'pretty', flag: ['json'], read: (s) => s.logFormat, fromConfig: 'json', fromEnv: 'pretty', fromFlag: 'json' },
   'grpc-listen': { toml: '"127.0.0.1:7001"', env: '127.0.0.1:7002', flag: ['127.0.0.1:7003'], read: (s) => s.grpcListen, fromConfig: '127.0.0.1:7001', fromEnv: '127.0.0.1:7002', fromFlag: '127.0.0.1:7003' },
   'blob-service-addr': { toml: '"memory://"', env: 'local:///e', flag: ['local:///f'], read: (s) => s.blobServiceAddr, fromConfig: 'memory://', fromEnv: 'local:///e', fromFlag: 'local:///f' },
   'directory-service-addr': { toml: '"memory://"', env: 'sqlite:///e', flag: ['sqlite:///f'], read: (s) => s.directoryServiceAddr, fromConfig: 'memory://', fromEnv: 'sqlite:///e', fromFlag: 'sqlite:///f' },

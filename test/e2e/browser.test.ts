@@ -1,12 +1,13 @@
-// The browser view in real headless Chromium (Debian chromium + playwright-core): search, open a path, follow
-// the file tree, download a file and compare its bytes; Range straight from the blob. Screenshots are kept in
+// The browser view in real headless Chromium (Debian chromium + playwright-core): the landing page (nix.conf
+// lines, totals, recent paths, NAR download), search, open a path, follow the file tree by links, breadcrumbs and
+// symlinks, download a file and compare its bytes; Range straight from the blob. Screenshots are kept in
 // test-artifacts/browser/ (git-ignored) for a human to look at.
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { REPO_ROOT, cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeTempDir, runNix, startServer, type Fixtures, type ServerHandle } from './harness.js';
+import { REPO_ROOT, cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeTempDir, runNix, runNixTool, startServer, type Fixtures, type ServerHandle } from './harness.js';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'browser');
 
@@ -23,7 +24,7 @@ let page: Page | undefined;
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   const [{ browser, profile }, fx] = await Promise.all([launch(), makeFixtures()]);
-  const server = await startServer({ dataDir: await makeTempDir('data') });
+  const server = await startServer({ dataDir: await makeTempDir('data'), extraArgs: ['--signing-key-file', fx.secretKeyFile] });
   shared = { browser, profile, fx, server };
   await runNix(['copy', '--to', server.url, fx.y, fx.tree], fx.env);
 });
@@ -98,3 +99,41 @@ test('store-controlled names are escaped, never markup', async () => {
   expect(await page.locator('b#x').count()).toBe(0);
   expect(await page.locator('h1').textContent()).toBe('Search: <b id="x">');
 });
+
+test('the landing page gives nix.conf lines, store totals and recent paths, and downloads a NAR', async () => {
+  const { fx, server, page } = await setup();
+  await page.goto(`${server.url}/`);
+  await page.screenshot({ path: path.join(ARTIFACTS, '0-landing.png'), fullPage: true });
+  expect(await page.locator('#nix-conf').textContent()).toBe(`substituters = ${server.url}\ntrusted-public-keys = ${fx.publicKey.trim()}`);
+  // y's closure (y, deptree, dep) and tree.
+  expect(await page.locator('#total-paths').textContent()).toBe('4');
+  expect(await page.locator('#total-nar').textContent()).toMatch(/^\d+(\.\d)? (B|KiB)$/);
+  expect(await page.locator('#total-ratio').textContent()).toMatch(/^\d+\.\d\d×$/);
+  const recent = await page.locator('#recent td.m a').allTextContents();
+  expect([...recent].sort()).toEqual([fx.y, fx.deptree, fx.dep, fx.tree].map((p) => path.basename(p)).sort());
+  // Nix pushes references first: y comes after its references, so it is listed above them.
+  expect(recent.indexOf(path.basename(fx.y))).toBeLessThan(recent.indexOf(path.basename(fx.dep)));
+
+  const row = page.locator('#recent tr', { hasText: path.basename(fx.tree) });
+  const [download] = await Promise.all([page.waitForEvent('download'), row.locator('a.nar').click()]);
+  expect(download.suggestedFilename()).toBe(`${path.basename(fx.tree)}.nar`);
+  const saved = path.join(await makeTempDir('download'), 'tree.nar');
+  await download.saveAs(saved);
+  expect((await readFile(saved)).equals((await runNixTool('nix-store', ['--dump', fx.tree], fx.env)).stdoutBytes)).toBe(true);
+});
+
+test('tree pages have breadcrumbs, and symlinks inside the path are links', async () => {
+  const { fx, server, page } = await setup();
+  await page.goto(`${server.url}/ui/${hashPart(fx.tree)}/tree/sub/deeper`);
+  await page.screenshot({ path: path.join(ARTIFACTS, '4-breadcrumbs.png') });
+  expect(await page.locator('#breadcrumbs').textContent()).toBe(`${path.basename(fx.tree)} / sub / deeper`);
+  await page.click('#breadcrumbs a:text-is("sub")');
+  expect(page.url()).toBe(`${server.url}/ui/${hashPart(fx.tree)}/tree/sub`);
+  await page.click(`#breadcrumbs a:text-is("${path.basename(fx.tree)}")`);
+  expect(page.url()).toBe(`${server.url}/ui/${hashPart(fx.tree)}`);
+  // tree/link -> run.sh
+  await page.locator('#tree tr', { hasText: 'link' }).locator('a').click();
+  expect(page.url()).toBe(`${server.url}/ui/${hashPart(fx.tree)}/tree/run.sh`);
+  expect(await page.locator('main, body').first().textContent()).toContain('executable');
+});
+

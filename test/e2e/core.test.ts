@@ -201,6 +201,18 @@ describe('push and pull with the real Nix client', () => {
     await server.stop();
   });
 
+  // lz4 and lzip are Nix compressions we cannot decode: the refusal must be a clean 400 whose body Nix prints
+  // (a 5xx or 202 would make Nix 2.8 retry and hang, nix-http-protocol.md §2.4).
+  test.each(['lz4', 'lzip'])('upload with compression=%s fails at once, naming the supported suffixes', async (compression) => {
+    const fx = await makeFixtures();
+    const { server } = await freshServer();
+    const env = await nixEnv();
+    const result = await runNix(['copy', '--to', `${server.url}?compression=${compression}`, fx.hello], env, { expect: 'fail', timeoutMs: NIX_DEFAULT_TIMEOUT_MS });
+    expect(result.stderr).toContain('HTTP error 400');
+    expect(result.stderr).toContain(`${compression} compression is not supported (supported: .nar, .nar.xz, .nar.zst, .nar.bz2, .nar.br, .nar.gz)`);
+    await server.stop();
+  });
+
   test('an unsigned path is refused under require-sigs until nix store sign adds a signature', async () => {
     const fx = await makeFixtures();
     const { server } = await freshServer();

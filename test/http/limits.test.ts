@@ -52,7 +52,7 @@ describe('idleLimited', () => {
     const failures: unknown[] = [];
     const port = await serve(async (req, res) => {
       try {
-        for await (const _ of idleLimited(req, IDLE_MS));
+        for await (const _ of idleLimited({ raw: req, bodyBytes: 0 }, IDLE_MS));
       } catch (err) {
         failures.push(err);
         res.statusCode = 400;
@@ -70,7 +70,7 @@ describe('idleLimited', () => {
   it('does not count time the consumer spends on a chunk', async () => {
     const port = await serve(async (req, res) => {
       let bytes = 0;
-      for await (const chunk of idleLimited(req, IDLE_MS)) {
+      for await (const chunk of idleLimited({ raw: req, bodyBytes: 0 }, IDLE_MS)) {
         bytes += chunk.byteLength;
         await delay(IDLE_MS * 3);
       }

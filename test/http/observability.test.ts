@@ -1,26 +1,38 @@
 // /metrics, /healthz, /readyz and the access log, through a real listening server over a memory store.
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { request } from 'node:http';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer, HttpMetrics } from '../../src/http/index.js';
-import { servedMemoryStore } from '../store/memory-store.js';
+import { NarBridgeError } from '../../src/errors.js';
+import { BinaryCacheClient, composeStore, type Store } from '../../src/store/index.js';
+import { nar, seededRandom, str } from '../nar/nar-bytes.js';
+import { memoryStore, servedMemoryStore } from '../store/memory-store.js';
 
 let app: FastifyInstance;
 let base: string;
 let logLines: Array<Record<string, unknown>>;
 let pathInfosSeen: number;
 
+/** A log destination that keeps every JSON line in `into`. */
+function captured(into: Array<Record<string, unknown>>): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) into.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+}
+
 beforeEach(async () => {
   const store = servedMemoryStore();
   logLines = [];
   pathInfosSeen = 3;
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const stream = captured(logLines);
   const metrics = new HttpMetrics(new Registry(), async () => ({ blobs: 1, directories: 2, pathInfos: pathInfosSeen, diskBytes: 4096 }));
   app = await buildServer({ store, priority: 40, metrics, logger: { level: 'info', stream } });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -42,12 +54,14 @@ describe('metrics', () => {
     const requests = 'nar_bridge_http_requests_total{method="GET",route="/nix-cache-info",status="200"}';
     const missing = 'nar_bridge_http_requests_total{method="GET",route="/:hash.narinfo",status="404"}';
     expect(await sample(requests)).toBeNull();
-    for (let i = 0; i < 3; i++) expect((await fetch(`${base}/nix-cache-info`)).status).toBe(200);
+    // Asked for uncompressed, so the body sent is the text received.
+    const bodies: string[] = [];
+    for (let i = 0; i < 3; i++) bodies.push(await (await fetch(`${base}/nix-cache-info`, { headers: { 'accept-encoding': 'gzip;q=0' } })).text());
     await fetch(`${base}/00000000000000000000000000000000.narinfo`);
     expect(await sample(requests)).toBe(3);
     expect(await sample(missing)).toBe(1);
-    // Each reply is the 48-byte body plus its headers.
-    expect(await sample('nar_bridge_http_served_bytes_total{route="/nix-cache-info"}')).toBeGreaterThan(3 * 48);
+    // Body bytes only, headers excluded.
+    expect(await sample('nar_bridge_http_served_bytes_total{route="/nix-cache-info"}')).toBe(bodies.join('').length);
     expect(await sample('nar_bridge_http_request_duration_seconds_count{method="GET",route="/nix-cache-info"}')).toBe(3);
   });
 
@@ -102,3 +116,121 @@ describe('access log', () => {
     expect(logLines.some((l) => l.msg === 'incoming request')).toBe(false);
   });
 });
+
+describe('log lines an operator reads', () => {
+  const FILE_HASH = '1v97wqbn00hgcr19m8sy6s5gxk0pxkhlscivyl8nfwz3giggj5my';
+  /** A NAR of one 1 MB file of noise: far more than a socket buffer, so half of it is a real partial upload. */
+  const bigNar = (): Buffer => {
+    const random = seededRandom(17);
+    const contents = Uint8Array.from({ length: 1_000_000 }, () => Math.floor(random() * 256));
+    return Buffer.from(nar('nix-archive-1', '(', 'type', 'regular', 'contents', str(contents), ')'));
+  };
+
+  it('puts the reason of a refusal on the completion line', async () => {
+    const res = await fetch(`${base}/00000000000000000000000000000000.narinfo`, { method: 'PUT', body: 'not a narinfo' });
+    expect(res.status).toBe(400);
+    await expect.poll(() => logLines.filter((l) => l.msg === 'request completed').length).toBe(1);
+    const line = logLines.find((l) => l.msg === 'request completed');
+    expect(line).toMatchObject({ method: 'PUT', status: 400, reason: (await res.text()).trim() });
+    expect(String(line?.reason)).not.toContain('\n');
+  });
+
+  it('counts body bytes out, not headers', async () => {
+    const res = await fetch(`${base}/nix-cache-info`, { headers: { 'accept-encoding': 'gzip;q=0' } });
+    const body = await res.text();
+    expect(body).toMatch(/^StoreDir: /);
+    await expect.poll(() => logLines.find((l) => l.msg === 'request completed')?.bytesOut).toBe(body.length);
+  });
+
+  // Regression: a client leaving mid-upload logged a level-50 "request failed" with a stack and no URL, and an
+  // aborted xz upload logged nothing at all.
+  it.each([
+    ['plain', '.nar', (nar: Buffer) => nar],
+    ['xz', '.nar.xz', (nar: Buffer) => execFileSync('xz', ['-0', '--stdout'], { input: nar })],
+  ])('logs a %s upload the client abandons as one warn line with method, URL and bytes received', async (_name, suffix, encode) => {
+    const body = encode(bigNar());
+    const url = `/nar/${FILE_HASH}${suffix}`;
+    await new Promise<void>((resolve) => {
+      const req = request(`${base}${url}`, { method: 'PUT', headers: { 'content-length': String(body.length) } });
+      req.on('error', () => resolve());
+      req.write(body.subarray(0, body.length / 2), () => {
+        // Let the server read some of it, then leave.
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 100);
+      });
+    });
+    await expect.poll(() => logLines.filter((l) => l.msg === 'client went away during upload').length).toBe(1);
+    const line = logLines.find((l) => l.msg === 'client went away during upload');
+    expect(line).toMatchObject({ level: 40, method: 'PUT', url });
+    expect(line?.bytesIn).toBeGreaterThan(0);
+    expect(line?.bytesIn).toBeLessThanOrEqual(body.length / 2);
+    // Give a late echo of the failure time to show up, then make sure there was none.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(logLines.filter((l) => Number(l.level) >= 40 && l.msg !== 'client went away during upload')).toEqual([]);
+  });
+});
+
+describe('store failures in the log', () => {
+  const failing = (): Store => {
+    const store = memoryStore();
+    return {
+      ...store,
+      pathInfos: {
+        ...store.pathInfos,
+        get: async () => {
+          throw new NarBridgeError('NB_ERR_STORAGE', 'path info lookup failed', { cause: new Error('disk on fire') });
+        },
+        put: (info) => store.pathInfos.put(info),
+        list: () => store.pathInfos.list(),
+      },
+    };
+  };
+
+  it.each([
+    ['info', false],
+    ['debug', true],
+  ])('are one line with the cause at %s, stack frames only at debug', async (level, frames) => {
+    const lines: Array<Record<string, unknown>> = [];
+    const server = await buildServer({ store: composeStore(failing()), priority: 40, logger: { level, stream: captured(lines) } });
+    try {
+      const at = await server.listen({ host: '127.0.0.1', port: 0 });
+      expect((await fetch(`${at}/00000000000000000000000000000000.narinfo`)).status).toBe(500);
+      await expect.poll(() => lines.some((l) => l.msg === 'request failed')).toBe(true);
+      const err = lines.find((l) => l.msg === 'request failed')?.err as Record<string, unknown>;
+      expect(err.message).toBe('path info lookup failed: disk on fire');
+      expect(String(err.stack).includes('\n    at ')).toBe(frames);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('upstream failures in the log', () => {
+  it('are one warn line with the cause and no stack frames at info', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const store = memoryStore();
+    // A port that was just free: nothing listens, so the connection is refused at once.
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const address = probe.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await new Promise((resolve) => probe.close(resolve));
+    const client = new BinaryCacheClient({ baseUrl: `http://127.0.0.1:${port}`, trustedKeys: [], priority: 50 });
+    const log = { info: (fields: object, msg: string) => server.log.info(fields, msg), warn: (fields: object, msg: string) => server.log.warn(fields, msg) };
+    const upstreamStore = composeStore(store, { upstreams: [client], upstreamSettings: { missTtlMs: 60_000, log } });
+    const server: FastifyInstance = await buildServer({ store: upstreamStore, priority: 40, logger: { level: 'info', stream: captured(lines) } });
+    try {
+      const at = await server.listen({ host: '127.0.0.1', port: 0 });
+      expect((await fetch(`${at}/00000000000000000000000000000000.narinfo`)).status).toBe(404);
+      await expect.poll(() => lines.some((l) => l.msg === 'upstream failed')).toBe(true);
+      const err = lines.find((l) => l.msg === 'upstream failed')?.err as Record<string, unknown>;
+      expect(err.message).toBe(`upstream http://127.0.0.1:${port}/00000000000000000000000000000000.narinfo failed: fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
+      expect(String(err.stack)).not.toContain('\n    at ');
+    } finally {
+      await server.close();
+    }
+  });
+});
+

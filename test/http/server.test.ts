@@ -149,6 +149,35 @@ describe('binary cache protocol', () => {
     expect((await res.text()).length).toBeGreaterThan(5);
   });
 
+  // Regression: garbage PUT as `.nar` was answered "invalid br data: Decompression failed" (anything unknown was
+  // tried as brotli), which names neither the problem nor what was expected.
+  it('refuses a body that is neither a NAR nor a known compression by naming what it expected', async () => {
+    const garbage = Buffer.from('this is not a NAR, just some text that someone PUT by mistake\n');
+    const res = await putNar(garbage, `${fileHash(garbage)}.nar`);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/^not a NAR and not a known compression \(expected nix-archive-1, xz, zstd, bzip2, gzip/);
+  });
+
+  it('decodes brotli only under a .nar.br name, and names brotli as the failure there', async () => {
+    const nar = await readFile(join(TESTDATA, 'complicated.nar'));
+    const br = brotliCompressSync(nar);
+    expect((await putNar(br, `${fileHash(br)}.nar.br`)).status).toBe(204);
+    expect(await (await putNar(br, `${fileHash(br)}.nar`)).text()).toMatch(/^not a NAR and not a known compression/);
+    const garbage = Buffer.from('not brotli either, whatever the name says');
+    expect(await (await putNar(garbage, `${fileHash(garbage)}.nar.br`)).text()).toMatch(/^invalid br data/);
+  });
+
+  it.each(['lz4', 'lzip', 'foo'])('refuses a .nar.%s upload by name, listing the suffixes it takes (404 to HEAD)', async (ext) => {
+    const nar = await readFile(join(TESTDATA, 'complicated.nar'));
+    const name = `${fileHash(nar)}.nar.${ext}`;
+    expect((await fetch(`${base}/nar/${name}`, { method: 'HEAD' })).status).toBe(404);
+    const res = await putNar(nar, name);
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text).toMatch(new RegExp(`^${ext} compression is not supported`));
+    expect(text).toContain('.nar, .nar.xz, .nar.zst, .nar.bz2, .nar.br');
+  });
+
   it('refuses a narinfo for a NAR never uploaded, or for another store path', async () => {
     const nar = await readFile(join(TESTDATA, 'complicated.nar'));
     const unknown = await fetch(`${base}/${HASH_PART}.narinfo`, { method: 'PUT', body: narInfoText(nar, `nar/${fileHash(nar)}.nar`) });

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { B3Digest, openDatabase, SymlinkTarget, type Database } from '../../src/castore/index.js';
+import { B3Digest, migrate, openDatabase, SymlinkTarget, type Database } from '../../src/castore/index.js';
 import { NixHash, Signature, StorePath, parseContentAddress } from '../../src/nix/index.js';
-import { MemoryPathInfoService, SqlitePathInfoService, type PathInfo, type PathInfoService } from '../../src/store/index.js';
+import { encodePathInfo, MemoryPathInfoService, SqlitePathInfoService, type PathInfo, type PathInfoService, type RecentPathInfos } from '../../src/store/index.js';
 import { plainPathInfo as plain } from './plain-path-info.js';
 
 const dep = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
@@ -81,4 +81,59 @@ it('sqlite PathInfos survive reopening the database', async () => {
   const second = openDatabase(file);
   dbs.push(second);
   expect(plain(await new SqlitePathInfoService(second).get(INFO.storePath.digest))).toEqual(plain(INFO));
+});
+
+describe('recently registered paths', () => {
+  const named = (hashPart: string, name: string): PathInfo => ({ ...INFO, storePath: StorePath.parseBasename(`${hashPart}-${name}`) });
+  const A = named('z45ailnkm27lnvhimqkhy08f6sh5m17d', 'a');
+  const B = named('779m3di9zfa8v1jnyx2kd168ydc5pgss', 'b');
+  const C = named('x96hvirq193g8zpxanfdkgkxys1bji78', 'c');
+
+  const withClock: Array<[string, (now: () => number) => Promise<PathInfoService & RecentPathInfos>]> = [
+    ['memory', async (now) => new MemoryPathInfoService(now)],
+    [
+      'sqlite',
+      async (now) => {
+        const db = openDatabase(await sqliteFile());
+        dbs.push(db);
+        return new SqlitePathInfoService(db, now);
+      },
+    ],
+  ];
+
+  it.each(withClock)('%s lists the newest first, and a re-put keeps its first registration time', async (_name, make) => {
+    let clock = 1_000;
+    const service = await make(() => clock);
+    for (const info of [B, A, C]) {
+      clock += 10;
+      await service.put(info);
+    }
+    clock += 10;
+    await service.put({ ...B, signatures: [] }); // e.g. `nix store sign` re-putting it
+    const recent = await service.recent(2);
+    expect(recent.map((r) => r.info.storePath.name)).toEqual(['c', 'a']);
+    expect(recent.map((r) => r.registeredAt?.getTime())).toEqual([1_030, 1_020]);
+    const all = await service.recent(10);
+    expect(all.map((r) => r.info.storePath.name)).toEqual(['c', 'a', 'b']);
+    expect(all[2]?.registeredAt?.getTime()).toBe(1_010);
+    expect(all[2]?.info.signatures).toEqual([]);
+  });
+
+  it('sqlite lists paths stored before registration times were kept last, with a null time, through an index', async () => {
+    const file = await sqliteFile();
+    const old = openDatabase(file);
+    dbs.push(old);
+    // The schema as it was before registration times: one step, and a row written by that version.
+    migrate(old, 'path_infos', ['CREATE TABLE path_infos (digest BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID']);
+    old.prepare('INSERT INTO path_infos (digest, data) VALUES (?, ?)').run([Buffer.from(A.storePath.digest), Buffer.from(encodePathInfo(A))]);
+    const service = new SqlitePathInfoService(old, () => 5_000);
+    await service.put(B);
+    const recent = await service.recent(10);
+    expect(recent.map((r) => [r.info.storePath.name, r.registeredAt?.getTime() ?? null])).toEqual([
+      ['b', 5_000],
+      ['a', null],
+    ]);
+    const plan = old.prepare('EXPLAIN QUERY PLAN SELECT data, registered_at FROM path_infos ORDER BY registered_at DESC LIMIT ?').all([10]) as Array<{ detail: string }>;
+    expect(plan.map((row) => row.detail).join(' ')).toMatch(/USING INDEX path_infos_registered/);
+  });
 });

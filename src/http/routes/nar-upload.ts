@@ -12,6 +12,7 @@ import {
   type Store,
   type UploadedNarFile,
   type UploadedNarName,
+  uploadedNarNameProblem,
 } from '../../store/index.js';
 import { DEFAULT_HTTP_LIMITS, idleLimited, UploadSlots, type HttpLimits } from '../limits.js';
 
@@ -26,7 +27,7 @@ interface UploadRequest {
 
 function nameOf(file: string): UploadedNarName {
   const name = parseUploadedNarName(file);
-  if (!name) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'not a NAR file name: expected <nixbase32 sha256>.nar[.xz|.zst|.bz2|.br]');
+  if (!name) throw new NarBridgeError('NB_ERR_NOT_FOUND', uploadedNarNameProblem(file));
   return name;
 }
 
@@ -58,8 +59,8 @@ export async function narUploadRoutes(app: FastifyInstance, { store, limits = DE
 
   app.put<UploadRequest>('/nar/:file', async (request, reply) => {
     const fileHash = nameOf(request.params.file).fileHash;
-    const body = idleLimited(request.raw, limits.uploadIdleTimeoutMs);
-    const upload = await slots.run(request.raw, () => receiveNar(store, fileHash, body, { limits: limits.upload }));
+    const body = idleLimited(request, limits.uploadIdleTimeoutMs);
+    const upload = await slots.run(request.raw, () => receiveNar(store, fileHash, body, { limits: limits.upload, brotli: request.params.file.endsWith('.br') }));
     request.log.info({ file: request.params.file, narSize: upload.narSize, fileSize: upload.fileSize }, 'NAR ingested');
     return reply.code(204).send();
   });

@@ -33,7 +33,7 @@ export async function narInfoRoutes(
   });
 
   app.put<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
-    const text = await readTextBody(request.raw, maxNarInfoBytes, uploadIdleTimeoutMs);
+    const text = await readTextBody(request, maxNarInfoBytes, uploadIdleTimeoutMs);
     const info = await receiveNarInfo(store, parseStorePathHashPart(request.params.hash), text);
     request.log.info({ storePath: info.storePath.basename, narSize: info.narSize }, 'path info committed');
     return reply.code(204).send();

@@ -37,7 +37,7 @@ export async function realisationRoutes(
 
   app.put<RealisationRequest>('/realisations/:file', { schema: { params: REALISATION_PARAMS } }, async (request, reply) => {
     const id = idOf(request.params.file);
-    const realisation = parseRealisation(await readTextBody(request.raw, maxBytes, uploadIdleTimeoutMs));
+    const realisation = parseRealisation(await readTextBody(request, maxBytes, uploadIdleTimeoutMs));
     if (realisation.id.toString() !== id.toString()) {
       throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', 'realisation id does not match the URL');
     }

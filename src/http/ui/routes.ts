@@ -1,18 +1,25 @@
-// The browser view: search at `/`, a page per store path (narinfo fields, references, referrers, signatures,
-// file tree from the Directory graph) and single files served straight from their blobs, with Range.
+// The browser view: the landing page and search at `/`, a page per store path (narinfo fields, references,
+// referrers, signatures, file tree from the Directory graph) and single files served straight from their blobs,
+// with Range.
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
-import { formatContentAddress, parseStorePathHashPart } from '../../nix/index.js';
+import { formatContentAddress, parseStorePathHashPart, type StorePath } from '../../nix/index.js';
 import { nodeAt as nodeBelow, type PathInfo, type Store } from '../../store/index.js';
+import { formatBytes } from '../format-bytes.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 import { contentTypeFor } from './file-types.js';
 import { html, page, type Html } from './html.js';
+import { cacheUrl, landingPage, narLink, type LandingFacts } from './landing.js';
 import { parseRange, sliceBytes } from './range.js';
+import { symlinkInside } from './symlink-inside.js';
 
 export interface UiOptions {
   readonly store: Store;
+  readonly landing?: LandingFacts;
+  /** Reads need a token: the landing page then says how to give Nix one. */
+  readonly privateReads?: boolean;
 }
 
 /** Search scans every PathInfo; this many hits is more than a page a person reads. */
@@ -24,7 +31,7 @@ interface PathRequest {
   Querystring: { download?: string };
 }
 
-export async function uiRoutes(app: FastifyInstance, { store }: UiOptions): Promise<void> {
+export async function uiRoutes(app: FastifyInstance, { store, landing = {}, privateReads = false }: UiOptions): Promise<void> {
   const sendPage = (reply: FastifyReply, title: string, body: Html) =>
     reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'").send(page(title, body));
 
@@ -43,14 +50,14 @@ export async function uiRoutes(app: FastifyInstance, { store }: UiOptions): Prom
 
   app.get<{ Querystring: { q?: string } }>('/', async (request, reply) => {
     const q = (request.query.q ?? '').trim();
-    if (q === '') return sendPage(reply, 'Store paths', html`<p>Search by name or hash.</p>`);
+    if (q === '') return sendPage(reply, 'nar-bridge binary cache', await landingPage(cacheUrl(request), landing, privateReads));
     const hits: PathInfo[] = [];
     for await (const info of store.pathInfos.list()) {
       if (info.storePath.basename.includes(q)) hits.push(info);
       if (hits.length >= MAX_SEARCH_RESULTS) break;
     }
     hits.sort((a, b) => (a.storePath.name < b.storePath.name ? -1 : a.storePath.name > b.storePath.name ? 1 : 0));
-    const rows = hits.map((i) => html`<li><a href="/ui/${i.storePath.hashPart}">${i.storePath.toAbsolute()}</a> (${i.narSize} bytes)</li>`);
+    const rows = hits.map((i) => html`<li><a href="/ui/${i.storePath.hashPart}">${i.storePath.toAbsolute()}</a> (${formatBytes(i.narSize)})</li>`);
     return sendPage(reply, `Search: ${q}`, html`<p>${hits.length} found${hits.length >= MAX_SEARCH_RESULTS ? ' (first ones)' : ''}</p><ul id="results">${rows}</ul>`);
   });
 
@@ -64,10 +71,10 @@ export async function uiRoutes(app: FastifyInstance, { store }: UiOptions): Prom
     const body = html`<table>
 <tr><th>StorePath</th><td class="m">${info.storePath.toAbsolute()}</td></tr>
 <tr><th>NarHash</th><td class="m" id="narhash">${info.narHash.toString()}</td></tr>
-<tr><th>NarSize</th><td>${info.narSize}</td></tr>
+<tr><th>NarSize</th><td>${formatBytes(info.narSize)} (${info.narSize.toLocaleString('en')} bytes)</td></tr>
 <tr><th>Deriver</th><td class="m">${info.deriver?.basename ?? '—'}</td></tr>
 <tr><th>CA</th><td class="m">${info.ca ? formatContentAddress(info.ca) : '—'}</td></tr>
-<tr><th>NAR</th><td><a href="/${info.storePath.hashPart}.narinfo">narinfo</a> · <a href="/${info.storePath.hashPart}.ls">listing</a></td></tr>
+<tr><th>NAR</th><td>${narLink(info.storePath.basename, info.node, info.narSize)} · <a href="/${info.storePath.hashPart}.narinfo">narinfo</a> · <a href="/${info.storePath.hashPart}.ls">listing</a></td></tr>
 </table>
 <h2>References (${info.references.length})</h2><ul id="references">${info.references.map(link)}</ul>
 <h2>Referrers (${referrers.length})</h2><ul id="referrers">${referrers.map((r) => link(r.storePath))}</ul>
@@ -79,16 +86,23 @@ export async function uiRoutes(app: FastifyInstance, { store }: UiOptions): Prom
   app.get<PathRequest>('/ui/:hash/tree/*', async (request, reply) => {
     const info = await pathInfo(request.params.hash);
     const sub = request.params['*'] ?? '';
-    return sendPage(reply, `${info.storePath.basename}/${sub}`, await treeView(info, sub));
+    return sendPage(reply, `${info.storePath.basename}/${sub}`, html`${breadcrumbs(info.storePath, sub)}${await treeView(info, sub)}`);
   });
 
   const treeView = async (info: PathInfo, sub: string): Promise<Html> => {
     const node = await nodeAt(info.node, sub);
     const base = `/ui/${info.storePath.hashPart}`;
     const href = (kind: 'tree' | 'file', path: string) => `${base}/${kind}/${path.split('/').map(encodeURIComponent).join('/')}`;
-    if (node.kind === 'symlink') return html`<p>symlink → <code>${utf8.decode(node.target.bytes)}</code></p>`;
+    /** The target, linked to its page when it points inside this store path. */
+    const target = (at: string, bytes: Uint8Array) => {
+      const text = utf8.decode(bytes);
+      const inside = symlinkInside(info.storePath, at, text);
+      if (inside === null) return html`<code>${text}</code>`;
+      return html`<a class="m" href="${inside === '' ? base : href('tree', inside)}">${text}</a>`;
+    };
+    if (node.kind === 'symlink') return html`<p>symlink → ${target(sub, node.target.bytes)}</p>`;
     if (node.kind === 'file') {
-      return html`<p>file, ${node.size} bytes${node.executable ? ', executable' : ''}: <a href="${href('file', sub)}">view</a> · <a href="${href('file', sub)}?download=1">download</a></p>`;
+      return html`<p>file, ${formatBytes(node.size)}${node.executable ? ', executable' : ''}: <a href="${href('file', sub)}">view</a> · <a href="${href('file', sub)}?download=1">download</a></p>`;
     }
     const directory = await store.directories.get(node.digest);
     if (!directory) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', 'directory is missing');
@@ -99,9 +113,9 @@ export async function uiRoutes(app: FastifyInstance, { store }: UiOptions): Prom
         case 'directory':
           return html`<tr><td class="m"><a href="${href('tree', path)}">${display}/</a></td><td></td></tr>`;
         case 'file':
-          return html`<tr><td class="m"><a href="${href('file', path)}">${display}</a></td><td>${child.size} bytes${child.executable ? ' (x)' : ''} <a href="${href('file', path)}?download=1" aria-label="download ${display}">⤓</a></td></tr>`;
+          return html`<tr><td class="m"><a href="${href('file', path)}">${display}</a></td><td>${formatBytes(child.size)}${child.executable ? ' (x)' : ''} <a href="${href('file', path)}?download=1" aria-label="download ${display}">⤓</a></td></tr>`;
         case 'symlink':
-          return html`<tr><td class="m">${display}</td><td>→ <code>${utf8.decode(child.target.bytes)}</code></td></tr>`;
+          return html`<tr><td class="m">${display}</td><td>→ ${target(path, child.target.bytes)}</td></tr>`;
       }
     });
     return html`<table id="tree">${rows}</table>`;
@@ -132,4 +146,15 @@ export async function uiRoutes(app: FastifyInstance, { store }: UiOptions): Prom
     }
     return reply.header('content-length', String(node.size)).send(Readable.from(contents, { objectMode: false }));
   });
+}
+
+/** `basename / a / b`, each part but the last linking to its page. */
+function breadcrumbs(storePath: StorePath, sub: string): Html {
+  const parts = sub.split('/').filter((p) => p !== '');
+  const base = `/ui/${storePath.hashPart}`;
+  const links = parts.map((part, i) => {
+    if (i === parts.length - 1) return html` / <span>${part}</span>`;
+    return html` / <a href="${base}/tree/${parts.slice(0, i + 1).map(encodeURIComponent).join('/')}">${part}</a>`;
+  });
+  return html`<nav id="breadcrumbs" class="m"><a href="${base}">${storePath.basename}</a>${links}</nav>`;
 }

@@ -29,7 +29,7 @@ export async function pullNar(narInfo: NarInfo, client: BinaryCacheClient, casto
   const { onBytes, ...call } = opts;
   const file = client.narFile(narInfo, call);
   const counted = onBytes ? countBytes(file, onBytes) : file;
-  const { node, narHash, narSize } = await ingestNar(decompress(counted), castore, call);
+  const { node, narHash, narSize } = await ingestNar(decompress(counted, { brotli: narInfo.compression === 'br' }), castore, call);
   if (!narHash.equals(narInfo.narHash) || narSize !== narInfo.narSize) {
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${narInfo.storePath.basename} from ${client.cache.baseUrl}: the NAR does not match its signed NarHash/NarSize`);
   }
