@@ -41,3 +41,36 @@ it('every cross-folder import goes down the layer table and through an index.ts'
   }
   expect(violations).toEqual([]);
 });
+
+// Inside src/store, one room per service or concern; a room may use the shared model files at the top and the rooms
+// listed for it, so the data flow (compression → nar → pathinfo → upload) stays one way.
+const STORE_TOP_FILES = ['compose.ts', 'index.ts', 'narinfo.ts', 'path-info.ts', 'store.ts', 'wire.ts'];
+const STORE_ROOMS: Record<string, readonly string[]> = {
+  compression: [],
+  nar: [],
+  'build-logs': [],
+  pathinfo: ['nar', 'compression'],
+  realisations: ['pathinfo'],
+  upload: ['nar', 'pathinfo', 'compression'],
+};
+const STORE = join(SRC, 'store');
+
+it('src/store holds only its rooms and the shared model files', () => {
+  const entries = readdirSync(STORE, { withFileTypes: true });
+  expect(entries.filter((e) => e.isFile()).map((e) => e.name).sort()).toEqual([...STORE_TOP_FILES].sort());
+  expect(entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()).toEqual(Object.keys(STORE_ROOMS).sort());
+});
+
+it('a store room imports only the rooms listed for it', () => {
+  const violations: string[] = [];
+  for (const file of sourceFiles(STORE)) {
+    const [room = '', ...rest] = relative(STORE, file).split('/');
+    if (rest.length === 0) continue;
+    for (const [, specifier = ''] of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+      const target = relative(STORE, normalize(join(dirname(file), specifier))).split('/');
+      if (target[0] === '..' || target.length === 1 || target[0] === room) continue;
+      if (!STORE_ROOMS[room]?.includes(target[0] ?? '')) violations.push(`store/${relative(STORE, file)} imports store/${target.join('/')}`);
+    }
+  }
+  expect(violations).toEqual([]);
+});

@@ -1,8 +1,8 @@
 // PATH as export, ls and cat take it: `/nix/store/<hash>-<name>[/sub]`, `<hash>-<name>[/sub]` or `<hash>[/sub]`.
-import type { Node } from '../castore/index.js';
+import { nodeAt, type Node } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import { parseStorePathHashPart, STORE_DIR } from '../nix/index.js';
-import { nodeAt, type PathInfo, type Store } from '../store/index.js';
+import type { PathInfo, Store } from '../store/index.js';
 
 export interface ResolvedPath {
   readonly info: PathInfo;

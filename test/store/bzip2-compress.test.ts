@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { bzip2Compress } from '../../src/store/bzip2-compress.js';
+import { bzip2Compress } from '../../src/store/compression/bzip2-compress.js';
 import { childrenNamed } from './child-processes.js';
 
 async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemoryBlobService, MemoryDirectoryService } from '../../src/castore/index.js';
-import { encodeNodeText, ingestNar, planNar, type Castore } from '../../src/store/index.js';
+import { MemoryBlobService, MemoryDirectoryService, type Castore } from '../../src/castore/index.js';
+import { encodeNodeText, ingestNar, planNar } from '../../src/store/index.js';
 import { GOLDEN_NARS, TESTDATA } from './golden.js';
 
 const memoryCastore = (): Castore => ({ blobs: new MemoryBlobService(), directories: new MemoryDirectoryService() });

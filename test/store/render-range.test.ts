@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemoryBlobService, MemoryDirectoryService, type B3Digest, type ReadOptions } from '../../src/castore/index.js';
-import { ingestNar, planNar, type Castore } from '../../src/store/index.js';
+import { MemoryBlobService, MemoryDirectoryService, type B3Digest, type ReadOptions, type Castore } from '../../src/castore/index.js';
+import { ingestNar, planNar } from '../../src/store/index.js';
 import { GOLDEN_NARS, TESTDATA } from './golden.js';
 
 /** Records which blobs were opened, and from where. */

@@ -4,10 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { brotliUncompressed, brotliUncompressedSize } from '../../src/store/brotli-uncompressed.js';
-import { gzipStored, gzipStoredSize } from '../../src/store/gzip-stored.js';
-import { xzStored, xzStoredSize } from '../../src/store/xz-stored.js';
-import { zstdRaw, zstdRawSize } from '../../src/store/zstd-raw.js';
+import { brotliUncompressed, brotliUncompressedSize } from '../../src/store/compression/brotli-uncompressed.js';
+import { gzipStored, gzipStoredSize } from '../../src/store/compression/gzip-stored.js';
+import { xzStored, xzStoredSize } from '../../src/store/compression/xz-stored.js';
+import { zstdRaw, zstdRawSize } from '../../src/store/compression/zstd-raw.js';
 
 const MAX_BUFFER = 256 * 1024 * 1024;
 const tool = (cmd: string, ...args: string[]) => (input: Buffer) => execFileSync(cmd, args, { input, maxBuffer: MAX_BUFFER });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MemoryBlobService, MemoryDirectoryService } from '../../src/castore/index.js';
+import { MemoryBlobService, MemoryDirectoryService, type Castore } from '../../src/castore/index.js';
 import { NarBridgeError } from '../../src/errors.js';
 import {
   contentAddressedPath,
@@ -11,7 +11,7 @@ import {
   StorePath,
   type ContentAddress,
 } from '../../src/nix/index.js';
-import { checkUploadPolicy, ingestNar, type Castore, type PathInfo, type UploadPolicy } from '../../src/store/index.js';
+import { checkUploadPolicy, ingestNar, type PathInfo, type UploadPolicy } from '../../src/store/index.js';
 import { nar, str } from '../nar/nar-bytes.js';
 
 const trusted = generateSigningKey('trusted-1');

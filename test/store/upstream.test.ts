@@ -12,7 +12,7 @@ import {
   type UpstreamObserver,
   type UpstreamOutcome,
   type UpstreamSettings,
-} from '../../src/store/upstream/index.js';
+} from '../../src/store/pathinfo/nix-http/index.js';
 import { collectBytes } from '../nar/nar-bytes.js';
 import { TESTDATA } from './golden.js';
 import { startStaticCache, type StaticCache } from './upstream-cache-fixture.js';

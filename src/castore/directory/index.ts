@@ -7,3 +7,5 @@ export { DIRECTORY_SCHEMES, directoryServiceFromUrl } from './from-url.js';
 export { traverseDirectories } from './traverse.js';
 export { ValidatingPutter, type PendingDirectory, type PutterBackend } from './putter.js';
 export { TieredDirectoryService } from './tiered.js';
+export { loadDirectoryClosure } from './closure.js';
+export { nodeAt } from './node-at.js';

@@ -3,10 +3,10 @@
 // with Range.
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Node } from '../../castore/index.js';
+import { nodeAt as nodeBelow, type Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import { formatContentAddress, parseStorePathHashPart, type StorePath } from '../../nix/index.js';
-import { nodeAt as nodeBelow, type PathInfo, type Store } from '../../store/index.js';
+import type { PathInfo, Store } from '../../store/index.js';
 import { formatBytes } from '../format-bytes.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 import { contentTypeFor } from './file-types.js';

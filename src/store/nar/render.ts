@@ -1,0 +1,102 @@
+// NAR render: castore graph → the exact NAR bytes, streamed. The Directory closure is fetched up front
+// (one recursive get), which also yields NarSize before the first byte is sent.
+import type { CallOptions, Directory, Node } from '../../castore/index.js';
+import { NarBridgeError } from '../../errors.js';
+import { writeNar, type NarEvent } from '../../nar/index.js';
+import { BlobReadahead } from './readahead.js';
+import type { Castore } from '../../castore/index.js';
+import { loadDirectoryClosure } from '../../castore/index.js';
+import { fileSpans, lookup, narSize, type FileSpan } from './layout.js';
+
+/** Inclusive byte range of a NAR, already checked against its size. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface NarPlan {
+  readonly narSize: number;
+  /** The NAR bytes; a blob that is missing or of the wrong length fails the stream midway. */
+  stream(): AsyncGenerator<Uint8Array, void, undefined>;
+  /**
+   * Bytes `range.start..range.end` only. Files wholly before the range are never read (their place is
+   * held by zeros that are cut away), and the one the range starts in is read from that offset on.
+   */
+  streamRange(range: ByteRange): AsyncGenerator<Uint8Array, void, undefined>;
+}
+
+interface FileContents {
+  next(): AsyncIterable<Uint8Array>;
+}
+
+export async function planNar(root: Node, castore: Castore, opts: CallOptions = {}): Promise<NarPlan> {
+  const directories = await loadDirectoryClosure(root, castore.directories, opts);
+  const files = fileSpans(root, directories);
+  return {
+    narSize: narSize(root, directories),
+    stream: () => writeNar(narEvents(root, null, directories, new BlobReadahead(castore.blobs, files, opts))),
+    streamRange: (range) => slice(writeNar(narEvents(root, null, directories, new RangeContents(castore, files, range, opts))), range),
+  };
+}
+
+/** File contents for a ranged render: zeros before the range, real bytes from where it starts. */
+class RangeContents implements FileContents {
+  #index = 0;
+
+  constructor(
+    private readonly castore: Castore,
+    private readonly files: readonly FileSpan[],
+    private readonly range: ByteRange,
+    private readonly opts: CallOptions,
+  ) {}
+
+  async *next(): AsyncGenerator<Uint8Array, void, undefined> {
+    const file = this.files[this.#index++];
+    if (!file) throw new Error('RangeContents asked for more files than the tree has');
+    const skip = Math.min(file.size, Math.max(0, this.range.start - file.offset));
+    yield* zeros(skip);
+    if (skip === file.size) return;
+    const contents = await this.castore.blobs.openRead(file.digest, { ...this.opts, offset: skip });
+    if (!contents) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `blob ${file.digest.toHex()} is missing`);
+    yield* contents;
+  }
+}
+
+const ZEROS = new Uint8Array(1024 * 1024);
+
+function* zeros(count: number): Generator<Uint8Array, void, undefined> {
+  for (let left = count; left > 0; left -= ZEROS.byteLength) yield ZEROS.subarray(0, Math.min(left, ZEROS.byteLength));
+}
+
+/** The bytes of `source` at positions start..end (inclusive); stops reading once past the end. */
+async function* slice(source: AsyncIterable<Uint8Array>, { start, end }: ByteRange): AsyncGenerator<Uint8Array, void, undefined> {
+  let position = 0;
+  for await (const chunk of source) {
+    const chunkEnd = position + chunk.byteLength;
+    if (chunkEnd > start) yield chunk.subarray(Math.max(0, start - position), Math.min(chunk.byteLength, end + 1 - position));
+    position = chunkEnd;
+    if (position > end) return;
+  }
+}
+
+async function* narEvents(
+  node: Node,
+  name: Uint8Array | null,
+  directories: ReadonlyMap<string, Directory>,
+  blobs: FileContents,
+): AsyncGenerator<NarEvent, void, undefined> {
+  switch (node.kind) {
+    case 'file':
+      yield { type: 'file', name, executable: node.executable, size: node.size, contents: blobs.next() };
+      return;
+    case 'symlink':
+      yield { type: 'symlink', name, target: node.target.bytes };
+      return;
+    case 'directory':
+      yield { type: 'directory', name };
+      for (const entry of lookup(directories, node.digest).entries) {
+        yield* narEvents(entry.node, entry.name.bytes, directories, blobs);
+      }
+      yield { type: 'end' };
+  }
+}

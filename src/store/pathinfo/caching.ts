@@ -1,0 +1,102 @@
+// A bounded in-memory cache in front of a PathInfoService: narinfo lookups are the hottest request a
+// binary cache gets, and a PathInfo is small and immutable once read. Hits return the same object, so
+// callers can memoise what they derive from it (the served narinfo text) by identity.
+import type { CallOptions } from '../../castore/index.js';
+import type { PathInfo } from '../path-info.js';
+import type { PathInfoService } from './service.js';
+
+export interface PathInfoCacheOptions {
+  /** Entries kept; the least recently used goes first. */
+  readonly maxEntries?: number;
+  /**
+   * How long an entry may be served without asking the inner service again. Puts through this wrapper
+   * replace entries at once; this only bounds how stale a write made elsewhere (another process on a
+   * shared gRPC store) can look.
+   */
+  readonly ttlMs?: number;
+}
+
+/** ~1 KiB per entry: 100k narinfos is ~100 MB at most, far below that for typical closures. */
+const DEFAULT_MAX_ENTRIES = 50_000;
+const DEFAULT_TTL_MS = 10_000;
+
+interface Entry {
+  readonly info: PathInfo;
+  readonly expires: number;
+}
+
+/** A get that missed and is asking the inner service; a put of its key while it waits makes its answer stale. */
+interface Read {
+  stale: boolean;
+}
+
+export class CachingPathInfoService implements PathInfoService {
+  readonly #entries = new Map<string, Entry>();
+  /** Gets asking the inner service, by key; only keys with a get in flight are here. */
+  readonly #reads = new Map<string, Set<Read>>();
+  readonly #maxEntries: number;
+  readonly #ttlMs: number;
+
+  constructor(
+    private readonly inner: PathInfoService,
+    { maxEntries = DEFAULT_MAX_ENTRIES, ttlMs = DEFAULT_TTL_MS }: PathInfoCacheOptions = {},
+  ) {
+    this.#maxEntries = maxEntries;
+    this.#ttlMs = ttlMs;
+  }
+
+  async get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+    const key = keyOf(digest);
+    const entry = this.#entries.get(key);
+    if (entry && entry.expires > Date.now()) {
+      // Re-insert: Map iteration order is insertion order, so the oldest key is the least recently used.
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
+      return entry.info;
+    }
+    const read: Read = { stale: false };
+    const reads = this.#reads.get(key) ?? new Set();
+    this.#reads.set(key, reads.add(read));
+    try {
+      const info = await this.inner.get(digest, opts);
+      // An answer the inner service gave before a put landed may be the old one: the caller gets it, the cache not.
+      if (!info) this.#entries.delete(key);
+      else if (!read.stale) this.#remember(key, info);
+      return info;
+    } finally {
+      reads.delete(read);
+      if (reads.size === 0) this.#reads.delete(key);
+    }
+  }
+
+  /**
+   * Forgets the entry and what gets in flight will answer, so the next get reads what the inner service now
+   * holds (it may add signatures). Also when the put fails: the inner service may hold it all the same.
+   */
+  async put(info: PathInfo, opts?: CallOptions): Promise<void> {
+    try {
+      await this.inner.put(info, opts);
+    } finally {
+      const key = keyOf(info.storePath.digest);
+      this.#entries.delete(key);
+      for (const read of this.#reads.get(key) ?? []) read.stale = true;
+    }
+  }
+
+  list(opts?: CallOptions): AsyncIterable<PathInfo> {
+    return this.inner.list(opts);
+  }
+
+  #remember(key: string, info: PathInfo): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { info, expires: Date.now() + this.#ttlMs });
+    if (this.#entries.size > this.#maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+  }
+}
+
+function keyOf(digest: Uint8Array): string {
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('latin1');
+}

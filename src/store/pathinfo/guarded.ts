@@ -1,0 +1,74 @@
+// GuardedPathInfoService: the one gate every PathInfo write passes, whichever door it came through. A new path is
+// stored only once its NarHash/NarSize match the graph it names and the upload policy accepts it; a path we hold
+// keeps its contents for good, and a put of the same contents only adds signatures.
+import type { CallOptions } from '../../castore/index.js';
+import { NarBridgeError } from '../../errors.js';
+import type { Signature } from '../../nix/index.js';
+import type { Castore } from '../../castore/index.js';
+import type { NarCalculator } from '../nar/calculator.js';
+import type { PathInfo } from '../path-info.js';
+import type { PathInfoService } from './service.js';
+import { PerPathQueue } from './per-path-queue.js';
+import type { Store } from '../store.js';
+import { checkUploadPolicy, type UploadPolicy } from './policy.js';
+import { sameNode, verifyPathInfo, type VerifiedPathInfo } from './verified.js';
+
+export class GuardedPathInfoService implements PathInfoService {
+  /** Check-then-write per store path: two puts of one new path must not both see it absent. */
+  readonly #writes = new PerPathQueue();
+
+  constructor(
+    private readonly inner: PathInfoService,
+    private readonly castore: Castore,
+    private readonly calculator: NarCalculator,
+    private readonly policy: UploadPolicy,
+  ) {}
+
+  get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+    return this.inner.get(digest, opts);
+  }
+
+  list(opts?: CallOptions): AsyncIterable<PathInfo> {
+    return this.inner.list(opts);
+  }
+
+  /** An untrusted PathInfo (a gRPC Put, a narinfo naming a castore node): its NAR is rendered and hashed first. */
+  put(info: PathInfo, opts?: CallOptions): Promise<void> {
+    return this.#write(info, () => verifyPathInfo(info, this.calculator, opts), opts);
+  }
+
+  /** A PathInfo whose NarHash/NarSize we computed while ingesting its NAR: not rendered again. */
+  putVerified(info: VerifiedPathInfo, opts?: CallOptions): Promise<void> {
+    this.calculator.remember(info.node, { narSize: info.narSize, narSha256: info.narHash.digest });
+    return this.#write(info, async () => info, opts);
+  }
+
+  #write(info: PathInfo, verify: () => Promise<VerifiedPathInfo>, opts?: CallOptions): Promise<void> {
+    return this.#writes.run(info.storePath.digest, async () => {
+      const held = await this.inner.get(info.storePath.digest, opts);
+      if (held && !sameContents(held, info)) {
+        throw new NarBridgeError('NB_ERR_FORBIDDEN', `${info.storePath.basename} is already stored with another NarHash or contents; store paths are immutable`);
+      }
+      // The same contents as held still get verified: what we hold may predate these checks.
+      const verified = await verify();
+      const kept: PathInfo = held ? { ...held, signatures: mergeSignatures(held.signatures, info.signatures) } : verified;
+      await checkUploadPolicy(kept, this.policy, this.castore, opts);
+      await this.inner.put(kept, opts);
+    });
+  }
+}
+
+/** The store's PathInfos behind the gate: what the HTTP and gRPC doors are handed. */
+export interface GuardedStore extends Store {
+  readonly pathInfos: GuardedPathInfoService;
+}
+
+function sameContents(held: PathInfo, info: PathInfo): boolean {
+  return held.narHash.equals(info.narHash) && held.narSize === info.narSize && sameNode(held.node, info.node);
+}
+
+/** Union, keeping order: concurrent `nix store sign` runs must not drop each other's signatures. */
+function mergeSignatures(kept: readonly Signature[], added: readonly Signature[]): Signature[] {
+  const seen = new Set(kept.map(String));
+  return [...kept, ...added.filter((sig) => !seen.has(String(sig)))];
+}

@@ -1,0 +1,66 @@
+// NarUploadIndex in the embedded SQLite database, so a narinfo PUT after a restart still finds its NAR.
+import { decodeRootNode, encodeRootNode, migrate, type Database } from '../../../castore/index.js';
+import { NixHash } from '../../../nix/index.js';
+import type { NarUploadIndex, UploadedNar } from './service.js';
+
+const SCHEMA = [
+  `CREATE TABLE nar_uploads (
+     file_sha256 BLOB PRIMARY KEY,
+     root_node BLOB NOT NULL,
+     nar_sha256 BLOB NOT NULL,
+     nar_size INTEGER NOT NULL,
+     file_size INTEGER NOT NULL
+   ) WITHOUT ROWID`,
+  'ALTER TABLE nar_uploads ADD COLUMN claimed_by BLOB',
+];
+
+interface Row {
+  root_node: Uint8Array;
+  nar_sha256: Uint8Array;
+  nar_size: number;
+  file_size: number;
+  claimed_by: Uint8Array | null;
+}
+
+export class SqliteNarUploadIndex implements NarUploadIndex {
+  readonly #get;
+  readonly #put;
+  readonly #claim;
+
+  constructor(db: Database) {
+    migrate(db, 'nar_uploads', SCHEMA);
+    this.#get = db.prepare('SELECT root_node, nar_sha256, nar_size, file_size, claimed_by FROM nar_uploads WHERE file_sha256 = ?');
+    this.#put = db.prepare(
+      `INSERT INTO nar_uploads (file_sha256, root_node, nar_sha256, nar_size, file_size) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (file_sha256) DO UPDATE SET root_node = excluded.root_node, nar_sha256 = excluded.nar_sha256,
+         nar_size = excluded.nar_size, file_size = excluded.file_size`,
+    );
+    this.#claim = db.prepare('UPDATE nar_uploads SET claimed_by = ? WHERE file_sha256 = ?');
+  }
+
+  async get(fileHash: Uint8Array): Promise<UploadedNar | null> {
+    const row = this.#get.get([Buffer.from(fileHash)]) as Row | undefined;
+    if (!row) return null;
+    return {
+      node: decodeRootNode(row.root_node).node,
+      narHash: NixHash.fromDigest('sha256', row.nar_sha256),
+      narSize: Number(row.nar_size),
+      fileSize: Number(row.file_size),
+      ...(row.claimed_by ? { claimedBy: new Uint8Array(row.claimed_by) } : {}),
+    };
+  }
+
+  async put(fileHash: Uint8Array, upload: Omit<UploadedNar, 'claimedBy'>): Promise<void> {
+    this.#put.run([
+      Buffer.from(fileHash),
+      Buffer.from(encodeRootNode(new Uint8Array(0), upload.node)),
+      Buffer.from(upload.narHash.digest),
+      upload.narSize,
+      upload.fileSize,
+    ]);
+  }
+
+  async claim(fileHash: Uint8Array, storePath: Uint8Array): Promise<void> {
+    this.#claim.run([Buffer.from(storePath), Buffer.from(fileHash)]);
+  }
+}
