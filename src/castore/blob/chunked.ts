@@ -84,6 +84,11 @@ export class ChunkedBlobService implements BlobService {
     return pieces;
   }
 
+  /** The chunk index is durable at close; the chunks are the inner service's to commit. */
+  flush(opts?: CallOptions): Promise<void> {
+    return this.inner.flush(opts);
+  }
+
   openWrite(opts?: CallOptions): BlobWriter {
     return new ChunkingWriter(this.inner, this.index, this.params, opts);
   }

@@ -1,0 +1,475 @@
+// PackBlobService: the embedded blob store. Blobs up to one chunk, and the FastCDC chunks of larger ones, are
+// records appended to pack files (format.ts) in the order they were written; the index (pack-index.ts) maps digests
+// to places. close() makes a blob readable; flush() makes everything closed so far durable with one fsync per pack
+// and one SQLite transaction.
+import { mkdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { NarBridgeError } from '../../../errors.js';
+import { blake3, Blake3Hasher, type B3Digest } from '../../digest.js';
+import type { Database } from '../../sqlite.js';
+import { chunkingParams, chunkLength, type ChunkingParams } from '../fastcdc.js';
+import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from '../service.js';
+import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
+import { PackAppender } from './pack-appender.js';
+import { PackIndex, type ChunkList, type RecordPlace } from './pack-index.js';
+import { damaged, PackReader, planRuns, type Run, type WantedRecord } from './pack-reader.js';
+
+export interface PackStoreOptions {
+  /** Start a new pack once the current one is this large (the last record may take it past). */
+  readonly packTargetBytes?: number;
+  readonly chunking?: ChunkingParams;
+}
+
+/**
+ * 256 MiB: few enough files that descriptors stay cached, small enough that a pack is a sensible unit to upload to
+ * an object store or to rewrite when GC drops most of it.
+ */
+const DEFAULT_PACK_TARGET_BYTES = 256 * 1024 * 1024;
+/** Largest single read when streaming: two of these per reader (one being sent, one being read). */
+const STREAM_RUN_BYTES = 2 * 1024 * 1024;
+/** Largest single read for readMany: the caller's read-ahead budget bounds how many are in flight. */
+const BATCH_RUN_BYTES = 4 * 1024 * 1024;
+/**
+ * Closed-but-unflushed records are committed this long after the first of them even if nobody calls flush (a tier
+ * filling its cache never does): bounds what a crash forgets and what the pending map holds.
+ */
+const AUTO_FLUSH_MS = 2000;
+
+interface PendingRecord {
+  readonly digest: B3Digest;
+  readonly place: RecordPlace;
+  readonly appender: PackAppender;
+  readonly written: Promise<void>;
+}
+
+export class PackBlobService implements BlobService {
+  readonly #index: PackIndex;
+  readonly #reader: PackReader;
+  readonly #params: ChunkingParams;
+  readonly #packTargetBytes: number;
+  /** Records closed in this process and not yet committed: readable here, not yet durable. */
+  readonly #pending = new Map<string, PendingRecord>();
+  readonly #pendingLists = new Map<string, ChunkList>();
+  /** Packs holding bytes not yet fsynced and committed: the active one and retired ones awaiting their last flush. */
+  readonly #unflushed = new Set<PackAppender>();
+  #active: Promise<PackAppender> | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+  #autoFlush: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  /** Opens the packs under `dir` (creating it), indexed in `db`; cuts off uncommitted tails a crash left. */
+  constructor(
+    db: Database,
+    private readonly dir: string,
+    options: PackStoreOptions = {},
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.#index = new PackIndex(db);
+    this.#reader = new PackReader(dir);
+    this.#params = options.chunking ?? chunkingParams();
+    this.#packTargetBytes = options.packTargetBytes ?? DEFAULT_PACK_TARGET_BYTES;
+    this.#recover();
+  }
+
+  get index(): PackIndex {
+    return this.#index;
+  }
+
+  get reader(): PackReader {
+    return this.#reader;
+  }
+
+  async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
+    opts?.signal?.throwIfAborted();
+    return this.#place(digest) !== null || this.#chunkList(digest) !== null;
+  }
+
+  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
+    opts?.signal?.throwIfAborted();
+    const place = this.#place(digest);
+    if (place) return place.size;
+    return this.#chunkList(digest)?.reduce((sum, chunk) => sum + chunk.size, 0) ?? null;
+  }
+
+  async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
+    opts?.signal?.throwIfAborted();
+    return this.#place(digest) ? [] : this.#chunkList(digest);
+  }
+
+  async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
+    opts?.signal?.throwIfAborted();
+    const place = this.#place(digest);
+    if (place) return this.#stream([{ digest, place }], opts?.offset ?? 0, opts?.signal);
+    const chunks = this.#chunkList(digest);
+    if (!chunks) return null;
+    const offset = opts?.offset ?? 0;
+    let skipped = 0;
+    let first = 0;
+    while (first < chunks.length && skipped + (chunks[first]?.size ?? 0) <= offset) skipped += chunks[first++]?.size ?? 0;
+    const wanted = this.#places(chunks.slice(first), digest);
+    return this.#stream(wanted, offset - skipped, opts?.signal);
+  }
+
+  async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
+    opts?.signal?.throwIfAborted();
+    const places = this.#placesOf(blobs.map((b) => b.digest));
+    const results: Array<Uint8Array | null> = new Array<Uint8Array | null>(blobs.length).fill(null);
+    const wanted: WantedRecord[] = [];
+    const slots: number[] = [];
+    const others: Array<Promise<void>> = [];
+    blobs.forEach((blob, i) => {
+      const place = places.get(blob.digest.toHex());
+      if (place) {
+        wanted.push({ digest: blob.digest, place });
+        slots.push(i);
+      } else {
+        others.push(this.#readWhole(blob.digest, opts).then((bytes) => void (results[i] = bytes)));
+      }
+    });
+    await this.#awaitPending(wanted);
+    let slot = 0;
+    const runs = planRuns(wanted, BATCH_RUN_BYTES);
+    const payloads = await Promise.all(runs.map((run) => this.#reader.readRun(run)));
+    for (const run of payloads) for (const payload of run) results[slots[slot++] ?? -1] = payload;
+    await Promise.all(others);
+    return results;
+  }
+
+  openWrite(opts?: CallOptions): BlobWriter {
+    this.#checkOpen();
+    return new PackBlobWriter(this, this.#params, opts);
+  }
+
+  /** Fsyncs every pack written since the last flush, then commits their records in one transaction. */
+  flush(opts?: CallOptions): Promise<void> {
+    opts?.signal?.throwIfAborted();
+    const flushed = this.#flushing.then(() => this.#flushNow());
+    this.#flushing = flushed.catch(() => undefined);
+    return flushed;
+  }
+
+  /** Stops writing; whatever was not flushed is an uncommitted tail the next open cuts off. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#autoFlush) clearTimeout(this.#autoFlush);
+    await this.#flushing;
+    await Promise.all([...this.#unflushed].map((a) => a.close().catch(() => undefined)));
+    await this.#reader.close();
+  }
+
+  /** Counts and sizes for store statistics. */
+  stats(): { records: number; payloadBytes: number; packs: number; packBytes: number } {
+    const packs = this.#index.packs();
+    return { ...this.#index.totals(), packs: packs.length, packBytes: packs.reduce((sum, p) => sum + p.durableBytes, 0) };
+  }
+
+  /**
+   * Stores one record unless the object is already held; returns when the bytes were copied (the caller may reuse
+   * `payload`), with a promise that settles once they are readable (wrapped: an async function would await it).
+   */
+  async store(digest: B3Digest, payload: Uint8Array): Promise<{ readonly written: Promise<void> }> {
+    this.#checkOpen();
+    const pending = this.#pending.get(digest.toHex());
+    if (pending) return pending;
+    if (this.#index.record(digest)) return { written: Promise.resolve() };
+    const appender = await this.#appender(RECORD_HEADER_BYTES + payload.byteLength);
+    const { offset, written } = await appender.append(digest, payload);
+    const raced = this.#pending.get(digest.toHex());
+    if (raced) return raced; // another writer stored it while we waited: ours is a dead duplicate
+    this.#pending.set(digest.toHex(), { digest, place: { pack: appender.id, offset, size: payload.byteLength }, appender, written });
+    appender.scheduleWriteOut();
+    this.#scheduleAutoFlush();
+    return { written };
+  }
+
+  /** Records a chunked blob's list; its chunks were stored first. */
+  addChunkList(digest: B3Digest, chunks: readonly ChunkMeta[]): void {
+    if (this.#pendingLists.has(digest.toHex()) || this.#index.chunkList(digest)) return;
+    this.#pendingLists.set(digest.toHex(), { digest, chunks });
+    this.#scheduleAutoFlush();
+  }
+
+  #place(digest: B3Digest): RecordPlace | null {
+    return this.#pending.get(digest.toHex())?.place ?? this.#index.record(digest);
+  }
+
+  #chunkList(digest: B3Digest): readonly ChunkMeta[] | null {
+    return this.#pendingLists.get(digest.toHex())?.chunks ?? this.#index.chunkList(digest);
+  }
+
+  #placesOf(digests: readonly B3Digest[]): Map<string, RecordPlace> {
+    const places = this.#index.records(digests);
+    for (const digest of digests) {
+      const pending = this.#pending.get(digest.toHex());
+      if (pending) places.set(digest.toHex(), pending.place);
+    }
+    return places;
+  }
+
+  /** Places of a chunked blob's chunks, in order; a missing one means the blob is damaged. */
+  #places(chunks: readonly ChunkMeta[], blob: B3Digest): WantedRecord[] {
+    const places = this.#placesOf(chunks.map((c) => c.digest));
+    return chunks.map((chunk) => {
+      const place = places.get(chunk.digest.toHex());
+      if (!place) throw new NarBridgeError('NB_ERR_STORAGE', `chunked blob ${blob.toHex()}: chunk ${chunk.digest.toHex()} is missing`);
+      return { digest: chunk.digest, place };
+    });
+  }
+
+  /** Records closed here but maybe still in a write buffer: wait until the OS has them. */
+  async #awaitPending(records: readonly WantedRecord[]): Promise<void> {
+    for (const { digest } of records) {
+      const pending = this.#pending.get(digest.toHex());
+      if (pending) await pending.written;
+    }
+  }
+
+  async #readWhole(digest: B3Digest, opts: CallOptions | undefined): Promise<Uint8Array | null> {
+    const contents = await this.openRead(digest, opts);
+    if (!contents) return null;
+    const pieces: Uint8Array[] = [];
+    for await (const piece of contents) pieces.push(piece);
+    return Buffer.concat(pieces);
+  }
+
+  /** The payloads of `records` from `skip` bytes in, one large read ahead of the one being consumed. */
+  async *#stream(records: readonly WantedRecord[], skip: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+    await this.#awaitPending(records);
+    const runs = planRuns(records, STREAM_RUN_BYTES);
+    let next: Promise<Buffer[]> | null = null;
+    const start = (run: Run | undefined): Promise<Buffer[]> | null => {
+      if (!run) return null;
+      const read = this.#reader.readRun(run);
+      read.catch(() => undefined); // surfaced when its turn comes; a reader that stops early never asks
+      return read;
+    };
+    next = start(runs[0]);
+    for (let i = 0; next; i++) {
+      signal?.throwIfAborted();
+      const payloads = await next;
+      next = start(runs[i + 1]);
+      for (const payload of payloads) {
+        if (skip >= payload.byteLength) {
+          skip -= payload.byteLength;
+          continue;
+        }
+        yield skip > 0 ? payload.subarray(skip) : payload;
+        skip = 0;
+      }
+    }
+  }
+
+  /** The pack to append `bytes` to: the active one, or a new one once it has reached its target size or failed. */
+  async #appender(bytes: number): Promise<PackAppender> {
+    for (;;) {
+      const active = (this.#active ??= this.#createPack());
+      let current: PackAppender;
+      try {
+        current = await active;
+      } catch (err) {
+        if (this.#active === active) this.#active = null;
+        throw new NarBridgeError('NB_ERR_STORAGE', 'blob store: cannot create a pack file', { cause: err });
+      }
+      if (this.#active !== active) continue; // another writer rolled over while we waited
+      if (!current.failed && (current.end + bytes <= this.#packTargetBytes || current.end <= PACK_HEADER_BYTES)) return current;
+      current.retired = true;
+      this.#active = null;
+    }
+  }
+
+  #createPack(): Promise<PackAppender> {
+    const id = this.#index.allocatePack(process.pid, PACK_HEADER_BYTES);
+    return PackAppender.create(id, join(this.dir, packFileName(id))).then((appender) => {
+      this.#unflushed.add(appender);
+      return appender;
+    });
+  }
+
+  async #flushNow(): Promise<void> {
+    if (this.#autoFlush) {
+      clearTimeout(this.#autoFlush);
+      this.#autoFlush = null;
+    }
+    const records = [...this.#pending.values()];
+    const lists = [...this.#pendingLists.values()];
+    const packs = [...this.#unflushed];
+    if (records.length === 0 && lists.length === 0 && packs.every((p) => !p.retired)) return;
+    const synced = await Promise.all(packs.map((p) => p.sync().then((bytes) => ({ p, bytes }), (err: unknown) => ({ p, err }))));
+    const failed = synced.filter((s) => 'err' in s);
+    if (failed.length > 0) {
+      await this.#discard(failed.map((f) => f.p));
+      throw new NarBridgeError('NB_ERR_STORAGE', 'blob store: writing a pack failed', { cause: 'err' in failed[0]! ? failed[0].err : undefined });
+    }
+    const sealed = new Set(packs.filter((p) => p.retired));
+    this.#index.commit({
+      records: records.map((r) => ({ digest: r.digest, ...r.place })),
+      lists,
+      packs: synced.map((s) => ({ id: s.p.id, durableBytes: 'bytes' in s ? s.bytes : 0, sealed: sealed.has(s.p) })),
+    });
+    for (const r of records) if (this.#pending.get(r.digest.toHex()) === r) this.#pending.delete(r.digest.toHex());
+    for (const l of lists) if (this.#pendingLists.get(l.digest.toHex()) === l) this.#pendingLists.delete(l.digest.toHex());
+    for (const p of sealed) {
+      this.#unflushed.delete(p);
+      await p.close();
+    }
+  }
+
+  /**
+   * A pack whose write or fsync failed is never trusted again: its uncommitted records are forgotten (with the
+   * lists that need them), its tail cut off to give the space back, and the next write starts a new pack.
+   */
+  async #discard(packs: readonly PackAppender[]): Promise<void> {
+    const dropped = new Set<string>();
+    for (const appender of packs) {
+      for (const [hex, r] of this.#pending) {
+        if (r.appender !== appender) continue;
+        this.#pending.delete(hex);
+        dropped.add(hex);
+      }
+      this.#unflushed.delete(appender);
+      appender.retired = true; // #appender() replaces a failed pack on the next write
+      const durable = this.#index.packs().find((p) => p.id === appender.id)?.durableBytes ?? PACK_HEADER_BYTES;
+      await appender.truncate(durable).catch(() => undefined); // best effort: the next open cuts it off too
+      this.#index.seal(appender.id);
+      await appender.close().catch(() => undefined);
+    }
+    for (const [hex, list] of this.#pendingLists) if (list.chunks.some((c) => dropped.has(c.digest.toHex()))) this.#pendingLists.delete(hex);
+  }
+
+  #scheduleAutoFlush(): void {
+    if (this.#autoFlush) return;
+    this.#autoFlush = setTimeout(() => {
+      this.#autoFlush = null;
+      this.flush().catch(() => undefined); // an explicit flush reports the failure to whoever needs durability
+    }, AUTO_FLUSH_MS);
+    this.#autoFlush.unref();
+  }
+
+  /**
+   * Packs whose writer is gone (a crash, or a clean exit) are sealed, and bytes past what was committed are cut off;
+   * packs of another live process sharing the data dir are left alone.
+   */
+  #recover(): void {
+    for (const pack of this.#index.packs()) {
+      if (pack.ownerPid === null) continue;
+      if (pack.ownerPid !== process.pid && isAlive(pack.ownerPid)) continue;
+      const path = join(this.dir, packFileName(pack.id));
+      const size = fileSize(path);
+      if (pack.liveBytes === 0 && pack.durableBytes <= PACK_HEADER_BYTES) {
+        if (size !== null) unlinkSync(path);
+        this.#index.deletePack(pack.id);
+        continue;
+      }
+      if (size !== null && size > pack.durableBytes) truncateSync(path, pack.durableBytes);
+      this.#index.seal(pack.id);
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new NarBridgeError('NB_ERR_STORAGE', 'blob store is closed');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return !(err instanceof Error && 'code' in err && err.code === 'ESRCH');
+  }
+}
+
+function fileSize(path: string): number | null {
+  try {
+    return statSync(path).size;
+  } catch (err) {
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/**
+ * Hashes each byte once for the whole blob as it arrives, and once for its chunk when a chunk is cut; a blob of at
+ * most one maximum chunk is one record under the whole digest, larger ones are FastCDC chunks plus a list. Buffers
+ * up to two maximum chunks.
+ */
+class PackBlobWriter implements BlobWriter {
+  readonly #whole = new Blake3Hasher();
+  /** Bytes not yet cut into a chunk: `#buffer[#start..#end)`. */
+  #buffer = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  readonly #chunks: ChunkMeta[] = [];
+  readonly #written: Array<Promise<void>> = [];
+  #state: 'open' | 'closed' | 'aborted' = 'open';
+
+  constructor(
+    private readonly service: PackBlobService,
+    private readonly params: ChunkingParams,
+    private readonly opts: CallOptions | undefined,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    this.#whole.update(chunk);
+    for (let at = 0; at < chunk.byteLength; ) {
+      if (this.#end === this.#buffer.byteLength) this.#makeRoom(chunk.byteLength - at);
+      const take = Math.min(chunk.byteLength - at, this.#buffer.byteLength - this.#end);
+      this.#buffer.set(chunk.subarray(at, at + take), this.#end);
+      this.#end += take;
+      at += take;
+      // Cut only with more than a maximum chunk buffered: a blob of at most one chunk is never cut.
+      while (this.#end - this.#start > this.params.maxSize) await this.#cut(chunkLength(this.#buffer, this.#start, this.#end, this.params));
+    }
+  }
+
+  async close(): Promise<B3Digest> {
+    this.#checkOpen();
+    this.#state = 'closed';
+    const digest = this.#whole.digest();
+    if (this.#chunks.length === 0) {
+      this.#written.push((await this.service.store(digest, this.#buffer.subarray(this.#start, this.#end))).written);
+    } else {
+      while (this.#end > this.#start) await this.#cut(chunkLength(this.#buffer, this.#start, this.#end, this.params));
+      this.service.addChunkList(digest, this.#chunks);
+    }
+    this.#buffer = new Uint8Array(0);
+    await Promise.all(this.#written);
+    return digest;
+  }
+
+  /** Chunks already stored stay: they are valid content-addressed objects, possibly shared. */
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    this.#buffer = new Uint8Array(0);
+  }
+
+  async #cut(length: number): Promise<void> {
+    const chunk = this.#buffer.subarray(this.#start, this.#start + length); // copied into the pack before the buffer moves
+    const digest = blake3(chunk);
+    this.#chunks.push({ digest, size: length });
+    this.#written.push((await this.service.store(digest, chunk)).written);
+    this.#start += length;
+  }
+
+  /** Grows the buffer up to two maximum chunks (most blobs are small); once that large, moves the rest to the front. */
+  #makeRoom(wanted: number): void {
+    const limit = 2 * this.params.maxSize;
+    if (this.#buffer.byteLength < limit) {
+      const grown = new Uint8Array(Math.min(limit, Math.max(this.#end + wanted, 2 * this.#buffer.byteLength)));
+      grown.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#buffer = grown;
+    } else {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+    }
+    this.#end -= this.#start;
+    this.#start = 0;
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new Error(`blob writer already ${this.#state}`);
+    this.opts?.signal?.throwIfAborted();
+  }
+}
