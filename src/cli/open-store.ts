@@ -1,7 +1,7 @@
-// The embedded default store: blobs as content-addressed files, everything else in one SQLite file.
+// The embedded default store: blobs in pack files (src/castore/blob/pack), everything else in one SQLite file.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ChunkedBlobService, LocalBlobService, LocalChunkIndex, openDatabase, SqliteDirectoryService } from '../castore/index.js';
+import { hasLegacyLayout, migrateLegacyLayout, openDatabase, PackBlobService, SqliteDirectoryService, type Database } from '../castore/index.js';
 import { SqliteBuildLogIndex, SqliteNarUploadIndex, SqlitePathInfoService, type BuildLogIndex, type Store } from '../store/index.js';
 import type { StoreOverrides } from './service-overrides.js';
 import { measureEmbeddedStore, type EmbeddedStoreStats } from './store-stats.js';
@@ -9,7 +9,9 @@ import { measureEmbeddedStore, type EmbeddedStoreStats } from './store-stats.js'
 export interface OpenStore {
   readonly store: Store;
   readonly buildLogs: BuildLogIndex;
-  /** Counts and sizes, measured now (walks the blob directory). */
+  /** The embedded blob engine, or null when --blob-service-addr put blobs elsewhere. */
+  readonly packs: PackBlobService | null;
+  /** Counts and sizes, measured now. */
   stats(): Promise<EmbeddedStoreStats>;
   close(): void;
 }
@@ -18,12 +20,36 @@ export interface OpenStore {
 export async function openLocalStore(dataDir: string, overrides: StoreOverrides = {}): Promise<OpenStore> {
   await mkdir(dataDir, { recursive: true });
   const db = openDatabase(join(dataDir, 'meta.sqlite'));
+  const blobs = overrides.blobs ?? (await openPacks(dataDir, db));
+  const packs = blobs instanceof PackBlobService ? blobs : null;
   const store: Store = {
-    // Large blobs as FastCDC chunks (each a blob file) listed under chunks/; blobs stored whole before stay readable.
-    blobs: overrides.blobs ?? new ChunkedBlobService(new LocalBlobService(join(dataDir, 'blobs')), new LocalChunkIndex(join(dataDir, 'chunks'))),
+    blobs,
     directories: overrides.directories ?? new SqliteDirectoryService(db),
     pathInfos: overrides.pathInfos ?? new SqlitePathInfoService(db),
     narUploads: new SqliteNarUploadIndex(db),
   };
-  return { store, buildLogs: new SqliteBuildLogIndex(db), stats: () => measureEmbeddedStore(dataDir, db), close: () => db.close() };
+  return {
+    store,
+    buildLogs: new SqliteBuildLogIndex(db),
+    packs,
+    stats: () => measureEmbeddedStore(dataDir, db, packs),
+    close: () => {
+      void packs?.close(); // stops at once; what was never flushed is an uncommitted tail the next open cuts off
+      db.close();
+    },
+  };
+}
+
+/**
+ * The pack engine over `<dataDir>/packs`. A data dir of the file-per-blob layout (before packs) is moved into packs
+ * first, in place and resumably, with progress on stderr: it can take a while, and an operator should know why.
+ */
+async function openPacks(dataDir: string, db: Database): Promise<PackBlobService> {
+  const packs = new PackBlobService(db, join(dataDir, 'packs'));
+  if (!(await hasLegacyLayout(dataDir))) return packs;
+  const say = (line: string) => process.stderr.write(`nar-bridge: ${line}\n`);
+  say(`${dataDir} holds blobs in the old file-per-blob layout: moving them into packs now (safe to interrupt and rerun)`);
+  const result = await migrateLegacyLayout(dataDir, packs, { progress: say });
+  for (const problem of result.problems) say(`migration problem: ${problem}`);
+  return packs;
 }

@@ -130,7 +130,7 @@ describe('PackBlobService', () => {
     const [pack] = await readdir(join(dir, 'packs'));
     const path = join(dir, 'packs', pack!);
     const bytes = await readFile(path);
-    bytes[place.offset + RECORD_HEADER_BYTES + 100] ^= 0x40;
+    bytes.writeUInt8(bytes.readUInt8(place.offset + RECORD_HEADER_BYTES + 100) ^ 0x40, place.offset + RECORD_HEADER_BYTES + 100);
     await writeFile(path, bytes);
     await expect(readAll(await blobs.openRead(digest))).rejects.toThrow(/damaged: payload checksum mismatch/);
     await expect(blobs.readMany([{ digest, size: data.length }])).rejects.toThrow(/damaged/);

@@ -60,6 +60,7 @@ export interface IndexCommit {
 const CHUNK_ENTRY_BYTES = B3_DIGEST_LENGTH + 8;
 /** SQLite's default limit on bound parameters is 32,766; lookups go in batches well below it. */
 const LOOKUP_BATCH = 500;
+const PAGE_ROWS = 10_000;
 
 export class PackIndex {
   readonly #record;
@@ -146,19 +147,32 @@ export class PackIndex {
     run('write', () => this.#deletePack.run([pack]));
   }
 
-  /** Every record, pack by pack in file order: how a scrub reads packs sequentially. */
+  /**
+   * Every record, pack by pack in file order: how a scrub reads packs sequentially. Pages of PAGE_ROWS, so the
+   * connection is free for other statements between them.
+   */
   *allRecords(): Generator<IndexedRecord, void, undefined> {
-    const rows = this.db.prepare('SELECT digest, pack, offset, size FROM pack_records ORDER BY pack, offset').iterate([]);
-    for (const row of rows as Iterable<{ digest: Uint8Array; pack: number; offset: number; size: number }>) {
-      yield { digest: B3Digest.parse(row.digest), pack: row.pack, offset: row.offset, size: row.size };
+    const page = this.db.prepare('SELECT digest, pack, offset, size FROM pack_records WHERE (pack, offset) > (?, ?) ORDER BY pack, offset LIMIT ?');
+    for (let after = [0, -1]; ; ) {
+      const rows = run('read', () => page.all([...after, PAGE_ROWS])) as Array<{ digest: Uint8Array; pack: number; offset: number; size: number }>;
+      for (const row of rows) yield { digest: B3Digest.parse(row.digest), pack: row.pack, offset: row.offset, size: row.size };
+      const last = rows.at(-1);
+      if (!last || rows.length < PAGE_ROWS) return;
+      after = [last.pack, last.offset];
     }
   }
 
   *allChunkLists(): Generator<ChunkList, void, undefined> {
-    const rows = this.db.prepare('SELECT digest, chunks FROM pack_chunked_blobs').iterate([]);
-    for (const row of rows as Iterable<{ digest: Uint8Array; chunks: Uint8Array }>) {
-      const digest = B3Digest.parse(row.digest);
-      yield { digest, chunks: decodeChunks(digest, row.chunks) };
+    const page = this.db.prepare('SELECT digest, chunks FROM pack_chunked_blobs WHERE digest > ? ORDER BY digest LIMIT ?');
+    for (let after: Uint8Array = new Uint8Array(0); ; ) {
+      const rows = run('read', () => page.all([after, PAGE_ROWS])) as Array<{ digest: Uint8Array; chunks: Uint8Array }>;
+      for (const row of rows) {
+        const digest = B3Digest.parse(row.digest);
+        yield { digest, chunks: decodeChunks(digest, row.chunks) };
+      }
+      const last = rows.at(-1);
+      if (!last || rows.length < PAGE_ROWS) return;
+      after = last.digest;
     }
   }
 
