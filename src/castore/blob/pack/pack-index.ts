@@ -109,15 +109,15 @@ export class PackIndex {
     const found = new Map<string, RecordPlace>();
     for (let at = 0; at < digests.length; at += LOOKUP_BATCH) {
       const batch = digests.slice(at, at + LOOKUP_BATCH);
-      const rows = run('read', () => this.#batchLookup(batch.length).all(batch.map((d) => d.bytes))) as Array<{ digest: Uint8Array; pack: number; offset: number; size: number }>;
-      for (const row of rows) found.set(Buffer.from(row.digest).toString('hex'), { pack: row.pack, offset: row.offset, size: row.size });
+      const rows = run('read', () => this.#batchLookup(batch.length).all(batch.map((d) => d.bytes))) as Array<{ digest: ArrayBuffer; pack: number; offset: number; size: number }>;
+      for (const row of rows) found.set(blobColumn(row.digest).toString('hex'), { pack: row.pack, offset: row.offset, size: row.size });
     }
     return found;
   }
 
   chunkList(digest: B3Digest): ChunkMeta[] | null {
-    const row = run('read', () => this.#list.get([digest.bytes])) as { chunks: Uint8Array } | undefined;
-    return row ? decodeChunks(digest, row.chunks) : null;
+    const row = run('read', () => this.#list.get([digest.bytes])) as { chunks: ArrayBuffer } | undefined;
+    return row ? decodeChunks(digest, blobColumn(row.chunks)) : null;
   }
 
   /** A new pack owned by `pid`, holding just its header so far. */
@@ -154,8 +154,8 @@ export class PackIndex {
   *allRecords(): Generator<IndexedRecord, void, undefined> {
     const page = this.db.prepare('SELECT digest, pack, offset, size FROM pack_records WHERE (pack, offset) > (?, ?) ORDER BY pack, offset LIMIT ?');
     for (let after = [0, -1]; ; ) {
-      const rows = run('read', () => page.all([...after, PAGE_ROWS])) as Array<{ digest: Uint8Array; pack: number; offset: number; size: number }>;
-      for (const row of rows) yield { digest: B3Digest.parse(row.digest), pack: row.pack, offset: row.offset, size: row.size };
+      const rows = run('read', () => page.all([...after, PAGE_ROWS])) as Array<{ digest: ArrayBuffer; pack: number; offset: number; size: number }>;
+      for (const row of rows) yield { digest: B3Digest.parse(blobColumn(row.digest)), pack: row.pack, offset: row.offset, size: row.size };
       const last = rows.at(-1);
       if (!last || rows.length < PAGE_ROWS) return;
       after = [last.pack, last.offset];
@@ -165,14 +165,14 @@ export class PackIndex {
   *allChunkLists(): Generator<ChunkList, void, undefined> {
     const page = this.db.prepare('SELECT digest, chunks FROM pack_chunked_blobs WHERE digest > ? ORDER BY digest LIMIT ?');
     for (let after: Uint8Array = new Uint8Array(0); ; ) {
-      const rows = run('read', () => page.all([after, PAGE_ROWS])) as Array<{ digest: Uint8Array; chunks: Uint8Array }>;
+      const rows = run('read', () => page.all([after, PAGE_ROWS])) as Array<{ digest: ArrayBuffer; chunks: ArrayBuffer }>;
       for (const row of rows) {
-        const digest = B3Digest.parse(row.digest);
-        yield { digest, chunks: decodeChunks(digest, row.chunks) };
+        const digest = B3Digest.parse(blobColumn(row.digest));
+        yield { digest, chunks: decodeChunks(digest, blobColumn(row.chunks)) };
       }
       const last = rows.at(-1);
       if (!last || rows.length < PAGE_ROWS) return;
-      after = last.digest;
+      after = blobColumn(last.digest);
     }
   }
 
@@ -201,8 +201,12 @@ function encodeChunks(chunks: readonly ChunkMeta[]): Buffer {
   return bytes;
 }
 
-function decodeChunks(blob: B3Digest, raw: Uint8Array): ChunkMeta[] {
-  const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+/** libsql hands BLOB columns out as ArrayBuffers. */
+function blobColumn(value: ArrayBuffer | Uint8Array): Buffer {
+  return value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : Buffer.from(value);
+}
+
+function decodeChunks(blob: B3Digest, bytes: Buffer): ChunkMeta[] {
   if (bytes.byteLength === 0 || bytes.byteLength % CHUNK_ENTRY_BYTES !== 0) {
     throw new NarBridgeError('NB_ERR_STORAGE', `chunk list of blob ${blob.toHex()} is damaged`);
   }
