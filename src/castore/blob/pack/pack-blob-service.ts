@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { NarBridgeError } from '../../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest } from '../../digest.js';
 import type { Database } from '../../sqlite.js';
-import { chunkingParams, chunkLength, type ChunkingParams } from '../fastcdc.js';
+import { ChunkCutter } from '../chunk-cutter.js';
+import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from '../service.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender } from './pack-appender.js';
@@ -390,51 +391,42 @@ function fileSize(path: string): number | null {
 }
 
 /**
- * Hashes each byte once for the whole blob as it arrives, and once for its chunk when a chunk is cut; a blob of at
- * most one maximum chunk is one record under the whole digest, larger ones are FastCDC chunks plus a list. Buffers
- * up to two maximum chunks.
+ * Hashes each byte once for the whole blob as it arrives, and once for its chunk when a chunk is cut (no other pass
+ * re-reads it); a blob of at most one maximum chunk is one record under the whole digest, larger ones are FastCDC
+ * chunks plus a list. Buffers up to two maximum chunks.
  */
 class PackBlobWriter implements BlobWriter {
   readonly #whole = new Blake3Hasher();
-  /** Bytes not yet cut into a chunk: `#buffer[#start..#end)`. */
-  #buffer = new Uint8Array(0);
-  #start = 0;
-  #end = 0;
+  readonly #cutter: ChunkCutter;
   readonly #chunks: ChunkMeta[] = [];
   readonly #written: Array<Promise<void>> = [];
   #state: 'open' | 'closed' | 'aborted' = 'open';
 
   constructor(
     private readonly service: PackBlobService,
-    private readonly params: ChunkingParams,
+    params: ChunkingParams,
     private readonly opts: CallOptions | undefined,
-  ) {}
+  ) {
+    this.#cutter = new ChunkCutter(params);
+  }
 
   async write(chunk: Uint8Array): Promise<void> {
     this.#checkOpen();
     this.#whole.update(chunk);
-    for (let at = 0; at < chunk.byteLength; ) {
-      if (this.#end === this.#buffer.byteLength) this.#makeRoom(chunk.byteLength - at);
-      const take = Math.min(chunk.byteLength - at, this.#buffer.byteLength - this.#end);
-      this.#buffer.set(chunk.subarray(at, at + take), this.#end);
-      this.#end += take;
-      at += take;
-      // Cut only with more than a maximum chunk buffered: a blob of at most one chunk is never cut.
-      while (this.#end - this.#start > this.params.maxSize) await this.#cut(chunkLength(this.#buffer, this.#start, this.#end, this.params));
-    }
+    await this.#cutter.push(chunk, (cut) => this.#store(cut));
   }
 
   async close(): Promise<B3Digest> {
     this.#checkOpen();
     this.#state = 'closed';
     const digest = this.#whole.digest();
-    if (this.#chunks.length === 0) {
-      this.#written.push((await this.service.store(digest, this.#buffer.subarray(this.#start, this.#end))).written);
+    if (!this.#cutter.cut) {
+      this.#written.push((await this.service.store(digest, this.#cutter.rest())).written);
     } else {
-      while (this.#end > this.#start) await this.#cut(chunkLength(this.#buffer, this.#start, this.#end, this.params));
+      await this.#cutter.finish((cut) => this.#store(cut));
       this.service.addChunkList(digest, this.#chunks);
     }
-    this.#buffer = new Uint8Array(0);
+    this.#cutter.release();
     await Promise.all(this.#written);
     return digest;
   }
@@ -443,29 +435,14 @@ class PackBlobWriter implements BlobWriter {
   async abort(): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'aborted';
-    this.#buffer = new Uint8Array(0);
+    this.#cutter.release();
   }
 
-  async #cut(length: number): Promise<void> {
-    const chunk = this.#buffer.subarray(this.#start, this.#start + length); // copied into the pack before the buffer moves
+  /** A chunk, hashed once here and copied into the pack before the cutter's buffer moves on. */
+  async #store(chunk: Uint8Array): Promise<void> {
     const digest = blake3(chunk);
-    this.#chunks.push({ digest, size: length });
+    this.#chunks.push({ digest, size: chunk.byteLength });
     this.#written.push((await this.service.store(digest, chunk)).written);
-    this.#start += length;
-  }
-
-  /** Grows the buffer up to two maximum chunks (most blobs are small); once that large, moves the rest to the front. */
-  #makeRoom(wanted: number): void {
-    const limit = 2 * this.params.maxSize;
-    if (this.#buffer.byteLength < limit) {
-      const grown = new Uint8Array(Math.min(limit, Math.max(this.#end + wanted, 2 * this.#buffer.byteLength)));
-      grown.set(this.#buffer.subarray(this.#start, this.#end));
-      this.#buffer = grown;
-    } else {
-      this.#buffer.copyWithin(0, this.#start, this.#end);
-    }
-    this.#end -= this.#start;
-    this.#start = 0;
   }
 
   #checkOpen(): void {
