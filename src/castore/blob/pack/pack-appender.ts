@@ -43,9 +43,15 @@ export class PackAppender {
   #end = 0;
   /** Bytes the OS has acknowledged: everything before this is readable. */
   #written = 0;
+  /**
+   * Records are copied into `#buffer` (whose first byte lands at file position `#bufferStart`); bytes before
+   * `#bufferSubmitted` are on their way to the OS and must not change. A write-out of a few small records hands over
+   * just those bytes and the buffer keeps filling after them, so small writes do not cost a fresh buffer each.
+   */
   #buffer = Buffer.allocUnsafe(0);
   #bufferStart = 0;
   #bufferUsed = 0;
+  #bufferSubmitted = 0;
   #bufferDone = new Deferred();
   #inFlight = 0;
   #lastWrite: Promise<void> = Promise.resolve();
@@ -81,12 +87,14 @@ export class PackAppender {
    */
   async append(digest: B3Digest, payload: Uint8Array): Promise<Appended> {
     const need = RECORD_HEADER_BYTES + payload.byteLength;
-    while (this.#bufferUsed > 0 && this.#bufferUsed + need > this.#buffer.byteLength) {
+    while (this.#bufferUsed + need > this.#buffer.byteLength) {
       this.#submit();
+      this.#buffer = Buffer.allocUnsafe(Math.max(WRITE_BUFFER_BYTES, need));
+      this.#bufferStart = this.#end;
+      this.#bufferUsed = this.#bufferSubmitted = 0;
       while (this.#inFlight > MAX_BYTES_IN_FLIGHT) await this.#lastWrite.catch(() => undefined);
     }
     this.#throwIfFailed();
-    if (this.#bufferUsed === 0 && this.#buffer.byteLength < need) this.#buffer = Buffer.allocUnsafe(Math.max(WRITE_BUFFER_BYTES, need));
     const offset = this.#end;
     writeRecordHeader(this.#buffer, this.#bufferUsed, digest, payload);
     this.#buffer.set(payload, this.#bufferUsed + RECORD_HEADER_BYTES);
@@ -134,16 +142,14 @@ export class PackAppender {
     this.#end = bytes.byteLength;
   }
 
-  /** Hands the buffer to the write chain (writes run one after another, in file order) and starts a fresh one. */
+  /** Hands the bytes appended since the last write-out to the write chain (writes run one after another, in file order). */
   #submit(): void {
-    if (this.#bufferUsed === 0 || this.#closed) return;
-    const buffer = this.#buffer;
-    const length = this.#bufferUsed;
-    const position = this.#bufferStart;
+    if (this.#bufferUsed === this.#bufferSubmitted || this.#closed) return;
+    const buffer = this.#buffer.subarray(this.#bufferSubmitted, this.#bufferUsed);
+    const length = buffer.byteLength;
+    const position = this.#bufferStart + this.#bufferSubmitted;
     const done = this.#bufferDone;
-    this.#buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
-    this.#bufferStart += length;
-    this.#bufferUsed = 0;
+    this.#bufferSubmitted = this.#bufferUsed;
     this.#bufferDone = new Deferred();
     this.#inFlight += length;
     // After a failed write nothing more is written, but every later buffer's waiters still hear about it.

@@ -64,6 +64,7 @@ const PAGE_ROWS = 10_000;
 
 export class PackIndex {
   readonly #record;
+  readonly #contains;
   readonly #list;
   readonly #allocate;
   readonly #commit;
@@ -76,8 +77,10 @@ export class PackIndex {
   constructor(private readonly db: Database) {
     migrate(db, 'castore.packs', SCHEMA);
     // libsql reads a lone object argument as named parameters, so positional ones always go in an array.
-    this.#record = db.prepare('SELECT pack, offset, size FROM pack_records WHERE digest = ?');
-    this.#list = db.prepare('SELECT chunks FROM pack_chunked_blobs WHERE digest = ?');
+    // Lookups run once or twice per file ingested or served: rows as arrays, which libsql builds about twice as fast.
+    this.#record = db.prepare('SELECT pack, offset, size FROM pack_records WHERE digest = ?').raw(true);
+    this.#list = db.prepare('SELECT chunks FROM pack_chunked_blobs WHERE digest = ?').raw(true);
+    this.#contains = db.prepare('SELECT EXISTS (SELECT 1 FROM pack_records WHERE digest = ?1) OR EXISTS (SELECT 1 FROM pack_chunked_blobs WHERE digest = ?1)').raw(true);
     this.#allocate = db.prepare('INSERT INTO pack_files (durable_bytes, live_bytes, owner_pid) VALUES (?, 0, ?)');
     this.#packs = db.prepare('SELECT id, durable_bytes, live_bytes, owner_pid FROM pack_files ORDER BY id');
     this.#setDurable = db.prepare('UPDATE pack_files SET durable_bytes = ? WHERE id = ?');
@@ -100,8 +103,14 @@ export class PackIndex {
   }
 
   record(digest: B3Digest): RecordPlace | null {
-    const row = run('read', () => this.#record.get([digest.bytes])) as { pack: number; offset: number; size: number } | undefined;
-    return row ? { pack: row.pack, offset: row.offset, size: row.size } : null;
+    const row = run('read', () => this.#record.get([digest.bytes])) as [number, number, number] | undefined;
+    return row ? { pack: row[0], offset: row[1], size: row[2] } : null;
+  }
+
+  /** Whether the object is indexed, as a record or a chunk list: one query. */
+  contains(digest: B3Digest): boolean {
+    const row = run('read', () => this.#contains.get([digest.bytes])) as [number] | undefined;
+    return row?.[0] === 1;
   }
 
   /** Places of those of `digests` that are indexed, keyed by hex digest; one query per few hundred. */
@@ -109,15 +118,15 @@ export class PackIndex {
     const found = new Map<string, RecordPlace>();
     for (let at = 0; at < digests.length; at += LOOKUP_BATCH) {
       const batch = digests.slice(at, at + LOOKUP_BATCH);
-      const rows = run('read', () => this.#batchLookup(batch.length).all(batch.map((d) => d.bytes))) as Array<{ digest: ArrayBuffer; pack: number; offset: number; size: number }>;
-      for (const row of rows) found.set(blobColumn(row.digest).toString('hex'), { pack: row.pack, offset: row.offset, size: row.size });
+      const rows = run('read', () => this.#batchLookup(batch.length).all(batch.map((d) => d.bytes))) as Array<[ArrayBuffer, number, number, number]>;
+      for (const [digest, pack, offset, size] of rows) found.set(blobColumn(digest).toString('hex'), { pack, offset, size });
     }
     return found;
   }
 
   chunkList(digest: B3Digest): ChunkMeta[] | null {
-    const row = run('read', () => this.#list.get([digest.bytes])) as { chunks: ArrayBuffer } | undefined;
-    return row ? decodeChunks(digest, blobColumn(row.chunks)) : null;
+    const row = run('read', () => this.#list.get([digest.bytes])) as [ArrayBuffer] | undefined;
+    return row ? decodeChunks(digest, blobColumn(row[0])) : null;
   }
 
   /** A new pack owned by `pid`, holding just its header so far. */
@@ -185,7 +194,8 @@ export class PackIndex {
   #batchLookup(count: number) {
     let statement = this.#batchLookups.get(count);
     if (!statement) {
-      statement = this.db.prepare(`SELECT digest, pack, offset, size FROM pack_records WHERE digest IN (${Array.from({ length: count }, () => '?').join(',')})`);
+      // Rows as arrays: libsql builds them about twice as fast as objects, and this runs once per file served.
+      statement = this.db.prepare(`SELECT digest, pack, offset, size FROM pack_records WHERE digest IN (${Array.from({ length: count }, () => '?').join(',')})`).raw(true);
       this.#batchLookups.set(count, statement);
     }
     return statement;
