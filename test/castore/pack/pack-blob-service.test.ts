@@ -158,4 +158,28 @@ describe('PackBlobService', () => {
     const reopened = open(dir);
     await expect(readAll(await reopened.openRead(digest))).rejects.toThrow(/damaged/);
   });
+
+  // Regression: a writer that picked a pack just before another one rolled over appended into the retired pack after
+  // its last flush had sealed it, so the record was never written out and reading it hung.
+  it('keeps every record readable and durable when concurrent writers roll packs over under flushes', async () => {
+    const dir = await tempDir();
+    const blobs = open(dir, { chunking: SMALL, packTargetBytes: 32 * 1024 });
+    const data = Array.from({ length: 60 }, (_, i) => randomBytes(500 + ((i * 997) % 12_000)));
+    const flushes: Array<Promise<void>> = [];
+    const digests = await Promise.all(data.map(async (d, i) => {
+      const digest = await put(blobs, d);
+      if (i % 7 === 0) flushes.push(blobs.flush());
+      return digest;
+    }));
+    await Promise.all(flushes);
+    await blobs.flush();
+    const read = await Promise.race([
+      Promise.all(digests.map(async (d) => readAll(await blobs.openRead(d)))),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+    ]);
+    expect(read?.map((b) => Buffer.from(b!).toString('hex'))).toEqual(data.map((d) => d.toString('hex')));
+    await blobs.close();
+    const reopened = open(dir);
+    for (const [i, d] of digests.entries()) expect(Buffer.from((await readAll(await reopened.openRead(d)))!).equals(data[i]!)).toBe(true);
+  });
 });

@@ -82,10 +82,11 @@ export class PackAppender {
   }
 
   /**
-   * Copies one record in (the caller may reuse `payload` once this settles) and says where it landed. Waits while
-   * too many bytes are on their way to the OS.
+   * Copies one record in (the caller may reuse `payload` once this settles) and says where it landed; null if the
+   * pack was retired meanwhile (its last flush may already have sealed it), so the caller must use the new one.
+   * Waits while too many bytes are on their way to the OS.
    */
-  async append(digest: B3Digest, payload: Uint8Array): Promise<Appended> {
+  async append(digest: B3Digest, payload: Uint8Array): Promise<Appended | null> {
     const need = RECORD_HEADER_BYTES + payload.byteLength;
     while (this.#bufferUsed + need > this.#buffer.byteLength) {
       this.#submit();
@@ -95,6 +96,7 @@ export class PackAppender {
       while (this.#inFlight > MAX_BYTES_IN_FLIGHT) await this.#lastWrite.catch(() => undefined);
     }
     this.#throwIfFailed();
+    if (this.retired) return null; // checked after the last await: from here to the copy nothing else runs
     const offset = this.#end;
     writeRecordHeader(this.#buffer, this.#bufferUsed, digest, payload);
     this.#buffer.set(payload, this.#bufferUsed + RECORD_HEADER_BYTES);

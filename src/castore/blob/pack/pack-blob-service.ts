@@ -11,7 +11,7 @@ import { ChunkCutter } from '../chunk-cutter.js';
 import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from '../service.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
-import { PackAppender } from './pack-appender.js';
+import { PackAppender, type Appended } from './pack-appender.js';
 import { PackIndex, type ChunkList, type RecordPlace } from './pack-index.js';
 import { damaged, PackReader, planRuns, type Run, type WantedRecord } from './pack-reader.js';
 
@@ -170,22 +170,23 @@ export class PackBlobService implements BlobService {
   }
 
   /**
-   * Stores one record unless the object is already held; returns when the bytes were copied (the caller may reuse
-   * `payload`), with a promise that settles once they are readable (wrapped: an async function would await it).
+   * Stores one record unless the object is already held; returns once the bytes were copied (the caller may reuse
+   * `payload`). The record is readable from then on: a read waits for its write-out, which starts within one turn of
+   * the event loop (appends made in the same turn share one write).
    */
-  async store(digest: B3Digest, payload: Uint8Array): Promise<{ readonly written: Promise<void> }> {
+  async store(digest: B3Digest, payload: Uint8Array): Promise<void> {
     this.#checkOpen();
-    const pending = this.#pending.get(digest.toHex());
-    if (pending) return pending;
-    if (this.#index.record(digest)) return { written: Promise.resolve() };
-    const appender = await this.#appender(RECORD_HEADER_BYTES + payload.byteLength);
-    const { offset, written } = await appender.append(digest, payload);
-    const raced = this.#pending.get(digest.toHex());
-    if (raced) return raced; // another writer stored it while we waited: ours is a dead duplicate
-    this.#pending.set(digest.toHex(), { digest, place: { pack: appender.id, offset, size: payload.byteLength }, appender, written });
+    if (this.#pending.has(digest.toHex()) || this.#index.record(digest)) return;
+    let appended: Appended | null = null;
+    let appender: PackAppender;
+    do {
+      appender = await this.#appender(RECORD_HEADER_BYTES + payload.byteLength);
+      appended = await appender.append(digest, payload);
+    } while (!appended);
+    if (this.#pending.has(digest.toHex())) return; // another writer stored it while we waited: ours is a dead duplicate
+    this.#pending.set(digest.toHex(), { digest, place: { pack: appender.id, offset: appended.offset, size: payload.byteLength }, appender, written: appended.written });
     appender.scheduleWriteOut();
     this.#scheduleAutoFlush();
-    return { written };
   }
 
   /** Records a chunked blob's list; its chunks were stored first. */
