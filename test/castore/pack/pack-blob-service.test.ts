@@ -182,4 +182,25 @@ describe('PackBlobService', () => {
     const reopened = open(dir);
     for (const [i, d] of digests.entries()) expect(Buffer.from((await readAll(await reopened.openRead(d)))!).equals(data[i]!)).toBe(true);
   });
+
+  // Regression: a pack retired while a flush was fsyncing it was sealed by that flush, losing the records appended
+  // to it meanwhile: their write-out never happened and reading them hung.
+  it('does not seal a pack that was retired while a flush was syncing it', async () => {
+    const dir = await tempDir();
+    const blobs = open(dir, { packTargetBytes: 64 * 1024 });
+    await put(blobs, randomBytes(1000)); // the pack exists
+    const flushing = blobs.flush(); // snapshots, then waits for the fsync
+    const during = randomBytes(2000);
+    const appendedDuring = await put(blobs, during); // lands in the pack being synced
+    await put(blobs, randomBytes(60 * 1024)); // retires it
+    await flushing;
+    await blobs.flush();
+    const read = await Promise.race([readAll(await blobs.openRead(appendedDuring)), new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000))]);
+    expect(read && Buffer.from(read).equals(during)).toBe(true);
+    const place = blobs.index.record(appendedDuring);
+    const pack = blobs.index.packs().find((p) => p.id === place?.pack);
+    expect((place?.offset ?? Infinity) + RECORD_HEADER_BYTES + during.length).toBeLessThanOrEqual(pack?.durableBytes ?? 0); // committed only once durable
+    await blobs.close();
+    expect(Buffer.from((await readAll(await open(dir).openRead(appendedDuring)))!).equals(during)).toBe(true);
+  });
 });

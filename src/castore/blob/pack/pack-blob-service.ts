@@ -300,14 +300,16 @@ export class PackBlobService implements BlobService {
     const records = [...this.#pending.values()];
     const lists = [...this.#pendingLists.values()];
     const packs = [...this.#unflushed];
-    if (records.length === 0 && lists.length === 0 && packs.every((p) => !p.retired)) return;
+    // Decided now: a pack retired during the fsync below may still have taken appends before it was; the next flush
+    // seals it.
+    const sealed = new Set(packs.filter((p) => p.retired));
+    if (records.length === 0 && lists.length === 0 && sealed.size === 0) return;
     const synced = await Promise.all(packs.map((p) => p.sync().then((bytes) => ({ p, bytes }), (err: unknown) => ({ p, err }))));
     const failed = synced.filter((s) => 'err' in s);
     if (failed.length > 0) {
       await this.#discard(failed.map((f) => f.p));
       throw new NarBridgeError('NB_ERR_STORAGE', 'blob store: writing a pack failed', { cause: 'err' in failed[0]! ? failed[0].err : undefined });
     }
-    const sealed = new Set(packs.filter((p) => p.retired));
     this.#index.commit({
       records: records.map((r) => ({ digest: r.digest, ...r.place })),
       lists,
