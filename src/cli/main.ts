@@ -6,6 +6,7 @@ import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
 import { lsCommand } from './ls.js';
 import { catCommand } from './cat.js';
+import { verifyCommand } from './verify.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
 import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
@@ -56,6 +57,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await lsCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
       case 'cat':
         return await catCommand(rest, { env: process.env, stdout: process.stdout });
+      case 'verify':
+        return await verifyCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
     }
   } catch (err) {
     const failed = failure(err, command);

@@ -1,7 +1,7 @@
-// The embedded default store: blobs as content-addressed files, everything else in one SQLite file.
+// The embedded default store: blobs in pack files (src/castore/blob/pack), everything else in one SQLite file.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ChunkedBlobService, LocalBlobService, LocalChunkIndex, openDatabase, SqliteDirectoryService } from '../castore/index.js';
+import { hasLegacyLayout, migrateLegacyLayout, openDatabase, PackBlobService, SqliteDirectoryService, type Database } from '../castore/index.js';
 import {
   SqliteBuildLogIndex,
   SqliteNarUploadIndex,
@@ -21,7 +21,9 @@ export interface OpenStore {
   readonly realisations: RealisationService;
   /** The embedded path infos, newest first; null when --path-info-service-addr replaces them. */
   readonly recent: RecentPathInfos | null;
-  /** Counts and sizes, measured now (walks the blob directory). */
+  /** The embedded blob engine, or null when --blob-service-addr put blobs elsewhere. */
+  readonly packs: PackBlobService | null;
+  /** Counts and sizes, measured now. */
   stats(): Promise<EmbeddedStoreStats>;
   close(): void;
 }
@@ -31,9 +33,10 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
   await mkdir(dataDir, { recursive: true });
   const db = openDatabase(join(dataDir, 'meta.sqlite'));
   const pathInfos = new SqlitePathInfoService(db);
+  const blobs = overrides.blobs ?? (await openPacks(dataDir, db));
+  const packs = blobs instanceof PackBlobService ? blobs : null;
   const store: Store = {
-    // Large blobs as FastCDC chunks (each a blob file) listed under chunks/; blobs stored whole before stay readable.
-    blobs: overrides.blobs ?? new ChunkedBlobService(new LocalBlobService(join(dataDir, 'blobs')), new LocalChunkIndex(join(dataDir, 'chunks'))),
+    blobs,
     directories: overrides.directories ?? new SqliteDirectoryService(db),
     pathInfos: overrides.pathInfos ?? pathInfos,
     narUploads: new SqliteNarUploadIndex(db),
@@ -43,7 +46,25 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
     buildLogs: new SqliteBuildLogIndex(db),
     realisations: new SqliteRealisationService(db),
     recent: overrides.pathInfos ? null : pathInfos,
-    stats: () => measureEmbeddedStore(dataDir, db, pathInfos),
-    close: () => db.close(),
+    packs,
+    stats: () => measureEmbeddedStore(dataDir, db, packs, pathInfos),
+    close: () => {
+      void packs?.close(); // stops at once; what was never flushed is an uncommitted tail the next open cuts off
+      db.close();
+    },
   };
+}
+
+/**
+ * The pack engine over `<dataDir>/packs`. A data dir of the file-per-blob layout (before packs) is moved into packs
+ * first, in place and resumably, with progress on stderr: it can take a while, and an operator should know why.
+ */
+async function openPacks(dataDir: string, db: Database): Promise<PackBlobService> {
+  const packs = new PackBlobService(db, join(dataDir, 'packs'));
+  if (!(await hasLegacyLayout(dataDir))) return packs;
+  const say = (line: string) => process.stderr.write(`nar-bridge: ${line}\n`);
+  say(`${dataDir} holds blobs in the old file-per-blob layout: moving them into packs now (safe to interrupt and rerun)`);
+  const result = await migrateLegacyLayout(dataDir, packs, { progress: say });
+  for (const problem of result.problems) say(`migration problem: ${problem}`);
+  return packs;
 }

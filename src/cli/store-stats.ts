@@ -1,7 +1,7 @@
-// What the embedded store holds: object counts from SQLite, blob count and sizes from the blob directory.
+// What the embedded store holds: object counts from SQLite, blob count and sizes from the pack index and files.
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Database } from '../castore/index.js';
+import type { Database, PackBlobService } from '../castore/index.js';
 import type { PathInfoService } from '../store/index.js';
 
 export interface EmbeddedStoreStats {
@@ -21,25 +21,20 @@ const DISK_BLOCK_BYTES = 512;
 const DATABASE_FILES = ['meta.sqlite', 'meta.sqlite-wal', 'meta.sqlite-shm'];
 
 /** `pathInfos` is the service over `db`'s path_infos table, so narBytes and the path count describe the same paths. */
-export async function measureEmbeddedStore(dataDir: string, db: Database, pathInfos: PathInfoService): Promise<EmbeddedStoreStats> {
+export async function measureEmbeddedStore(dataDir: string, db: Database, packs: PackBlobService | null, pathInfos: PathInfoService): Promise<EmbeddedStoreStats> {
   const count = (table: string): number => {
     const row = db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]) as { n: number | bigint };
     return Number(row.n);
   };
-  let blobs = 0;
-  let blobBytes = 0;
+  // Objects are pack records (whole small blobs and chunks), each distinct content once.
+  const totals = packs?.stats() ?? { records: 0, payloadBytes: 0 };
+  const blobs = totals.records;
+  const blobBytes = totals.payloadBytes;
   let diskBytes = 0;
-  const blobDir = join(dataDir, 'blobs');
-  // Blobs live at blobs/<first two hex digits>/<hex>; blobs/tmp holds unfinished writes and is not counted.
-  for (const prefix of (await ifPresent(readdir(blobDir))) ?? []) {
-    if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
-    for (const name of (await ifPresent(readdir(join(blobDir, prefix)))) ?? []) {
-      const st = await ifPresent(lstat(join(blobDir, prefix, name)));
-      if (!st?.isFile()) continue;
-      blobs += 1;
-      blobBytes += st.size;
-      diskBytes += st.blocks * DISK_BLOCK_BYTES;
-    }
+  const packDir = join(dataDir, 'packs');
+  for (const name of (await ifPresent(readdir(packDir))) ?? []) {
+    const st = await ifPresent(lstat(join(packDir, name)));
+    if (st?.isFile()) diskBytes += st.blocks * DISK_BLOCK_BYTES;
   }
   for (const file of DATABASE_FILES) {
     const st = await ifPresent(lstat(join(dataDir, file))); // the -wal and -shm files come and go

@@ -55,7 +55,9 @@ export function blobServiceImplementation(blobs: BlobService, log: GrpcLog): Unt
         await writer.abort(err);
         throw err;
       }
-      return { digest: (await writer.close()).bytes };
+      const digest = await writer.close();
+      await blobs.flush({ signal }); // a returned digest is a promise that the blob is stored
+      return { digest: digest.bytes };
     }),
   };
 }

@@ -2,7 +2,7 @@
 // concurrent pushes of one closure, and a full disk (a real 8 MiB tmpfs).
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
@@ -18,6 +18,7 @@ import {
   makeTempDir,
   nixBase32,
   nixEnv,
+  REPO_ROOT,
   runCommand,
   runNix,
   runNixTool,
@@ -70,6 +71,22 @@ async function logged(server: ServerHandle, pattern: RegExp): Promise<void> {
   while (!pattern.test(server.logs())) {
     if (Date.now() > deadline) throw new Error(`server never logged ${pattern}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Bytes in the data dir's pack files. */
+async function packBytes(dataDir: string): Promise<number> {
+  const dir = path.join(dataDir, 'packs');
+  let total = 0;
+  for (const name of await readdir(dir)) total += (await stat(path.join(dir, name))).size;
+  return total;
+}
+
+async function waitFor(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -127,6 +144,31 @@ describe('faults', () => {
     // zstd: Nix's default xz spends tens of seconds on 16 MiB of random bytes on a loaded 2-core machine.
     await push(`${third.url}?compression=zstd`, large, env);
     await third.stop();
+    const checked = await checkEveryPathInfo(dataDir);
+    for (const p of [fx.y, fx.dep, fx.deptree, large]) expect(checked).toContain(path.basename(p));
+  });
+
+  test('kill -9 while a big upload is being appended to a pack: the store reopens, serves what was committed, verifies clean, and the push retries', { timeout: 240_000 }, async () => {
+    const fx = await makeFixtures();
+    const large = await makeLargePath(32);
+    const env = await nixEnv();
+    const dataDir = await makeTempDir('data');
+    const first = await startServer({ dataDir });
+    await push(first.url, fx.y, env);
+    const committed = await packBytes(dataDir);
+    const pushing = push(`${first.url}?compression=none`, large, env, 'any');
+    // Mid-write: the big NAR's chunks are landing in the pack, well before its narinfo could be committed.
+    await waitFor(async () => (await packBytes(dataDir)) > committed + 4 * 1024 * 1024, 'the pack to grow by 4 MiB');
+    await first.kill9();
+    await pushing;
+
+    const second = await startServer({ dataDir });
+    await runNix(['copy', '--from', second.url, '--to', env.newStore(), '--no-check-sigs', fx.y], env);
+    await push(`${second.url}?compression=none`, large, env);
+    await second.stop();
+    const verify = await runCommand('node', [path.join(REPO_ROOT, 'bin', 'nar-bridge.js'), 'verify', '--data-dir', dataDir], process.env, { expect: 'any' });
+    expect(verify.stderr).toMatch(/0 damaged objects, 0 broken paths/);
+    expect(verify.code).toBe(0);
     const checked = await checkEveryPathInfo(dataDir);
     for (const p of [fx.y, fx.dep, fx.deptree, large]) expect(checked).toContain(path.basename(p));
   });

@@ -49,6 +49,7 @@ class StoppedBlobService implements BlobService {
   async chunks(): Promise<readonly ChunkMeta[] | null> { this.#fail(); }
   async openRead(): Promise<AsyncIterable<Uint8Array> | null> { this.#fail(); }
   openWrite(): BlobWriter { this.#fail(); }
+  async flush(): Promise<void> {} // a gRPC client commits nothing of its own
 }
 
 /** A far that flips one bit of every blob it sends. */
@@ -58,6 +59,7 @@ class CorruptingBlobService implements BlobService {
   size(d: B3Digest, o?: CallOptions) { return this.inner.size(d, o); }
   chunks(d: B3Digest, o?: CallOptions) { return this.inner.chunks(d, o); }
   openWrite(o?: CallOptions) { return this.inner.openWrite(o); }
+  flush(o?: CallOptions) { return this.inner.flush(o); }
   async openRead(d: B3Digest, o?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
     const source = await this.inner.openRead(d, o);
     if (!source) return null;

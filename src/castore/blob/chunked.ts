@@ -3,7 +3,8 @@
 import { NarBridgeError } from '../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest } from '../digest.js';
 import type { ChunkIndex } from './chunk-index.js';
-import { chunkingParams, chunkLength, type ChunkingParams } from './fastcdc.js';
+import { ChunkCutter } from './chunk-cutter.js';
+import { chunkingParams, type ChunkingParams } from './fastcdc.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
 import { verifiedRead } from './verified-read.js';
 
@@ -84,6 +85,11 @@ export class ChunkedBlobService implements BlobService {
     return pieces;
   }
 
+  /** The chunk index is durable at close; the chunks are the inner service's to commit. */
+  flush(opts?: CallOptions): Promise<void> {
+    return this.inner.flush(opts);
+  }
+
   openWrite(opts?: CallOptions): BlobWriter {
     return new ChunkingWriter(this.inner, this.index, this.params, opts);
   }
@@ -99,13 +105,7 @@ function damaged(blob: B3Digest, what: string): NarBridgeError {
  */
 class ChunkingWriter implements BlobWriter {
   readonly #whole = new Blake3Hasher();
-  /**
-   * Bytes not yet cut into a chunk: `#buffer[#start..#end)`. Cuts advance `#start`; the rest is moved to the
-   * front only when the buffer is full, so each byte is moved at most about once.
-   */
-  #buffer: Uint8Array;
-  #start = 0;
-  #end = 0;
+  readonly #cutter: ChunkCutter;
   readonly #chunks: ChunkMeta[] = [];
   readonly #writes = new Set<Promise<void>>();
   #failure: unknown;
@@ -114,35 +114,27 @@ class ChunkingWriter implements BlobWriter {
   constructor(
     private readonly inner: BlobService,
     private readonly index: ChunkIndex,
-    private readonly params: ChunkingParams,
+    params: ChunkingParams,
     private readonly opts: CallOptions | undefined,
   ) {
-    this.#buffer = new Uint8Array(0);
+    this.#cutter = new ChunkCutter(params);
   }
 
   async write(data: Uint8Array): Promise<void> {
     this.#checkOpen();
     this.#whole.update(data);
-    for (let at = 0; at < data.byteLength; ) {
-      if (this.#end === this.#buffer.byteLength) this.#makeRoom(data.byteLength - at);
-      const take = Math.min(data.byteLength - at, this.#buffer.byteLength - this.#end);
-      this.#buffer.set(data.subarray(at, at + take), this.#end);
-      this.#end += take;
-      at += take;
-      // Cut only with more than a maximum chunk buffered: a blob of at most one chunk is never cut.
-      while (this.#end - this.#start > this.params.maxSize) await this.#cut(chunkLength(this.#buffer, this.#start, this.#end, this.params));
-    }
+    await this.#cutter.push(data, (chunk) => this.#cut(chunk));
   }
 
   async close(): Promise<B3Digest> {
     this.#checkOpen();
     this.#state = 'closed';
     const digest = this.#whole.digest();
-    if (this.#chunks.length === 0) {
-      await this.#storeWhole(this.#buffer.subarray(this.#start, this.#end));
+    if (!this.#cutter.cut) {
+      await this.#storeWhole(this.#cutter.rest());
       return digest;
     }
-    while (this.#end > this.#start) await this.#cut(chunkLength(this.#buffer, this.#start, this.#end, this.params));
+    await this.#cutter.finish((chunk) => this.#cut(chunk));
     await this.#settle();
     await this.index.put(digest, this.#chunks);
     return digest;
@@ -155,11 +147,10 @@ class ChunkingWriter implements BlobWriter {
     await Promise.allSettled(this.#writes);
   }
 
-  async #cut(length: number): Promise<void> {
-    const chunk = this.#buffer.slice(this.#start, this.#start + length); // a copy: the buffer is reused while the chunk is written
-    this.#start += length;
+  async #cut(view: Uint8Array): Promise<void> {
+    const chunk = view.slice(); // a copy: the buffer is reused while the chunk is written
     const digest = blake3(chunk);
-    this.#chunks.push({ digest, size: length });
+    this.#chunks.push({ digest, size: chunk.byteLength });
     while (this.#writes.size >= CHUNK_WRITES_IN_FLIGHT) await Promise.race(this.#writes);
     this.#throwIfFailed();
     const write = this.#storeChunk(chunk, digest)
@@ -168,23 +159,6 @@ class ChunkingWriter implements BlobWriter {
       })
       .finally(() => this.#writes.delete(write));
     this.#writes.add(write);
-  }
-
-  /**
-   * Grows the buffer as data arrives, up to two maximum chunks (most blobs are small, and allocating that much
-   * per writer dominated ingesting many small files); once it is that large, moves the unconsumed bytes to the front.
-   */
-  #makeRoom(wanted: number): void {
-    const limit = 2 * this.params.maxSize;
-    if (this.#buffer.byteLength < limit) {
-      const grown = new Uint8Array(Math.min(limit, Math.max(this.#end + wanted, 2 * this.#buffer.byteLength)));
-      grown.set(this.#buffer.subarray(this.#start, this.#end));
-      this.#buffer = grown;
-    } else {
-      this.#buffer.copyWithin(0, this.#start, this.#end);
-    }
-    this.#end -= this.#start;
-    this.#start = 0;
   }
 
   async #storeChunk(chunk: Uint8Array, digest: B3Digest): Promise<void> {

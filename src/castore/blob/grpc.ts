@@ -131,6 +131,9 @@ export class GrpcBlobService implements BlobService {
     return verifiedRead(dataOf(messages, digest), digest, expectedSize, (what) => peerLied(digest, what));
   }
 
+  /** The server commits a Put before answering it (tvix semantics: a returned digest is stored). */
+  async flush(): Promise<void> {}
+
   openWrite(opts?: CallOptions): BlobWriter {
     return new GrpcBlobWriter(this.connection, opts);
   }

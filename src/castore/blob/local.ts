@@ -83,6 +83,9 @@ export class LocalBlobService implements BlobService {
     return readFile(fd, opts?.offset ?? 0, opts?.size, opts?.signal);
   }
 
+  /** Each blob is durable when its writer closes. */
+  async flush(): Promise<void> {}
+
   openWrite(opts?: CallOptions): BlobWriter {
     return new LocalBlobWriter(this.dir, join(this.#tempDir, randomUUID()), (d) => this.#path(d), opts?.signal);
   }

@@ -32,6 +32,9 @@ export class MemoryBlobService implements BlobService {
   openWrite(opts?: CallOptions): BlobWriter {
     return new MemoryBlobWriter(this.#blobs, opts?.signal);
   }
+
+  /** Nothing here outlives the process: nothing to make durable. */
+  async flush(): Promise<void> {}
 }
 
 async function* slices(blob: Uint8Array, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {

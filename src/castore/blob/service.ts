@@ -31,6 +31,17 @@ export interface BlobService {
    * whole, null when absent. Each chunk is itself a blob readable through `openRead`.
    */
   chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null>;
+  /**
+   * Makes every blob whose writer has closed so far durable: the commit point. Callers flush before writing
+   * anything that refers to those blobs (a Directory, a PathInfo, a Put answer), so nothing durable points at a
+   * blob a crash could lose. Backends that are durable at close() do nothing.
+   */
+  flush(opts?: CallOptions): Promise<void>;
+  /**
+   * Optional: the whole contents of several small blobs (`size` bytes each), in order; null for an absent one.
+   * A backend that keeps neighbours side by side reads them with a few large reads instead of one each.
+   */
+  readMany?(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>>;
 }
 
 export interface ChunkMeta {
@@ -41,7 +52,7 @@ export interface ChunkMeta {
 export interface BlobWriter {
   /** Settles once the chunk is accepted; await it before writing the next one or reusing the buffer. */
   write(chunk: Uint8Array): Promise<void>;
-  /** Digest of every byte written; the blob is durable and readable when this resolves. */
+  /** Digest of every byte written; the blob is readable when this resolves, and durable after the next `flush()`. */
   close(): Promise<B3Digest>;
   /** Discards everything written; leaves no partial blob behind. */
   abort(reason?: unknown): Promise<void>;

@@ -89,6 +89,11 @@ export class TieredBlobService implements BlobService {
     }
   }
 
+  /** Writes go near, but a far tier may have taken writes of its own (through another door): commit both. */
+  async flush(opts?: CallOptions): Promise<void> {
+    await Promise.all([this.near.flush(opts), this.far.flush(opts)]);
+  }
+
   /** Writes go near: far is a source to read from, possibly shared and read-only. */
   openWrite(opts?: CallOptions): BlobWriter {
     return this.near.openWrite(opts);

@@ -72,6 +72,8 @@ async function ingestInto(source: AsyncIterable<Uint8Array>, castore: Castore, b
   }
   if (!root) throw new Error('NAR reader ended without a root node');
   await blobs.drain();
+  // The commit point for blobs: a Directory (and later the PathInfo) is only written once what it names is durable.
+  await castore.blobs.flush(opts);
   if (putter) await putter.close();
   return { node: root, narHash: NixHash.fromDigest('sha256', nar.sha256), narSize: nar.size };
 }

@@ -13,12 +13,22 @@ export interface BlobRef {
 const READAHEAD_BLOB_BYTES = 1024 * 1024;
 /** Bytes read ahead and not yet sent: bounds memory per NAR stream. */
 const READAHEAD_BUDGET_BYTES = 16 * 1024 * 1024;
-/** Reads in flight at once. */
+/** Reads (or batches, with readMany) in flight or waiting to be consumed. */
 const READAHEAD_READS = 32;
+/**
+ * Small blobs asked for in one readMany: a backend that keeps a tree's files side by side (packs) turns a batch into
+ * one or a few large reads, so a tree of many small files costs a few syscalls per MiB, not one per file.
+ */
+const READAHEAD_BATCH_BYTES = 1024 * 1024;
 
 /** Hands out each blob's contents in the order of `refs`, reading small ones ahead. */
 export class BlobReadahead {
   readonly #ahead = new Map<number, Promise<Uint8Array[]>>();
+  /** Reads (or batches) scheduled whose blobs are not all consumed yet. */
+  readonly #unconsumed = new Map<number, number>();
+  /** Which batch (named by its first index) each scheduled blob belongs to. */
+  readonly #batchOf = new Map<number, number>();
+  #reads = 0;
   #next = 0;
   #scheduled = 0;
   #bytes = 0;
@@ -45,31 +55,69 @@ export class BlobReadahead {
       yield* await read;
     } finally {
       this.#bytes -= ref.size;
+      this.#consumed(index);
     }
   }
 
   #schedule(): void {
-    while (this.#scheduled < this.refs.length && this.#ahead.size < READAHEAD_READS) {
+    while (this.#scheduled < this.refs.length && this.#reads < READAHEAD_READS) {
+      const batch = this.#nextBatch();
+      if (batch.length === 0) break;
+      const read = readBatch(this.blobs, batch.map((b) => b.ref), this.opts);
+      read.catch(() => undefined); // surfaced when consumed; a stream torn down early never asks
+      this.#reads++;
+      const id = batch[0]?.index ?? 0;
+      this.#unconsumed.set(id, batch.length);
+      batch.forEach(({ index }, k) => {
+        this.#ahead.set(index, read.then((contents) => contents[k] ?? []));
+        this.#batchOf.set(index, id);
+      });
+    }
+  }
+
+  /** The next small blobs to read together: one, or (with readMany) neighbours up to a batch's bytes; within budget. */
+  #nextBatch(): Array<{ index: number; ref: BlobRef }> {
+    const batch: Array<{ index: number; ref: BlobRef }> = [];
+    let bytes = 0;
+    for (; this.#scheduled < this.refs.length; this.#scheduled++) {
       const index = this.#scheduled;
       const ref = this.refs[index];
       if (!ref) break;
-      if (index < this.#next - 1) {
-        this.#scheduled++;
-        continue;
-      }
-      if (ref.size > READAHEAD_BLOB_BYTES || ref.size === 0) {
-        // Streamed (or empty) when its turn comes; keep reading ahead past it.
-        this.#scheduled++;
-        continue;
-      }
+      // Already being streamed, or streamed (or empty) when its turn comes: keep reading ahead past it.
+      if (index < this.#next - 1 || ref.size > READAHEAD_BLOB_BYTES || ref.size === 0) continue;
       if (this.#bytes > 0 && this.#bytes + ref.size > READAHEAD_BUDGET_BYTES) break;
+      if (batch.length > 0 && (!this.blobs.readMany || bytes + ref.size > READAHEAD_BATCH_BYTES)) break;
+      batch.push({ index, ref });
+      bytes += ref.size;
       this.#bytes += ref.size;
-      const read = readWhole(this.blobs, ref, this.opts);
-      read.catch(() => undefined); // surfaced when consumed; a stream torn down early never asks
-      this.#ahead.set(index, read);
-      this.#scheduled++;
     }
+    return batch;
   }
+
+  #consumed(index: number): void {
+    const id = this.#batchOf.get(index);
+    if (id === undefined) return;
+    this.#batchOf.delete(index);
+    const left = (this.#unconsumed.get(id) ?? 1) - 1;
+    if (left > 0) {
+      this.#unconsumed.set(id, left);
+      return;
+    }
+    this.#unconsumed.delete(id);
+    this.#reads--;
+  }
+}
+
+/** Each blob's contents: with one readMany call when the backend has it, else one read. */
+async function readBatch(blobs: BlobService, refs: readonly BlobRef[], opts: CallOptions): Promise<Uint8Array[][]> {
+  const first = refs[0];
+  if (!blobs.readMany || (refs.length === 1 && first)) return first ? [await readWhole(blobs, first, opts)] : [];
+  const contents = await blobs.readMany(refs, opts);
+  return refs.map((ref, i) => {
+    const bytes = contents[i];
+    if (!bytes) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `blob ${ref.digest.toHex()} is missing`);
+    return [bytes];
+  });
 }
 
 async function openOrFail(blobs: BlobService, ref: BlobRef, opts: CallOptions): Promise<AsyncIterable<Uint8Array>> {

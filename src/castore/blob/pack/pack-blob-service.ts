@@ -1,0 +1,459 @@
+// PackBlobService: the embedded blob store. Blobs up to one chunk, and the FastCDC chunks of larger ones, are
+// records appended to pack files (format.ts) in the order they were written; the index (pack-index.ts) maps digests
+// to places. close() makes a blob readable; flush() makes everything closed so far durable with one fsync per pack
+// and one SQLite transaction.
+import { mkdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { NarBridgeError } from '../../../errors.js';
+import { blake3, Blake3Hasher, type B3Digest } from '../../digest.js';
+import type { Database } from '../../sqlite.js';
+import { ChunkCutter } from '../chunk-cutter.js';
+import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
+import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from '../service.js';
+import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
+import { PackAppender, type Appended } from './pack-appender.js';
+import { PackIndex, type ChunkList, type RecordPlace } from './pack-index.js';
+import { damaged, PackReader, planRuns, type Run, type WantedRecord } from './pack-reader.js';
+
+export interface PackStoreOptions {
+  /** Start a new pack once the current one is this large (the last record may take it past). */
+  readonly packTargetBytes?: number;
+  readonly chunking?: ChunkingParams;
+}
+
+/**
+ * 256 MiB: few enough files that descriptors stay cached, small enough that a pack is a sensible unit to upload to
+ * an object store or to rewrite when GC drops most of it.
+ */
+const DEFAULT_PACK_TARGET_BYTES = 256 * 1024 * 1024;
+/**
+ * Largest single read when streaming: two of these per reader (one being sent, one being read), so 16 streams of a
+ * big file hold 32 MiB of reads; larger reads gained nothing measurable on tmpfs.
+ */
+const STREAM_RUN_BYTES = 1024 * 1024;
+/** Largest single read for readMany: the caller's read-ahead budget bounds how many are in flight. */
+const BATCH_RUN_BYTES = 4 * 1024 * 1024;
+/**
+ * Closed-but-unflushed records are committed this long after the first of them even if nobody calls flush (a tier
+ * filling its cache never does): bounds what a crash forgets and what the pending map holds.
+ */
+const AUTO_FLUSH_MS = 2000;
+
+interface PendingRecord {
+  readonly digest: B3Digest;
+  readonly place: RecordPlace;
+  readonly appender: PackAppender;
+  readonly written: Promise<void>;
+}
+
+export class PackBlobService implements BlobService {
+  readonly #index: PackIndex;
+  readonly #reader: PackReader;
+  readonly #params: ChunkingParams;
+  readonly #packTargetBytes: number;
+  /** Records closed in this process and not yet committed: readable here, not yet durable. */
+  readonly #pending = new Map<string, PendingRecord>();
+  readonly #pendingLists = new Map<string, ChunkList>();
+  /** Packs holding bytes not yet fsynced and committed: the active one and retired ones awaiting their last flush. */
+  readonly #unflushed = new Set<PackAppender>();
+  #active: Promise<PackAppender> | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+  #autoFlush: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  /** Opens the packs under `dir` (creating it), indexed in `db`; cuts off uncommitted tails a crash left. */
+  constructor(
+    db: Database,
+    private readonly dir: string,
+    options: PackStoreOptions = {},
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.#index = new PackIndex(db);
+    this.#reader = new PackReader(dir);
+    this.#params = options.chunking ?? chunkingParams();
+    this.#packTargetBytes = options.packTargetBytes ?? DEFAULT_PACK_TARGET_BYTES;
+    this.#recover();
+  }
+
+  get index(): PackIndex {
+    return this.#index;
+  }
+
+  get reader(): PackReader {
+    return this.#reader;
+  }
+
+  async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
+    opts?.signal?.throwIfAborted();
+    const hex = digest.toHex();
+    return this.#pending.has(hex) || this.#pendingLists.has(hex) || this.#index.contains(digest);
+  }
+
+  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
+    opts?.signal?.throwIfAborted();
+    const place = this.#place(digest);
+    if (place) return place.size;
+    return this.#chunkList(digest)?.reduce((sum, chunk) => sum + chunk.size, 0) ?? null;
+  }
+
+  async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
+    opts?.signal?.throwIfAborted();
+    return this.#place(digest) ? [] : this.#chunkList(digest);
+  }
+
+  async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
+    opts?.signal?.throwIfAborted();
+    const place = this.#place(digest);
+    if (place) return this.#stream([{ digest, place }], opts?.offset ?? 0, opts?.signal);
+    const chunks = this.#chunkList(digest);
+    if (!chunks) return null;
+    const offset = opts?.offset ?? 0;
+    let skipped = 0;
+    let first = 0;
+    while (first < chunks.length && skipped + (chunks[first]?.size ?? 0) <= offset) skipped += chunks[first++]?.size ?? 0;
+    const wanted = this.#places(chunks.slice(first), digest);
+    return this.#stream(wanted, offset - skipped, opts?.signal);
+  }
+
+  async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
+    opts?.signal?.throwIfAborted();
+    const places = this.#placesOf(blobs.map((b) => b.digest));
+    const results: Array<Uint8Array | null> = new Array<Uint8Array | null>(blobs.length).fill(null);
+    const wanted: WantedRecord[] = [];
+    const slots: number[] = [];
+    const others: Array<Promise<void>> = [];
+    blobs.forEach((blob, i) => {
+      const place = places.get(blob.digest.toHex());
+      if (place) {
+        wanted.push({ digest: blob.digest, place });
+        slots.push(i);
+      } else {
+        others.push(this.#readWhole(blob.digest, opts).then((bytes) => void (results[i] = bytes)));
+      }
+    });
+    await this.#awaitPending(wanted);
+    let slot = 0;
+    const runs = planRuns(wanted, BATCH_RUN_BYTES);
+    const payloads = await Promise.all(runs.map((run) => this.#reader.readRun(run)));
+    for (const run of payloads) for (const payload of run) results[slots[slot++] ?? -1] = payload;
+    await Promise.all(others);
+    return results;
+  }
+
+  openWrite(opts?: CallOptions): BlobWriter {
+    this.#checkOpen();
+    return new PackBlobWriter(this, this.#params, opts);
+  }
+
+  /** Fsyncs every pack written since the last flush, then commits their records in one transaction. */
+  flush(opts?: CallOptions): Promise<void> {
+    opts?.signal?.throwIfAborted();
+    const flushed = this.#flushing.then(() => this.#flushNow());
+    this.#flushing = flushed.catch(() => undefined);
+    return flushed;
+  }
+
+  /** Stops writing; whatever was not flushed is an uncommitted tail the next open cuts off. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#autoFlush) clearTimeout(this.#autoFlush);
+    await this.#flushing;
+    await Promise.all([...this.#unflushed].map((a) => a.close().catch(() => undefined)));
+    await this.#reader.close();
+  }
+
+  /** Counts and sizes for store statistics. */
+  stats(): { records: number; payloadBytes: number; packs: number; packBytes: number } {
+    const packs = this.#index.packs();
+    return { ...this.#index.totals(), packs: packs.length, packBytes: packs.reduce((sum, p) => sum + p.durableBytes, 0) };
+  }
+
+  /**
+   * Stores one record unless the object is already held; returns once the bytes were copied (the caller may reuse
+   * `payload`). The record is readable from then on: a read waits for its write-out, which starts within one turn of
+   * the event loop (appends made in the same turn share one write).
+   */
+  async store(digest: B3Digest, payload: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    if (this.#pending.has(digest.toHex()) || this.#index.record(digest)) return;
+    let appended: Appended | null = null;
+    let appender: PackAppender;
+    do {
+      appender = await this.#appender(RECORD_HEADER_BYTES + payload.byteLength);
+      appended = await appender.append(digest, payload);
+    } while (!appended);
+    if (this.#pending.has(digest.toHex())) return; // another writer stored it while we waited: ours is a dead duplicate
+    this.#pending.set(digest.toHex(), { digest, place: { pack: appender.id, offset: appended.offset, size: payload.byteLength }, appender, written: appended.written });
+    appender.scheduleWriteOut();
+    this.#scheduleAutoFlush();
+  }
+
+  /** Records a chunked blob's list; its chunks were stored first. */
+  addChunkList(digest: B3Digest, chunks: readonly ChunkMeta[]): void {
+    if (this.#pendingLists.has(digest.toHex()) || this.#index.chunkList(digest)) return;
+    this.#pendingLists.set(digest.toHex(), { digest, chunks });
+    this.#scheduleAutoFlush();
+  }
+
+  #place(digest: B3Digest): RecordPlace | null {
+    return this.#pending.get(digest.toHex())?.place ?? this.#index.record(digest);
+  }
+
+  #chunkList(digest: B3Digest): readonly ChunkMeta[] | null {
+    return this.#pendingLists.get(digest.toHex())?.chunks ?? this.#index.chunkList(digest);
+  }
+
+  #placesOf(digests: readonly B3Digest[]): Map<string, RecordPlace> {
+    const places = this.#index.records(digests);
+    for (const digest of digests) {
+      const pending = this.#pending.get(digest.toHex());
+      if (pending) places.set(digest.toHex(), pending.place);
+    }
+    return places;
+  }
+
+  /** Places of a chunked blob's chunks, in order; a missing one means the blob is damaged. */
+  #places(chunks: readonly ChunkMeta[], blob: B3Digest): WantedRecord[] {
+    const places = this.#placesOf(chunks.map((c) => c.digest));
+    return chunks.map((chunk) => {
+      const place = places.get(chunk.digest.toHex());
+      if (!place) throw new NarBridgeError('NB_ERR_STORAGE', `chunked blob ${blob.toHex()}: chunk ${chunk.digest.toHex()} is missing`);
+      return { digest: chunk.digest, place };
+    });
+  }
+
+  /** Records closed here but maybe still in a write buffer: wait until the OS has them. */
+  async #awaitPending(records: readonly WantedRecord[]): Promise<void> {
+    for (const { digest } of records) {
+      const pending = this.#pending.get(digest.toHex());
+      if (pending) await pending.written;
+    }
+  }
+
+  async #readWhole(digest: B3Digest, opts: CallOptions | undefined): Promise<Uint8Array | null> {
+    const contents = await this.openRead(digest, opts);
+    if (!contents) return null;
+    const pieces: Uint8Array[] = [];
+    for await (const piece of contents) pieces.push(piece);
+    return Buffer.concat(pieces);
+  }
+
+  /** The payloads of `records` from `skip` bytes in, one large read ahead of the one being consumed. */
+  async *#stream(records: readonly WantedRecord[], skip: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+    await this.#awaitPending(records);
+    const runs = planRuns(records, STREAM_RUN_BYTES);
+    let next: Promise<Buffer[]> | null = null;
+    const start = (run: Run | undefined): Promise<Buffer[]> | null => {
+      if (!run) return null;
+      const read = this.#reader.readRun(run);
+      read.catch(() => undefined); // surfaced when its turn comes; a reader that stops early never asks
+      return read;
+    };
+    next = start(runs[0]);
+    for (let i = 0; next; i++) {
+      signal?.throwIfAborted();
+      const payloads = await next;
+      next = start(runs[i + 1]);
+      for (const payload of payloads) {
+        if (skip >= payload.byteLength) {
+          skip -= payload.byteLength;
+          continue;
+        }
+        yield skip > 0 ? payload.subarray(skip) : payload;
+        skip = 0;
+      }
+    }
+  }
+
+  /** The pack to append `bytes` to: the active one, or a new one once it has reached its target size or failed. */
+  async #appender(bytes: number): Promise<PackAppender> {
+    for (;;) {
+      const active = (this.#active ??= this.#createPack());
+      let current: PackAppender;
+      try {
+        current = await active;
+      } catch (err) {
+        if (this.#active === active) this.#active = null;
+        throw new NarBridgeError('NB_ERR_STORAGE', 'blob store: cannot create a pack file', { cause: err });
+      }
+      if (this.#active !== active) continue; // another writer rolled over while we waited
+      if (!current.failed && (current.end + bytes <= this.#packTargetBytes || current.end <= PACK_HEADER_BYTES)) return current;
+      current.retired = true;
+      this.#active = null;
+    }
+  }
+
+  #createPack(): Promise<PackAppender> {
+    const id = this.#index.allocatePack(process.pid, PACK_HEADER_BYTES);
+    return PackAppender.create(id, join(this.dir, packFileName(id))).then((appender) => {
+      this.#unflushed.add(appender);
+      return appender;
+    });
+  }
+
+  async #flushNow(): Promise<void> {
+    if (this.#autoFlush) {
+      clearTimeout(this.#autoFlush);
+      this.#autoFlush = null;
+    }
+    const records = [...this.#pending.values()];
+    const lists = [...this.#pendingLists.values()];
+    const packs = [...this.#unflushed];
+    // Decided now: a pack retired during the fsync below may still have taken appends before it was; the next flush
+    // seals it.
+    const sealed = new Set(packs.filter((p) => p.retired));
+    if (records.length === 0 && lists.length === 0 && sealed.size === 0) return;
+    const synced = await Promise.all(packs.map((p) => p.sync().then((bytes) => ({ p, bytes }), (err: unknown) => ({ p, err }))));
+    const failed = synced.filter((s) => 'err' in s);
+    if (failed.length > 0) {
+      await this.#discard(failed.map((f) => f.p));
+      throw new NarBridgeError('NB_ERR_STORAGE', 'blob store: writing a pack failed', { cause: 'err' in failed[0]! ? failed[0].err : undefined });
+    }
+    this.#index.commit({
+      records: records.map((r) => ({ digest: r.digest, ...r.place })),
+      lists,
+      packs: synced.map((s) => ({ id: s.p.id, durableBytes: 'bytes' in s ? s.bytes : 0, sealed: sealed.has(s.p) })),
+    });
+    for (const r of records) if (this.#pending.get(r.digest.toHex()) === r) this.#pending.delete(r.digest.toHex());
+    for (const l of lists) if (this.#pendingLists.get(l.digest.toHex()) === l) this.#pendingLists.delete(l.digest.toHex());
+    for (const p of sealed) {
+      this.#unflushed.delete(p);
+      await p.close();
+    }
+  }
+
+  /**
+   * A pack whose write or fsync failed is never trusted again: its uncommitted records are forgotten (with the
+   * lists that need them), its tail cut off to give the space back, and the next write starts a new pack.
+   */
+  async #discard(packs: readonly PackAppender[]): Promise<void> {
+    const dropped = new Set<string>();
+    for (const appender of packs) {
+      for (const [hex, r] of this.#pending) {
+        if (r.appender !== appender) continue;
+        this.#pending.delete(hex);
+        dropped.add(hex);
+      }
+      this.#unflushed.delete(appender);
+      appender.retired = true; // #appender() replaces a failed pack on the next write
+      const durable = this.#index.packs().find((p) => p.id === appender.id)?.durableBytes ?? PACK_HEADER_BYTES;
+      await appender.truncate(durable).catch(() => undefined); // best effort: the next open cuts it off too
+      this.#index.seal(appender.id);
+      await appender.close().catch(() => undefined);
+    }
+    for (const [hex, list] of this.#pendingLists) if (list.chunks.some((c) => dropped.has(c.digest.toHex()))) this.#pendingLists.delete(hex);
+  }
+
+  #scheduleAutoFlush(): void {
+    if (this.#autoFlush) return;
+    this.#autoFlush = setTimeout(() => {
+      this.#autoFlush = null;
+      this.flush().catch(() => undefined); // an explicit flush reports the failure to whoever needs durability
+    }, AUTO_FLUSH_MS);
+    this.#autoFlush.unref();
+  }
+
+  /**
+   * Packs whose writer is gone (a crash, or a clean exit) are sealed, and bytes past what was committed are cut off;
+   * packs of another live process sharing the data dir are left alone.
+   */
+  #recover(): void {
+    for (const pack of this.#index.packs()) {
+      if (pack.ownerPid === null) continue;
+      if (pack.ownerPid !== process.pid && isAlive(pack.ownerPid)) continue;
+      const path = join(this.dir, packFileName(pack.id));
+      const size = fileSize(path);
+      if (pack.liveBytes === 0 && pack.durableBytes <= PACK_HEADER_BYTES) {
+        if (size !== null) unlinkSync(path);
+        this.#index.deletePack(pack.id);
+        continue;
+      }
+      if (size !== null && size > pack.durableBytes) truncateSync(path, pack.durableBytes);
+      this.#index.seal(pack.id);
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new NarBridgeError('NB_ERR_STORAGE', 'blob store is closed');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return !(err instanceof Error && 'code' in err && err.code === 'ESRCH');
+  }
+}
+
+function fileSize(path: string): number | null {
+  try {
+    return statSync(path).size;
+  } catch (err) {
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/**
+ * Hashes each byte once for the whole blob as it arrives, and once for its chunk when a chunk is cut (no other pass
+ * re-reads it); a blob of at most one maximum chunk is one record under the whole digest, larger ones are FastCDC
+ * chunks plus a list. Buffers up to two maximum chunks.
+ */
+class PackBlobWriter implements BlobWriter {
+  readonly #whole = new Blake3Hasher();
+  readonly #cutter: ChunkCutter;
+  readonly #chunks: ChunkMeta[] = [];
+  #state: 'open' | 'closed' | 'aborted' = 'open';
+
+  constructor(
+    private readonly service: PackBlobService,
+    params: ChunkingParams,
+    private readonly opts: CallOptions | undefined,
+  ) {
+    this.#cutter = new ChunkCutter(params);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    this.#whole.update(chunk);
+    await this.#cutter.push(chunk, (cut) => this.#store(cut));
+  }
+
+  async close(): Promise<B3Digest> {
+    this.#checkOpen();
+    this.#state = 'closed';
+    const digest = this.#whole.digest();
+    // Readable once stored: a read of a record still in the write buffer waits for its write-out, so close() need
+    // not (waiting here made every small file of an ingest a write syscall of its own).
+    if (!this.#cutter.cut) {
+      await this.service.store(digest, this.#cutter.rest());
+    } else {
+      await this.#cutter.finish((cut) => this.#store(cut));
+      this.service.addChunkList(digest, this.#chunks);
+    }
+    this.#cutter.release();
+    return digest;
+  }
+
+  /** Chunks already stored stay: they are valid content-addressed objects, possibly shared. */
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    this.#cutter.release();
+  }
+
+  /** A chunk, hashed once here and copied into the pack before the cutter's buffer moves on. */
+  async #store(chunk: Uint8Array): Promise<void> {
+    const digest = blake3(chunk);
+    this.#chunks.push({ digest, size: chunk.byteLength });
+    await this.service.store(digest, chunk);
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new Error(`blob writer already ${this.#state}`);
+    this.opts?.signal?.throwIfAborted();
+  }
+}

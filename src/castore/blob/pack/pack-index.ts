@@ -1,0 +1,236 @@
+// PackIndex: where each object lives (pack, offset, length), which blobs are chunk lists, and how full each pack
+// is — in SQLite, beside the rest of the metadata, so one transaction commits a whole flush.
+import { NarBridgeError } from '../../../errors.js';
+import { B3_DIGEST_LENGTH, B3Digest } from '../../digest.js';
+import { migrate, type Database } from '../../sqlite.js';
+import type { ChunkMeta } from '../service.js';
+import { RECORD_HEADER_BYTES } from './format.js';
+
+const SCHEMA = [
+  `CREATE TABLE pack_files (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     durable_bytes INTEGER NOT NULL, -- fsynced and committed: everything past it is an uncommitted tail
+     live_bytes INTEGER NOT NULL,    -- bytes of records the index still points at (headers included)
+     owner_pid INTEGER               -- the process appending to it; NULL once sealed
+   );
+   CREATE TABLE pack_records (
+     digest BLOB PRIMARY KEY NOT NULL,
+     pack INTEGER NOT NULL REFERENCES pack_files (id),
+     offset INTEGER NOT NULL,        -- of the record header
+     size INTEGER NOT NULL           -- of the payload
+   ) WITHOUT ROWID;
+   CREATE INDEX pack_records_by_place ON pack_records (pack, offset);
+   CREATE TABLE pack_chunked_blobs (
+     digest BLOB PRIMARY KEY NOT NULL,
+     size INTEGER NOT NULL,
+     chunks BLOB NOT NULL            -- 40 bytes per chunk: blake3 digest, u64 LE size
+   ) WITHOUT ROWID;`,
+];
+
+/** Where a record is: its header starts at `offset` in pack `pack`; `size` is the payload length. */
+export interface RecordPlace {
+  readonly pack: number;
+  readonly offset: number;
+  readonly size: number;
+}
+
+export interface IndexedRecord extends RecordPlace {
+  readonly digest: B3Digest;
+}
+
+export interface PackRow {
+  readonly id: number;
+  readonly durableBytes: number;
+  readonly liveBytes: number;
+  readonly ownerPid: number | null;
+}
+
+export interface ChunkList {
+  readonly digest: B3Digest;
+  readonly chunks: readonly ChunkMeta[];
+}
+
+/** What one flush commits: records and chunk lists made durable, and each touched pack's new durable length. */
+export interface IndexCommit {
+  readonly records: readonly IndexedRecord[];
+  readonly lists: readonly ChunkList[];
+  readonly packs: ReadonlyArray<{ readonly id: number; readonly durableBytes: number; readonly sealed: boolean }>;
+}
+
+const CHUNK_ENTRY_BYTES = B3_DIGEST_LENGTH + 8;
+/** SQLite's default limit on bound parameters is 32,766; lookups go in batches well below it. */
+const LOOKUP_BATCH = 500;
+const PAGE_ROWS = 10_000;
+
+export class PackIndex {
+  readonly #record;
+  readonly #contains;
+  readonly #list;
+  readonly #allocate;
+  readonly #commit;
+  readonly #packs;
+  readonly #setDurable;
+  readonly #deletePack;
+  readonly #seal;
+  readonly #batchLookups = new Map<number, ReturnType<Database['prepare']>>();
+
+  constructor(private readonly db: Database) {
+    migrate(db, 'castore.packs', SCHEMA);
+    // libsql reads a lone object argument as named parameters, so positional ones always go in an array.
+    // Lookups run once or twice per file ingested or served: rows as arrays, which libsql builds about twice as fast.
+    this.#record = db.prepare('SELECT pack, offset, size FROM pack_records WHERE digest = ?').raw(true);
+    this.#list = db.prepare('SELECT chunks FROM pack_chunked_blobs WHERE digest = ?').raw(true);
+    this.#contains = db.prepare('SELECT EXISTS (SELECT 1 FROM pack_records WHERE digest = ?1) OR EXISTS (SELECT 1 FROM pack_chunked_blobs WHERE digest = ?1)').raw(true);
+    this.#allocate = db.prepare('INSERT INTO pack_files (durable_bytes, live_bytes, owner_pid) VALUES (?, 0, ?)');
+    this.#packs = db.prepare('SELECT id, durable_bytes, live_bytes, owner_pid FROM pack_files ORDER BY id');
+    this.#setDurable = db.prepare('UPDATE pack_files SET durable_bytes = ? WHERE id = ?');
+    this.#deletePack = db.prepare('DELETE FROM pack_files WHERE id = ?');
+    this.#seal = db.prepare('UPDATE pack_files SET owner_pid = NULL WHERE id = ?');
+    const insertRecord = db.prepare('INSERT OR IGNORE INTO pack_records (digest, pack, offset, size) VALUES (?, ?, ?, ?)');
+    const insertList = db.prepare('INSERT OR IGNORE INTO pack_chunked_blobs (digest, size, chunks) VALUES (?, ?, ?)');
+    const addLive = db.prepare('UPDATE pack_files SET live_bytes = live_bytes + ? WHERE id = ?');
+    const packUpdate = db.prepare('UPDATE pack_files SET durable_bytes = ?, owner_pid = CASE WHEN ? THEN NULL ELSE owner_pid END WHERE id = ?');
+    this.#commit = db.transaction((commit: IndexCommit) => {
+      const live = new Map<number, number>();
+      for (const r of commit.records) {
+        // A record another writer committed first is a duplicate: its bytes stay dead until a repack.
+        if (insertRecord.run([r.digest.bytes, r.pack, r.offset, r.size]).changes > 0) live.set(r.pack, (live.get(r.pack) ?? 0) + RECORD_HEADER_BYTES + r.size);
+      }
+      for (const l of commit.lists) insertList.run([l.digest.bytes, l.chunks.reduce((s, c) => s + c.size, 0), encodeChunks(l.chunks)]);
+      for (const p of commit.packs) packUpdate.run([p.durableBytes, p.sealed ? 1 : 0, p.id]);
+      for (const [pack, bytes] of live) addLive.run([bytes, pack]);
+    });
+  }
+
+  record(digest: B3Digest): RecordPlace | null {
+    const row = run('read', () => this.#record.get([digest.bytes])) as [number, number, number] | undefined;
+    return row ? { pack: row[0], offset: row[1], size: row[2] } : null;
+  }
+
+  /** Whether the object is indexed, as a record or a chunk list: one query. */
+  contains(digest: B3Digest): boolean {
+    const row = run('read', () => this.#contains.get([digest.bytes])) as [number] | undefined;
+    return row?.[0] === 1;
+  }
+
+  /** Places of those of `digests` that are indexed, keyed by hex digest; one query per few hundred. */
+  records(digests: readonly B3Digest[]): Map<string, RecordPlace> {
+    const found = new Map<string, RecordPlace>();
+    for (let at = 0; at < digests.length; at += LOOKUP_BATCH) {
+      const batch = digests.slice(at, at + LOOKUP_BATCH);
+      const rows = run('read', () => this.#batchLookup(batch.length).all(batch.map((d) => d.bytes))) as Array<[ArrayBuffer, number, number, number]>;
+      for (const [digest, pack, offset, size] of rows) found.set(blobColumn(digest).toString('hex'), { pack, offset, size });
+    }
+    return found;
+  }
+
+  chunkList(digest: B3Digest): ChunkMeta[] | null {
+    const row = run('read', () => this.#list.get([digest.bytes])) as [ArrayBuffer] | undefined;
+    return row ? decodeChunks(digest, blobColumn(row[0])) : null;
+  }
+
+  /** A new pack owned by `pid`, holding just its header so far. */
+  allocatePack(pid: number, headerBytes: number): number {
+    return Number(run('write', () => this.#allocate.run([headerBytes, pid])).lastInsertRowid);
+  }
+
+  packs(): PackRow[] {
+    const rows = run('read', () => this.#packs.all([])) as Array<{ id: number; durable_bytes: number; live_bytes: number; owner_pid: number | null }>;
+    return rows.map((r) => ({ id: r.id, durableBytes: r.durable_bytes, liveBytes: r.live_bytes, ownerPid: r.owner_pid }));
+  }
+
+  /** Commits records, chunk lists and packs' new durable lengths together: call only once those bytes are fsynced. */
+  commit(commit: IndexCommit): void {
+    run('write', () => this.#commit.immediate(commit));
+  }
+
+  setDurable(pack: number, bytes: number): void {
+    run('write', () => this.#setDurable.run([bytes, pack]));
+  }
+
+  seal(pack: number): void {
+    run('write', () => this.#seal.run([pack]));
+  }
+
+  deletePack(pack: number): void {
+    run('write', () => this.#deletePack.run([pack]));
+  }
+
+  /**
+   * Every record, pack by pack in file order: how a scrub reads packs sequentially. Pages of PAGE_ROWS, so the
+   * connection is free for other statements between them.
+   */
+  *allRecords(): Generator<IndexedRecord, void, undefined> {
+    const page = this.db.prepare('SELECT digest, pack, offset, size FROM pack_records WHERE (pack, offset) > (?, ?) ORDER BY pack, offset LIMIT ?');
+    for (let after = [0, -1]; ; ) {
+      const rows = run('read', () => page.all([...after, PAGE_ROWS])) as Array<{ digest: ArrayBuffer; pack: number; offset: number; size: number }>;
+      for (const row of rows) yield { digest: B3Digest.parse(blobColumn(row.digest)), pack: row.pack, offset: row.offset, size: row.size };
+      const last = rows.at(-1);
+      if (!last || rows.length < PAGE_ROWS) return;
+      after = [last.pack, last.offset];
+    }
+  }
+
+  *allChunkLists(): Generator<ChunkList, void, undefined> {
+    const page = this.db.prepare('SELECT digest, chunks FROM pack_chunked_blobs WHERE digest > ? ORDER BY digest LIMIT ?');
+    for (let after: Uint8Array = new Uint8Array(0); ; ) {
+      const rows = run('read', () => page.all([after, PAGE_ROWS])) as Array<{ digest: ArrayBuffer; chunks: ArrayBuffer }>;
+      for (const row of rows) {
+        const digest = B3Digest.parse(blobColumn(row.digest));
+        yield { digest, chunks: decodeChunks(digest, blobColumn(row.chunks)) };
+      }
+      const last = rows.at(-1);
+      if (!last || rows.length < PAGE_ROWS) return;
+      after = blobColumn(last.digest);
+    }
+  }
+
+  /** Record count and payload bytes (each distinct object once). */
+  totals(): { records: number; payloadBytes: number } {
+    const row = this.db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM pack_records').get([]) as { n: number; bytes: number };
+    return { records: Number(row.n), payloadBytes: Number(row.bytes) };
+  }
+
+  #batchLookup(count: number) {
+    let statement = this.#batchLookups.get(count);
+    if (!statement) {
+      // Rows as arrays: libsql builds them about twice as fast as objects, and this runs once per file served.
+      statement = this.db.prepare(`SELECT digest, pack, offset, size FROM pack_records WHERE digest IN (${Array.from({ length: count }, () => '?').join(',')})`).raw(true);
+      this.#batchLookups.set(count, statement);
+    }
+    return statement;
+  }
+}
+
+function encodeChunks(chunks: readonly ChunkMeta[]): Buffer {
+  const bytes = Buffer.alloc(chunks.length * CHUNK_ENTRY_BYTES);
+  chunks.forEach((chunk, i) => {
+    bytes.set(chunk.digest.bytes, i * CHUNK_ENTRY_BYTES);
+    bytes.writeBigUInt64LE(BigInt(chunk.size), i * CHUNK_ENTRY_BYTES + B3_DIGEST_LENGTH);
+  });
+  return bytes;
+}
+
+/** libsql hands BLOB columns out as ArrayBuffers. */
+function blobColumn(value: ArrayBuffer | Uint8Array): Buffer {
+  return value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : Buffer.from(value);
+}
+
+function decodeChunks(blob: B3Digest, bytes: Buffer): ChunkMeta[] {
+  if (bytes.byteLength === 0 || bytes.byteLength % CHUNK_ENTRY_BYTES !== 0) {
+    throw new NarBridgeError('NB_ERR_STORAGE', `chunk list of blob ${blob.toHex()} is damaged`);
+  }
+  const chunks: ChunkMeta[] = [];
+  for (let at = 0; at < bytes.byteLength; at += CHUNK_ENTRY_BYTES) {
+    chunks.push({ digest: B3Digest.parse(bytes.subarray(at, at + B3_DIGEST_LENGTH)), size: Number(bytes.readBigUInt64LE(at + B3_DIGEST_LENGTH)) });
+  }
+  return chunks;
+}
+
+function run<T>(what: string, body: () => T): T {
+  try {
+    return body();
+  } catch (err) {
+    throw new NarBridgeError('NB_ERR_STORAGE', `pack index: ${what} failed`, { cause: err });
+  }
+}

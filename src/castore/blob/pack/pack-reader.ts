@@ -1,0 +1,106 @@
+// PackReader: positioned reads on long-lived pack file descriptors, and read plans that fetch records lying next to
+// each other (a tree's small files, a big file's chunks, all written in NAR order) with one large read.
+import { close as closeCb, open as openCb, read as readCb } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { NarBridgeError } from '../../../errors.js';
+import type { B3Digest } from '../../digest.js';
+import { checkedPayload, packFileName, RECORD_HEADER_BYTES } from './format.js';
+import type { RecordPlace } from './pack-index.js';
+
+/**
+ * Records further apart than this are read separately; closer ones are read together with the gap (bytes of
+ * another ingest written between them, or an object stored before): one read beats two syscalls for small gaps.
+ */
+const MAX_GAP_BYTES = 64 * 1024;
+
+const fdOpen = promisify(openCb);
+const fdClose = promisify(closeCb);
+const fdRead = (fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> =>
+  new Promise((resolve, reject) => readCb(fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
+
+export interface WantedRecord {
+  readonly digest: B3Digest;
+  readonly place: RecordPlace;
+}
+
+/** Records read with one syscall: consecutive in the plan, in one pack, in file order, close together. */
+export interface Run {
+  readonly pack: number;
+  readonly start: number;
+  readonly end: number;
+  readonly records: readonly WantedRecord[];
+}
+
+/** Splits `records` (kept in order) into runs of at most `maxRunBytes` (a single larger record is a run of its own). */
+export function planRuns(records: readonly WantedRecord[], maxRunBytes: number): Run[] {
+  const runs: Run[] = [];
+  let current: { pack: number; start: number; end: number; records: WantedRecord[] } | null = null;
+  for (const record of records) {
+    const { pack, offset, size } = record.place;
+    const end = offset + RECORD_HEADER_BYTES + size;
+    if (current && current.pack === pack && offset >= current.end && offset - current.end <= MAX_GAP_BYTES && end - current.start <= maxRunBytes) {
+      current.records.push(record);
+      current.end = end;
+      continue;
+    }
+    current = { pack, start: offset, end, records: [record] };
+    runs.push(current);
+  }
+  return runs;
+}
+
+export class PackReader {
+  readonly #fds = new Map<number, Promise<number>>();
+
+  constructor(private readonly dir: string) {}
+
+  /** The payloads of a run's records, each checked against its header's checksums; a damaged one throws. */
+  async readRun(run: Run): Promise<Buffer[]> {
+    const bytes = await this.read(run.pack, run.start, run.end - run.start);
+    return run.records.map(({ digest, place }) => {
+      const payload = checkedPayload(bytes, place.offset - run.start, digest, place.size);
+      if (typeof payload === 'string') throw damaged(digest, place, payload);
+      return payload;
+    });
+  }
+
+  /** `length` bytes at `position` of a pack (fewer only at its end). */
+  async read(pack: number, position: number, length: number): Promise<Buffer> {
+    const fd = await this.#fd(pack);
+    const buffer = Buffer.allocUnsafe(length);
+    let filled = 0;
+    try {
+      while (filled < length) {
+        const got = await fdRead(fd, buffer, filled, length - filled, position + filled);
+        if (got === 0) break;
+        filled += got;
+      }
+    } catch (err) {
+      throw new NarBridgeError('NB_ERR_STORAGE', `blob store: reading pack ${pack} failed`, { cause: err });
+    }
+    return filled === length ? buffer : buffer.subarray(0, filled);
+  }
+
+  async close(): Promise<void> {
+    const fds = [...this.#fds.values()];
+    this.#fds.clear();
+    await Promise.all(fds.map(async (fd) => fdClose(await fd).catch(() => undefined)));
+  }
+
+  #fd(pack: number): Promise<number> {
+    let fd = this.#fds.get(pack);
+    if (!fd) {
+      fd = fdOpen(join(this.dir, packFileName(pack)), 'r');
+      this.#fds.set(pack, fd);
+      fd.catch(() => this.#fds.delete(pack)); // a missing pack may be restored; ask again next time
+    }
+    return fd.catch((err: unknown) => {
+      throw new NarBridgeError('NB_ERR_STORAGE', `blob store: pack ${pack} cannot be opened`, { cause: err });
+    });
+  }
+}
+
+export function damaged(digest: B3Digest, place: RecordPlace, why: string): NarBridgeError {
+  return new NarBridgeError('NB_ERR_STORAGE', `blob ${digest.toHex()} in pack ${place.pack} at ${place.offset} is damaged: ${why}`);
+}
