@@ -69,7 +69,9 @@ export class BlobReadahead {
       const id = batch[0]?.index ?? 0;
       this.#unconsumed.set(id, batch.length);
       batch.forEach(({ index }, k) => {
-        this.#ahead.set(index, read.then((contents) => contents[k] ?? []));
+        const own = read.then((contents) => contents[k] ?? []);
+        own.catch(() => undefined); // as above: each blob's share is awaited only if the stream gets that far
+        this.#ahead.set(index, own);
         this.#batchOf.set(index, id);
       });
     }
