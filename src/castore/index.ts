@@ -21,3 +21,13 @@ export * from './directory/index.js';
 export * from './grpc/index.js';
 export * from './service-url.js';
 export { migrate, openDatabase, type Database } from './sqlite.js';
+export {
+  PostgresDatabase,
+  POSTGRES_SCHEMES,
+  bytesColumn,
+  integerColumn,
+  isTransientPostgresError,
+  postgresPoolConfig,
+  type Queryable,
+} from './postgres.js';
+export { redactUrlPassword } from './service-url-error.js';

@@ -1,0 +1,67 @@
+// PostgresDirectoryService: canonical Directory bytes in PostgreSQL, keyed by digest, shared by every replica.
+import { NarBridgeError } from '../../errors.js';
+import type { CallOptions } from '../blob/service.js';
+import type { B3Digest } from '../digest.js';
+import type { Directory } from '../directory.js';
+import { bytesColumn, integerColumn, type PostgresDatabase } from '../postgres.js';
+import { decodeDirectory } from '../wire.js';
+import { ValidatingPutter } from './putter.js';
+import type { DirectoryPutter, DirectoryService } from './service.js';
+import { traverseDirectories } from './traverse.js';
+
+/** Append-only; see PostgresDatabase.migrate. The same table, bytes and component name as the SQLite backend. */
+const SCHEMA = [
+  `CREATE TABLE castore_directories (
+     digest bytea PRIMARY KEY CHECK (length(digest) = 32),
+     size bigint NOT NULL,
+     data bytea NOT NULL
+   )`,
+] as const;
+
+export class PostgresDirectoryService implements DirectoryService {
+  private constructor(private readonly db: PostgresDatabase) {}
+
+  /** Migrates the schema first (once per start, under the database's advisory lock). */
+  static async open(db: PostgresDatabase): Promise<PostgresDirectoryService> {
+    await db.migrate('castore.directories', SCHEMA);
+    return new PostgresDirectoryService(db);
+  }
+
+  async get(digest: B3Digest, opts?: CallOptions): Promise<Directory | null> {
+    const [row] = await this.db.query('read directory', 'SELECT data FROM castore_directories WHERE digest = $1', [digest.bytes], opts);
+    if (row === undefined) return null;
+    let directory: Directory;
+    try {
+      directory = decodeDirectory(bytesColumn(row, 'data')); // our own bytes: corruption, not bad input
+    } catch (err) {
+      throw new NarBridgeError('NB_ERR_STORAGE', `directory store: row ${digest.toHex()} does not decode`, { cause: err });
+    }
+    if (!directory.digest().equals(digest)) {
+      throw new NarBridgeError('NB_ERR_STORAGE', `directory store: row ${digest.toHex()} holds another directory`);
+    }
+    return directory;
+  }
+
+  getRecursive(root: B3Digest, opts?: CallOptions): AsyncIterable<Directory> {
+    return traverseDirectories(root, (d, o) => this.get(d, o), opts);
+  }
+
+  putter(opts?: CallOptions): DirectoryPutter {
+    return new ValidatingPutter({
+      storedSize: async (digest) => {
+        const [row] = await this.db.query('read directory size', 'SELECT size FROM castore_directories WHERE digest = $1', [digest.bytes], opts);
+        return row === undefined ? null : integerColumn(row, 'size');
+      },
+      // One statement per batch, so the batch lands whole or not at all; a directory already there is the same bytes.
+      write: async (batch) => {
+        await this.db.query(
+          'write directories',
+          `INSERT INTO castore_directories (digest, size, data)
+           SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) ON CONFLICT (digest) DO NOTHING`,
+          [batch.map((d) => d.digest.bytes), batch.map((d) => d.directory.size), batch.map((d) => d.bytes)],
+          opts,
+        );
+      },
+    }, opts);
+  }
+}

@@ -1,0 +1,52 @@
+// The DirectoryService conformance suite on a real PostgreSQL, plus what only a shared database shows.
+import { expect, it } from 'vitest';
+import { directoryServiceFromUrl, encodeDirectory, PostgresDatabase, PostgresDirectoryService } from '../../src/castore/index.js';
+import { NarBridgeError } from '../../src/errors.js';
+import { describeDirectoryService, putAll, sharedDag } from './directory-service-suite.js';
+import { describePostgres, useTestDatabase } from './postgres-fixture.js';
+
+describePostgres('PostgresDirectoryService', () => {
+  const database = useTestDatabase('directories');
+
+  describeDirectoryService('postgres', async () => {
+    const opened = await directoryServiceFromUrl(await database.freshSchemaUrl());
+    return { service: opened.service, cleanup: async () => opened.close() };
+  });
+
+  it('stores the same canonical bytes as the SQLite backend, readable by another replica', async () => {
+    const url = await database.freshSchemaUrl();
+    const { leaf, a, b, root } = sharedDag();
+    const writer = await directoryServiceFromUrl(url);
+    // The other spelling of the scheme (DATABASE_URL usually says postgres://) names the same database.
+    const reader = await directoryServiceFromUrl(url.replace(/^postgres:/, 'postgresql:'));
+    try {
+      await putAll(writer.service, [leaf, a, b, root]);
+      const schema = new URL(url).searchParams.get('schema');
+      const { rows } = await database.sql(`SELECT data, size FROM ${schema}.castore_directories WHERE digest = $1`, [Buffer.from(root.digest().bytes)]);
+      expect(Buffer.from(rows[0].data).equals(Buffer.from(encodeDirectory(root)))).toBe(true);
+      expect(Number(rows[0].size)).toBe(root.size);
+      const seen: string[] = [];
+      for await (const d of reader.service.getRecursive(root.digest())) seen.push(d.digest().toHex());
+      expect(seen).toEqual([root, a, b, leaf].map((d) => d.digest().toHex()));
+    } finally {
+      writer.close();
+      reader.close();
+    }
+  });
+
+  it('reports a row whose bytes do not match its digest as a storage error', async () => {
+    const url = await database.freshSchemaUrl();
+    const db = await PostgresDatabase.open(new URL(url));
+    try {
+      const dirs = await PostgresDirectoryService.open(db);
+      const { leaf, a } = sharedDag();
+      await putAll(dirs, [leaf, a]);
+      const schema = new URL(url).searchParams.get('schema');
+      await database.sql(`UPDATE ${schema}.castore_directories SET data = $1 WHERE digest = $2`, [Buffer.from(encodeDirectory(leaf)), Buffer.from(a.digest().bytes)]);
+      const err = await dirs.get(a.digest()).then(() => undefined, (e: unknown) => e);
+      expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_STORAGE');
+    } finally {
+      await db.close();
+    }
+  });
+});
