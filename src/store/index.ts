@@ -19,6 +19,10 @@ export { checkUploadPolicy, OPEN_UPLOAD_POLICY, type UploadPolicy } from './uplo
 export { DEFAULT_MAX_DECOMPRESSION_RATIO, DEFAULT_MAX_NAR_SIZE, DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './upload-limits.js';
 export { SqliteNarUploadIndex } from './sqlite-nar-uploads.js';
 export { SqlitePathInfoService } from './sqlite-path-info-service.js';
+export { PostgresPathInfoService } from './pathinfo/postgres.js';
+export { PostgresNarUploadIndex } from './upload/nar-index/postgres.js';
+export { PostgresBuildLogIndex } from './build-logs/postgres.js';
+export { isPostgresUrl, postgresStoreMetadataFromUrl, type StoreMetadata } from './postgres-metadata.js';
 export { GrpcPathInfoService } from './grpc-path-info-service.js';
 export { PATH_INFO_METHODS, type NamedNode } from './grpc-methods.js';
 export { NarCalculator, type NarFacts } from './nar-calculator.js';

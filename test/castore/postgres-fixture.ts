@@ -9,15 +9,17 @@ const ADMIN_URL = process.env.DATABASE_URL;
 
 /** `describe` when a server is configured; otherwise a visible skip, or under CI a failing test. */
 export function describePostgres(name: string, body: () => void): void {
-  if (ADMIN_URL) return describe(name, body);
-  if (process.env.CI === 'true') {
-    return describe(name, () => {
+  if (ADMIN_URL) {
+    describe(name, body);
+  } else if (process.env.CI === 'true') {
+    describe(name, () => {
       it('has a PostgreSQL server to test against', () => {
         throw new Error('DATABASE_URL is unset: CI must start PostgreSQL (.ci/run does, with start-postgres.sh)');
       });
     });
+  } else {
+    describe.skip(`${name} (skipped: DATABASE_URL is unset; start PostgreSQL with /work/shared/services/start-postgres.sh)`, body);
   }
-  describe.skip(`${name} (skipped: DATABASE_URL is unset; start PostgreSQL with /work/shared/services/start-postgres.sh)`, body);
 }
 
 export interface TestDatabase {

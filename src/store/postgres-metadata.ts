@@ -1,0 +1,31 @@
+// The store's metadata in PostgreSQL, over one pool: PathInfos, and beside them the NAR upload index and the build-log
+// index, so that replicas behind one load balancer share all three (a NAR PUT and its narinfo PUT may reach different
+// replicas; a log pushed to one is served by all).
+import { POSTGRES_SCHEMES, postgresScheme, serviceFromUrl, type OpenedService } from '../castore/index.js';
+import type { BuildLogIndex } from './build-logs.js';
+import { PostgresBuildLogIndex } from './build-logs/postgres.js';
+import type { NarUploadIndex } from './nar-uploads.js';
+import type { PathInfoService } from './path-info-service.js';
+import { PostgresPathInfoService } from './pathinfo/postgres.js';
+import { PostgresNarUploadIndex } from './upload/nar-index/postgres.js';
+
+export interface StoreMetadata {
+  readonly pathInfos: PathInfoService;
+  readonly narUploads: NarUploadIndex;
+  readonly buildLogs: BuildLogIndex;
+}
+
+const POSTGRES_METADATA = postgresScheme<StoreMetadata>(async (db) => ({
+  pathInfos: await PostgresPathInfoService.open(db),
+  narUploads: await PostgresNarUploadIndex.open(db),
+  buildLogs: await PostgresBuildLogIndex.open(db),
+}));
+
+/** Whether `raw` names a PostgreSQL database (whose store metadata postgresStoreMetadataFromUrl opens). */
+export function isPostgresUrl(raw: string): boolean {
+  return POSTGRES_SCHEMES.some((scheme) => raw.startsWith(`${scheme}:`));
+}
+
+export function postgresStoreMetadataFromUrl(raw: string): Promise<OpenedService<StoreMetadata>> {
+  return serviceFromUrl(raw, new Map(POSTGRES_SCHEMES.map((scheme) => [scheme, POSTGRES_METADATA])));
+}
