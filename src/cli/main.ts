@@ -31,8 +31,10 @@ const USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--d
   --grpc-listen HOST:PORT|unix:/PATH   also serve the tvix gRPC services there (env NAR_BRIDGE_GRPC_LISTEN)
   --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
                                 grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
-  --directory-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
-  --path-info-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR)
+  --directory-service-addr URL  memory://, sqlite:///FILE, postgresql://USER@HOST:PORT/DB or grpc+…
+                                (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
+  --path-info-service-addr URL  the same schemes (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR); with postgresql:// the NAR
+                                upload and build-log indexes are kept there too, shared by every replica
   --signing-key-file FILE       sign served narinfos with this Nix secret key; repeatable (env NAR_BRIDGE_SIGNING_KEY_FILE)
   --trusted-public-keys "K…"    keys whose signatures --require-signed-uploads accepts (env NAR_BRIDGE_TRUSTED_PUBLIC_KEYS)
   --require-signed-uploads      refuse narinfos not signed by a trusted key, unless their CA checks out

@@ -14,7 +14,7 @@ export interface OpenStore {
   close(): void;
 }
 
-/** `overrides` replace embedded services (--blob-service-addr etc.); the upload index always stays here. */
+/** `overrides` replace embedded services (--blob-service-addr etc.; the indexes follow PathInfos in PostgreSQL). */
 export async function openLocalStore(dataDir: string, overrides: StoreOverrides = {}): Promise<OpenStore> {
   await mkdir(dataDir, { recursive: true });
   const db = openDatabase(join(dataDir, 'meta.sqlite'));
@@ -23,7 +23,7 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
     blobs: overrides.blobs ?? new ChunkedBlobService(new LocalBlobService(join(dataDir, 'blobs')), new LocalChunkIndex(join(dataDir, 'chunks'))),
     directories: overrides.directories ?? new SqliteDirectoryService(db),
     pathInfos: overrides.pathInfos ?? new SqlitePathInfoService(db),
-    narUploads: new SqliteNarUploadIndex(db),
+    narUploads: overrides.narUploads ?? new SqliteNarUploadIndex(db),
   };
-  return { store, buildLogs: new SqliteBuildLogIndex(db), stats: () => measureEmbeddedStore(dataDir, db), close: () => db.close() };
+  return { store, buildLogs: overrides.buildLogs ?? new SqliteBuildLogIndex(db), stats: () => measureEmbeddedStore(dataDir, db), close: () => db.close() };
 }
