@@ -1,4 +1,5 @@
 // Services from URLs, tvix style: the scheme before any `+` picks a factory from an immutable table.
+import { NarBridgeError } from '../errors.js';
 import { GrpcConnection, grpcEndpointFromUrl } from './grpc/connection.js';
 import { PostgresDatabase } from './postgres.js';
 import { serviceUrlError as configError } from './service-url-error.js';
@@ -78,12 +79,15 @@ export function grpcScheme<S>(make: (connection: GrpcConnection) => S): ServiceF
  */
 export function postgresScheme<S>(make: (db: PostgresDatabase) => Promise<S>): ServiceFactory<S> {
   return async (url) => {
-    const db = await PostgresDatabase.open(url);
+    let db: PostgresDatabase | undefined;
     try {
-      return { service: await make(db), close: () => void db.close() };
+      db = await PostgresDatabase.open(url);
+      return { service: await make(db), close: () => void db?.close() };
     } catch (err) {
-      await db.close();
-      throw err;
+      await db?.close();
+      if (!NarBridgeError.is(err) || err.code !== 'NB_ERR_STORAGE') throw err;
+      // A database that cannot be used at startup is the operator's to fix: one line, exit 2, as for a bad URL.
+      throw configError(url.href, `cannot use the database: ${err.cause instanceof Error ? err.cause.message : err.message}`, err);
     }
   };
 }

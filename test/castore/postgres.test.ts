@@ -75,11 +75,13 @@ describe('postgres service URLs', () => {
     expect(redactUrlPassword('postgresql://nb:pw@[::1/db')).toBe('postgresql://nb:***@[::1/db'); // not even a URL
   });
 
-  it('fails to open an unreachable server with a storage error, after retrying, and without the password', async () => {
+  it('fails to open an unreachable server after retrying, in one line, without the password', async () => {
     const port = await closedPort();
     const started = Date.now();
     const err = await failure(directoryServiceFromUrl(`postgresql://nb:hunter2@127.0.0.1:${port}/db`));
-    expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_STORAGE');
+    expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_CONFIG'); // exit 2 at startup
+    expect(String(NarBridgeError.is(err) && err.message)).toContain('ECONNREFUSED');
+    expect(String(NarBridgeError.is(err) && err.message)).not.toContain('\n');
     expect(String(NarBridgeError.is(err) && err.message)).not.toContain('hunter2');
     expect(String(NarBridgeError.is(err) && err.message)).toContain('nb:***@');
     expect(Date.now() - started).toBeGreaterThan(500); // backoff between attempts, not one refusal
