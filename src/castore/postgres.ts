@@ -125,6 +125,8 @@ export interface Queryable {
 export class PostgresDatabase {
   readonly #pool: pg.Pool;
   readonly #label: string;
+  /** Prepared statement names by statement text; the texts are our own constants, so this stays small. */
+  readonly #statements = new Map<string, string>();
   #closing: Promise<void> | undefined;
 
   private constructor(pool: pg.Pool, label: string) {
@@ -148,9 +150,15 @@ export class PostgresDatabase {
     return db;
   }
 
-  /** Runs one statement, retried on transient failures; NB_ERR_STORAGE after the last attempt. */
+  /**
+   * Runs one statement, retried on transient failures; NB_ERR_STORAGE after the last attempt. Each distinct text is
+   * a named prepared statement, parsed and planned once per connection rather than on every call.
+   */
   query(what: string, text: string, values: readonly unknown[] = [], opts?: CallOptions): Promise<readonly unknown[]> {
-    return this.#retry(what, opts, async () => (await this.#pool.query({ text, values: [...values] })).rows);
+    let name = this.#statements.get(text);
+    if (name === undefined) this.#statements.set(text, (name = `nb_${this.#statements.size}`));
+    const statement = { name, text, values: [...values] };
+    return this.#retry(what, opts, async () => (await this.#pool.query(statement)).rows);
   }
 
   /**
