@@ -1,12 +1,11 @@
 // PostgresDirectoryService: canonical Directory bytes in PostgreSQL, keyed by digest, shared by every replica.
-import { NarBridgeError } from '../../errors.js';
 import type { CallOptions } from '../blob/service.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 import { bytesColumn, integerColumn, type PostgresDatabase } from '../postgres.js';
-import { decodeDirectory } from '../wire.js';
 import { ValidatingPutter } from './putter.js';
 import type { DirectoryPutter, DirectoryService } from './service.js';
+import { decodeStoredDirectory } from './stored.js';
 import { traverseDirectories } from './traverse.js';
 
 /** Append-only; see PostgresDatabase.migrate. The same table, bytes and component name as the SQLite backend. */
@@ -29,17 +28,7 @@ export class PostgresDirectoryService implements DirectoryService {
 
   async get(digest: B3Digest, opts?: CallOptions): Promise<Directory | null> {
     const [row] = await this.db.query('read directory', 'SELECT data FROM castore_directories WHERE digest = $1', [digest.bytes], opts);
-    if (row === undefined) return null;
-    let directory: Directory;
-    try {
-      directory = decodeDirectory(bytesColumn(row, 'data')); // our own bytes: corruption, not bad input
-    } catch (err) {
-      throw new NarBridgeError('NB_ERR_STORAGE', `directory store: row ${digest.toHex()} does not decode`, { cause: err });
-    }
-    if (!directory.digest().equals(digest)) {
-      throw new NarBridgeError('NB_ERR_STORAGE', `directory store: row ${digest.toHex()} holds another directory`);
-    }
-    return directory;
+    return row === undefined ? null : decodeStoredDirectory(digest, bytesColumn(row, 'data'));
   }
 
   getRecursive(root: B3Digest, opts?: CallOptions): AsyncIterable<Directory> {
