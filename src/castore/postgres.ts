@@ -192,12 +192,16 @@ export class PostgresDatabase {
   migrate(component: string, steps: readonly string[]): Promise<void> {
     return this.transaction('migrate', async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-      await tx.query('CREATE TABLE IF NOT EXISTS schema_versions (component text PRIMARY KEY NOT NULL, version integer NOT NULL)');
-      const [row] = await tx.query('SELECT version FROM schema_versions WHERE component = $1', [component]);
+      // No DDL when nothing is to do, so a role without CREATE rights can serve a schema `nar-bridge migrate` set up.
+      const [table] = await tx.query("SELECT to_regclass('schema_versions') IS NOT NULL AS present");
+      const present = typeof table === 'object' && table !== null && Reflect.get(table, 'present') === true;
+      if (!present) await tx.query('CREATE TABLE schema_versions (component text PRIMARY KEY NOT NULL, version integer NOT NULL)');
+      const [row] = present ? await tx.query('SELECT version FROM schema_versions WHERE component = $1', [component]) : [];
       const version = row === undefined ? 0 : integerColumn(row, 'version');
       if (version > steps.length) {
         throw new NarBridgeError('NB_ERR_STORAGE', `${component} schema version ${version} is newer than this release (${steps.length})`);
       }
+      if (version === steps.length) return;
       for (const step of steps.slice(version)) await tx.query(step);
       await tx.query(
         'INSERT INTO schema_versions (component, version) VALUES ($1, $2) ON CONFLICT (component) DO UPDATE SET version = excluded.version',

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { directoryServiceFromUrl, isTransientPostgresError, PostgresDatabase, postgresPoolConfig, redactUrlPassword } from '../../src/castore/index.js';
+import { Directory, directoryServiceFromUrl, isTransientPostgresError, PostgresDatabase, postgresPoolConfig, redactUrlPassword } from '../../src/castore/index.js';
 import { NarBridgeError } from '../../src/errors.js';
+import { putAll } from './directory-service-suite.js';
 import { describePostgres, useTestDatabase } from './postgres-fixture.js';
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
@@ -112,6 +113,29 @@ describePostgres('PostgresDatabase on a real server', () => {
       expect((await database.sql(`SELECT count(*)::int AS n FROM ${schema}.t`)).rows[0].n).toBe(2);
     } finally {
       await Promise.all(dbs.map((db) => db.close()));
+    }
+  });
+
+  it('serves with a role that may not create tables, once the schema is migrated', async () => {
+    const url = new URL(await database.freshSchemaUrl());
+    const schema = url.searchParams.get('schema');
+    (await directoryServiceFromUrl(url.href)).close(); // migrates, as the admin
+    const role = `nb_runtime_${Date.now()}`;
+    await database.sql(`CREATE ROLE ${role} LOGIN`);
+    try {
+      await database.sql(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+      await database.sql(`GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+      const asRuntime = new URL(url.href);
+      asRuntime.username = role;
+      const opened = await directoryServiceFromUrl(asRuntime.href);
+      try {
+        expect(await putAll(opened.service, [Directory.EMPTY])).toBe(Directory.EMPTY.digest().toHex());
+      } finally {
+        opened.close();
+      }
+    } finally {
+      await database.sql(`DROP OWNED BY ${role}`);
+      await database.sql(`DROP ROLE ${role}`);
     }
   });
 
