@@ -7,6 +7,7 @@ import { infoCommand, INFO_USAGE } from './info.js';
 import { exportCommand, EXPORT_USAGE } from './export.js';
 import { lsCommand, LS_USAGE } from './ls.js';
 import { catCommand, CAT_USAGE } from './cat.js';
+import { migrateCommand, MIGRATE_USAGE } from './migrate.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
 import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
@@ -57,7 +58,8 @@ ${IMPORT_USAGE}
 ${INFO_USAGE}
 ${EXPORT_USAGE}
 ${LS_USAGE}
-${CAT_USAGE}`;
+${CAT_USAGE}
+${MIGRATE_USAGE}`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -77,6 +79,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await lsCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
       case 'cat':
         return await catCommand(rest, { env: process.env, stdout: process.stdout });
+      case 'migrate':
+        return await migrateCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
       case 'help':
       case '--help':
       case '-h':

@@ -8,6 +8,8 @@ import { blake3 } from '../../src/castore/index.js';
 import { NixHash, StorePath } from '../../src/nix/index.js';
 import { openLocalStore, type OpenStore } from '../../src/cli/open-store.js';
 import { openStoreOverrides } from '../../src/cli/service-overrides.js';
+import { migrateCommand } from '../../src/cli/migrate.js';
+import { NarBridgeError } from '../../src/errors.js';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
 import { putAll, sharedDag } from '../castore/directory-service-suite.js';
 import { plainPathInfo } from '../store/plain-path-info.js';
@@ -54,5 +56,22 @@ describePostgres('a store whose metadata is in PostgreSQL', () => {
     expect(plainPathInfo(await b.store.pathInfos.get(info.storePath.digest))).toEqual(plainPathInfo(info));
     expect((await b.store.narUploads.get(fileHash))?.fileSize).toBe(300);
     expect((await b.buildLogs.get(drv))?.toHex()).toBe(blake3(Buffer.from('log')).toHex());
+  });
+
+  it('nar-bridge migrate creates every table, reading URLs from flags and the environment', async () => {
+    const url = new URL(await database.freshSchemaUrl());
+    url.password = 'not-printed'; // trust auth on the test server ignores it
+    let out = '';
+    const io = { env: { NAR_BRIDGE_PATH_INFO_SERVICE_ADDR: url.href }, stdout: (t: string) => (out += t) };
+    expect(await migrateCommand(['--directory-service-addr', url.href], io)).toBe(0);
+    const { rows } = await database.sql('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [url.searchParams.get('schema')]);
+    expect(rows.map((r) => r.table_name)).toEqual(['build_logs', 'castore_directories', 'nar_uploads', 'path_infos', 'schema_versions']);
+    expect(out).toContain('schema up to date');
+    expect(out).not.toContain('not-printed');
+  });
+
+  it('nar-bridge migrate without a PostgreSQL URL is a usage error', async () => {
+    const err = await migrateCommand(['--directory-service-addr', 'memory://'], { env: {}, stdout: () => undefined }).then(() => undefined, (e: unknown) => e);
+    expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_CONFIG');
   });
 });
