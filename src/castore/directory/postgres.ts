@@ -1,4 +1,5 @@
 // PostgresDirectoryService: canonical Directory bytes in PostgreSQL, keyed by digest, shared by every replica.
+import { Buffer } from 'node:buffer';
 import type { CallOptions } from '../blob/service.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
@@ -6,7 +7,7 @@ import { bytesColumn, integerColumn, type PostgresDatabase } from '../postgres.j
 import { ValidatingPutter } from './putter.js';
 import type { DirectoryPutter, DirectoryService } from './service.js';
 import { decodeStoredDirectory } from './stored.js';
-import { traverseDirectories } from './traverse.js';
+import { traverseDirectoryLevels } from './traverse.js';
 
 /** Append-only; see PostgresDatabase.migrate. The same table, bytes and component name as the SQLite backend. */
 const SCHEMA = [
@@ -16,6 +17,9 @@ const SCHEMA = [
      data bytea NOT NULL
    )`,
 ] as const;
+
+/** Digests per query of a getRecursive level: a few hundred rows of at most a few KiB each, typically. */
+const GET_MANY_BATCH = 256;
 
 export class PostgresDirectoryService implements DirectoryService {
   private constructor(private readonly db: PostgresDatabase) {}
@@ -31,8 +35,23 @@ export class PostgresDirectoryService implements DirectoryService {
     return row === undefined ? null : decodeStoredDirectory(digest, bytesColumn(row, 'data'));
   }
 
+  /** One query per level of the graph (per GET_MANY_BATCH directories of it), not one per Directory. */
   getRecursive(root: B3Digest, opts?: CallOptions): AsyncIterable<Directory> {
-    return traverseDirectories(root, (d, o) => this.get(d, o), opts);
+    return traverseDirectoryLevels(root, (digests, o) => this.#getMany(digests, o), GET_MANY_BATCH, opts);
+  }
+
+  async #getMany(digests: readonly B3Digest[], opts?: CallOptions): Promise<ReadonlyArray<Directory | null>> {
+    const rows = await this.db.query(
+      'read directories',
+      'SELECT digest, data FROM castore_directories WHERE digest = ANY($1::bytea[])',
+      [digests.map((d) => d.bytes)],
+      opts,
+    );
+    const found = new Map(rows.map((row) => [Buffer.from(bytesColumn(row, 'digest')).toString('hex'), bytesColumn(row, 'data')]));
+    return digests.map((digest) => {
+      const bytes = found.get(digest.toHex());
+      return bytes === undefined ? null : decodeStoredDirectory(digest, bytes);
+    });
   }
 
   putter(opts?: CallOptions): DirectoryPutter {
