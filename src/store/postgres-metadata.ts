@@ -23,7 +23,8 @@ const POSTGRES_METADATA = postgresScheme<StoreMetadata>(async (db) => ({
 
 /** Whether `raw` names a PostgreSQL database (whose store metadata postgresStoreMetadataFromUrl opens). */
 export function isPostgresUrl(raw: string): boolean {
-  return POSTGRES_SCHEMES.some((scheme) => raw.startsWith(`${scheme}:`));
+  const lower = raw.toLowerCase(); // schemes are case-insensitive, as URL parsing treats them
+  return POSTGRES_SCHEMES.some((scheme) => lower.startsWith(`${scheme}:`));
 }
 
 export function postgresStoreMetadataFromUrl(raw: string): Promise<OpenedService<StoreMetadata>> {
