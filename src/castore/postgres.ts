@@ -79,7 +79,14 @@ export async function postgresPoolConfig(url: URL): Promise<pg.PoolConfig> {
     if (!known) throw serviceUrlError(url.href, `unknown parameter '${key}' (known: ${QUERY_KEYS.join(', ')})`);
     query.set(known, value);
   }
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch (err) {
+      throw serviceUrlError(url.href, 'bad %-escape', err);
+    }
+  };
+  const database = decode(url.pathname.replace(/^\//, ''));
   if (database.includes('/')) throw serviceUrlError(url.href, 'the path names one database');
   const passwordFile = query.get('password-file');
   if (passwordFile !== undefined && url.password) throw serviceUrlError(url.href, 'give the password in the URL or in password-file, not both');
@@ -88,12 +95,12 @@ export async function postgresPoolConfig(url: URL): Promise<pg.PoolConfig> {
   const schema = query.get('schema');
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw serviceUrlError(url.href, 'schema must be a lower-case SQL identifier');
   const sslmode = query.get('sslmode');
-  if (sslmode !== undefined && !(sslmode in SSL_MODES)) throw serviceUrlError(url.href, `sslmode must be one of ${Object.keys(SSL_MODES).join(', ')}`);
+  if (sslmode !== undefined && !Object.hasOwn(SSL_MODES, sslmode)) throw serviceUrlError(url.href, `sslmode must be one of ${Object.keys(SSL_MODES).join(', ')}`);
   return {
     ...(url.hostname ? { host: url.hostname.replace(/^\[(.*)\]$/, '$1') } : {}),
     ...(url.port ? { port: Number(url.port) } : {}),
-    ...(url.username ? { user: decodeURIComponent(url.username) } : {}),
-    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.username ? { user: decode(url.username) } : {}),
+    ...(url.password ? { password: decode(url.password) } : {}),
     ...(passwordFile !== undefined ? { password: await readPasswordFile(url, passwordFile) } : {}),
     ...(database ? { database } : {}),
     ...(sslmode !== undefined ? { ssl: SSL_MODES[sslmode] } : {}),
@@ -155,8 +162,8 @@ export class PostgresDatabase {
    * a named prepared statement, parsed and planned once per connection rather than on every call.
    */
   query(what: string, text: string, values: readonly unknown[] = [], opts?: CallOptions): Promise<readonly unknown[]> {
-    let name = this.#statements.get(text);
-    if (name === undefined) this.#statements.set(text, (name = `nb_${this.#statements.size}`));
+    const name = this.#statements.get(text) ?? `nb_${this.#statements.size}`;
+    this.#statements.set(text, name);
     const statement = { name, text, values: [...values] };
     return this.#retry(what, opts, async () => (await this.#pool.query(statement)).rows);
   }

@@ -60,6 +60,8 @@ describe('postgres service URLs', () => {
     ['postgresql://h/db?max-connections=0', 'max-connections'],
     ['postgresql://h/db?schema=Bad;drop', 'schema'],
     ['postgresql://h/db?sslmode=sometimes', 'sslmode'],
+    ['postgresql://h/db?sslmode=toString', 'sslmode'],
+    ['postgresql://u:p%zzw@h/db', '%-escape'],
     ['postgresql://h/a/b', 'one database'],
     ['postgresql://h/db#x', 'fragment'],
   ])('refuses %s', async (raw, why) => {
