@@ -1,9 +1,21 @@
 // Stateless replicas end to end: two nar-bridge servers keep Directories and PathInfos (and the upload and build-log
-// indexes) in one PostgreSQL and blobs in one shared directory. Real Nix pushes to one and substitutes from the other.
+// indexes) in one PostgreSQL and blobs in one shared directory. Real Nix pushes through both (NARs to one, narinfos to
+// the other) and substitutes from the second.
 import path from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
-import { cleanupE2E, disposeFixtures, inChroot, makeFixtures, makeTempDir, nixEnv, runNix, snapshotTree, startServer } from './harness.js';
+import {
+  cleanupE2E,
+  disposeFixtures,
+  inChroot,
+  makeFixtures,
+  makeTempDir,
+  nixEnv,
+  runNix,
+  snapshotTree,
+  startRecordingProxy,
+  startServer,
+} from './harness.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);
@@ -11,7 +23,7 @@ afterAll(disposeFixtures);
 describePostgres('nar-bridge on PostgreSQL', () => {
   const database = useTestDatabase('e2e');
 
-  it('a closure pushed to one replica is substituted from another', async () => {
+  it('a closure pushed through two replicas is substituted from one', async () => {
     const fx = await makeFixtures();
     const env = await nixEnv();
     const withPassword = new URL(await database.freshSchemaUrl());
@@ -22,7 +34,10 @@ describePostgres('nar-bridge on PostgreSQL', () => {
     const a = await startServer({ dataDir: await makeTempDir('pg-a'), extraArgs: args });
     const b = await startServer({ dataDir: await makeTempDir('pg-b'), extraArgs: args });
 
-    await runNix(['copy', '--to', `${a.url}?secret-key=${fx.secretKeyFile}`, fx.y], env);
+    // Each NAR goes to A and each narinfo PUT to B: B matches the narinfo against the upload A indexed.
+    const split = await startRecordingProxy(a.url, (req) => (req.method === 'PUT' && req.url.endsWith('.narinfo') ? b.url : a.url));
+    await runNix(['copy', '--to', `${split.url}?secret-key=${fx.secretKeyFile}`, fx.y], env);
+    expect(split.requests.filter((r) => r.method === 'PUT' && r.url.endsWith('.narinfo')).map((r) => r.status)).toEqual([204, 204, 204]);
     const store = env.newStore();
     await runNix(['copy', '--from', b.url, '--to', store, '--option', 'trusted-public-keys', fx.publicKey, fx.y], env);
     for (const p of [fx.y, fx.deptree, fx.dep]) expect(await snapshotTree(inChroot(store, p)), p).toEqual(await snapshotTree(p));
