@@ -24,3 +24,14 @@ export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
 export { sameNode } from './same-node.js';
 export { migrate, openDatabase, type Database } from './sqlite.js';
+export {
+  PostgresDatabase,
+  POSTGRES_SCHEMES,
+  bytesColumn,
+  optionalBytesColumn,
+  integerColumn,
+  isTransientPostgresError,
+  postgresPoolConfig,
+  type Queryable,
+} from './postgres.js';
+export { redactUrlPassword } from './service-url-error.js';

@@ -1,6 +1,8 @@
 // Services from URLs, tvix style: the scheme before any `+` picks a factory from an immutable table.
 import { NarBridgeError } from '../errors.js';
 import { GrpcConnection, grpcEndpointFromUrl } from './grpc/connection.js';
+import { PostgresDatabase } from './postgres.js';
+import { serviceUrlError as configError } from './service-url-error.js';
 import { openDatabase, type Database } from './sqlite.js';
 
 export interface OpenedService<S> {
@@ -11,10 +13,6 @@ export interface OpenedService<S> {
 
 export type ServiceFactory<S> = (url: URL) => OpenedService<S> | Promise<OpenedService<S>>;
 export type SchemeTable<S> = ReadonlyMap<string, ServiceFactory<S>>;
-
-function configError(raw: string, why: string, cause?: unknown): NarBridgeError {
-  return new NarBridgeError('NB_ERR_CONFIG', `service URL '${raw}': ${why}`, cause === undefined ? undefined : { cause });
-}
 
 export async function serviceFromUrl<S>(raw: string, schemes: SchemeTable<S>): Promise<OpenedService<S>> {
   let url: URL;
@@ -72,5 +70,24 @@ export function grpcScheme<S>(make: (connection: GrpcConnection) => S): ServiceF
   return (url) => {
     const connection = new GrpcConnection(grpcEndpointFromUrl(url));
     return { service: make(connection), close: () => connection.close() };
+  };
+}
+
+/**
+ * `postgresql://user@host:port/db?…` (also `postgres://`): a service over its own pool, its tables migrated before
+ * it is handed out. Closing ends the pool in the background, once queries in flight finish.
+ */
+export function postgresScheme<S>(make: (db: PostgresDatabase) => Promise<S>): ServiceFactory<S> {
+  return async (url) => {
+    let db: PostgresDatabase | undefined;
+    try {
+      db = await PostgresDatabase.open(url);
+      return { service: await make(db), close: () => void db?.close() };
+    } catch (err) {
+      await db?.close();
+      if (!NarBridgeError.is(err) || err.code !== 'NB_ERR_STORAGE') throw err;
+      // A database that cannot be used at startup is the operator's to fix: one line, exit 2, as for a bad URL.
+      throw configError(url.href, `cannot use the database: ${err.cause instanceof Error ? err.cause.message : err.message}`, err);
+    }
   };
 }

@@ -8,6 +8,7 @@ import { IMPORT_USAGE } from './import.js';
 import { INFO_USAGE } from './info.js';
 import { KEYS_USAGE } from './keys.js';
 import { LS_USAGE } from './ls.js';
+import { MIGRATE_USAGE } from './migrate.js';
 import { VERIFY_USAGE } from './verify.js';
 
 const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL] …
@@ -45,7 +46,7 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
 
 `;
 
-export type Command = 'serve' | 'keys' | 'import' | 'info' | 'export' | 'ls' | 'cat' | 'verify';
+export type Command = 'serve' | 'keys' | 'import' | 'info' | 'export' | 'ls' | 'cat' | 'verify' | 'migrate';
 
 /** Each command: one line for the list, and its full usage. */
 const COMMANDS: Readonly<Record<Command, { readonly summary: string; readonly usage: string }>> = {
@@ -56,6 +57,7 @@ const COMMANDS: Readonly<Record<Command, { readonly summary: string; readonly us
   export: { summary: 'write the NAR of a store path', usage: EXPORT_USAGE },
   ls: { summary: 'list the files of a store path, like nix store ls', usage: LS_USAGE },
   cat: { summary: 'print one file of a store path', usage: CAT_USAGE },
+  migrate: { summary: 'create or upgrade the PostgreSQL schema of the metadata services', usage: MIGRATE_USAGE },
   verify: { summary: 're-hash every stored object; report what is corrupt and which paths it breaks', usage: VERIFY_USAGE },
 };
 

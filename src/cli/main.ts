@@ -7,6 +7,7 @@ import { exportCommand } from './export.js';
 import { lsCommand } from './ls.js';
 import { catCommand } from './cat.js';
 import { verifyCommand } from './verify.js';
+import { migrateCommand } from './migrate.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
 import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
@@ -59,6 +60,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await catCommand(rest, { env: process.env, stdout: process.stdout });
       case 'verify':
         return await verifyCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+      case 'migrate':
+        return await migrateCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
     }
   } catch (err) {
     const failed = failure(err, command);

@@ -28,7 +28,7 @@ export interface OpenStore {
   close(): void;
 }
 
-/** `overrides` replace embedded services (--blob-service-addr etc.); the upload index always stays here. */
+/** `overrides` replace embedded services (--blob-service-addr etc.; the indexes follow PathInfos in PostgreSQL). */
 export async function openLocalStore(dataDir: string, overrides: StoreOverrides = {}): Promise<OpenStore> {
   await mkdir(dataDir, { recursive: true });
   const db = openDatabase(join(dataDir, 'meta.sqlite'));
@@ -39,11 +39,11 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
     blobs,
     directories: overrides.directories ?? new SqliteDirectoryService(db),
     pathInfos: overrides.pathInfos ?? pathInfos,
-    narUploads: new SqliteNarUploadIndex(db),
+    narUploads: overrides.narUploads ?? new SqliteNarUploadIndex(db),
   };
   return {
     store,
-    buildLogs: new SqliteBuildLogIndex(db),
+    buildLogs: overrides.buildLogs ?? new SqliteBuildLogIndex(db),
     realisations: new SqliteRealisationService(db),
     recent: overrides.pathInfos ? null : pathInfos,
     packs,

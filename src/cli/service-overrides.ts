@@ -1,22 +1,42 @@
 // --blob-service-addr and friends → services that replace the embedded store's, opened and validated at startup.
 import { blobServiceFromUrl, directoryServiceFromUrl, type OpenedService } from '../castore/index.js';
-import { pathInfoServiceFromUrl, type Store } from '../store/index.js';
+import { pathInfoServiceFromUrl, type BuildLogIndex, type Store } from '../store/index.js';
+import { isPostgresUrl, postgresStoreMetadataFromUrl } from './postgres-metadata.js';
 import type { StoreSettings } from './settings.js';
 
-/** The narUploads index is never replaced: it must live beside the process that matches narinfo PUTs. */
-export type StoreOverrides = Partial<Pick<Store, 'blobs' | 'directories' | 'pathInfos'>>;
+/**
+ * The NAR upload and build-log indexes stay in the data dir, beside the process that matches narinfo PUTs, unless
+ * the PathInfos are in PostgreSQL: then they go there too, so that every replica sharing those PathInfos shares them.
+ */
+export type StoreOverrides = Partial<Pick<Store, 'blobs' | 'directories' | 'pathInfos' | 'narUploads'>> & { readonly buildLogs?: BuildLogIndex };
 
 export interface OpenOverrides {
   readonly services: StoreOverrides;
   close(): void;
 }
 
-export function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrides> {
-  return openServices({
+export async function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrides> {
+  const pathInfos = settings.pathInfoServiceAddr ?? undefined;
+  const inPostgres = pathInfos !== undefined && isPostgresUrl(pathInfos);
+  const opened = await openServices({
     blobs: settings.blobServiceAddr ?? undefined,
     directories: settings.directoryServiceAddr ?? undefined,
-    pathInfos: settings.pathInfoServiceAddr ?? undefined,
+    pathInfos: inPostgres ? undefined : pathInfos,
   });
+  if (!inPostgres) return opened;
+  try {
+    const metadata = await postgresStoreMetadataFromUrl(pathInfos);
+    return {
+      services: { ...opened.services, ...metadata.service },
+      close: () => {
+        metadata.close();
+        opened.close();
+      },
+    };
+  } catch (err) {
+    opened.close();
+    throw err;
+  }
 }
 
 /** One optional service URL per replaceable service. */

@@ -461,14 +461,15 @@ export interface RecordingProxy {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'expect', 'proxy-connection', 'upgrade']);
 
-export async function startRecordingProxy(targetUrl: string): Promise<RecordingProxy> {
-  const target = new URL(targetUrl);
+/** `route` picks another target per request (e.g. to spread one client's requests over replicas). */
+export async function startRecordingProxy(targetUrl: string, route?: (req: RecordedRequest) => string): Promise<RecordingProxy> {
   const requests: RecordedRequest[] = [];
   const agent = new http.Agent({ keepAlive: false });
   // Node answers `Expect: 100-continue` itself when there is no 'checkContinue' listener, as Nix's curl wants.
   const server = http.createServer((req, res) => {
     const rec: RecordedRequest = { method: req.method ?? '?', url: req.url ?? '' };
     requests.push(rec);
+    const target = new URL(route?.(rec) ?? targetUrl);
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
     headers.host = target.host;

@@ -76,6 +76,10 @@ const BAD: ReadonlyArray<readonly [keyof typeof OPENERS, string]> = [
   ['pathinfo', 'sqlite:///f?mode=ro'],
   ['pathinfo', 'redis://localhost:6379'],
   ['pathinfo', ''],
+  ['blob', 'postgresql://127.0.0.1/db'], // PostgreSQL keeps metadata, not blobs
+  ['directory', 'postgresql://127.0.0.1/db?unknown=1'],
+  ['directory', 'postgres+tls://127.0.0.1/db'],
+  ['pathinfo', 'postgresql://u:secret@127.0.0.1/a/b'],
 ];
 
 describe('service URLs', () => {
@@ -96,6 +100,7 @@ describe('service URLs', () => {
     expect(err).toBeInstanceOf(NarBridgeError);
     expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_CONFIG');
     expect(String(err)).not.toContain('\n');
+    expect(String(err)).not.toContain('secret');
   });
 
   it('takes the scheme table as a value, so a caller can add schemes', async () => {

@@ -1,11 +1,12 @@
-// PathInfoService conformance on memory and on a real SQLite file, including reopening it.
+// PathInfoService conformance on memory, on a real SQLite file and on a real PostgreSQL, including reopening them.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { B3Digest, migrate, openDatabase, SymlinkTarget, type Database } from '../../src/castore/index.js';
 import { NixHash, Signature, StorePath, parseContentAddress } from '../../src/nix/index.js';
-import { encodePathInfo, MemoryPathInfoService, SqlitePathInfoService, type PathInfo, type PathInfoService, type RecentPathInfos } from '../../src/store/index.js';
+import { encodePathInfo, MemoryPathInfoService, pathInfoServiceFromUrl, SqlitePathInfoService, type PathInfo, type PathInfoService, type RecentPathInfos } from '../../src/store/index.js';
+import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
 import { plainPathInfo as plain } from './plain-path-info.js';
 
 const dep = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
@@ -21,7 +22,7 @@ const INFO: PathInfo = {
 };
 
 let dirs: string[] = [];
-let dbs: Database[] = [];
+let dbs: Array<{ close(): void }> = [];
 afterEach(async () => {
   for (const db of dbs) db.close();
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
@@ -47,7 +48,45 @@ const backends: Array<[string, () => Promise<PathInfoService>]> = [
   ],
 ];
 
-describe.each(backends)('%s PathInfoService', (_name, make) => {
+describe.each(backends)('%s PathInfoService', (_name, make) => describePathInfoService(make));
+
+describePostgres('postgres PathInfoService', () => {
+  const database = useTestDatabase('path_infos');
+  const open = async (url: string) => {
+    const opened = await pathInfoServiceFromUrl(url);
+    dbs.push(opened);
+    return opened.service;
+  };
+  describePathInfoService(async () => open(await database.freshSchemaUrl()));
+
+  it('lists in digest order across pages, as SQLite does', async () => {
+    const service = await open(await database.freshSchemaUrl());
+    const digests = Array.from({ length: 2500 }, (_, i) => {
+      const digest = new Uint8Array(20);
+      new DataView(digest.buffer).setUint32(0, (i * 2654435761) >>> 0); // scattered, not in insertion order
+      return digest;
+    });
+    await Promise.all(digests.map((digest) => service.put({ ...INFO, storePath: StorePath.fromParts(digest, 'y') })));
+    const listed: string[] = [];
+    for await (const info of service.list()) listed.push(Buffer.from(info.storePath.digest).toString('hex'));
+    expect(listed).toEqual(digests.map((d) => Buffer.from(d).toString('hex')).sort());
+  });
+
+  it('PathInfos put by one replica are seen by another', async () => {
+    const url = await database.freshSchemaUrl();
+    await (await open(url)).put(INFO);
+    expect(plain(await (await open(url)).get(INFO.storePath.digest))).toEqual(plain(INFO));
+  });
+
+  it('stores the same PathInfo bytes as SQLite', async () => {
+    const url = await database.freshSchemaUrl();
+    await (await open(url)).put(INFO);
+    const { rows } = await database.sql(`SELECT data FROM ${new URL(url).searchParams.get('schema')}.path_infos`);
+    expect(Buffer.from(rows[0].data).equals(Buffer.from(encodePathInfo(INFO)))).toBe(true);
+  });
+});
+
+function describePathInfoService(make: () => Promise<PathInfoService>): void {
   it('returns null for a missing path', async () => {
     expect(await (await make()).get(INFO.storePath.digest)).toBeNull();
   });
@@ -71,7 +110,7 @@ describe.each(backends)('%s PathInfoService', (_name, make) => {
     await service.put({ ...INFO, signatures: [] });
     expect((await service.get(INFO.storePath.digest))?.signatures).toEqual([]);
   });
-});
+}
 
 it('sqlite PathInfos survive reopening the database', async () => {
   const file = await sqliteFile();

@@ -2,6 +2,7 @@
 export type { DirectoryPutter, DirectoryService } from './service.js';
 export { MemoryDirectoryService } from './memory.js';
 export { SqliteDirectoryService } from './sqlite.js';
+export { PostgresDirectoryService } from './postgres.js';
 export { GrpcDirectoryService } from './grpc.js';
 export { DIRECTORY_SCHEMES, directoryServiceFromUrl } from './from-url.js';
 export { traverseDirectories } from './traverse.js';

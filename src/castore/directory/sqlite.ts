@@ -4,9 +4,9 @@ import type { CallOptions } from '../blob/service.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 import { migrate, type Database } from '../sqlite.js';
-import { decodeDirectory } from '../wire.js';
 import { ValidatingPutter, type PendingDirectory } from './putter.js';
 import type { DirectoryPutter, DirectoryService } from './service.js';
+import { decodeStoredDirectory } from './stored.js';
 import { traverseDirectories } from './traverse.js';
 
 /** Append-only; see migrate(). `size` is kept beside the bytes so putters check children without decoding. */
@@ -58,11 +58,7 @@ export class SqliteDirectoryService implements DirectoryService {
     if (row === undefined) return null;
     const data = column(row, 'data');
     if (!(data instanceof Uint8Array)) throw storageError('read', new TypeError('data column is not a BLOB'));
-    const directory = run('decode', () => decodeDirectory(data)); // our own bytes: corruption, not bad input
-    if (!directory.digest().equals(digest)) {
-      throw new NarBridgeError('NB_ERR_STORAGE', `directory store: row ${digest.toHex()} holds another directory`);
-    }
-    return directory;
+    return decodeStoredDirectory(digest, data);
   }
 
   getRecursive(root: B3Digest, opts?: CallOptions): AsyncIterable<Directory> {

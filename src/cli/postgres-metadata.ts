@@ -1,0 +1,34 @@
+// The store's metadata in PostgreSQL, over one pool: PathInfos, and beside them the NAR upload index and the build-log
+// index, so that replicas behind one load balancer share all three (a NAR PUT and its narinfo PUT may reach different
+// replicas; a log pushed to one is served by all).
+import { POSTGRES_SCHEMES, postgresScheme, serviceFromUrl, type OpenedService } from '../castore/index.js';
+import {
+  PostgresBuildLogIndex,
+  PostgresNarUploadIndex,
+  PostgresPathInfoService,
+  type BuildLogIndex,
+  type NarUploadIndex,
+  type PathInfoService,
+} from '../store/index.js';
+
+export interface StoreMetadata {
+  readonly pathInfos: PathInfoService;
+  readonly narUploads: NarUploadIndex;
+  readonly buildLogs: BuildLogIndex;
+}
+
+const POSTGRES_METADATA = postgresScheme<StoreMetadata>(async (db) => ({
+  pathInfos: await PostgresPathInfoService.open(db),
+  narUploads: await PostgresNarUploadIndex.open(db),
+  buildLogs: await PostgresBuildLogIndex.open(db),
+}));
+
+/** Whether `raw` names a PostgreSQL database (whose store metadata postgresStoreMetadataFromUrl opens). */
+export function isPostgresUrl(raw: string): boolean {
+  const lower = raw.toLowerCase(); // schemes are case-insensitive, as URL parsing treats them
+  return POSTGRES_SCHEMES.some((scheme) => lower.startsWith(`${scheme}:`));
+}
+
+export function postgresStoreMetadataFromUrl(raw: string): Promise<OpenedService<StoreMetadata>> {
+  return serviceFromUrl(raw, new Map(POSTGRES_SCHEMES.map((scheme) => [scheme, POSTGRES_METADATA])));
+}
