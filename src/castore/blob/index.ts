@@ -7,4 +7,5 @@ export { LocalChunkIndex, MemoryChunkIndex, type ChunkIndex } from './chunk-inde
 export { chunkingParams, chunkLength, DEFAULT_AVG_CHUNK_BYTES, type ChunkingParams } from './fastcdc.js';
 export { GrpcBlobService } from './grpc.js';
 export { BLOB_SCHEMES, blobServiceFromUrl } from './from-url.js';
+export { sliceBytes } from './slice-bytes.js';
 export { TieredBlobService, type Tier, type TierObserver } from './tiered.js';
