@@ -1,6 +1,6 @@
 // PathInfo ⇄ tvix.store.v1.PathInfo protobuf (storage and the gRPC wire). The root node's name
 // carries the store path basename; the deriver's name drops ".drv", as tvix does.
-import { decodeRootNode, encodeRootNode } from '../castore/index.js';
+import { decodeRootNode, encodeRootNode, uint64ToNumber } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import { NixHash, Signature, StorePath, type ContentAddress, type HashAlgo } from '../nix/index.js';
 import { tvix } from '../proto/index.js';
@@ -64,7 +64,7 @@ export function pathInfoFromProto(proto: tvix.store.v1.IPathInfo): PathInfo {
     node,
     references,
     narHash: NixHash.fromDigest('sha256', narinfo.narSha256 ?? new Uint8Array(0)),
-    narSize: Number(narinfo.narSize ?? 0),
+    narSize: uint64ToNumber(narinfo.narSize, 'NAR size'),
     signatures: (narinfo.signatures ?? []).map((sig) => Signature.fromParts(sig.name ?? '', sig.data ?? new Uint8Array(0))),
     ...(deriver ? { deriver: StorePath.fromParts(deriver.digest ?? new Uint8Array(0), `${deriver.name ?? ''}${DRV_SUFFIX}`) } : {}),
     ...(narinfo.ca && caKind ? { ca: { method: caKind[1], hash: NixHash.fromDigest(caKind[2], narinfo.ca.digest ?? new Uint8Array(0)) } } : {}),
