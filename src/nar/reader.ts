@@ -159,7 +159,7 @@ class Parser {
     this.tag([NAME]);
     const at = this.cursor.offset;
     const name = await this.readString(this.limits.maxNameLength, 'entry name length');
-    const problem = nameProblem(name);
+    const problem = narEntryNameProblem(name);
     if (problem !== null) throw narMalformed(`invalid entry name: ${problem}`, at);
     if (dir.lastName !== null && Buffer.compare(dir.lastName, name) >= 0) {
       throw narMalformed('entry names not strictly ascending', at);
@@ -254,8 +254,11 @@ class Parser {
   }
 }
 
-/** Why `name` cannot be a directory entry, or null if it can. */
-function nameProblem(name: Uint8Array): string | null {
+/**
+ * Why `name` cannot be a NAR directory entry name, or null if it can. Its length was already checked against
+ * `maxNameLength`. (castore's PathComponent has its own rule: src/nar and src/castore do not import each other.)
+ */
+function narEntryNameProblem(name: Uint8Array): string | null {
   if (name.length === 0) return 'empty';
   if (name.length === 1 && name[0] === DOT) return '"."';
   if (name.length === 2 && name[0] === DOT && name[1] === DOT) return '".."';
