@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { NarBridgeError } from '../../errors.js';
+import { isEnoent, NarBridgeError } from '../../errors.js';
 import { B3_DIGEST_LENGTH, B3Digest } from '../digest.js';
 import type { ChunkMeta } from './service.js';
 import { claimTempSpace } from './temp-space.js';
@@ -46,7 +46,7 @@ export class LocalChunkIndex implements ChunkIndex {
     try {
       bytes = await readFile(this.#path(blob));
     } catch (err) {
-      if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
+      if (isEnoent(err)) return null;
       throw new NarBridgeError('NB_ERR_STORAGE', 'chunk index: read failed', { cause: err });
     }
     if (bytes.byteLength === 0 || bytes.byteLength % RECORD_BYTES !== 0) {
