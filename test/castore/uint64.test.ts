@@ -33,6 +33,11 @@ describe('uint64ToNumber', () => {
     expect(attempt).toThrow(`NAR size ${size} is above 2^53-1`);
   });
 
+  it('converts a bigint (read from our own files) with the same check', () => {
+    expect(uint64ToNumber(2n ** 53n - 1n, 'chunk size')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(() => uint64ToNumber(2n ** 64n - 1n, 'chunk size')).toThrow('chunk size 18446744073709551615 is above 2^53-1');
+  });
+
   it.each([-1, 1.5, Number.NaN, 2 ** 53])('refuses the number %d', (n) => {
     expect(() => uint64ToNumber(n, 'chunk size')).toThrow(/chunk size/);
   });

@@ -5,6 +5,7 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isEnoent, NarBridgeError } from '../../errors.js';
 import { B3_DIGEST_LENGTH, B3Digest } from '../digest.js';
+import { uint64ToNumber } from '../grpc/uint64.js';
 import type { ChunkMeta } from './service.js';
 import { claimTempSpace } from './temp-space.js';
 
@@ -54,7 +55,12 @@ export class LocalChunkIndex implements ChunkIndex {
     }
     const chunks: ChunkMeta[] = [];
     for (let at = 0; at < bytes.byteLength; at += RECORD_BYTES) {
-      const size = Number(bytes.readBigUInt64LE(at + B3_DIGEST_LENGTH));
+      let size: number;
+      try {
+        size = uint64ToNumber(bytes.readBigUInt64LE(at + B3_DIGEST_LENGTH), 'chunk size');
+      } catch (err) {
+        throw new NarBridgeError('NB_ERR_STORAGE', `chunk index of blob ${blob.toHex()} is damaged`, { cause: err });
+      }
       chunks.push({ digest: B3Digest.parse(bytes.subarray(at, at + B3_DIGEST_LENGTH)), size });
     }
     return chunks;
