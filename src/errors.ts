@@ -38,3 +38,8 @@ export class NarBridgeError extends Error {
     return typeof err === 'object' && err !== null && BRAND in err;
   }
 }
+
+/** A filesystem call failed because the path does not exist (errno ENOENT); not a NarBridgeError miss. */
+export function isEnoent(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && err.code === 'ENOENT';
+}

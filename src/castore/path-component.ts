@@ -7,7 +7,12 @@ export const MAX_NAME_LENGTH = 255;
 const SLASH = 0x2f;
 const DOT = 0x2e;
 
-function nameProblem(raw: Uint8Array): string | null {
+/**
+ * Why `raw` cannot be a castore path component, or null if it can. The NAR reader checks its entry names
+ * alike (nar/reader.ts narEntryNameProblem), but castore knows nothing of Nix formats, so each layer keeps its
+ * own rule; this one also caps the length, which the NAR reader leaves to its configurable limit.
+ */
+function pathComponentProblem(raw: Uint8Array): string | null {
   if (raw.length === 0) return 'empty';
   if (raw.length > MAX_NAME_LENGTH) return 'too long';
   if (raw.length === 1 && raw[0] === DOT) return "'.'";
@@ -27,7 +32,7 @@ export class PathComponent {
 
   /** Copies `raw`; 1..255 bytes, not '.' or '..', no '/' or NUL, else NB_ERR_INVALID_NAME. */
   static parse(raw: Uint8Array): PathComponent {
-    const why = nameProblem(raw);
+    const why = pathComponentProblem(raw);
     if (why) throw new NarBridgeError('NB_ERR_INVALID_NAME', `invalid entry name: ${why}`);
     return new PathComponent(Uint8Array.from(raw));
   }

@@ -7,6 +7,7 @@ import { NarBridgeError } from '../errors.js';
 import { tvix } from '../proto/index.js';
 import { B3Digest, blake3 } from './digest.js';
 import { Directory, DirectoryBuilder } from './directory.js';
+import { uint64ToNumber } from './grpc/uint64.js';
 import { checkNode, type DirectoryEntry, type Node } from './node.js';
 import { PathComponent, compareBytes } from './path-component.js';
 import { SymlinkTarget } from './symlink-target.js';
@@ -16,8 +17,6 @@ type ProtoDirectoryNode = tvix.castore.v1.DirectoryNode.$Properties;
 type ProtoFileNode = tvix.castore.v1.FileNode.$Properties;
 type ProtoSymlinkNode = tvix.castore.v1.SymlinkNode.$Properties;
 type ProtoNode = tvix.castore.v1.Node.$Properties;
-/** A protobufjs uint64: a number, or a Long when the `long` package is loaded. */
-type ProtoUint64 = number | { readonly low: number; readonly high: number } | null | undefined;
 
 /**
  * Largest Directory message we encode or accept (~500k entries). It bounds memory per message from an
@@ -187,23 +186,15 @@ export function decodeRootNode(bytes: Uint8Array): { name: Uint8Array; node: Nod
 
 // ---- protobufjs messages ⇄ model (for gRPC transports and store/wire.ts) ------------------------------------
 
-function sizeFromProto(value: ProtoUint64, what: string): number {
-  if (value === null || value === undefined) return 0;
-  // Unsigned Long halves are stored as int32; `>>> 0` reads them back as uint32.
-  const n = typeof value === 'number' ? value : (value.high >>> 0) * 2 ** 32 + (value.low >>> 0);
-  if (!Number.isSafeInteger(n) || n < 0) throw new NarBridgeError('NB_ERR_INVALID_NODE', `${what} size out of range`);
-  return n;
-}
-
 function directoryNodeFromProto(p: ProtoDirectoryNode): Node {
-  return { kind: 'directory', digest: B3Digest.parse(p.digest ?? EMPTY), size: sizeFromProto(p.size, 'directory') };
+  return { kind: 'directory', digest: B3Digest.parse(p.digest ?? EMPTY), size: uint64ToNumber(p.size, 'directory size') };
 }
 
 function fileNodeFromProto(p: ProtoFileNode): Node {
   return {
     kind: 'file',
     digest: B3Digest.parse(p.digest ?? EMPTY),
-    size: sizeFromProto(p.size, 'file'),
+    size: uint64ToNumber(p.size, 'file size'),
     executable: p.executable ?? false,
   };
 }

@@ -3,7 +3,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NarBridgeError } from '../errors.js';
+import { isEnoent, NarBridgeError } from '../errors.js';
 import type { Trust } from './load-trust.js';
 import type { TrustSettings } from './trust-settings.js';
 
@@ -27,7 +27,7 @@ export async function storeWritable(dataDir: string): Promise<void> {
     try {
       await access(path, constants.W_OK);
     } catch (err) {
-      if (path !== dataDir && err instanceof Error && 'code' in err && err.code === 'ENOENT') continue;
+      if (path !== dataDir && isEnoent(err)) continue;
       throw new NarBridgeError('NB_ERR_STORAGE', `data dir ${dataDir} is not writable: ${path}`, { cause: err });
     }
   }

@@ -2,6 +2,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database, PackBlobService } from '../castore/index.js';
+import { isEnoent } from '../errors.js';
 import type { PathInfoService } from '../store/index.js';
 
 export interface EmbeddedStoreStats {
@@ -50,7 +51,7 @@ async function ifPresent<T>(pending: Promise<T>): Promise<T | null> {
   try {
     return await pending;
   } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
+    if (isEnoent(err)) return null;
     throw err;
   }
 }

@@ -2,6 +2,7 @@
 // their NAR_BRIDGE_* variables, parsed and checked; reading the files they name is load-trust.ts's job.
 import { NarBridgeError } from '../errors.js';
 import { DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_NARINFO_BYTES, DEFAULT_UPLOAD_IDLE_TIMEOUT_MS, type HttpLimits } from '../http/index.js';
+import { DEFAULT_NAR_LIMITS } from '../nar/index.js';
 import { DEFAULT_MAX_DECOMPRESSION_RATIO, DEFAULT_MAX_NAR_SIZE } from '../store/index.js';
 
 export interface TrustSettings {
@@ -46,10 +47,6 @@ interface TrustValues {
 }
 type NumberFlag = 'max-nar-size' | 'max-narinfo-size' | 'max-decompression-ratio' | 'max-depth' | 'max-entries-per-directory' | 'upload-idle-timeout' | 'max-concurrent-uploads';
 
-/** Far deeper than real store paths nest (the NAR reader's own default), yet bounded. */
-const DEFAULT_MAX_DEPTH = 1024;
-/** Bounds one directory held in memory while building it; the largest real ones hold tens of thousands. */
-const DEFAULT_MAX_ENTRIES_PER_DIRECTORY = 1_000_000;
 const UNITS: Readonly<Record<string, number>> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 
 export function trustSettings(values: TrustValues, env: NodeJS.ProcessEnv): TrustSettings {
@@ -70,8 +67,9 @@ export function trustSettings(values: TrustValues, env: NodeJS.ProcessEnv): Trus
         maxNarSize: number('max-nar-size', 'NAR_BRIDGE_MAX_NAR_SIZE', DEFAULT_MAX_NAR_SIZE, parseBytes),
         maxDecompressionRatio: number('max-decompression-ratio', 'NAR_BRIDGE_MAX_DECOMPRESSION_RATIO', DEFAULT_MAX_DECOMPRESSION_RATIO),
         nar: {
-          maxDepth: number('max-depth', 'NAR_BRIDGE_MAX_DEPTH', DEFAULT_MAX_DEPTH),
-          maxEntriesPerDirectory: number('max-entries-per-directory', 'NAR_BRIDGE_MAX_ENTRIES_PER_DIRECTORY', DEFAULT_MAX_ENTRIES_PER_DIRECTORY),
+          ...DEFAULT_NAR_LIMITS,
+          maxDepth: number('max-depth', 'NAR_BRIDGE_MAX_DEPTH', DEFAULT_NAR_LIMITS.maxDepth),
+          maxEntriesPerDirectory: number('max-entries-per-directory', 'NAR_BRIDGE_MAX_ENTRIES_PER_DIRECTORY', DEFAULT_NAR_LIMITS.maxEntriesPerDirectory),
         },
       },
       maxNarInfoBytes: number('max-narinfo-size', 'NAR_BRIDGE_MAX_NARINFO_SIZE', DEFAULT_MAX_NARINFO_BYTES, parseBytes),

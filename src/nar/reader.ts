@@ -34,14 +34,17 @@ export interface NarLimits {
   maxEntriesPerDirectory?: number;
 }
 
-/** Far deeper than real store paths nest, yet it bounds the reader's stack of open directories. */
-const DEFAULT_MAX_DEPTH = 1024;
-/** NAME_MAX on Linux: no filesystem Nix unpacks onto accepts a longer entry name. */
-const DEFAULT_MAX_NAME_LENGTH = 255;
-/** PATH_MAX minus the terminating NUL: symlink(2) rejects longer targets. */
-const DEFAULT_MAX_TARGET_LENGTH = 4095;
-/** Bounds what a consumer building one directory in memory must hold; real directories are far smaller. */
-const DEFAULT_MAX_ENTRIES_PER_DIRECTORY = 1_000_000;
+/** The limits readNar applies when one is omitted; upload limits and `serve`'s flags default to these too. */
+export const DEFAULT_NAR_LIMITS: Readonly<Required<NarLimits>> = {
+  /** Far deeper than real store paths nest, yet it bounds the reader's stack of open directories. */
+  maxDepth: 1024,
+  /** NAME_MAX on Linux: no filesystem Nix unpacks onto accepts a longer entry name. */
+  maxNameLength: 255,
+  /** PATH_MAX minus the terminating NUL: symlink(2) rejects longer targets. */
+  maxTargetLength: 4095,
+  /** Bounds what a consumer building one directory in memory must hold; real directories are far smaller. */
+  maxEntriesPerDirectory: 1_000_000,
+};
 
 const NODE_TYPES = [REGULAR, SYMLINK, DIRECTORY];
 const ENTRY_OR_CLOSE = [ENTRY, CLOSE];
@@ -58,10 +61,10 @@ export async function* readNar(
 ): AsyncGenerator<NarEvent, void, undefined> {
   const cursor = new Cursor(source);
   const parser = new Parser(cursor, {
-    maxDepth: limits.maxDepth ?? DEFAULT_MAX_DEPTH,
-    maxNameLength: limits.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH,
-    maxTargetLength: limits.maxTargetLength ?? DEFAULT_MAX_TARGET_LENGTH,
-    maxEntriesPerDirectory: limits.maxEntriesPerDirectory ?? DEFAULT_MAX_ENTRIES_PER_DIRECTORY,
+    maxDepth: limits.maxDepth ?? DEFAULT_NAR_LIMITS.maxDepth,
+    maxNameLength: limits.maxNameLength ?? DEFAULT_NAR_LIMITS.maxNameLength,
+    maxTargetLength: limits.maxTargetLength ?? DEFAULT_NAR_LIMITS.maxTargetLength,
+    maxEntriesPerDirectory: limits.maxEntriesPerDirectory ?? DEFAULT_NAR_LIMITS.maxEntriesPerDirectory,
   });
   try {
     await parser.readMagic();
@@ -156,7 +159,7 @@ class Parser {
     this.tag([NAME]);
     const at = this.cursor.offset;
     const name = await this.readString(this.limits.maxNameLength, 'entry name length');
-    const problem = nameProblem(name);
+    const problem = narEntryNameProblem(name);
     if (problem !== null) throw narMalformed(`invalid entry name: ${problem}`, at);
     if (dir.lastName !== null && Buffer.compare(dir.lastName, name) >= 0) {
       throw narMalformed('entry names not strictly ascending', at);
@@ -251,8 +254,11 @@ class Parser {
   }
 }
 
-/** Why `name` cannot be a directory entry, or null if it can. */
-function nameProblem(name: Uint8Array): string | null {
+/**
+ * Why `name` cannot be a NAR directory entry name, or null if it can. Its length was already checked against
+ * `maxNameLength`. (castore's PathComponent has its own rule: src/nar and src/castore do not import each other.)
+ */
+function narEntryNameProblem(name: Uint8Array): string | null {
   if (name.length === 0) return 'empty';
   if (name.length === 1 && name[0] === DOT) return '"."';
   if (name.length === 2 && name[0] === DOT && name[1] === DOT) return '".."';

@@ -2,7 +2,7 @@
 // document Nix 2.8 keeps at `realisations/<id>.doi` in a binary cache (libstore/realisation.cc).
 import { malformed, withErrorCode } from './parse-errors.js';
 import { Signature } from './signature.js';
-import { nameProblem, StorePath } from './store-path.js';
+import { storePathNameProblem, StorePath } from './store-path.js';
 
 /**
  * Nix writes the id as the derivation's hashDerivationModulo, always sha256 in base16, then `!` and the
@@ -23,7 +23,7 @@ export class DrvOutputId {
     const [, hex, outputName] = match ?? [];
     if (hex === undefined || outputName === undefined) throw malformed('derivation output id must be "sha256:<64 hex digits>!<output name>"');
     // Output names end up in store path names (`<name>-<output>`), so they obey the same rules.
-    const problem = nameProblem(outputName);
+    const problem = storePathNameProblem(outputName);
     if (problem !== null) throw malformed(`invalid output name: ${problem}`);
     return new DrvOutputId(new Uint8Array(Buffer.from(hex, 'hex')), outputName);
   }

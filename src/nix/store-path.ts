@@ -51,7 +51,7 @@ export class StorePath {
     if (digest.length !== DIGEST_LENGTH) {
       throw invalidDigest(`store path digest must be ${DIGEST_LENGTH} bytes`);
     }
-    const problem = nameProblem(name);
+    const problem = storePathNameProblem(name);
     if (problem !== null) throw malformed(`invalid store path name: ${problem}`);
     return new StorePath(new Uint8Array(digest), name); // a copy, even of a Buffer
   }
@@ -82,7 +82,8 @@ export function sortStorePaths(paths: readonly StorePath[]): StorePath[] {
   return paths.slice().sort((a, b) => (a.basename < b.basename ? -1 : a.basename > b.basename ? 1 : 0));
 }
 
-export function nameProblem(name: string): string | null {
+/** Why `name` cannot be the name part of a store path (Nix's checkName), or null if it can. */
+export function storePathNameProblem(name: string): string | null {
   if (name.length === 0) return 'empty';
   if (name.length > MAX_NAME_LENGTH) return `longer than ${MAX_NAME_LENGTH} characters`;
   if (name.startsWith('.')) return 'starts with "."';

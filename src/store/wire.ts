@@ -1,6 +1,6 @@
 // PathInfo ⇄ tvix.store.v1.PathInfo protobuf (storage and the gRPC wire). The root node's name
 // carries the store path basename; the deriver's name drops ".drv", as tvix does.
-import { decodeRootNode, encodeRootNode } from '../castore/index.js';
+import { nodeFromProto, nodeToProto, uint64ToNumber } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import { NixHash, Signature, StorePath, type ContentAddress, type HashAlgo } from '../nix/index.js';
 import { tvix } from '../proto/index.js';
@@ -8,7 +8,6 @@ import type { PathInfo } from './path-info.js';
 
 const { PathInfo: PathInfoProto, NARInfo } = tvix.store.v1;
 const CaHash = NARInfo.CA.Hash;
-const NodeProto = tvix.castore.v1.Node;
 const DRV_SUFFIX = '.drv';
 
 /** Each content-address method and algorithm, in the order of the proto enum. */
@@ -30,7 +29,7 @@ export function pathInfoToProto(info: PathInfo): tvix.store.v1.IPathInfo {
   const caKind = ca && CA_KINDS.find(([, method, algo]) => method === ca.method && algo === ca.hash.algo);
   if (ca && !caKind) throw new NarBridgeError('NB_ERR_UNSUPPORTED', `content address ${ca.method}:${ca.hash.algo} has no tvix encoding`);
   return {
-    node: NodeProto.decode(encodeRootNode(name, info.node)),
+    node: nodeToProto(name, info.node),
     references: info.references.map((ref) => ref.digest),
     narinfo: {
       narSize: info.narSize,
@@ -46,7 +45,7 @@ export function pathInfoToProto(info: PathInfo): tvix.store.v1.IPathInfo {
 export function pathInfoFromProto(proto: tvix.store.v1.IPathInfo): PathInfo {
   const invalid = (why: string) => new NarBridgeError('NB_ERR_INVALID_NODE', `invalid PathInfo: ${why}`);
   if (!proto.node) throw invalid('no root node');
-  const { name, node } = decodeRootNode(NodeProto.encode(proto.node).finish());
+  const { name, node } = nodeFromProto(proto.node);
   const storePath = StorePath.parseBasename(new TextDecoder('utf-8', { fatal: true }).decode(name));
   const narinfo = proto.narinfo;
   if (!narinfo) throw invalid('no narinfo');
@@ -64,7 +63,7 @@ export function pathInfoFromProto(proto: tvix.store.v1.IPathInfo): PathInfo {
     node,
     references,
     narHash: NixHash.fromDigest('sha256', narinfo.narSha256 ?? new Uint8Array(0)),
-    narSize: Number(narinfo.narSize ?? 0),
+    narSize: uint64ToNumber(narinfo.narSize, 'NAR size'),
     signatures: (narinfo.signatures ?? []).map((sig) => Signature.fromParts(sig.name ?? '', sig.data ?? new Uint8Array(0))),
     ...(deriver ? { deriver: StorePath.fromParts(deriver.digest ?? new Uint8Array(0), `${deriver.name ?? ''}${DRV_SUFFIX}`) } : {}),
     ...(narinfo.ca && caKind ? { ca: { method: caKind[1], hash: NixHash.fromDigest(caKind[2], narinfo.ca.digest ?? new Uint8Array(0)) } } : {}),

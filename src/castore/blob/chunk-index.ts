@@ -3,8 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { NarBridgeError } from '../../errors.js';
+import { isEnoent, NarBridgeError } from '../../errors.js';
 import { B3_DIGEST_LENGTH, B3Digest } from '../digest.js';
+import { uint64ToNumber } from '../grpc/uint64.js';
 import type { ChunkMeta } from './service.js';
 import { claimTempSpace } from './temp-space.js';
 
@@ -46,7 +47,7 @@ export class LocalChunkIndex implements ChunkIndex {
     try {
       bytes = await readFile(this.#path(blob));
     } catch (err) {
-      if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
+      if (isEnoent(err)) return null;
       throw new NarBridgeError('NB_ERR_STORAGE', 'chunk index: read failed', { cause: err });
     }
     if (bytes.byteLength === 0 || bytes.byteLength % RECORD_BYTES !== 0) {
@@ -54,7 +55,12 @@ export class LocalChunkIndex implements ChunkIndex {
     }
     const chunks: ChunkMeta[] = [];
     for (let at = 0; at < bytes.byteLength; at += RECORD_BYTES) {
-      const size = Number(bytes.readBigUInt64LE(at + B3_DIGEST_LENGTH));
+      let size: number;
+      try {
+        size = uint64ToNumber(bytes.readBigUInt64LE(at + B3_DIGEST_LENGTH), 'chunk size');
+      } catch (err) {
+        throw new NarBridgeError('NB_ERR_STORAGE', `chunk index of blob ${blob.toHex()} is damaged`, { cause: err });
+      }
       chunks.push({ digest: B3Digest.parse(bytes.subarray(at, at + B3_DIGEST_LENGTH)), size });
     }
     return chunks;

@@ -6,6 +6,7 @@ import type { ChunkIndex } from './chunk-index.js';
 import { ChunkCutter } from './chunk-cutter.js';
 import { chunkingParams, type ChunkingParams } from './fastcdc.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import { sliceBytes } from './slice-bytes.js';
 import { verifiedRead } from './verified-read.js';
 
 /** Chunk reads in flight per blob reader: at most this many chunks (≤ 4 × the average size each) buffered. */
@@ -64,14 +65,8 @@ export class ChunkedBlobService implements BlobService {
     for (let read = ahead.shift(); read; read = ahead.shift()) {
       const pieces = await read;
       fill();
-      for (const piece of pieces) {
-        if (skip >= piece.byteLength) {
-          skip -= piece.byteLength;
-          continue;
-        }
-        yield skip > 0 ? piece.subarray(skip) : piece;
-        skip = 0;
-      }
+      yield* sliceBytes(pieces, skip); // skip < the first chunk's size, so it is used up there
+      skip = 0;
     }
   }
 

@@ -6,6 +6,7 @@ import { BLOB_METHODS, type BlobChunk, type PutBlobResponse } from '../grpc/serv
 import { isNotFound } from '../grpc/status.js';
 import { uint64ToNumber } from '../grpc/uint64.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import { sliceBytes } from './slice-bytes.js';
 import { verifiedRead } from './verified-read.js';
 
 /** Blobs up to this size (when the caller knows it) are read with one plain Read, no Stat first. */
@@ -67,7 +68,7 @@ export class GrpcBlobService implements BlobService {
       throw err;
     });
     const offset = opts?.offset ?? 0;
-    if (chunks !== null && chunks.length === 0) return dropPrefix(whole, offset);
+    if (chunks !== null && chunks.length === 0) return sliceBytes(whole, offset); // skipped bytes are read: a whole blob is verified end to end
     wholeRead.abort();
     if (chunks === null) return null;
     if (offset > 0) return this.#readFrom(chunks, offset, opts);
@@ -115,7 +116,7 @@ export class GrpcBlobService implements BlobService {
     let start = 0;
     for (const chunk of chunks) {
       if (start + chunk.size > offset) {
-        yield* dropPrefix(this.#verifiedRead(chunk.digest, chunk.size, opts), Math.max(0, offset - start));
+        yield* sliceBytes(this.#verifiedRead(chunk.digest, chunk.size, opts), Math.max(0, offset - start));
       }
       start += chunk.size;
     }
@@ -136,19 +137,6 @@ export class GrpcBlobService implements BlobService {
 
   openWrite(opts?: CallOptions): BlobWriter {
     return new GrpcBlobWriter(this.connection, opts);
-  }
-}
-
-/** `source` without its first `count` bytes (read and dropped: a whole blob is verified end to end). */
-async function* dropPrefix(source: AsyncIterable<Uint8Array>, count: number): AsyncGenerator<Uint8Array, void, undefined> {
-  let toDrop = count;
-  for await (const piece of source) {
-    if (toDrop >= piece.byteLength) {
-      toDrop -= piece.byteLength;
-      continue;
-    }
-    yield toDrop > 0 ? piece.subarray(toDrop) : piece;
-    toDrop = 0;
   }
 }
 

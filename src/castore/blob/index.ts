@@ -8,4 +8,5 @@ export { chunkingParams, chunkLength, DEFAULT_AVG_CHUNK_BYTES, type ChunkingPara
 export { GrpcBlobService } from './grpc.js';
 export { BLOB_SCHEMES, blobServiceFromUrl } from './from-url.js';
 export * from './pack/index.js';
+export { sliceBytes } from './slice-bytes.js';
 export { TieredBlobService, type Tier, type TierObserver } from './tiered.js';

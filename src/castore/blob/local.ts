@@ -4,7 +4,7 @@ import { close as closeCb, fstat as fstatCb, open as openCb, read as readCb } fr
 import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { NarBridgeError } from '../../errors.js';
+import { isEnoent, NarBridgeError } from '../../errors.js';
 import { Blake3Hasher, type B3Digest } from '../digest.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
 import { claimTempSpace } from './temp-space.js';
@@ -17,10 +17,6 @@ const fdStat = promisify(fstatCb);
 const fdClose = promisify(closeCb);
 const fdRead = (fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> =>
   new Promise((resolve, reject) => readCb(fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
-
-function isNotFound(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && err.code === 'ENOENT';
-}
 
 function storageError(what: string, err: unknown): NarBridgeError {
   return new NarBridgeError('NB_ERR_STORAGE', `blob store: ${what} failed`, { cause: err });
@@ -61,7 +57,7 @@ export class LocalBlobService implements BlobService {
     try {
       return (await stat(this.#path(digest))).size;
     } catch (err) {
-      if (isNotFound(err)) return null;
+      if (isEnoent(err)) return null;
       throw storageError('stat', err);
     }
   }
@@ -77,7 +73,7 @@ export class LocalBlobService implements BlobService {
     try {
       fd = await fdOpen(this.#path(digest), 'r');
     } catch (err) {
-      if (isNotFound(err)) return null;
+      if (isEnoent(err)) return null;
       throw storageError('open', err);
     }
     return readFile(fd, opts?.offset ?? 0, opts?.size, opts?.signal);
@@ -188,7 +184,7 @@ class LocalBlobWriter implements BlobWriter {
       await unlink(this.tempPath);
       return;
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isEnoent(err)) throw err;
     }
     const shard = dirname(target);
     if (await mkdir(shard, { recursive: true })) await syncDir(this.dir);
@@ -204,7 +200,7 @@ class LocalBlobWriter implements BlobWriter {
     const file = await this.#file.catch(() => null);
     await file?.close().catch(() => undefined); // may already be closed by close()
     await unlink(this.tempPath).catch((err: unknown) => {
-      if (!isNotFound(err)) throw storageError('unlink', err);
+      if (!isEnoent(err)) throw storageError('unlink', err);
     });
   }
 

@@ -47,6 +47,7 @@ export function errorFromStatus(err: unknown, method: string, signal?: AbortSign
   return new NarBridgeError(code, `${method}: ${name}${details ? `: ${details}` : ''}`, { cause: err });
 }
 
+/** A NarBridgeError NB_ERR_NOT_FOUND, such as a peer's NOT_FOUND status becomes: the thing asked for is absent. */
 export function isNotFound(err: unknown): boolean {
   return NarBridgeError.is(err) && err.code === 'NB_ERR_NOT_FOUND';
 }

@@ -3,16 +3,16 @@
 // with Range.
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { nodeAt as nodeBelow, type Node } from '../../castore/index.js';
+import { nodeAt as nodeBelow, sliceBytes, type Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import { formatContentAddress, parseStorePathHashPart, type StorePath } from '../../nix/index.js';
 import type { PathInfo, Store } from '../../store/index.js';
 import { formatBytes } from '../format-bytes.js';
+import { parseRange } from '../range.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 import { contentTypeFor } from './file-types.js';
 import { html, page, type Html } from './html.js';
 import { cacheUrl, landingPage, narLink, type LandingFacts } from './landing.js';
-import { parseRange, sliceBytes } from './range.js';
 import { symlinkInside } from './symlink-inside.js';
 
 export interface UiOptions {
@@ -135,14 +135,16 @@ export async function uiRoutes(app: FastifyInstance, { store, landing = {}, priv
       .header('x-content-type-options', 'nosniff')
       .header('content-disposition', `${request.query.download ? 'attachment' : 'inline'}; filename*=UTF-8''${encodeURIComponent(name)}`);
     const range = parseRange(request.headers.range, node.size);
-    if (range === 'unsatisfiable') {
+    if (range.kind === 'unsatisfiable') {
       return reply.code(416).header('content-range', `bytes */${node.size}`).send();
     }
-    const contents = await store.blobs.openRead(node.digest);
+    // A range is read from its start: the blob service skips what comes before (chunks and all).
+    const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: node.size - 1 };
+    const contents = await store.blobs.openRead(node.digest, { offset: start });
     if (!contents) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', 'file contents are missing');
-    if (range) {
-      reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${node.size}`).header('content-length', String(range.end - range.start + 1));
-      return reply.send(Readable.from(sliceBytes(contents, range), { objectMode: false }));
+    if (range.kind === 'range') {
+      reply.code(206).header('content-range', `bytes ${start}-${end}/${node.size}`).header('content-length', String(end - start + 1));
+      return reply.send(Readable.from(sliceBytes(contents, 0, end - start + 1), { objectMode: false }));
     }
     return reply.header('content-length', String(node.size)).send(Readable.from(contents, { objectMode: false }));
   });

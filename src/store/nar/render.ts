@@ -5,7 +5,7 @@ import { NarBridgeError } from '../../errors.js';
 import { writeNar, type NarEvent } from '../../nar/index.js';
 import { BlobReadahead } from './readahead.js';
 import type { Castore } from '../../castore/index.js';
-import { loadDirectoryClosure } from '../../castore/index.js';
+import { loadDirectoryClosure, sliceBytes } from '../../castore/index.js';
 import { fileSpans, lookup, narSize, type FileSpan } from './layout.js';
 
 /** Inclusive byte range of a NAR, already checked against its size. */
@@ -35,7 +35,8 @@ export async function planNar(root: Node, castore: Castore, opts: CallOptions = 
   return {
     narSize: narSize(root, directories),
     stream: () => writeNar(narEvents(root, null, directories, new BlobReadahead(castore.blobs, files, opts))),
-    streamRange: (range) => slice(writeNar(narEvents(root, null, directories, new RangeContents(castore, files, range, opts))), range),
+    streamRange: (range) =>
+      sliceBytes(writeNar(narEvents(root, null, directories, new RangeContents(castore, files, range, opts))), range.start, range.end - range.start + 1),
   };
 }
 
@@ -66,17 +67,6 @@ const ZEROS = new Uint8Array(1024 * 1024);
 
 function* zeros(count: number): Generator<Uint8Array, void, undefined> {
   for (let left = count; left > 0; left -= ZEROS.byteLength) yield ZEROS.subarray(0, Math.min(left, ZEROS.byteLength));
-}
-
-/** The bytes of `source` at positions start..end (inclusive); stops reading once past the end. */
-async function* slice(source: AsyncIterable<Uint8Array>, { start, end }: ByteRange): AsyncGenerator<Uint8Array, void, undefined> {
-  let position = 0;
-  for await (const chunk of source) {
-    const chunkEnd = position + chunk.byteLength;
-    if (chunkEnd > start) yield chunk.subarray(Math.max(0, start - position), Math.min(chunk.byteLength, end + 1 - position));
-    position = chunkEnd;
-    if (position > end) return;
-  }
 }
 
 async function* narEvents(

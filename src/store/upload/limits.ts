@@ -1,7 +1,7 @@
 // Limits on one NAR upload, enforced while it streams in: file and NAR size, decompression ratio, and
 // the NAR reader's shape limits. A refused upload stops at the first byte over the limit.
 import { NarBridgeError } from '../../errors.js';
-import type { NarLimits } from '../../nar/index.js';
+import { DEFAULT_NAR_LIMITS, type NarLimits } from '../../nar/index.js';
 
 export interface UploadLimits {
   /** Bytes, for the uploaded file and for the NAR it decompresses to. */
@@ -24,7 +24,7 @@ const RATIO_FREE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
   maxNarSize: DEFAULT_MAX_NAR_SIZE,
   maxDecompressionRatio: DEFAULT_MAX_DECOMPRESSION_RATIO,
-  nar: {},
+  nar: DEFAULT_NAR_LIMITS,
 };
 
 /** Passes `source` through, refusing it once more than `maxBytes` went by. */

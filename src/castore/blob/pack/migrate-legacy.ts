@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isEnoent } from '../../../errors.js';
 import { B3Digest } from '../../digest.js';
 import { LocalChunkIndex } from '../chunk-index.js';
 import type { PackBlobService } from './pack-blob-service.js';
@@ -116,7 +117,7 @@ async function shards(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir)).filter((name) => SHARD.test(name));
   } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return [];
+    if (isEnoent(err)) return [];
     throw err;
   }
 }

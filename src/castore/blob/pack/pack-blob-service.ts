@@ -4,7 +4,7 @@
 // and one SQLite transaction.
 import { mkdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { NarBridgeError } from '../../../errors.js';
+import { isEnoent, NarBridgeError } from '../../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest } from '../../digest.js';
 import type { Database } from '../../sqlite.js';
 import { ChunkCutter } from '../chunk-cutter.js';
@@ -392,7 +392,7 @@ function fileSize(path: string): number | null {
   try {
     return statSync(path).size;
   } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
+    if (isEnoent(err)) return null;
     throw err;
   }
 }
