@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Trust } from './load-trust.js';
 import type { ServeSettings } from './settings.js';
 import { trustSettings } from './trust-settings.js';
+import { redactUrlPassword } from '../castore/index.js';
 
 /** The limits with no flag, variable or config key set. */
 const DEFAULT_LIMITS = trustSettings({}, {}).limits;
@@ -24,9 +25,10 @@ export function startupSummary(settings: ServeSettings, trust: Trust, listening:
     dataDir,
     priority: settings.priority,
     store: {
-      blobs: settings.blobServiceAddr ?? `local://${dataDir}/blobs`,
-      directories: settings.directoryServiceAddr ?? embeddedMeta,
-      pathInfos: settings.pathInfoServiceAddr ?? embeddedMeta,
+      // Service URLs may carry a password (postgresql://user:secret@…): logs only ever see it redacted.
+      blobs: redactUrlPassword(settings.blobServiceAddr ?? `local://${dataDir}/blobs`),
+      directories: redactUrlPassword(settings.directoryServiceAddr ?? embeddedMeta),
+      pathInfos: redactUrlPassword(settings.pathInfoServiceAddr ?? embeddedMeta),
       ...(settings.composition.compositionFile === null ? {} : { composition: settings.composition.compositionFile }),
     },
     // What a client puts in trusted-public-keys to accept what this server signs.
@@ -35,7 +37,7 @@ export function startupSummary(settings: ServeSettings, trust: Trust, listening:
     requireSignedUploads: settings.trust.requireSignedUploads,
     tokens: trust.access ? trust.access.tokens.counts() : null,
     privateReads: trust.access?.privateReads ?? false,
-    upstreams: settings.composition.upstreams.map((upstream) => withoutPassword(upstream.baseUrl)),
+    upstreams: settings.composition.upstreams.map((upstream) => redactUrlPassword(upstream.baseUrl)),
     limits: changedFrom(settings.trust.limits, DEFAULT_LIMITS),
   };
 }
@@ -54,9 +56,3 @@ export function changedFrom(value: object, defaults: object, prefix = ''): Recor
   return changed;
 }
 
-function withoutPassword(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password === '') return url;
-  parsed.password = '***';
-  return parsed.toString();
-}
