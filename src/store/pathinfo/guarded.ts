@@ -1,7 +1,7 @@
 // GuardedPathInfoService: the one gate every PathInfo write passes, whichever door it came through. A new path is
 // stored only once its NarHash/NarSize match the graph it names and the upload policy accepts it; a path we hold
 // keeps its contents for good, and a put of the same contents only adds signatures.
-import type { CallOptions } from '../../castore/index.js';
+import { sameNode, type CallOptions } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import type { Signature } from '../../nix/index.js';
 import type { Castore } from '../../castore/index.js';
@@ -11,7 +11,7 @@ import type { PathInfoService } from './service.js';
 import { PerPathQueue } from './per-path-queue.js';
 import type { Store } from '../store.js';
 import { checkUploadPolicy, type UploadPolicy } from './policy.js';
-import { sameNode, verifyPathInfo, type VerifiedPathInfo } from './verified.js';
+import { verifyPathInfo, type VerifiedPathInfo } from './verified.js';
 
 export class GuardedPathInfoService implements PathInfoService {
   /** Check-then-write per store path: two puts of one new path must not both see it absent. */
@@ -52,7 +52,7 @@ export class GuardedPathInfoService implements PathInfoService {
       // The same contents as held still get verified: what we hold may predate these checks.
       const verified = await verify();
       const kept: PathInfo = held ? { ...held, signatures: mergeSignatures(held.signatures, info.signatures) } : verified;
-      await checkUploadPolicy(kept, this.policy, this.castore, opts);
+      await checkUploadPolicy(kept, this.policy, this.castore, this.calculator, opts);
       await this.inner.put(kept, opts);
     });
   }
