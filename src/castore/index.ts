@@ -20,6 +20,7 @@ export * from './blob/index.js';
 export * from './directory/index.js';
 export * from './grpc/index.js';
 export * from './service-url.js';
+export type { CallOptions } from './call-options.js';
 export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
 export { sameNode } from './same-node.js';

@@ -1,6 +1,6 @@
 // The putter every local backend shares: checks the leaves-first rule, then hands batches to the backend.
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 import { encodeDirectory } from '../wire.js';

@@ -1,6 +1,6 @@
 // SqliteDirectoryService: canonical Directory bytes in the embedded database, keyed by digest.
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 import { migrate, type Database } from '../sqlite.js';

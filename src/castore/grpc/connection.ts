@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { Client, credentials, type ChannelCredentials, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import { MAX_DIRECTORY_BYTES } from '../wire.js';
 import { toBuffer, type MethodSpec } from './method.js';
 import { errorFromStatus } from './status.js';
