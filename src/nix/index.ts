@@ -2,6 +2,7 @@
 export { encodeNixBase32, decodeNixBase32 } from './nixbase32.js';
 export { type HashAlgo, NixHash } from './hash.js';
 export { STORE_DIR, StorePath, parseStorePathHashPart, sortStorePaths } from './store-path.js';
+export { storePathDigest, type StorePathDigest } from './store-path-digest.js';
 export { Signature } from './signature.js';
 export { PublicKey, SigningKey, generateSigningKey } from './keys.js';
 export { fingerprintPath } from './fingerprint.js';

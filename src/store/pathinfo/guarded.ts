@@ -3,7 +3,7 @@
 // keeps its contents for good, and a put of the same contents only adds signatures.
 import { sameNode, type CallOptions } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
-import type { Signature } from '../../nix/index.js';
+import type { Signature, StorePathDigest } from '../../nix/index.js';
 import type { Castore } from '../../castore/index.js';
 import type { NarCalculator } from '../nar/calculator.js';
 import type { PathInfo } from '../path-info.js';
@@ -24,7 +24,7 @@ export class GuardedPathInfoService implements PathInfoService {
     private readonly policy: UploadPolicy,
   ) {}
 
-  get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+  get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
     return this.inner.get(digest, opts);
   }
 

@@ -1,5 +1,6 @@
 // PathInfoService in the embedded SQLite database, stored as tvix PathInfo protobuf bytes, with the time each
 // path was first registered (indexed, for the newest-first listing).
+import type { StorePathDigest } from '../../nix/index.js';
 import type { Database } from '../../castore/index.js';
 import { migrate } from '../../castore/index.js';
 import type { PathInfo } from '../path-info.js';
@@ -42,7 +43,7 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
     this.#recent = db.prepare('SELECT data, registered_at FROM path_infos ORDER BY registered_at DESC LIMIT ?');
   }
 
-  async get(digest: Uint8Array): Promise<PathInfo | null> {
+  async get(digest: StorePathDigest): Promise<PathInfo | null> {
     const row = this.#get.get([Buffer.from(digest)]) as Row | undefined;
     return row ? decodePathInfo(new Uint8Array(row.data)) : null;
   }

@@ -1,6 +1,6 @@
 // NarUploadIndex in the embedded SQLite database, so a narinfo PUT after a restart still finds its NAR.
 import { decodeRootNode, encodeRootNode, migrate, type Database } from '../../../castore/index.js';
-import { NixHash } from '../../../nix/index.js';
+import { NixHash, storePathDigest, type StorePathDigest } from '../../../nix/index.js';
 import type { NarUploadIndex, UploadedNar } from './service.js';
 
 const SCHEMA = [
@@ -46,7 +46,7 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
       narHash: NixHash.fromDigest('sha256', row.nar_sha256),
       narSize: Number(row.nar_size),
       fileSize: Number(row.file_size),
-      ...(row.claimed_by ? { claimedBy: new Uint8Array(row.claimed_by) } : {}),
+      ...(row.claimed_by ? { claimedBy: storePathDigest(new Uint8Array(row.claimed_by)) } : {}),
     };
   }
 
@@ -60,7 +60,7 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
     ]);
   }
 
-  async claim(fileHash: Uint8Array, storePath: Uint8Array): Promise<void> {
+  async claim(fileHash: Uint8Array, storePath: StorePathDigest): Promise<void> {
     this.#claim.run([Buffer.from(storePath), Buffer.from(fileHash)]);
   }
 }
