@@ -24,4 +24,4 @@ export type { CallOptions } from './call-options.js';
 export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
 export { sameNode } from './same-node.js';
-export { migrate, openDatabase, type Database } from './sqlite.js';
+export { migrate, openDatabase, readRow, readRows, type Database, type Row } from './sqlite.js';

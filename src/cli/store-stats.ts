@@ -1,7 +1,7 @@
 // What the embedded store holds: object counts from SQLite, blob count and sizes from the blob directory.
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Database } from '../castore/index.js';
+import { readRow, type Database } from '../castore/index.js';
 import type { PathInfoService } from '../store/index.js';
 
 export interface EmbeddedStoreStats {
@@ -23,8 +23,7 @@ const DATABASE_FILES = ['meta.sqlite', 'meta.sqlite-wal', 'meta.sqlite-shm'];
 /** `pathInfos` is the service over `db`'s path_infos table, so narBytes and the path count describe the same paths. */
 export async function measureEmbeddedStore(dataDir: string, db: Database, pathInfos: PathInfoService): Promise<EmbeddedStoreStats> {
   const count = (table: string): number => {
-    const row = db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]) as { n: number | bigint };
-    return Number(row.n);
+    return readRow(table, db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]))?.integer('n') ?? 0;
   };
   let blobs = 0;
   let blobBytes = 0;
