@@ -168,7 +168,7 @@ class ChunkingWriter implements BlobWriter {
 
   /**
    * Grows the buffer as data arrives, up to two maximum chunks (most blobs are small, and allocating that much
-   * per writer dominated ingesting many small files); once it is that large, moves the unconsumed bytes to the front.
+   * per writer would dominate ingesting many small files); once it is that large, moves the unconsumed bytes to the front.
    */
   #makeRoom(wanted: number): void {
     const limit = 2 * this.params.maxSize;
