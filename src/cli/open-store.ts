@@ -15,7 +15,7 @@ import {
 import type { StoreOverrides } from './service-overrides.js';
 import { measureEmbeddedStore, type EmbeddedStoreStats } from './store-stats.js';
 
-export interface OpenStore {
+interface OpenStore {
   readonly store: Store;
   readonly buildLogs: BuildLogIndex;
   readonly realisations: RealisationService;

@@ -6,7 +6,7 @@ import type { StoreSettings } from './settings.js';
 /** The narUploads index is never replaced: it must live beside the process that matches narinfo PUTs. */
 export type StoreOverrides = Partial<Pick<Store, 'blobs' | 'directories' | 'pathInfos'>>;
 
-export interface OpenOverrides {
+interface OpenOverrides {
   readonly services: StoreOverrides;
   close(): void;
 }
@@ -20,7 +20,7 @@ export function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrid
 }
 
 /** One optional service URL per replaceable service. */
-export type ServiceUrls = Partial<Record<keyof StoreOverrides, string>>;
+type ServiceUrls = Partial<Record<keyof StoreOverrides, string>>;
 
 /**
  * Opens the service each given URL names (also the far tiers of --composition). Throws NB_ERR_CONFIG (exit 2)

@@ -8,10 +8,9 @@ export { PublicKey, SigningKey, generateSigningKey } from './keys.js';
 export { fingerprintPath } from './fingerprint.js';
 export {
   type ContentAddress,
-  type ContentAddressMethod,
   formatContentAddress,
   parseContentAddress,
 } from './content-address.js';
 export { contentAddressedPath } from './content-addressed-path.js';
 export { type NarInfo, formatNarInfo, parseNarInfo } from './narinfo.js';
-export { type DependentRealisation, DrvOutputId, type Realisation, fingerprintRealisation, formatRealisation, makeRealisation, parseRealisation } from './realisation.js';
+export { DrvOutputId, type Realisation, fingerprintRealisation, formatRealisation, makeRealisation, parseRealisation } from './realisation.js';

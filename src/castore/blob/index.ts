@@ -3,8 +3,8 @@ export type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.
 export { MemoryBlobService } from './memory.js';
 export { LocalBlobService } from './local.js';
 export { ChunkedBlobService } from './chunked.js';
-export { LocalChunkIndex, MemoryChunkIndex, type ChunkIndex } from './chunk-index.js';
-export { chunkingParams, chunkLength, DEFAULT_AVG_CHUNK_BYTES, type ChunkingParams } from './fastcdc.js';
+export { LocalChunkIndex, MemoryChunkIndex } from './chunk-index.js';
+export { chunkingParams, chunkLength, DEFAULT_AVG_CHUNK_BYTES } from './fastcdc.js';
 export { GrpcBlobService } from './grpc.js';
 export { BLOB_SCHEMES, blobServiceFromUrl } from './from-url.js';
 export { TieredBlobService, type Tier, type TierObserver } from './tiered.js';

@@ -24,7 +24,7 @@ const CHANNEL_OPTIONS: ChannelOptions = {
 /** Unary calls are lookups; a peer that accepts the connection but never answers must not hang a request. */
 const UNARY_DEADLINE_MS = 30_000;
 
-export interface GrpcEndpoint {
+interface GrpcEndpoint {
   /** A grpc-js target: `host:port` or `unix:///abs/path`. */
   readonly target: string;
   readonly credentials: ChannelCredentials;

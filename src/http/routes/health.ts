@@ -4,7 +4,7 @@ import { B3Digest } from '../../castore/index.js';
 import { storePathDigest } from '../../nix/index.js';
 import type { Store } from '../../store/index.js';
 
-export interface HealthOptions {
+interface HealthOptions {
   readonly store: Store;
   /** More that must hold to be ready (e.g. the store is writable); throws NB_ERR_STORAGE when not. */
   readonly ready?: () => Promise<void>;

@@ -5,7 +5,7 @@ import { NarBridgeError } from '../../errors.js';
 import { NAR_FRAMING } from '../../nar/index.js';
 
 /** A node in NAR order (depth first, entries by name): `name` is null for the root; `end` closes a directory. */
-export type PlacedNode =
+type PlacedNode =
   | { readonly kind: 'file'; readonly name: Uint8Array | null; readonly node: Extract<Node, { kind: 'file' }>; readonly contentsOffset: number }
   | { readonly kind: 'symlink'; readonly name: Uint8Array | null; readonly node: Extract<Node, { kind: 'symlink' }> }
   | { readonly kind: 'directory'; readonly name: Uint8Array | null }

@@ -6,7 +6,7 @@ import type { CallOptions } from '../../castore/index.js';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService } from './service.js';
 
-export interface PathInfoCacheOptions {
+interface PathInfoCacheOptions {
   /** Entries kept; the least recently used goes first. */
   readonly maxEntries?: number;
   /**

@@ -10,7 +10,7 @@ declare const VERIFIED: unique symbol;
 export type VerifiedPathInfo = PathInfo & { readonly [VERIFIED]: true };
 
 /** What ingesting a NAR told us about it (an ingest result, or an upload record of one). */
-export interface IngestedNar {
+interface IngestedNar {
   readonly node: Node;
   readonly narHash: NixHash;
   readonly narSize: number;

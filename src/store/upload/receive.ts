@@ -42,7 +42,7 @@ export function uploadedNarNameProblem(file: string): string {
   return `${suffix.slice(1)} compression is not supported (supported: ${supported}); push with ?compression=zstd or ?compression=none`;
 }
 
-export interface ReceiveNarOptions extends CallOptions {
+interface ReceiveNarOptions extends CallOptions {
   readonly limits?: UploadLimits;
   /** The URL says `.br`: brotli has no magic number, so only then is a body we don't recognise decoded as brotli. */
   readonly brotli?: boolean;
