@@ -8,20 +8,20 @@ import { SqlitePathInfoService } from '../../src/store/index.js';
 import { INFO } from '../grpc/path-info-fixture.js';
 import { NarBridgeError } from '../../src/errors.js';
 
+let dir: string;
+let db: Database;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'nar-bridge-sqlite-'));
+  db = openDatabase(join(dir, 'meta.db'));
+});
+
+afterEach(async () => {
+  db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
 describe('openDatabase and migrate', () => {
-  let dir: string;
-  let db: Database;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nar-bridge-sqlite-'));
-    db = openDatabase(join(dir, 'meta.db'));
-  });
-
-  afterEach(async () => {
-    db.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
   const pragma = (name: string) => db.prepare(`PRAGMA ${name}`).raw(true).get([]);
 
   it('opens in WAL mode with NORMAL sync, a busy timeout and foreign keys', () => {
@@ -63,20 +63,10 @@ describe('openDatabase and migrate', () => {
 });
 
 describe('readRow', () => {
-  let dir: string;
-  let db: Database;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nar-bridge-sqlite-'));
-    db = openDatabase(join(dir, 'meta.db'));
+  beforeEach(() => {
     db.exec('CREATE TABLE t (b BLOB, i INTEGER, s TEXT)');
     db.prepare('INSERT INTO t (b, i, s) VALUES (?, ?, ?)').run([Buffer.from([1, 2]), 7, 'x']);
     db.prepare('INSERT INTO t (b, i, s) VALUES (?, ?, ?)').run([null, null, null]);
-  });
-
-  afterEach(async () => {
-    db.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   const storageError = (read: () => unknown): string => {
