@@ -1,11 +1,10 @@
 // The content-addressed store: model, canonical wire encoding, and the Blob and Directory services.
-export { B3Digest, B3_DIGEST_LENGTH, Blake3Hasher, blake3 } from './digest.js';
-export { PathComponent, MAX_NAME_LENGTH, compareBytes } from './path-component.js';
-export { SymlinkTarget, MAX_SYMLINK_TARGET_LENGTH } from './symlink-target.js';
-export { checkNode, type DirectoryEntry, type Node } from './node.js';
+export { B3Digest, Blake3Hasher, blake3 } from './digest.js';
+export { PathComponent, MAX_NAME_LENGTH } from './path-component.js';
+export { SymlinkTarget } from './symlink-target.js';
+export { type DirectoryEntry, type Node } from './node.js';
 export { Directory, DirectoryBuilder } from './directory.js';
 export {
-  MAX_DIRECTORY_BYTES,
   MAX_ROOT_NODE_BYTES,
   decodeDirectory,
   decodeRootNode,
@@ -20,10 +19,11 @@ export * from './blob/index.js';
 export * from './directory/index.js';
 export * from './grpc/index.js';
 export * from './service-url.js';
+export type { CallOptions } from './call-options.js';
 export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
 export { sameNode } from './same-node.js';
-export { migrate, openDatabase, type Database } from './sqlite.js';
+export { migrate, openDatabase, readRow, readRows, type Database, type Row } from './sqlite.js';
 export {
   PostgresDatabase,
   POSTGRES_SCHEMES,

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { NarBridgeError } from '../errors.js';
-import type { CallOptions } from './blob/service.js';
+import type { CallOptions } from './call-options.js';
 import { redactUrlPassword, serviceUrlError } from './service-url-error.js';
 
 /** Both spellings libpq accepts. */

@@ -11,7 +11,7 @@ export interface OpenedService<S> {
   close(): void;
 }
 
-export type ServiceFactory<S> = (url: URL) => OpenedService<S> | Promise<OpenedService<S>>;
+type ServiceFactory<S> = (url: URL) => OpenedService<S> | Promise<OpenedService<S>>;
 export type SchemeTable<S> = ReadonlyMap<string, ServiceFactory<S>>;
 
 export async function serviceFromUrl<S>(raw: string, schemes: SchemeTable<S>): Promise<OpenedService<S>> {
@@ -28,7 +28,7 @@ export async function serviceFromUrl<S>(raw: string, schemes: SchemeTable<S>): P
 }
 
 /** For URLs that name nothing but a scheme, like `memory://`. */
-export function requireBareUrl(url: URL): void {
+function requireBareUrl(url: URL): void {
   if (url.host || (url.pathname !== '' && url.pathname !== '/') || url.search || url.hash || url.username) {
     throw configError(url.href, `${url.protocol}// takes no host, path or query`);
   }

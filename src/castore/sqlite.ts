@@ -32,8 +32,7 @@ export function openDatabase(path: string): Database {
  */
 export function migrate(db: Database, component: string, steps: readonly string[]): void {
   // libsql reads a lone object argument as named parameters, so positional ones always go in an array.
-  const row = db.prepare('SELECT version FROM schema_versions WHERE component = ?').get([component]);
-  const version = row && typeof row === 'object' && 'version' in row && typeof row.version === 'number' ? row.version : 0;
+  const version = readRow('schema_versions', db.prepare('SELECT version FROM schema_versions WHERE component = ?').get([component]))?.integer('version') ?? 0;
   if (version > steps.length) {
     throw new NarBridgeError('NB_ERR_STORAGE', `${component} schema version ${version} is newer than this release (${steps.length})`);
   }
@@ -43,4 +42,79 @@ export function migrate(db: Database, component: string, steps: readonly string[
     db.prepare('INSERT INTO schema_versions (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version')
       .run([component, steps.length]);
   }).immediate();
+}
+
+/**
+ * One result row, read by column. Rows come back untyped (objects, plus libsql's `_metadata`), and a BLOB is a
+ * Buffer from get() but an ArrayBuffer from iterate(); every read goes through here, so a column holding the wrong
+ * type (a corrupt or foreign database) is NB_ERR_STORAGE naming the column rather than a wrong value downstream.
+ */
+export interface Row {
+  bytes(column: string): Uint8Array;
+  bytesOrNull(column: string): Uint8Array | null;
+  /** An INTEGER as a number; one beyond 2^53 is refused rather than rounded. */
+  integer(column: string): number;
+  integerOrNull(column: string): number | null;
+  text(column: string): string;
+}
+
+/** What a statement's get() returned as a Row; null when there was no row. */
+export function readRow(table: string, raw: unknown): Row | null {
+  return raw === undefined ? null : checkedRow(table, raw);
+}
+
+/** The rows of all() or iterate(), each as a Row. */
+export function* readRows(table: string, raws: Iterable<unknown>): Generator<Row, void, undefined> {
+  for (const raw of raws) yield checkedRow(table, raw);
+}
+
+function checkedRow(table: string, raw: unknown): Row {
+  if (typeof raw !== 'object' || raw === null) throw new NarBridgeError('NB_ERR_STORAGE', `metadata database: a ${table} row is not a row`);
+  return new CheckedRow(table, raw);
+}
+
+class CheckedRow implements Row {
+  constructor(
+    private readonly table: string,
+    private readonly values: object,
+  ) {}
+
+  bytes(column: string): Uint8Array {
+    return this.bytesOrNull(column) ?? this.#wrong(column, 'a BLOB', null);
+  }
+
+  bytesOrNull(column: string): Uint8Array | null {
+    const value = this.#value(column);
+    if (value === null) return null;
+    if (value instanceof Uint8Array) return value;
+    if (value instanceof ArrayBuffer) return new Uint8Array(value);
+    return this.#wrong(column, 'a BLOB', value);
+  }
+
+  integer(column: string): number {
+    return this.integerOrNull(column) ?? this.#wrong(column, 'an INTEGER', null);
+  }
+
+  integerOrNull(column: string): number | null {
+    const value = this.#value(column);
+    if (value === null) return null;
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+    if (typeof value === 'bigint' && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
+    return this.#wrong(column, 'an INTEGER below 2^53', value);
+  }
+
+  text(column: string): string {
+    const value = this.#value(column);
+    return typeof value === 'string' ? value : this.#wrong(column, 'TEXT', value);
+  }
+
+  #value(column: string): unknown {
+    if (!Object.hasOwn(this.values, column)) throw new NarBridgeError('NB_ERR_STORAGE', `metadata database: a ${this.table} row has no column ${column}`);
+    return Reflect.get(this.values, column);
+  }
+
+  #wrong(column: string, expected: string, value: unknown): never {
+    const got = value === null ? 'NULL' : typeof value;
+    throw new NarBridgeError('NB_ERR_STORAGE', `metadata database: ${this.table}.${column} is not ${expected} (${got})`);
+  }
 }

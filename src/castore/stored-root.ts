@@ -1,5 +1,5 @@
 // Whether the objects a root node names are stored: what must hold before a PathInfo may point at them.
-import type { CallOptions } from './blob/service.js';
+import type { CallOptions } from './call-options.js';
 import type { Node } from './node.js';
 import { NarBridgeError } from '../errors.js';
 import type { Castore } from './castore.js';

@@ -2,7 +2,7 @@
 import { NarBridgeError } from '../errors.js';
 
 /** PATH_MAX on Linux (4096) less the terminating NUL. */
-export const MAX_SYMLINK_TARGET_LENGTH = 4095;
+const MAX_SYMLINK_TARGET_LENGTH = 4095;
 
 export class SymlinkTarget {
   private constructor(readonly bytes: Uint8Array) {}

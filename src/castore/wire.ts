@@ -9,7 +9,7 @@ import { B3Digest, blake3 } from './digest.js';
 import { Directory, DirectoryBuilder } from './directory.js';
 import { uint64ToNumber } from './grpc/uint64.js';
 import { checkNode, type DirectoryEntry, type Node } from './node.js';
-import { PathComponent, compareBytes } from './path-component.js';
+import { PathComponent } from './path-component.js';
 import { SymlinkTarget } from './symlink-target.js';
 
 type ProtoDirectory = tvix.castore.v1.Directory.$Properties;

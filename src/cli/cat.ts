@@ -12,7 +12,7 @@ export const CAT_USAGE = `usage: nar-bridge cat PATH[/sub]
   ${STORE_COMMAND_USAGE}
 `;
 
-export interface CatIo {
+interface CatIo {
   readonly env: NodeJS.ProcessEnv;
   readonly stdout: Writable;
 }

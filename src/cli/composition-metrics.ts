@@ -41,7 +41,7 @@ export class CompositionMetrics implements UpstreamObserver, TierObserver {
     this.#upstreamBytes.inc({ upstream }, bytes);
   }
 
-  served(service: 'blobs' | 'directories' | 'path_infos', tier: Tier | 'none'): void {
+  served(service: string, tier: Tier | 'none'): void {
     this.#tierReads.inc({ service, tier });
   }
 

@@ -5,7 +5,7 @@ import { parse, TomlError } from 'smol-toml';
 import { NarBridgeError } from '../errors.js';
 
 /** The shape of a parseArgs option table: flag name → type. */
-export type OptionTable = Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean }>>;
+type OptionTable = Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean }>>;
 
 /** What parseArgs yields for `T`, and what a config file may set. */
 export type OptionValues<T extends OptionTable> = {

@@ -15,7 +15,7 @@ export const STORE_COMMAND_OPTIONS = { ...STORE_OPTIONS, ...CONFIG_OPTION } as c
 export const STORE_COMMAND_USAGE = `--data-dir DIR, --blob-service-addr URL, --directory-service-addr URL, --path-info-service-addr URL and
   --config FILE (and their NAR_BRIDGE_* variables) name the store as for serve.`;
 
-export interface ConfiguredStore {
+interface ConfiguredStore {
   readonly store: Store;
   close(): void;
 }

@@ -18,7 +18,7 @@ export const EXPORT_USAGE = `usage: nar-bridge export [-o FILE] PATH
   ${STORE_COMMAND_USAGE}
 `;
 
-export interface ExportIo {
+interface ExportIo {
   readonly env: NodeJS.ProcessEnv;
   readonly stdout: Writable;
   readonly stderr: ProgressOutput;

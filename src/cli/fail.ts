@@ -4,7 +4,7 @@
 // Anything not recognised here is a bug and keeps its stack trace.
 import { NarBridgeError } from '../errors.js';
 
-export interface Failure {
+interface Failure {
   readonly message: string;
   readonly exitCode: 1 | 2;
 }

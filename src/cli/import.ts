@@ -21,7 +21,7 @@ export const IMPORT_USAGE = `usage: nar-bridge import [-r|--recursive] [--json] 
   ${STORE_COMMAND_USAGE}
 `;
 
-export interface ImportIo {
+interface ImportIo {
   readonly env: NodeJS.ProcessEnv;
   stdout(text: string): void;
   readonly stderr: ProgressOutput;

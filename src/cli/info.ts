@@ -11,7 +11,7 @@ export const INFO_USAGE = `usage: nar-bridge info [--json] [--data-dir DIR] [--c
   represents over bytes of blobs it keeps.
 `;
 
-export interface InfoIo {
+interface InfoIo {
   readonly env: NodeJS.ProcessEnv;
   stdout(text: string): void;
 }

@@ -10,7 +10,7 @@ export const KEYS_USAGE = `usage: nar-bridge keys generate --name NAME [--out FI
        nar-bridge keys public [FILE]                         public key of the secret key in FILE or stdin
 `;
 
-export interface KeysIo {
+interface KeysIo {
   readonly stdout: (text: string) => void;
   readonly stdin: () => Promise<string>;
 }

@@ -12,7 +12,7 @@ export const LS_USAGE = `usage: nar-bridge ls [-l|--long] [-R|--recursive] [--js
   ${STORE_COMMAND_USAGE}
 `;
 
-export interface LsIo {
+interface LsIo {
   readonly env: NodeJS.ProcessEnv;
   stdout(text: string): void;
 }

@@ -10,7 +10,7 @@ import type { StoreSettings } from './settings.js';
  */
 export type StoreOverrides = Partial<Pick<Store, 'blobs' | 'directories' | 'pathInfos' | 'narUploads'>> & { readonly buildLogs?: BuildLogIndex };
 
-export interface OpenOverrides {
+interface OpenOverrides {
   readonly services: StoreOverrides;
   close(): void;
 }
@@ -40,7 +40,7 @@ export async function openStoreOverrides(settings: StoreSettings): Promise<OpenO
 }
 
 /** One optional service URL per replaceable service. */
-export type ServiceUrls = Partial<Record<keyof StoreOverrides, string>>;
+type ServiceUrls = Partial<Record<keyof StoreOverrides, string>>;
 
 /**
  * Opens the service each given URL names (also the far tiers of --composition). Throws NB_ERR_CONFIG (exit 2)

@@ -33,7 +33,7 @@ export async function storeWritable(dataDir: string): Promise<void> {
   }
 }
 
-export interface StartupWarning {
+interface StartupWarning {
   readonly fields: Record<string, unknown>;
   readonly msg: string;
 }

@@ -9,7 +9,7 @@ import { redactUrlPassword } from '../castore/index.js';
 /** The limits with no flag, variable or config key set. */
 const DEFAULT_LIMITS = trustSettings({}, {}).limits;
 
-export interface Listening {
+interface Listening {
   /** The HTTP base URL, with the port actually bound. */
   readonly url: string;
   /** The gRPC address with the port actually bound, or null without --grpc-listen. */

@@ -4,7 +4,7 @@ import { NarBridgeError } from '../errors.js';
 import { parseStorePathHashPart, STORE_DIR } from '../nix/index.js';
 import type { PathInfo, Store } from '../store/index.js';
 
-export interface ResolvedPath {
+interface ResolvedPath {
   readonly info: PathInfo;
   /** The node at `sub` below the store path's root. */
   readonly node: Node;

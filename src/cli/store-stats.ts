@@ -1,7 +1,7 @@
 // What the embedded store holds: object counts from SQLite, blob count and sizes from the pack index and files.
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Database, PackBlobService } from '../castore/index.js';
+import { readRow, type Database, type PackBlobService } from '../castore/index.js';
 import { isEnoent } from '../errors.js';
 import type { PathInfoService } from '../store/index.js';
 
@@ -24,8 +24,7 @@ const DATABASE_FILES = ['meta.sqlite', 'meta.sqlite-wal', 'meta.sqlite-shm'];
 /** `pathInfos` is the service over `db`'s path_infos table, so narBytes and the path count describe the same paths. */
 export async function measureEmbeddedStore(dataDir: string, db: Database, packs: PackBlobService | null, pathInfos: PathInfoService): Promise<EmbeddedStoreStats> {
   const count = (table: string): number => {
-    const row = db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]) as { n: number | bigint };
-    return Number(row.n);
+    return readRow(table, db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]))?.integer('n') ?? 0;
   };
   // Objects are pack records (whole small blobs and chunks), each distinct content once.
   const totals = packs?.stats() ?? { records: 0, payloadBytes: 0 };

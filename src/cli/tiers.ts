@@ -37,7 +37,7 @@ export async function readComposition(file: string): Promise<Composition> {
   return composition;
 }
 
-export interface TieredStore {
+interface TieredStore {
   readonly store: Store;
   close(): void;
 }

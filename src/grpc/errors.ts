@@ -23,7 +23,7 @@ const GRPC_STATUS: Record<ErrorCode, Status> = {
   NB_ERR_CONFIG: Status.INTERNAL,
 };
 
-export interface GrpcStatus {
+interface GrpcStatus {
   readonly code: Status;
   readonly details: string;
 }

@@ -1,12 +1,10 @@
 // tvix PathInfoService over gRPC, served from a Store: Get, Put (checked by the store's gate), CalculateNAR, List.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { NarBridgeError } from '../errors.js';
+import { storePathDigest } from '../nix/index.js';
 import { NarCalculator, PATH_INFO_METHODS, type GuardedStore } from '../store/index.js';
 import { servedMethod } from './definition.js';
 import { serverStreamHandler, unaryHandler, type GrpcLog } from './handlers.js';
-
-/** A store path's digest, nixbase32-decoded: what `by_output_hash` carries. */
-const OUTPUT_HASH_BYTES = 20;
 
 export const PATH_INFO_SERVICE_DEFINITION = {
   get: servedMethod(PATH_INFO_METHODS.get),
@@ -19,10 +17,7 @@ export function pathInfoServiceImplementation(store: GuardedStore, log: GrpcLog)
   const calculator = new NarCalculator(store);
   return {
     get: unaryHandler(PATH_INFO_METHODS.get, log, async (request, signal) => {
-      const digest = request.byOutputHash ?? new Uint8Array(0);
-      if (digest.byteLength !== OUTPUT_HASH_BYTES) {
-        throw new NarBridgeError('NB_ERR_INVALID_DIGEST', `by_output_hash must be ${OUTPUT_HASH_BYTES} bytes, got ${digest.byteLength}`);
-      }
+      const digest = storePathDigest(request.byOutputHash ?? new Uint8Array(0));
       const info = await store.pathInfos.get(digest, { signal });
       if (!info) throw new NarBridgeError('NB_ERR_NOT_FOUND', 'no PathInfo for that output hash');
       return info;

@@ -13,7 +13,7 @@ import { PATH_INFO_SERVICE_DEFINITION, pathInfoServiceImplementation } from './p
 /** How long a stop waits for calls in progress before cutting them off. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
-export interface GrpcServerOptions {
+interface GrpcServerOptions {
   /** Composed once (composeStore) and shared with HTTP: its gate checks every PathInfo put here. */
   readonly store: GuardedStore;
   readonly log: GrpcLog;

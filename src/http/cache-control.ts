@@ -2,7 +2,7 @@
 // writes the header (errors and misses included). Nix ignores these headers; they are for proxies and CDNs in front.
 import type { FastifyInstance } from 'fastify';
 
-export type CachePolicy = 'immutable' | 'narinfo';
+type CachePolicy = 'immutable' | 'narinfo';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -21,7 +21,7 @@ const MAX_AGE: Record<CachePolicy, string> = {
 /** Misses and errors: a path pushed right after a lookup missed must be found by the next one. */
 const NOT_STORED = 'no-store';
 
-export interface CacheControlOptions {
+interface CacheControlOptions {
   /** Reads need a token: shared caches must not keep answers (`private`), only the requesting client may. */
   readonly privateReads: boolean;
 }

@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Codings we produce for text, in our order of preference. Node 20's zlib has no zstd. */
 export const TEXT_CODINGS = ['br', 'gzip'] as const;
-export type ContentCoding = (typeof TEXT_CODINGS)[number];
+type ContentCoding = (typeof TEXT_CODINGS)[number];
 
 /** Brotli quality for on-the-fly replies: 5 is near 11's ratio on text at a small fraction of the CPU. */
 const BROTLI_ON_THE_FLY_QUALITY = 5;

@@ -1,7 +1,7 @@
 export { buildServer, type ServerOptions } from './server.js';
-export { HttpMetrics, type StoreStats } from './metrics.js';
+export { HttpMetrics } from './metrics.js';
 export { type AccessControl } from './auth.js';
 export { AccessTokens, type Scope } from './tokens.js';
 export { DEFAULT_HTTP_LIMITS, DEFAULT_MAX_CONCURRENT_UPLOADS, DEFAULT_MAX_NARINFO_BYTES, DEFAULT_UPLOAD_IDLE_TIMEOUT_MS, type HttpLimits } from './limits.js';
 export { formatBytes } from './format-bytes.js';
-export type { LandingFacts, StoreTotals } from './ui/landing.js';
+export type { LandingFacts } from './ui/landing.js';

@@ -3,7 +3,7 @@
 // anything else is a bug and always carries them.
 import { NarBridgeError } from '../errors.js';
 
-export interface LoggedError {
+interface LoggedError {
   readonly type: string;
   readonly code?: string;
   /** The message followed by each cause's: `upstream failed: fetch failed: connect ECONNREFUSED …`. */

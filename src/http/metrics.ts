@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { RequestObservation, RequestObserver } from './observe.js';
 
 /** What the store holds, as the composition root can measure it (counts from SQLite, sizes from disk). */
-export interface StoreStats {
+interface StoreStats {
   readonly blobs: number;
   readonly directories: number;
   readonly pathInfos: number;

@@ -8,11 +8,11 @@ import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import { negotiateEncoding } from './encoding.js';
 
 /** zstd first (fast and strong), then br, then gzip. Node 20's zlib has no zstd: Debian's zstd binary does it. */
-export const NAR_CODINGS = ['zstd', 'br', 'gzip'] as const;
-export type NarCoding = (typeof NAR_CODINGS)[number];
+const NAR_CODINGS = ['zstd', 'br', 'gzip'] as const;
+type NarCoding = (typeof NAR_CODINGS)[number];
 
 /** One encoder keeps about one core busy at NAR download speeds; this machine class has two. */
-export const DEFAULT_MAX_NAR_ENCODERS = 2;
+const DEFAULT_MAX_NAR_ENCODERS = 2;
 
 export class NarEncoders {
   #active = 0;

@@ -27,7 +27,7 @@ export interface RequestObservation {
 }
 
 /** A request whose client closed the connection before sending all of its body. */
-export interface AbortObservation {
+interface AbortObservation {
   readonly method: string;
   readonly route: string;
   /** Body bytes read before the client went away. */

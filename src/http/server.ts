@@ -70,8 +70,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (status >= 500 || (!ours && !fastifyStatus)) request.log.error({ err }, 'request failed');
     else request.log.debug({ err }, 'request refused');
     request.refusal = message;
-    // A body refused part-way is left paused, unread: its socket then never sees the client leave and keeps
-    // the server from closing (SIGTERM after a full-disk refusal exited 13). Closing after the answer ends it.
+    // A body refused part-way is left paused, unread: its socket then never sees the client leave and would keep
+    // the server from closing on SIGTERM. Closing the connection after the answer ends it.
     if (!request.raw.complete) reply.header('connection', 'close');
     return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
   });

@@ -65,7 +65,7 @@ export class Cursor {
     return view;
   }
 
-  // The three readers below work in place, because allocating a view per token dominated parsing time.
+  // The three readers below work in place, because allocating a view per token would dominate parsing time.
 
   /** The already `fill`ed u64 length word, or null when it exceeds Number.MAX_SAFE_INTEGER. */
   takeLength(): number | null {

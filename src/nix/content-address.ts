@@ -3,7 +3,7 @@ import { NixHash } from './hash.js';
 import { malformed, withErrorCode } from './parse-errors.js';
 
 /** text: `builtins.toFile`-style text, sha256 only; flat: a single file's bytes; nar: the NAR serialisation. */
-export type ContentAddressMethod = 'text' | 'flat' | 'nar';
+type ContentAddressMethod = 'text' | 'flat' | 'nar';
 
 export interface ContentAddress {
   readonly method: ContentAddressMethod;

@@ -4,9 +4,7 @@ import { createHash } from 'node:crypto';
 import type { ContentAddress } from './content-address.js';
 import type { NixHash } from './hash.js';
 import { STORE_DIR, StorePath, sortStorePaths } from './store-path.js';
-
-/** Store path digests are sha256 folded to 20 bytes by XOR (libutil/hash.cc compressHash). */
-const STORE_PATH_DIGEST_LENGTH = 20;
+import { STORE_PATH_DIGEST_LENGTH } from './store-path-digest.js';
 
 /**
  * The path `ca` gives a store object named `name` with these references (`self` among them marks a
@@ -46,6 +44,7 @@ function makeStorePath(type: string, hash: NixHash, name: string, storeDir: stri
 
 function makeStorePathFromHex(type: string, base16Hash: string, name: string, storeDir: string): StorePath {
   const full = createHash('sha256').update(`${type}:${base16Hash}:${storeDir}:${name}`).digest();
+  // sha256 folded to 20 bytes by XOR (libutil/hash.cc compressHash).
   const folded = new Uint8Array(STORE_PATH_DIGEST_LENGTH);
   full.forEach((byte, i) => {
     const at = i % STORE_PATH_DIGEST_LENGTH;

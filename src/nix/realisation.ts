@@ -33,7 +33,7 @@ export class DrvOutputId {
   }
 }
 
-export interface DependentRealisation {
+interface DependentRealisation {
   readonly id: DrvOutputId;
   readonly outPath: StorePath;
 }

@@ -1,21 +1,20 @@
 // StorePath: the 20-byte digest and name of a store path, in its basename and absolute spellings.
 import { decodeNixBase32, encodeNixBase32, nixBase32Length } from './nixbase32.js';
 import { invalidDigest, malformed, withErrorCode } from './parse-errors.js';
+import { STORE_PATH_DIGEST_LENGTH, storePathDigest, type StorePathDigest } from './store-path-digest.js';
 
 export const STORE_DIR = '/nix/store';
 
-/** Store path digests are sha256 compressed to 160 bits (libstore/store-api.cc). */
-const DIGEST_LENGTH = 20;
-const HASH_PART_LENGTH = nixBase32Length(DIGEST_LENGTH);
+const HASH_PART_LENGTH = nixBase32Length(STORE_PATH_DIGEST_LENGTH);
 /** Nix's own limit (libstore/path.cc checkName). */
 const MAX_NAME_LENGTH = 211;
 const NAME_CHARS = /[^A-Za-z0-9+\-._?=]/;
 
-export function parseStorePathHashPart(hashPart: string): Uint8Array {
+export function parseStorePathHashPart(hashPart: string): StorePathDigest {
   if (hashPart.length !== HASH_PART_LENGTH) {
     throw invalidDigest(`store path hash must be ${HASH_PART_LENGTH} characters`);
   }
-  return decodeNixBase32(hashPart);
+  return storePathDigest(decodeNixBase32(hashPart));
 }
 
 export class StorePath {
@@ -23,7 +22,7 @@ export class StorePath {
   readonly #hashPart: string;
 
   private constructor(
-    readonly digest: Uint8Array,
+    readonly digest: StorePathDigest,
     readonly name: string,
   ) {
     this.#hashPart = encodeNixBase32(digest);
@@ -48,12 +47,10 @@ export class StorePath {
   }
 
   static fromParts(digest: Uint8Array, name: string): StorePath {
-    if (digest.length !== DIGEST_LENGTH) {
-      throw invalidDigest(`store path digest must be ${DIGEST_LENGTH} bytes`);
-    }
+    const copy = storePathDigest(new Uint8Array(digest)); // a copy, even of a Buffer
     const problem = storePathNameProblem(name);
     if (problem !== null) throw malformed(`invalid store path name: ${problem}`);
-    return new StorePath(new Uint8Array(digest), name); // a copy, even of a Buffer
+    return new StorePath(copy, name);
   }
 
   get hashPart(): string {

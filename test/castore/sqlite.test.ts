@@ -1,25 +1,27 @@
-// openDatabase's settings and migrate's versioning.
+// openDatabase's settings, migrate's versioning, and the checked row reader every backend decodes through.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database } from '../../src/castore/index.js';
+import { B3Digest, migrate, openDatabase, readRow, readRows, SqliteDirectoryService, type Database } from '../../src/castore/index.js';
+import { SqlitePathInfoService } from '../../src/store/index.js';
+import { INFO } from '../grpc/path-info-fixture.js';
 import { NarBridgeError } from '../../src/errors.js';
 
+let dir: string;
+let db: Database;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'nar-bridge-sqlite-'));
+  db = openDatabase(join(dir, 'meta.db'));
+});
+
+afterEach(async () => {
+  db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
 describe('openDatabase and migrate', () => {
-  let dir: string;
-  let db: Database;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nar-bridge-sqlite-'));
-    db = openDatabase(join(dir, 'meta.db'));
-  });
-
-  afterEach(async () => {
-    db.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
   const pragma = (name: string) => db.prepare(`PRAGMA ${name}`).raw(true).get([]);
 
   it('opens in WAL mode with NORMAL sync, a busy timeout and foreign keys', () => {
@@ -57,5 +59,56 @@ describe('openDatabase and migrate', () => {
       err = e;
     }
     expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_STORAGE');
+  });
+});
+
+describe('readRow', () => {
+  beforeEach(() => {
+    db.exec('CREATE TABLE t (b BLOB, i INTEGER, s TEXT)');
+    db.prepare('INSERT INTO t (b, i, s) VALUES (?, ?, ?)').run([Buffer.from([1, 2]), 7, 'x']);
+    db.prepare('INSERT INTO t (b, i, s) VALUES (?, ?, ?)').run([null, null, null]);
+  });
+
+  const storageError = (read: () => unknown): string => {
+    try {
+      read();
+    } catch (err) {
+      if (NarBridgeError.is(err) && err.code === 'NB_ERR_STORAGE') return err.message;
+      throw err;
+    }
+    throw new Error('no error');
+  };
+
+  it('reads BLOB (from get and iterate alike), INTEGER and TEXT columns, and no row as null', () => {
+    const row = readRow('t', db.prepare('SELECT * FROM t WHERE i = 7').get([]));
+    expect(Array.from(row?.bytes('b') ?? [])).toEqual([1, 2]);
+    expect(row?.integer('i')).toBe(7);
+    expect(row?.text('s')).toBe('x');
+    const rows = Array.from(readRows('t', db.prepare('SELECT * FROM t ORDER BY i DESC').iterate([])));
+    expect(Array.from(rows[0]?.bytes('b') ?? [])).toEqual([1, 2]);
+    expect(rows[1]?.bytesOrNull('b')).toBeNull();
+    expect(rows[1]?.integerOrNull('i')).toBeNull();
+    expect(readRow('t', db.prepare('SELECT * FROM t WHERE i = 8').get([]))).toBeNull();
+  });
+
+  it('refuses a wrong type, a NULL where a value must be, or a missing column, naming the column', () => {
+    const row = readRow('t', db.prepare('SELECT * FROM t WHERE i = 7').get([]));
+    const empty = readRow('t', db.prepare('SELECT * FROM t WHERE i IS NULL').get([]));
+    expect(storageError(() => row?.bytes('s'))).toBe('metadata database: t.s is not a BLOB (string)');
+    expect(storageError(() => row?.text('i'))).toBe('metadata database: t.i is not TEXT (number)');
+    expect(storageError(() => row?.integer('b'))).toMatch(/t\.b is not an INTEGER/);
+    expect(storageError(() => empty?.integer('i'))).toBe('metadata database: t.i is not an INTEGER (NULL)');
+    expect(storageError(() => row?.text('nope'))).toBe('metadata database: a t row has no column nope');
+  });
+
+  it('makes a backend fail with NB_ERR_STORAGE on a corrupt row instead of decoding garbage', async () => {
+    const directories = new SqliteDirectoryService(db);
+    const pathInfos = new SqlitePathInfoService(db);
+    await pathInfos.put(INFO);
+    db.prepare('UPDATE path_infos SET data = ?').run(['not bytes']);
+    await expect(pathInfos.get(INFO.storePath.digest)).rejects.toThrow(/path_infos\.data is not a BLOB/);
+    const digest = B3Digest.parse(new Uint8Array(32).fill(9));
+    db.prepare('INSERT INTO castore_directories (digest, size, data) VALUES (?, ?, ?)').run([Buffer.from(digest.bytes), 1, 'not bytes']);
+    await expect(directories.get(digest)).rejects.toThrow(/castore_directories\.data is not a BLOB/);
   });
 });

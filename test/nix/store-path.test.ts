@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseStorePathHashPart, sortStorePaths, STORE_DIR, StorePath } from '../../src/nix/index.js';
+import { parseStorePathHashPart, sortStorePaths, STORE_DIR, StorePath, storePathDigest, type StorePathDigest } from '../../src/nix/index.js';
 import { expectNarBridgeError } from './expect-error.js';
 
 const HASH = '00bgd045z0d4icpbc2yyz4gx48ak44la';
@@ -88,5 +88,20 @@ describe('parseStorePathHashPart', () => {
 
   it.each([HASH.slice(1), `${HASH}0`, `${HASH.slice(0, -1)}e`, ''])('rejects %j', (hashPart) => {
     expectNarBridgeError('NB_ERR_INVALID_DIGEST', () => parseStorePathHashPart(hashPart));
+  });
+});
+
+describe('storePathDigest', () => {
+  it('brands exactly 20 bytes, and only those', () => {
+    const digest: StorePathDigest = storePathDigest(new Uint8Array(20).fill(3));
+    expect(Array.from(digest)).toEqual(new Array(20).fill(3));
+    expect(StorePath.parseBasename(BASENAME).digest).toEqual(parseStorePathHashPart(HASH));
+    for (const length of [0, 19, 21, 32]) expectNarBridgeError('NB_ERR_INVALID_DIGEST', () => storePathDigest(new Uint8Array(length)));
+  });
+
+  it('is a type other bytes do not pass for', () => {
+    // @ts-expect-error a plain Uint8Array is not a StorePathDigest until storePathDigest() checked it
+    const unchecked: StorePathDigest = new Uint8Array(20);
+    expect(unchecked).toHaveLength(20);
   });
 });

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { B3Digest, encodeRootNode, openDatabase, type Database } from '../../src/castore/index.js';
-import { NixHash } from '../../src/nix/index.js';
+import { NixHash, storePathDigest } from '../../src/nix/index.js';
 import { MemoryNarUploadIndex, SqliteNarUploadIndex, type NarUploadIndex, type UploadedNar } from '../../src/store/index.js';
 
 const FILE_HASH = new Uint8Array(32).fill(7);
 const OTHER_HASH = new Uint8Array(32).fill(8);
-const STORE_PATH = new Uint8Array(20).fill(1);
-const LATER_PATH = new Uint8Array(20).fill(2);
+const STORE_PATH = storePathDigest(new Uint8Array(20).fill(1));
+const LATER_PATH = storePathDigest(new Uint8Array(20).fill(2));
 const UPLOAD: UploadedNar = {
   node: { kind: 'file', digest: B3Digest.fromHex('3f951a15afd586fb3121ef4d13d582e811ce0e5a7f21c0497fd87490e9e2355a'), size: 4, executable: false },
   narHash: NixHash.parse('sha256:0hlgzdnh78xv9gh498mxp8qndz48bqvm9xr5plazk4k2hy0b7k2g'),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SymlinkTarget } from '../../src/castore/index.js';
-import { fingerprintPath, generateSigningKey, NixHash, Signature, StorePath } from '../../src/nix/index.js';
+import { fingerprintPath, generateSigningKey, NixHash, Signature, StorePath, type StorePathDigest } from '../../src/nix/index.js';
 import type { CallOptions } from '../../src/castore/index.js';
 import { NarBridgeError } from '../../src/errors.js';
 import { MemoryPathInfoService, NarCalculator, SigningPathInfoService, type PathInfo, type PathInfoService, type SigningLog } from '../../src/store/index.js';
@@ -28,7 +28,7 @@ const FINGERPRINT = fingerprintPath(INFO.storePath, INFO.narHash, INFO.narSize, 
 /** A store that refuses writes, as a far store we may only read (or a full disk) does. */
 class ReadOnlyPathInfoService implements PathInfoService {
   constructor(private readonly inner: PathInfoService) {}
-  get(digest: Uint8Array, opts?: CallOptions) {
+  get(digest: StorePathDigest, opts?: CallOptions) {
     return this.inner.get(digest, opts);
   }
   async put(): Promise<void> {
@@ -47,7 +47,7 @@ class StaleReadPathInfoService implements PathInfoService {
   constructor(private readonly inner: PathInfoService) {
     this.#released = new Promise((resolve) => (this.release = resolve));
   }
-  async get(digest: Uint8Array, opts?: CallOptions) {
+  async get(digest: StorePathDigest, opts?: CallOptions) {
     const info = await this.inner.get(digest, opts);
     if (this.#first) {
       this.#first = false;

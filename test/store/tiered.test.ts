@@ -45,7 +45,6 @@ class StoppedBlobService implements BlobService {
     throw new Error('far is stopped');
   }
   async has(): Promise<boolean> { this.#fail(); }
-  async size(): Promise<number | null> { this.#fail(); }
   async chunks(): Promise<readonly ChunkMeta[] | null> { this.#fail(); }
   async openRead(): Promise<AsyncIterable<Uint8Array> | null> { this.#fail(); }
   openWrite(): BlobWriter { this.#fail(); }
@@ -56,7 +55,6 @@ class StoppedBlobService implements BlobService {
 class CorruptingBlobService implements BlobService {
   constructor(private readonly inner: BlobService) {}
   has(d: B3Digest, o?: CallOptions) { return this.inner.has(d, o); }
-  size(d: B3Digest, o?: CallOptions) { return this.inner.size(d, o); }
   chunks(d: B3Digest, o?: CallOptions) { return this.inner.chunks(d, o); }
   openWrite(o?: CallOptions) { return this.inner.openWrite(o); }
   flush(o?: CallOptions) { return this.inner.flush(o); }

@@ -11,7 +11,7 @@ import {
   StorePath,
   type ContentAddress,
 } from '../../src/nix/index.js';
-import { checkUploadPolicy, ingestNar, type PathInfo, type UploadPolicy } from '../../src/store/index.js';
+import { checkUploadPolicy, ingestNar, NarCalculator, type PathInfo, type UploadPolicy } from '../../src/store/index.js';
 import { nar, str } from '../nar/nar-bytes.js';
 
 const trusted = generateSigningKey('trusted-1');
@@ -40,7 +40,7 @@ async function pathInfoFor(narBytes: Uint8Array, name: string, ca: ContentAddres
 
 async function refusal(info: PathInfo, castore: Castore, policy = POLICY): Promise<string | null> {
   try {
-    await checkUploadPolicy(info, policy, castore);
+    await checkUploadPolicy(info, policy, castore, new NarCalculator(castore));
     return null;
   } catch (err) {
     if (!NarBridgeError.is(err) || err.code !== 'NB_ERR_FORBIDDEN') throw err;

@@ -3,9 +3,10 @@
 import { NarBridgeError } from '../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest } from '../digest.js';
 import type { ChunkIndex } from './chunk-index.js';
+import type { CallOptions } from '../call-options.js';
 import { ChunkCutter } from './chunk-cutter.js';
 import { chunkingParams, type ChunkingParams } from './fastcdc.js';
-import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.js';
 import { sliceBytes } from './slice-bytes.js';
 import { verifiedRead } from './verified-read.js';
 
@@ -23,11 +24,6 @@ export class ChunkedBlobService implements BlobService {
 
   async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
     return (await this.index.get(digest)) !== null || (await this.inner.has(digest, opts));
-  }
-
-  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
-    const chunks = await this.index.get(digest);
-    return chunks ? chunks.reduce((sum, chunk) => sum + chunk.size, 0) : this.inner.size(digest, opts);
   }
 
   /** A chunk is a whole blob of the inner service, so a chunk's own list is empty. */

@@ -5,7 +5,8 @@ import type { ClientStreamCall, GrpcConnection } from '../grpc/connection.js';
 import { BLOB_METHODS, type BlobChunk, type PutBlobResponse } from '../grpc/services.js';
 import { isNotFound } from '../grpc/status.js';
 import { uint64ToNumber } from '../grpc/uint64.js';
-import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import type { CallOptions } from '../call-options.js';
+import type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.js';
 import { sliceBytes } from './slice-bytes.js';
 import { verifiedRead } from './verified-read.js';
 
@@ -21,18 +22,6 @@ export class GrpcBlobService implements BlobService {
 
   async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
     return (await this.chunks(digest, opts)) !== null;
-  }
-
-  /** The peer's Stat carries no length: sum the chunk sizes, or count the bytes of a whole blob. */
-  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
-    const chunks = await this.chunks(digest, opts);
-    if (chunks === null) return null;
-    if (chunks.length > 0) return chunks.reduce((sum, chunk) => sum + chunk.size, 0);
-    const contents = await this.openRead(digest, opts);
-    if (!contents) return null;
-    let size = 0;
-    for await (const piece of contents) size += piece.byteLength;
-    return size;
   }
 
   async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {

@@ -1,10 +1,10 @@
 // Blob services: the interface and its backends.
-export type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+export type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.js';
 export { MemoryBlobService } from './memory.js';
 export { LocalBlobService } from './local.js';
 export { ChunkedBlobService } from './chunked.js';
-export { LocalChunkIndex, MemoryChunkIndex, type ChunkIndex } from './chunk-index.js';
-export { chunkingParams, chunkLength, DEFAULT_AVG_CHUNK_BYTES, type ChunkingParams } from './fastcdc.js';
+export { LocalChunkIndex, MemoryChunkIndex } from './chunk-index.js';
+export { chunkingParams, chunkLength, DEFAULT_AVG_CHUNK_BYTES } from './fastcdc.js';
 export { GrpcBlobService } from './grpc.js';
 export { BLOB_SCHEMES, blobServiceFromUrl } from './from-url.js';
 export * from './pack/index.js';

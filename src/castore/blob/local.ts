@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { isEnoent, NarBridgeError } from '../../errors.js';
 import { Blake3Hasher, type B3Digest } from '../digest.js';
-import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import type { CallOptions } from '../call-options.js';
+import type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.js';
 import { claimTempSpace } from './temp-space.js';
 
 /** Largest read for openRead: large reads keep syscalls per GiB low when streaming NARs. */
@@ -49,15 +50,12 @@ export class LocalBlobService implements BlobService {
   }
 
   async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
-    return (await this.size(digest, opts)) !== null;
-  }
-
-  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
     opts?.signal?.throwIfAborted();
     try {
-      return (await stat(this.#path(digest))).size;
+      await stat(this.#path(digest));
+      return true;
     } catch (err) {
-      if (isEnoent(err)) return null;
+      if (isEnoent(err)) return false;
       throw storageError('stat', err);
     }
   }

@@ -1,6 +1,7 @@
 // MemoryBlobService: blobs in a Map, for tests and throwaway servers.
 import { Blake3Hasher, type B3Digest } from '../digest.js';
-import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import type { CallOptions } from '../call-options.js';
+import type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.js';
 
 /** Slice size for openRead, so consumers see a stream like any other backend's. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -11,11 +12,6 @@ export class MemoryBlobService implements BlobService {
   async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
     opts?.signal?.throwIfAborted();
     return this.#blobs.has(digest.toHex());
-  }
-
-  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
-    opts?.signal?.throwIfAborted();
-    return this.#blobs.get(digest.toHex())?.length ?? null;
   }
 
   /** Blobs are stored whole here. */

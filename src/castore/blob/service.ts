@@ -1,9 +1,6 @@
 // BlobService: content-addressed byte blobs keyed by their blake3 digest.
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
-
-export interface CallOptions {
-  readonly signal?: AbortSignal;
-}
 
 export interface ReadOptions extends CallOptions {
   /** Start reading here (bytes): how Range requests avoid reading what they skip. */
@@ -18,8 +15,6 @@ export interface ReadOptions extends CallOptions {
 
 export interface BlobService {
   has(digest: B3Digest, opts?: CallOptions): Promise<boolean>;
-  /** Length in bytes, or null if absent. */
-  size(digest: B3Digest, opts?: CallOptions): Promise<number | null>;
   /**
    * The blob's bytes in order from `opts.offset` (default 0), or null if absent. Breaking out of the
    * iteration releases the source. An offset past the end yields nothing.

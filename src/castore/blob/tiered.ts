@@ -2,7 +2,8 @@
 // a near miss streams from far, chunk by chunk, verified, and fills near on the way, so the next read stays near.
 import { NarBridgeError } from '../../errors.js';
 import type { B3Digest } from '../digest.js';
-import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
+import type { CallOptions } from '../call-options.js';
+import type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.js';
 import { verifiedRead } from './verified-read.js';
 
 export type Tier = 'near' | 'far';
@@ -15,7 +16,8 @@ interface Piece {
 
 /** Where metrics hook in: which tier answered a read, and how many blob bytes came from far. */
 export interface TierObserver {
-  served(service: 'blobs' | 'directories' | 'path_infos', tier: Tier | 'none'): void;
+  /** `service` is the tiered service's own label ('blobs', 'directories', or one a layer above names). */
+  served(service: string, tier: Tier | 'none'): void;
   fetched(bytes: number): void;
 }
 
@@ -28,10 +30,6 @@ export class TieredBlobService implements BlobService {
 
   async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
     return (await this.near.has(digest, opts)) || this.far.has(digest, opts);
-  }
-
-  async size(digest: B3Digest, opts?: CallOptions): Promise<number | null> {
-    return (await this.near.size(digest, opts)) ?? this.far.size(digest, opts);
   }
 
   async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {

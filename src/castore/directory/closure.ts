@@ -1,5 +1,5 @@
 // The Directory closure of a root node, fetched with one recursive get and keyed by hex digest for lookups.
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { Directory } from '../directory.js';
 import type { Node } from '../node.js';
 import type { DirectoryService } from './service.js';

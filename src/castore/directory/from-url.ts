@@ -8,7 +8,7 @@ import { PostgresDirectoryService } from './postgres.js';
 import type { DirectoryService } from './service.js';
 import { SqliteDirectoryService } from './sqlite.js';
 
-export const DIRECTORY_SCHEMES: SchemeTable<DirectoryService> = new Map([
+const DIRECTORY_SCHEMES: SchemeTable<DirectoryService> = new Map([
   ['memory', memoryScheme<DirectoryService>(() => new MemoryDirectoryService())],
   ['sqlite', sqliteScheme<DirectoryService>((db) => new SqliteDirectoryService(db))],
   ['grpc', grpcScheme<DirectoryService>((connection) => new GrpcDirectoryService(connection))],

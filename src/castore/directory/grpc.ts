@@ -1,6 +1,6 @@
 // GrpcDirectoryService: a DirectoryService backed by a remote tvix DirectoryService; the peer's graph is checked.
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 import type { ClientStreamCall, GrpcConnection } from '../grpc/connection.js';

@@ -1,5 +1,5 @@
 // MemoryDirectoryService: Directories in a Map, for tests and throwaway servers.
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 import { ValidatingPutter } from './putter.js';

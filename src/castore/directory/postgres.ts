@@ -1,6 +1,6 @@
 // PostgresDirectoryService: canonical Directory bytes in PostgreSQL, keyed by digest, shared by every replica.
 import { Buffer } from 'node:buffer';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 import { bytesColumn, integerColumn, type PostgresDatabase } from '../postgres.js';

@@ -1,13 +1,13 @@
 // The putter every local backend shares: checks the leaves-first rule, then hands batches to the backend.
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 import { encodeDirectory } from '../wire.js';
 import type { DirectoryPutter } from './service.js';
 
 /** What a backend offers the putter. */
-export interface PutterBackend {
+interface PutterBackend {
   /** The size of a stored Directory, or null if absent. */
   storedSize(digest: B3Digest): Promise<number | null>;
   /** Stores a batch (each item with its canonical bytes) atomically and durably. */
@@ -24,7 +24,7 @@ export interface PendingDirectory {
  * Encoded bytes buffered before a batch is written. Writing early is safe: leaves come first, so a written
  * batch never refers to anything unwritten, and the store holds only closed subgraphs.
  */
-export const PUTTER_BATCH_BYTES = 8 * 1024 * 1024;
+const PUTTER_BATCH_BYTES = 8 * 1024 * 1024;
 
 export class ValidatingPutter implements DirectoryPutter {
   /** Sizes of everything put so far, by digest hex, for the child checks. */

@@ -1,5 +1,5 @@
 // DirectoryService: Directory messages keyed by digest; read root→leaves, written leaves→root.
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 

@@ -1,9 +1,9 @@
 // SqliteDirectoryService: canonical Directory bytes in the embedded database, keyed by digest.
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
-import { migrate, type Database } from '../sqlite.js';
+import { migrate, readRow, type Database } from '../sqlite.js';
 import { ValidatingPutter, type PendingDirectory } from './putter.js';
 import type { DirectoryPutter, DirectoryService } from './service.js';
 import { decodeStoredDirectory } from './stored.js';
@@ -20,11 +20,6 @@ const SCHEMA = [
 
 function storageError(what: string, err: unknown): NarBridgeError {
   return new NarBridgeError('NB_ERR_STORAGE', `directory store: ${what} failed`, { cause: err });
-}
-
-/** Rows come back untyped (plus a `_metadata` key from libsql); this reads one column of one. */
-function column(row: unknown, name: string): unknown {
-  return typeof row === 'object' && row !== null ? Reflect.get(row, name) : undefined;
 }
 
 /** Runs a statement, turning driver failures into NB_ERR_STORAGE. */
@@ -54,11 +49,9 @@ export class SqliteDirectoryService implements DirectoryService {
 
   async get(digest: B3Digest, opts?: CallOptions): Promise<Directory | null> {
     opts?.signal?.throwIfAborted();
-    const row = run('read', () => this.#select.get([digest.bytes]));
-    if (row === undefined) return null;
-    const data = column(row, 'data');
-    if (!(data instanceof Uint8Array)) throw storageError('read', new TypeError('data column is not a BLOB'));
-    return decodeStoredDirectory(digest, data);
+    const row = readRow('castore_directories', run('read', () => this.#select.get([digest.bytes])));
+    if (!row) return null;
+    return decodeStoredDirectory(digest, row.bytes('data'));
   }
 
   getRecursive(root: B3Digest, opts?: CallOptions): AsyncIterable<Directory> {
@@ -68,9 +61,7 @@ export class SqliteDirectoryService implements DirectoryService {
   putter(opts?: CallOptions): DirectoryPutter {
     return new ValidatingPutter({
       storedSize: async (digest) => {
-        const row = run('read', () => this.#selectSize.get([digest.bytes]));
-        const size = column(row, 'size');
-        return typeof size === 'number' ? size : null;
+        return readRow('castore_directories', run('read', () => this.#selectSize.get([digest.bytes])))?.integer('size') ?? null;
       },
       write: async (batch) => run('write', () => this.#insertBatch.immediate(batch)),
     }, opts);

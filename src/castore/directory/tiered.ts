@@ -1,7 +1,7 @@
 // TieredDirectoryService: near in front of far, filled by whole closures (near's putter only accepts a Directory
 // whose children it holds), each Directory checked against its digest by far's client and by near's putter.
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { TierObserver } from '../blob/tiered.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';

@@ -1,6 +1,6 @@
 // getRecursive for backends that fetch Directories by digest: root first, breadth-first, each once.
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import type { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
 

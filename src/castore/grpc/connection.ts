@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { Client, credentials, type ChannelCredentials, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
 import { NarBridgeError } from '../../errors.js';
-import type { CallOptions } from '../blob/service.js';
+import type { CallOptions } from '../call-options.js';
 import { MAX_DIRECTORY_BYTES } from '../wire.js';
 import { toBuffer, type MethodSpec } from './method.js';
 import { errorFromStatus } from './status.js';
@@ -24,7 +24,7 @@ const CHANNEL_OPTIONS: ChannelOptions = {
 /** Unary calls are lookups; a peer that accepts the connection but never answers must not hang a request. */
 const UNARY_DEADLINE_MS = 30_000;
 
-export interface GrpcEndpoint {
+interface GrpcEndpoint {
   /** A grpc-js target: `host:port` or `unix:///abs/path`. */
   readonly target: string;
   readonly credentials: ChannelCredentials;

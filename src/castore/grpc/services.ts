@@ -5,12 +5,12 @@ import { decodeDirectory, encodeDirectory } from '../wire.js';
 import { protoCodec, type Codec, type MethodSpec } from './method.js';
 
 const v1 = tvix.castore.v1;
-export type StatBlobRequest = tvix.castore.v1.StatBlobRequest.$Properties;
-export type StatBlobResponse = tvix.castore.v1.StatBlobResponse.$Properties;
-export type ReadBlobRequest = tvix.castore.v1.ReadBlobRequest.$Properties;
+type StatBlobRequest = tvix.castore.v1.StatBlobRequest.$Properties;
+type StatBlobResponse = tvix.castore.v1.StatBlobResponse.$Properties;
+type ReadBlobRequest = tvix.castore.v1.ReadBlobRequest.$Properties;
 export type BlobChunk = tvix.castore.v1.BlobChunk.$Properties;
 export type PutBlobResponse = tvix.castore.v1.PutBlobResponse.$Properties;
-export type GetDirectoryRequest = tvix.castore.v1.GetDirectoryRequest.$Properties;
+type GetDirectoryRequest = tvix.castore.v1.GetDirectoryRequest.$Properties;
 export type PutDirectoryResponse = tvix.castore.v1.PutDirectoryResponse.$Properties;
 
 /** Directories travel in their canonical encoding and arrive validated, so digests always agree across peers. */

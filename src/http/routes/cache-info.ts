@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { STORE_DIR } from '../../nix/index.js';
 import { discardBody } from '../body.js';
 
-export interface CacheInfoOptions {
+interface CacheInfoOptions {
   readonly priority: number;
 }
 

@@ -1,16 +1,17 @@
 // GET /healthz (the process answers) and GET /readyz (the store answers too): for load balancers and systemd/k8s probes.
 import type { FastifyInstance } from 'fastify';
 import { B3Digest } from '../../castore/index.js';
+import { storePathDigest } from '../../nix/index.js';
 import type { Store } from '../../store/index.js';
 
-export interface HealthOptions {
+interface HealthOptions {
   readonly store: Store;
   /** More that must hold to be ready (e.g. the store is writable); throws NB_ERR_STORAGE when not. */
   readonly ready?: () => Promise<void>;
 }
 
 /** Looked up, never expected to exist: a lookup that answers at all proves each backend is reachable. */
-const PROBE_PATH_DIGEST = new Uint8Array(20);
+const PROBE_PATH_DIGEST = storePathDigest(new Uint8Array(20));
 const PROBE_BLOB = B3Digest.parse(new Uint8Array(32));
 
 export async function healthRoutes(app: FastifyInstance, { store, ready }: HealthOptions): Promise<void> {

@@ -8,7 +8,7 @@ import { discardBody } from '../body.js';
 import { sendEncoded } from '../encoding.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 
-export interface ListingOptions {
+interface ListingOptions {
   readonly store: Store;
 }
 

@@ -5,7 +5,7 @@ import { NarBridgeError } from '../../errors.js';
 import { MAX_BUILD_LOG_BYTES, openBuildLog, parseDrvName, writeBuildLog, type BuildLogIndex, type Store } from '../../store/index.js';
 import { sendFromBrotli } from '../encoding.js';
 
-export interface LogOptions {
+interface LogOptions {
   readonly store: Store;
   readonly buildLogs: BuildLogIndex;
 }

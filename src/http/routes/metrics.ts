@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpMetrics } from '../metrics.js';
 
-export interface MetricsOptions {
+interface MetricsOptions {
   readonly metrics: HttpMetrics;
 }
 

@@ -16,7 +16,7 @@ import {
 } from '../../store/index.js';
 import { DEFAULT_HTTP_LIMITS, idleLimited, UploadSlots, type HttpLimits } from '../limits.js';
 
-export interface NarUploadOptions {
+interface NarUploadOptions {
   readonly store: Store;
   readonly limits?: HttpLimits;
 }

@@ -8,7 +8,7 @@ import { decodeNodeText, planNar, type NarPlan, type Store } from '../../store/i
 import { NarEncoders } from '../nar-encoding.js';
 import { parseRange } from '../range.js';
 
-export interface NarOptions {
+interface NarOptions {
   readonly store: Store;
   readonly maxEncoders?: number;
 }

@@ -7,7 +7,7 @@ import { sendEncoded } from '../encoding.js';
 import { DEFAULT_MAX_NARINFO_BYTES, DEFAULT_UPLOAD_IDLE_TIMEOUT_MS } from '../limits.js';
 import { HASH_PART_PARAMS } from '../schemas.js';
 
-export interface NarInfoOptions {
+interface NarInfoOptions {
   readonly store: GuardedStore;
   readonly maxNarInfoBytes?: number;
   readonly uploadIdleTimeoutMs?: number;

@@ -7,7 +7,7 @@ import type { RealisationService } from '../../store/index.js';
 import { readTextBody } from '../body.js';
 import { DEFAULT_MAX_NARINFO_BYTES, DEFAULT_UPLOAD_IDLE_TIMEOUT_MS } from '../limits.js';
 
-export interface RealisationOptions {
+interface RealisationOptions {
   readonly realisations: RealisationService;
   /** Realisations are small documents like narinfos, and share their size limit. */
   readonly maxBytes?: number;

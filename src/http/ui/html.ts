@@ -8,7 +8,7 @@ export class Html {
 
 type Part = Html | string | number | readonly Html[] | null | undefined;
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 

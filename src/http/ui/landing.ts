@@ -6,7 +6,7 @@ import { formatBytes } from '../format-bytes.js';
 import { html, type Html } from './html.js';
 
 /** What the store holds, as measured by the composition root. */
-export interface StoreTotals {
+interface StoreTotals {
   readonly pathInfos: number;
   /** Sum of NarSize over every path: the bytes of NARs the store can serve. */
   readonly narBytes: number;

@@ -15,7 +15,7 @@ import { html, page, type Html } from './html.js';
 import { cacheUrl, landingPage, narLink, type LandingFacts } from './landing.js';
 import { symlinkInside } from './symlink-inside.js';
 
-export interface UiOptions {
+interface UiOptions {
   readonly store: Store;
   readonly landing?: LandingFacts;
   /** Reads need a token: the landing page then says how to give Nix one. */

@@ -1,5 +1,5 @@
 // BuildLogIndex in the embedded SQLite database: drv basename → digest of the compressed log blob.
-import { B3Digest, migrate, type Database } from '../../castore/index.js';
+import { B3Digest, migrate, readRow, type Database } from '../../castore/index.js';
 import type { StorePath } from '../../nix/index.js';
 import type { BuildLogIndex } from './service.js';
 
@@ -21,8 +21,8 @@ export class SqliteBuildLogIndex implements BuildLogIndex {
   }
 
   async get(drv: StorePath): Promise<B3Digest | null> {
-    const row = this.#get.get([drv.basename]) as { log_blake3: Uint8Array } | undefined;
-    return row ? B3Digest.parse(row.log_blake3) : null;
+    const row = readRow('build_logs', this.#get.get([drv.basename]));
+    return row && B3Digest.parse(row.bytes('log_blake3'));
   }
 
   async put(drv: StorePath, log: B3Digest): Promise<void> {

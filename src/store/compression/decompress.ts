@@ -1,7 +1,6 @@
 // Upload decompression, detected from the first bytes rather than the URL: Nix names gzip uploads
 // `.nar` with no extension (nix-http-protocol.md §2.2), and Compression: is only advisory. A plain NAR is
 // recognised first; brotli has no magic number, so it is only tried when the source says it is brotli.
-import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
@@ -19,7 +18,7 @@ const MAGICS: ReadonlyArray<readonly [Compression, readonly number[]]> = [
 ];
 const SNIFF_BYTES = 12;
 
-export interface DecompressOptions {
+interface DecompressOptions {
   /** The source says it is brotli (a `.nar.br` URL, `Compression: br`): only then is an unrecognised start decoded as brotli. */
   readonly brotli?: boolean;
   /** Learns the compression as soon as it is known (before any output). */
@@ -27,7 +26,7 @@ export interface DecompressOptions {
 }
 
 /** The compression `head` starts with; brotli (no magic) only if `brotli` allows it; null when nothing fits. */
-export function detectCompression(head: Uint8Array, brotli = false): Compression | null {
+function detectCompression(head: Uint8Array, brotli = false): Compression | null {
   for (const [name, magic] of MAGICS) {
     if (magic.every((byte, i) => head[i] === byte)) return name;
   }

@@ -1,7 +1,9 @@
-// NarSize and NAR sha256 of a castore node (tvix CalculateNAR), rendered through planNar and remembered.
+// NarSize and NAR digest of a castore node (tvix CalculateNAR), rendered through planNar; sha256 results remembered.
+// The one place a NAR is rendered only to be hashed.
 import { createHash } from 'node:crypto';
 import { encodeRootNode, type CallOptions, type Node } from '../../castore/index.js';
 import type { Castore } from '../../castore/index.js';
+import type { HashAlgo } from '../../nix/index.js';
 import { planNar } from './render.js';
 
 export interface NarFacts {
@@ -24,12 +26,23 @@ export class NarCalculator {
   async calculate(node: Node, opts: CallOptions = {}): Promise<NarFacts> {
     const cached = this.#cache.get(keyOf(node));
     if (cached) return cached;
-    const plan = await planNar(node, this.castore, opts);
-    const hash = createHash('sha256');
-    for await (const chunk of plan.stream()) hash.update(chunk);
-    const facts: NarFacts = { narSize: plan.narSize, narSha256: hash.digest() };
+    const { narSize, digest } = await this.#render(node, 'sha256', opts);
+    const facts: NarFacts = { narSize, narSha256: digest };
     this.remember(node, facts);
     return facts;
+  }
+
+  /** The raw digest of the NAR under `algo` (a `fixed:r:` content address may name any); sha256 is remembered. */
+  async digest(node: Node, algo: HashAlgo, opts: CallOptions = {}): Promise<Uint8Array> {
+    if (algo === 'sha256') return (await this.calculate(node, opts)).narSha256;
+    return (await this.#render(node, algo, opts)).digest;
+  }
+
+  async #render(node: Node, algo: HashAlgo, opts: CallOptions): Promise<{ narSize: number; digest: Uint8Array }> {
+    const plan = await planNar(node, this.castore, opts);
+    const hash = createHash(algo);
+    for await (const chunk of plan.stream()) hash.update(chunk);
+    return { narSize: plan.narSize, digest: hash.digest() };
   }
 
   /** Facts computed elsewhere from the NAR's own bytes (an ingest), so a later check need not render it. */

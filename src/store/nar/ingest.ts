@@ -6,13 +6,13 @@ import { BlobUploadQueue, SMALL_BLOB_BYTES } from './blob-upload-queue.js';
 import type { Castore } from '../../castore/index.js';
 import { StreamDigest } from './measure.js';
 
-export interface IngestResult {
+interface IngestResult {
   readonly node: Node;
   readonly narHash: NixHash;
   readonly narSize: number;
 }
 
-export interface IngestOptions extends CallOptions {
+interface IngestOptions extends CallOptions {
   readonly limits?: NarLimits;
 }
 

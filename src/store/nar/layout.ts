@@ -1,48 +1,55 @@
-// NarSize from the castore graph alone: the NAR framing is fixed, so a tree's NAR length is arithmetic.
-import type { B3Digest, Directory, Node } from '../../castore/index.js';
+// Where each node of a castore tree sits in its NAR: the framing is fixed (NAR_FRAMING), so one walk of the
+// Directory closure gives NarSize, file offsets and the listing without rendering a byte.
+import type { B3Digest, Directory, DirectoryEntry, Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
+import { NAR_FRAMING } from '../../nar/index.js';
 
-/** Length of one NAR string token: u64 length prefix plus the bytes padded to 8. */
-const str = (len: number): number => 8 + Math.ceil(len / 8) * 8;
+/** A node in NAR order (depth first, entries by name): `name` is null for the root; `end` closes a directory. */
+type PlacedNode =
+  | { readonly kind: 'file'; readonly name: Uint8Array | null; readonly node: Extract<Node, { kind: 'file' }>; readonly contentsOffset: number }
+  | { readonly kind: 'symlink'; readonly name: Uint8Array | null; readonly node: Extract<Node, { kind: 'symlink' }> }
+  | { readonly kind: 'directory'; readonly name: Uint8Array | null }
+  | { readonly kind: 'end' };
 
-/** Total length of a sequence of fixed NAR tokens. */
-const tokens = (...words: string[]): number => words.reduce((sum, word) => sum + str(word.length), 0);
-
-export const MAGIC = tokens('nix-archive-1');
-const FILE_BASE = tokens('(', 'type', 'regular', 'contents', ')');
-const EXECUTABLE = tokens('executable', '');
-const SYMLINK_BASE = tokens('(', 'type', 'symlink', 'target', ')');
-const DIRECTORY_BASE = tokens('(', 'type', 'directory', ')');
-const ENTRY_BASE = tokens('entry', '(', 'name', 'node', ')');
-
-/** From the start of a file node to its first content byte: the tokens before `contents`, then the u64 length. */
-export const fileContentsOffset = (executable: boolean): number =>
-  tokens('(', 'type', 'regular', 'contents') + (executable ? EXECUTABLE : 0) + 8;
-/** From the start of a directory node to its first `entry`. */
-export const DIRECTORY_HEAD = tokens('(', 'type', 'directory');
-/** From the start of an `entry` to its child node. */
-export const entryNodeOffset = (nameLength: number): number => tokens('entry', '(', 'name') + str(nameLength) + tokens('node');
-/** Framing an entry adds around its child node. */
-export const entrySize = (nameLength: number, child: number): number => ENTRY_BASE + str(nameLength) + child;
-
-export function narSize(root: Node, directories: ReadonlyMap<string, Directory>): number {
-  return MAGIC + nodeSize(root, directories);
-}
-
-export function nodeSize(node: Node, directories: ReadonlyMap<string, Directory>): number {
-  switch (node.kind) {
-    case 'file':
-      return FILE_BASE + (node.executable ? EXECUTABLE : 0) + str(node.size);
-    case 'symlink':
-      return SYMLINK_BASE + str(node.target.bytes.byteLength);
-    case 'directory': {
-      const directory = lookup(directories, node.digest);
-      let size = DIRECTORY_BASE;
-      for (const entry of directory.entries) {
-        size += entrySize(entry.name.bytes.byteLength, nodeSize(entry.node, directories));
+/**
+ * Every node of the tree under `root`, each once, with its contents' NAR offset for a file; returns the NarSize.
+ * Iterative, so a deep tree costs no more per node than a flat one.
+ */
+export function* narLayout(root: Node, directories: ReadonlyMap<string, Directory>): Generator<PlacedNode, number, undefined> {
+  const open: { readonly entries: readonly DirectoryEntry[]; next: number }[] = [];
+  let offset = NAR_FRAMING.magic;
+  let name: Uint8Array | null = null;
+  let node: Node | null = root;
+  for (;;) {
+    if (node?.kind === 'directory') {
+      yield { kind: 'directory', name };
+      offset += NAR_FRAMING.directoryHead;
+      open.push({ entries: lookup(directories, node.digest).entries, next: 0 });
+    } else if (node) {
+      if (node.kind === 'file') {
+        yield { kind: 'file', name, node, contentsOffset: offset + NAR_FRAMING.fileHead(node.executable) };
+        offset += NAR_FRAMING.fileHead(node.executable) + node.size + NAR_FRAMING.fileTail(node.size);
+      } else {
+        yield { kind: 'symlink', name, node };
+        offset += NAR_FRAMING.symlink(node.target.bytes.byteLength);
       }
-      return size;
+      if (open.length === 0) return offset;
+      offset += NAR_FRAMING.close;
     }
+    const parent = open[open.length - 1];
+    const entry = parent?.entries[parent.next++];
+    if (entry) {
+      offset += NAR_FRAMING.entryHead(entry.name.bytes.byteLength);
+      name = entry.name.bytes;
+      node = entry.node;
+      continue;
+    }
+    open.pop();
+    offset += NAR_FRAMING.close;
+    yield { kind: 'end' };
+    if (open.length === 0) return offset;
+    offset += NAR_FRAMING.close;
+    node = null;
   }
 }
 
@@ -53,29 +60,15 @@ export interface FileSpan {
   readonly offset: number;
 }
 
-/** Every file of the tree in NAR order (depth first, entries by name), with its contents' NAR offset. */
-export function fileSpans(root: Node, directories: ReadonlyMap<string, Directory>): FileSpan[] {
+/** The tree's NarSize and every file's contents span, in NAR order. */
+export function narFiles(root: Node, directories: ReadonlyMap<string, Directory>): { readonly narSize: number; readonly files: FileSpan[] } {
   const files: FileSpan[] = [];
-  const CLOSE = tokens(')');
-  /** Returns where `node`, starting at `offset`, ends. */
-  const walk = (node: Node, offset: number): number => {
-    switch (node.kind) {
-      case 'file':
-        files.push({ digest: node.digest, size: node.size, offset: offset + fileContentsOffset(node.executable) });
-        return offset + FILE_BASE + (node.executable ? EXECUTABLE : 0) + str(node.size);
-      case 'symlink':
-        return offset + SYMLINK_BASE + str(node.target.bytes.byteLength);
-      case 'directory': {
-        let end = offset + DIRECTORY_HEAD;
-        for (const entry of lookup(directories, node.digest).entries) {
-          end = walk(entry.node, end + entryNodeOffset(entry.name.bytes.byteLength)) + CLOSE;
-        }
-        return end + CLOSE;
-      }
-    }
-  };
-  walk(root, MAGIC);
-  return files;
+  const walk = narLayout(root, directories);
+  for (let step = walk.next(); ; step = walk.next()) {
+    if (step.done) return { narSize: step.value, files };
+    const placed = step.value;
+    if (placed.kind === 'file') files.push({ digest: placed.node.digest, size: placed.node.size, offset: placed.contentsOffset });
+  }
 }
 
 export function lookup(directories: ReadonlyMap<string, Directory>, digest: B3Digest): Directory {

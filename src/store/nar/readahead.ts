@@ -4,7 +4,7 @@
 import type { B3Digest, BlobService, CallOptions } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 
-export interface BlobRef {
+interface BlobRef {
   readonly digest: B3Digest;
   readonly size: number;
 }

@@ -6,7 +6,7 @@ import { writeNar, type NarEvent } from '../../nar/index.js';
 import { BlobReadahead } from './readahead.js';
 import type { Castore } from '../../castore/index.js';
 import { loadDirectoryClosure, sliceBytes } from '../../castore/index.js';
-import { fileSpans, lookup, narSize, type FileSpan } from './layout.js';
+import { lookup, narFiles, type FileSpan } from './layout.js';
 
 /** Inclusive byte range of a NAR, already checked against its size. */
 export interface ByteRange {
@@ -31,9 +31,9 @@ interface FileContents {
 
 export async function planNar(root: Node, castore: Castore, opts: CallOptions = {}): Promise<NarPlan> {
   const directories = await loadDirectoryClosure(root, castore.directories, opts);
-  const files = fileSpans(root, directories);
+  const { narSize, files } = narFiles(root, directories);
   return {
-    narSize: narSize(root, directories),
+    narSize,
     stream: () => writeNar(narEvents(root, null, directories, new BlobReadahead(castore.blobs, files, opts))),
     streamRange: (range) =>
       sliceBytes(writeNar(narEvents(root, null, directories, new RangeContents(castore, files, range, opts))), range.start, range.end - range.start + 1),

@@ -1,11 +1,12 @@
 // A bounded in-memory cache in front of a PathInfoService: narinfo lookups are the hottest request a
 // binary cache gets, and a PathInfo is small and immutable once read. Hits return the same object, so
 // callers can memoise what they derive from it (the served narinfo text) by identity.
+import type { StorePathDigest } from '../../nix/index.js';
 import type { CallOptions } from '../../castore/index.js';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService } from './service.js';
 
-export interface PathInfoCacheOptions {
+interface PathInfoCacheOptions {
   /** Entries kept; the least recently used goes first. */
   readonly maxEntries?: number;
   /**
@@ -45,7 +46,7 @@ export class CachingPathInfoService implements PathInfoService {
     this.#ttlMs = ttlMs;
   }
 
-  async get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+  async get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
     const key = keyOf(digest);
     const entry = this.#entries.get(key);
     if (entry && entry.expires > Date.now()) {
@@ -97,6 +98,6 @@ export class CachingPathInfoService implements PathInfoService {
   }
 }
 
-function keyOf(digest: Uint8Array): string {
+function keyOf(digest: StorePathDigest): string {
   return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('latin1');
 }

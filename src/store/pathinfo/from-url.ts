@@ -16,7 +16,7 @@ import type { PathInfoService } from './service.js';
 import { PostgresPathInfoService } from './postgres.js';
 import { SqlitePathInfoService } from './sqlite.js';
 
-export const PATH_INFO_SCHEMES: SchemeTable<PathInfoService> = new Map([
+const PATH_INFO_SCHEMES: SchemeTable<PathInfoService> = new Map([
   ['memory', memoryScheme<PathInfoService>(() => new MemoryPathInfoService())],
   ['sqlite', sqliteScheme<PathInfoService>((db) => new SqlitePathInfoService(db))],
   ['grpc', grpcScheme<PathInfoService>((connection) => new GrpcPathInfoService(connection))],

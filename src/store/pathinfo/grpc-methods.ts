@@ -5,12 +5,12 @@ import type { PathInfo } from '../path-info.js';
 import { decodePathInfo, encodePathInfo } from '../wire.js';
 
 const v1 = tvix.store.v1;
-export type GetPathInfoRequest = tvix.store.v1.GetPathInfoRequest.$Properties;
-export type ListPathInfoRequest = tvix.store.v1.ListPathInfoRequest.$Properties;
-export type CalculateNarResponse = tvix.store.v1.CalculateNARResponse.$Properties;
+type GetPathInfoRequest = tvix.store.v1.GetPathInfoRequest.$Properties;
+type ListPathInfoRequest = tvix.store.v1.ListPathInfoRequest.$Properties;
+type CalculateNarResponse = tvix.store.v1.CalculateNARResponse.$Properties;
 
 /** A root node as CalculateNAR takes it; the name is carried along but plays no part in the NAR. */
-export interface NamedNode {
+interface NamedNode {
   readonly name: Uint8Array;
   readonly node: Node;
 }

@@ -1,4 +1,5 @@
 // GrpcPathInfoService: a PathInfoService backed by a remote tvix PathInfoService.
+import type { StorePathDigest } from '../../nix/index.js';
 import { isNotFound, uint64ToNumber, type CallOptions, type GrpcConnection, type Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import { PATH_INFO_METHODS } from './grpc-methods.js';
@@ -12,7 +13,7 @@ const SHA256_BYTES = 32;
 export class GrpcPathInfoService implements PathInfoService {
   constructor(private readonly connection: GrpcConnection) {}
 
-  async get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+  async get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
     try {
       const info = await this.connection.unary(PATH_INFO_METHODS.get, { byOutputHash: digest }, opts);
       if (!Buffer.from(info.storePath.digest).equals(digest)) {

@@ -1,9 +1,9 @@
 // GuardedPathInfoService: the one gate every PathInfo write passes, whichever door it came through. A new path is
 // stored only once its NarHash/NarSize match the graph it names and the upload policy accepts it; a path we hold
 // keeps its contents for good, and a put of the same contents only adds signatures.
-import type { CallOptions } from '../../castore/index.js';
+import { sameNode, type CallOptions } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
-import type { Signature } from '../../nix/index.js';
+import type { Signature, StorePathDigest } from '../../nix/index.js';
 import type { Castore } from '../../castore/index.js';
 import type { NarCalculator } from '../nar/calculator.js';
 import type { PathInfo } from '../path-info.js';
@@ -11,7 +11,7 @@ import type { PathInfoService } from './service.js';
 import { PerPathQueue } from './per-path-queue.js';
 import type { Store } from '../store.js';
 import { checkUploadPolicy, type UploadPolicy } from './policy.js';
-import { sameNode, verifyPathInfo, type VerifiedPathInfo } from './verified.js';
+import { verifyPathInfo, type VerifiedPathInfo } from './verified.js';
 
 export class GuardedPathInfoService implements PathInfoService {
   /** Check-then-write per store path: two puts of one new path must not both see it absent. */
@@ -24,7 +24,7 @@ export class GuardedPathInfoService implements PathInfoService {
     private readonly policy: UploadPolicy,
   ) {}
 
-  get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+  get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
     return this.inner.get(digest, opts);
   }
 
@@ -52,7 +52,7 @@ export class GuardedPathInfoService implements PathInfoService {
       // The same contents as held still get verified: what we hold may predate these checks.
       const verified = await verify();
       const kept: PathInfo = held ? { ...held, signatures: mergeSignatures(held.signatures, info.signatures) } : verified;
-      await checkUploadPolicy(kept, this.policy, this.castore, opts);
+      await checkUploadPolicy(kept, this.policy, this.castore, this.calculator, opts);
       await this.inner.put(kept, opts);
     });
   }

@@ -1,4 +1,5 @@
 // PathInfoService held in a Map: for tests and `memory://`.
+import type { StorePathDigest } from '../../nix/index.js';
 import { Buffer } from 'node:buffer';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './service.js';
@@ -9,7 +10,7 @@ export class MemoryPathInfoService implements PathInfoService, RecentPathInfos {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async get(digest: Uint8Array): Promise<PathInfo | null> {
+  async get(digest: StorePathDigest): Promise<PathInfo | null> {
     return this.#infos.get(Buffer.from(digest).toString('hex'))?.info ?? null;
   }
 

@@ -1,10 +1,11 @@
 // The PathInfoService interface: store-path digest (20 bytes) → PathInfo.
+import type { StorePathDigest } from '../../nix/index.js';
 import type { CallOptions } from '../../castore/index.js';
 import type { PathInfo } from '../path-info.js';
 
 export interface PathInfoService {
   /** `digest` is the 20-byte store path hash; null when absent. */
-  get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null>;
+  get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null>;
   /**
    * Backends replace any PathInfo for the same store path, and trust their caller: the doors write through
    * GuardedPathInfoService, which checks the PathInfo against its objects and keeps stored paths immutable.

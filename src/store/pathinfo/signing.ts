@@ -1,7 +1,7 @@
 // SigningPathInfoService: a PathInfoService wrapper that adds our signatures to every PathInfo, after
 // the uploader's (never replacing them), like tvix's store/src/pathinfoservice/signing_wrapper.rs.
 import type { CallOptions } from '../../castore/index.js';
-import { fingerprintPath, type PublicKey, type Signature, type SigningKey } from '../../nix/index.js';
+import { fingerprintPath, type PublicKey, type Signature, type SigningKey, type StorePathDigest } from '../../nix/index.js';
 import type { NarCalculator } from '../nar/calculator.js';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService } from './service.js';
@@ -33,7 +33,7 @@ export class SigningPathInfoService implements PathInfoService {
     this.#publicKeys = keys.map((key) => key.publicKey());
   }
 
-  async get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+  async get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
     const info = await this.inner.get(digest, opts);
     if (!info || this.complete(info)) return info;
     return this.#writes.run(digest, async () => {

@@ -1,20 +1,10 @@
 // PathInfoService in the embedded SQLite database, stored as tvix PathInfo protobuf bytes, with the time each
 // path was first registered (indexed, for the newest-first listing).
-import type { Database } from '../../castore/index.js';
-import { migrate } from '../../castore/index.js';
+import type { StorePathDigest } from '../../nix/index.js';
+import { migrate, readRow, readRows, type Database, type Row } from '../../castore/index.js';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './service.js';
 import { decodePathInfo, encodePathInfo } from '../wire.js';
-
-// libsql has no pluck(): rows are always objects, and BLOBs come back as Buffer from get() but as
-// ArrayBuffer from iterate(); Uint8Array's constructor takes both.
-interface Row {
-  data: Uint8Array | ArrayBuffer;
-}
-
-interface RegisteredRow extends Row {
-  registered_at: number | bigint | null;
-}
 
 const SCHEMA = [
   'CREATE TABLE path_infos (digest BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID',
@@ -42,9 +32,9 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
     this.#recent = db.prepare('SELECT data, registered_at FROM path_infos ORDER BY registered_at DESC LIMIT ?');
   }
 
-  async get(digest: Uint8Array): Promise<PathInfo | null> {
-    const row = this.#get.get([Buffer.from(digest)]) as Row | undefined;
-    return row ? decodePathInfo(new Uint8Array(row.data)) : null;
+  async get(digest: StorePathDigest): Promise<PathInfo | null> {
+    const row = readRow('path_infos', this.#get.get([Buffer.from(digest)]));
+    return row && pathInfoOf(row);
   }
 
   async put(info: PathInfo): Promise<void> {
@@ -52,13 +42,17 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
   }
 
   async *list(): AsyncIterable<PathInfo> {
-    for (const row of this.#list.iterate() as Iterable<Row>) yield decodePathInfo(new Uint8Array(row.data));
+    for (const row of readRows('path_infos', this.#list.iterate())) yield pathInfoOf(row);
   }
 
   async recent(limit: number): Promise<RegisteredPathInfo[]> {
-    return (this.#recent.all([limit]) as RegisteredRow[]).map((row) => ({
-      info: decodePathInfo(new Uint8Array(row.data)),
-      registeredAt: row.registered_at === null ? null : new Date(Number(row.registered_at)),
-    }));
+    return Array.from(readRows('path_infos', this.#recent.all([limit])), (row) => {
+      const registeredAt = row.integerOrNull('registered_at');
+      return { info: pathInfoOf(row), registeredAt: registeredAt === null ? null : new Date(registeredAt) };
+    });
   }
+}
+
+function pathInfoOf(row: Row): PathInfo {
+  return decodePathInfo(row.bytes('data'));
 }

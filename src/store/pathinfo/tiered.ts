@@ -1,5 +1,6 @@
 // TieredPathInfoService: near in front of far; a PathInfo found far is copied near. The castore objects it names
 // are fetched by the tiered blob and directory services when first read, each verified by digest there.
+import type { StorePathDigest } from '../../nix/index.js';
 import type { CallOptions, TierObserver } from '../../castore/index.js';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService } from './service.js';
@@ -11,7 +12,7 @@ export class TieredPathInfoService implements PathInfoService {
     private readonly observer?: TierObserver,
   ) {}
 
-  async get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+  async get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
     const held = await this.near.get(digest, opts);
     if (held) {
       this.observer?.served('path_infos', 'near');

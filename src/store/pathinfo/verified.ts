@@ -1,6 +1,6 @@
 // VerifiedPathInfo: a PathInfo whose NarHash and NarSize we computed ourselves from the contents it names. Only
 // the functions here make one, so a write that skips rendering says in its type why it may.
-import { encodeRootNode, type CallOptions, type Node } from '../../castore/index.js';
+import { sameNode, type CallOptions, type Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import type { NixHash } from '../../nix/index.js';
 import type { NarCalculator } from '../nar/calculator.js';
@@ -10,7 +10,7 @@ declare const VERIFIED: unique symbol;
 export type VerifiedPathInfo = PathInfo & { readonly [VERIFIED]: true };
 
 /** What ingesting a NAR told us about it (an ingest result, or an upload record of one). */
-export interface IngestedNar {
+interface IngestedNar {
   readonly node: Node;
   readonly narHash: NixHash;
   readonly narSize: number;
@@ -38,10 +38,4 @@ export async function verifyPathInfo(info: PathInfo, calculator: NarCalculator, 
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: NarHash is not the sha256 of the NAR its graph renders to`);
   }
   return info as VerifiedPathInfo;
-}
-
-const NO_NAME = new Uint8Array(0);
-
-export function sameNode(a: Node, b: Node): boolean {
-  return Buffer.from(encodeRootNode(NO_NAME, a)).equals(encodeRootNode(NO_NAME, b));
 }

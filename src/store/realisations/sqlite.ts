@@ -1,5 +1,5 @@
 // RealisationService in the embedded SQLite database: derivation output id → the realisation's JSON document.
-import { migrate, type Database } from '../../castore/index.js';
+import { migrate, readRow, type Database } from '../../castore/index.js';
 import { formatRealisation, parseRealisation, type DrvOutputId, type Realisation } from '../../nix/index.js';
 import { mergeRealisations, type RealisationService } from './service.js';
 
@@ -37,7 +37,7 @@ export class SqliteRealisationService implements RealisationService {
   }
 
   #read(key: string): Realisation | null {
-    const row = this.#get.get([key]) as { document: string } | undefined;
-    return row ? parseRealisation(row.document) : null;
+    const row = readRow('realisations', this.#get.get([key]));
+    return row && parseRealisation(row.text('document'));
   }
 }

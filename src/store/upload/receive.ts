@@ -3,7 +3,7 @@
 import { Buffer } from 'node:buffer';
 import type { CallOptions, Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
-import { decodeNixBase32, parseNarInfo, type NarInfo } from '../../nix/index.js';
+import { decodeNixBase32, parseNarInfo, type NarInfo, type StorePathDigest } from '../../nix/index.js';
 import { decompress, type Compression } from '../compression/decompress.js';
 import { ingestNar } from '../nar/ingest.js';
 import { capExpansion, capUploadSize, DEFAULT_UPLOAD_LIMITS, type UploadLimits } from './limits.js';
@@ -42,7 +42,7 @@ export function uploadedNarNameProblem(file: string): string {
   return `${suffix.slice(1)} compression is not supported (supported: ${supported}); push with ?compression=zstd or ?compression=none`;
 }
 
-export interface ReceiveNarOptions extends CallOptions {
+interface ReceiveNarOptions extends CallOptions {
   readonly limits?: UploadLimits;
   /** The URL says `.br`: brotli has no magic number, so only then is a body we don't recognise decoded as brotli. */
   readonly brotli?: boolean;
@@ -72,7 +72,7 @@ export async function receiveNar(store: Store, fileHash: Uint8Array, body: Async
  * Turns an uploaded narinfo into a PathInfo and hands it to the store's gate: one naming a NAR uploaded here was
  * verified against that upload (no second render); one naming a castore node is verified by the gate.
  */
-export async function receiveNarInfo(store: GuardedStore, pathDigest: Uint8Array, text: string, opts: CallOptions = {}): Promise<PathInfo> {
+export async function receiveNarInfo(store: GuardedStore, pathDigest: StorePathDigest, text: string, opts: CallOptions = {}): Promise<PathInfo> {
   const narInfo = parseNarInfo(text);
   if (!Buffer.from(narInfo.storePath.digest).equals(pathDigest)) {
     throw new NarBridgeError('NB_ERR_NARINFO_MALFORMED', `StorePath ${narInfo.storePath.basename} does not match the narinfo URL`);

@@ -43,7 +43,7 @@ export interface UploadedNarFile {
   readonly size: number | null;
 }
 
-export interface ServedNar extends UploadedNarFile {
+interface ServedNar extends UploadedNarFile {
   stream(): AsyncIterable<Uint8Array>;
 }
 

@@ -7,14 +7,14 @@ import { NarBridgeError } from '../../../errors.js';
 import { parseNarInfo, type NarInfo } from '../../../nix/index.js';
 import type { UpstreamCache } from './url.js';
 
-export interface UpstreamTimeouts {
+interface UpstreamTimeouts {
   /** A whole narinfo request; Nix waits on it, so keep it short. */
   readonly narInfoMs: number;
   /** Silence allowed between two pieces of a NAR download (a large NAR may take minutes in total). */
   readonly narIdleMs: number;
 }
 
-export const DEFAULT_UPSTREAM_TIMEOUTS: UpstreamTimeouts = { narInfoMs: 10_000, narIdleMs: 30_000 };
+const DEFAULT_UPSTREAM_TIMEOUTS: UpstreamTimeouts = { narInfoMs: 10_000, narIdleMs: 30_000 };
 
 /** Real narinfos are well under 64 KiB; this only stops a hostile upstream filling memory. */
 const MAX_NARINFO_BYTES = 1024 * 1024;

@@ -1,7 +1,7 @@
 // UpstreamPathInfoService: a PathInfoService wrapper that answers a miss by pulling the path from upstream
 // Nix binary caches (verified, ingested into our castore, stored), so the HTTP routes need no change.
 import type { CallOptions } from '../../../castore/index.js';
-import { encodeNixBase32 } from '../../../nix/index.js';
+import { encodeNixBase32, type StorePathDigest } from '../../../nix/index.js';
 import type { Castore } from '../../../castore/index.js';
 import type { PathInfo } from '../../path-info.js';
 import type { PathInfoService } from '../service.js';
@@ -52,7 +52,7 @@ export class UpstreamPathInfoService implements PathInfoService {
   }
 
   /** What we hold is answered without asking any upstream, so a slow upstream never delays it. */
-  async get(digest: Uint8Array, opts?: CallOptions): Promise<PathInfo | null> {
+  async get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
     const held = await this.inner.get(digest, opts);
     if (held) return held;
     const key = Buffer.from(digest).toString('hex');
@@ -81,7 +81,7 @@ export class UpstreamPathInfoService implements PathInfoService {
   }
 
   /** Asks the upstreams in priority order; the first that has the path and passes every check wins. */
-  async #pull(digest: Uint8Array): Promise<PathInfo | null> {
+  async #pull(digest: StorePathDigest): Promise<PathInfo | null> {
     const hashPart = encodeNixBase32(digest);
     const { observer, log } = this.settings;
     for (const client of this.#clients) {

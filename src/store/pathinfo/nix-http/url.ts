@@ -13,7 +13,7 @@ export interface UpstreamCache {
 }
 
 /** Nix's default substituter priority (libstore/binary-cache-store.hh). */
-export const DEFAULT_UPSTREAM_PRIORITY = 50;
+const DEFAULT_UPSTREAM_PRIORITY = 50;
 
 function configError(raw: string, why: string, cause?: unknown): NarBridgeError {
   return new NarBridgeError('NB_ERR_CONFIG', `--upstream '${raw}': ${why}`, cause === undefined ? undefined : { cause });

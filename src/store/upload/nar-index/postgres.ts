@@ -1,6 +1,6 @@
 // NarUploadIndex in PostgreSQL: a NAR PUT answered by one replica is matched by the narinfo PUT another one answers.
 import { bytesColumn, decodeRootNode, encodeRootNode, integerColumn, optionalBytesColumn, type CallOptions, type PostgresDatabase } from '../../../castore/index.js';
-import { NixHash } from '../../../nix/index.js';
+import { NixHash, storePathDigest, type StorePathDigest } from '../../../nix/index.js';
 import type { NarUploadIndex, UploadedNar } from './service.js';
 
 /** The SQLite backend's table, with PostgreSQL types. */
@@ -37,7 +37,7 @@ export class PostgresNarUploadIndex implements NarUploadIndex {
       narHash: NixHash.fromDigest('sha256', bytesColumn(row, 'nar_sha256')),
       narSize: integerColumn(row, 'nar_size'),
       fileSize: integerColumn(row, 'file_size'),
-      ...(claimedBy ? { claimedBy } : {}),
+      ...(claimedBy ? { claimedBy: storePathDigest(new Uint8Array(claimedBy)) } : {}),
     };
   }
 
@@ -52,7 +52,7 @@ export class PostgresNarUploadIndex implements NarUploadIndex {
     );
   }
 
-  async claim(fileHash: Uint8Array, storePath: Uint8Array, opts?: CallOptions): Promise<void> {
+  async claim(fileHash: Uint8Array, storePath: StorePathDigest, opts?: CallOptions): Promise<void> {
     await this.db.query('claim NAR upload', 'UPDATE nar_uploads SET claimed_by = $1 WHERE file_sha256 = $2', [storePath, fileHash], opts);
   }
 }

@@ -3,7 +3,7 @@
 // arrives, because identical NARs of different store paths share one upload (Nix HEADs and skips).
 import { Buffer } from 'node:buffer';
 import type { CallOptions, Node } from '../../../castore/index.js';
-import type { NixHash } from '../../../nix/index.js';
+import { storePathDigest, type NixHash, type StorePathDigest } from '../../../nix/index.js';
 
 export interface UploadedNar {
   readonly node: Node;
@@ -14,7 +14,7 @@ export interface UploadedNar {
    * The 20-byte store path digest of the last narinfo PUT that named this upload, if any: serving the file back
    * (GET nar/<filehash>…) is only for uploads a PathInfo vouched for, and this finds that PathInfo in one lookup.
    */
-  readonly claimedBy?: Uint8Array;
+  readonly claimedBy?: StorePathDigest;
 }
 
 export interface NarUploadIndex {
@@ -23,7 +23,7 @@ export interface NarUploadIndex {
   /** Records an upload; a claim already recorded for the same file hash is kept (same bytes, same NAR). */
   put(fileHash: Uint8Array, upload: Omit<UploadedNar, 'claimedBy'>, opts?: CallOptions): Promise<void>;
   /** Notes that the PathInfo of `storePath` (its 20-byte digest) was made from this upload. */
-  claim(fileHash: Uint8Array, storePath: Uint8Array, opts?: CallOptions): Promise<void>;
+  claim(fileHash: Uint8Array, storePath: StorePathDigest, opts?: CallOptions): Promise<void>;
 }
 
 export class MemoryNarUploadIndex implements NarUploadIndex {
@@ -39,9 +39,9 @@ export class MemoryNarUploadIndex implements NarUploadIndex {
     this.#uploads.set(key, claimedBy ? { ...upload, claimedBy } : upload);
   }
 
-  async claim(fileHash: Uint8Array, storePath: Uint8Array): Promise<void> {
+  async claim(fileHash: Uint8Array, storePath: StorePathDigest): Promise<void> {
     const key = Buffer.from(fileHash).toString('hex');
     const upload = this.#uploads.get(key);
-    if (upload) this.#uploads.set(key, { ...upload, claimedBy: storePath.slice() });
+    if (upload) this.#uploads.set(key, { ...upload, claimedBy: storePathDigest(storePath.slice()) });
   }
 }

@@ -1,6 +1,6 @@
 // NarUploadIndex in the embedded SQLite database, so a narinfo PUT after a restart still finds its NAR.
-import { decodeRootNode, encodeRootNode, migrate, type Database } from '../../../castore/index.js';
-import { NixHash } from '../../../nix/index.js';
+import { decodeRootNode, encodeRootNode, migrate, readRow, type Database } from '../../../castore/index.js';
+import { NixHash, storePathDigest, type StorePathDigest } from '../../../nix/index.js';
 import type { NarUploadIndex, UploadedNar } from './service.js';
 
 const SCHEMA = [
@@ -13,14 +13,6 @@ const SCHEMA = [
    ) WITHOUT ROWID`,
   'ALTER TABLE nar_uploads ADD COLUMN claimed_by BLOB',
 ];
-
-interface Row {
-  root_node: Uint8Array;
-  nar_sha256: Uint8Array;
-  nar_size: number;
-  file_size: number;
-  claimed_by: Uint8Array | null;
-}
 
 export class SqliteNarUploadIndex implements NarUploadIndex {
   readonly #get;
@@ -39,14 +31,15 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
   }
 
   async get(fileHash: Uint8Array): Promise<UploadedNar | null> {
-    const row = this.#get.get([Buffer.from(fileHash)]) as Row | undefined;
+    const row = readRow('nar_uploads', this.#get.get([Buffer.from(fileHash)]));
     if (!row) return null;
+    const claimedBy = row.bytesOrNull('claimed_by');
     return {
-      node: decodeRootNode(row.root_node).node,
-      narHash: NixHash.fromDigest('sha256', row.nar_sha256),
-      narSize: Number(row.nar_size),
-      fileSize: Number(row.file_size),
-      ...(row.claimed_by ? { claimedBy: new Uint8Array(row.claimed_by) } : {}),
+      node: decodeRootNode(row.bytes('root_node')).node,
+      narHash: NixHash.fromDigest('sha256', row.bytes('nar_sha256')),
+      narSize: row.integer('nar_size'),
+      fileSize: row.integer('file_size'),
+      ...(claimedBy ? { claimedBy: storePathDigest(new Uint8Array(claimedBy)) } : {}),
     };
   }
 
@@ -60,7 +53,7 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
     ]);
   }
 
-  async claim(fileHash: Uint8Array, storePath: Uint8Array): Promise<void> {
+  async claim(fileHash: Uint8Array, storePath: StorePathDigest): Promise<void> {
     this.#claim.run([Buffer.from(storePath), Buffer.from(fileHash)]);
   }
 }
