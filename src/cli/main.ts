@@ -13,6 +13,7 @@ import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
 import { openStoreOverrides } from './service-overrides.js';
 import { isLocalGrpcAddress } from './grpc-listen-address.js';
 import { startGrpcServer } from '../grpc/index.js';
+import { readGrpcTls } from './grpc-tls.js';
 import { serveSettings } from './settings.js';
 import { keysCommand, KEYS_USAGE } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
@@ -29,10 +30,13 @@ const USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--d
   --priority   Priority advertised in nix-cache-info (env NAR_BRIDGE_PRIORITY, default 40)
   --log-level  fatal|error|warn|info|debug|trace|silent (env NAR_BRIDGE_LOG_LEVEL, default info)
   --grpc-listen HOST:PORT|unix:/PATH   also serve the tvix gRPC services there (env NAR_BRIDGE_GRPC_LISTEN)
+  --grpc-tls-cert FILE --grpc-tls-key FILE   serve gRPC over TLS with this PEM chain and key (env NAR_BRIDGE_GRPC_TLS_CERT/_KEY)
   --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
                                 grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
   --directory-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
   --path-info-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR)
+                                grpc+… URLs take ?token-file=/PATH (sent as a Bearer token); grpc+https also ?ca-file=/PEM
+  --grpc-client-token-file FILE token for grpc+… service URLs without their own (env NAR_BRIDGE_GRPC_CLIENT_TOKEN_FILE)
   --signing-key-file FILE       sign served narinfos with this Nix secret key; repeatable (env NAR_BRIDGE_SIGNING_KEY_FILE)
   --trusted-public-keys "K…"    keys whose signatures --require-signed-uploads accepts (env NAR_BRIDGE_TRUSTED_PUBLIC_KEYS)
   --require-signed-uploads      refuse narinfos not signed by a trusted key, unless their CA checks out
@@ -135,7 +139,12 @@ async function serve(args: readonly string[]): Promise<number> {
   }
   const grpc = settings.grpcListen === null
     ? null
-    : await startGrpcServer(settings.grpcListen, { store: local.store, log: app.log.child({ component: 'grpc' }), ...(trust.access ? { access: trust.access } : {}) });
+    : await startGrpcServer(settings.grpcListen, {
+        store: local.store,
+        log: app.log.child({ component: 'grpc' }),
+        ...(trust.access ? { access: trust.access } : {}),
+        ...(settings.grpcTls ? { tls: await readGrpcTls(settings.grpcTls) } : {}),
+      });
   if (grpc) app.log.info({ grpcListen: settings.grpcListen, port: grpc.port }, 'gRPC listening');
   if (grpc && !trust.access && settings.grpcListen !== null && !isLocalGrpcAddress(settings.grpcListen)) {
     app.log.warn({ grpcListen: settings.grpcListen }, 'NO ACCESS CONTROL on gRPC: anyone who can reach this address can write blobs, directories and path infos; set --tokens-file');

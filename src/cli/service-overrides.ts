@@ -12,11 +12,20 @@ export interface OpenOverrides {
 }
 
 export function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrides> {
+  const withToken = (raw: string | null) => (raw === null ? undefined : withDefaultTokenFile(raw, settings.grpcClientTokenFile));
   return openServices({
-    blobs: settings.blobServiceAddr ?? undefined,
-    directories: settings.directoryServiceAddr ?? undefined,
-    pathInfos: settings.pathInfoServiceAddr ?? undefined,
+    blobs: withToken(settings.blobServiceAddr),
+    directories: withToken(settings.directoryServiceAddr),
+    pathInfos: withToken(settings.pathInfoServiceAddr),
   });
+}
+
+/** `--grpc-client-token-file` for a grpc+… URL that names no token file of its own; other URLs pass unchanged. */
+export function withDefaultTokenFile(raw: string, tokenFile: string | null): string {
+  if (tokenFile === null || !raw.startsWith('grpc+') || !URL.canParse(raw)) return raw;
+  const url = new URL(raw);
+  if (!url.searchParams.has('token-file')) url.searchParams.set('token-file', tokenFile);
+  return url.href;
 }
 
 /** One optional service URL per replaceable service. */

@@ -17,6 +17,8 @@ export interface StoreSettings {
   readonly blobServiceAddr: string | null;
   readonly directoryServiceAddr: string | null;
   readonly pathInfoServiceAddr: string | null;
+  /** Token presented to every grpc+… service URL that names no `token-file` of its own; null: none. */
+  readonly grpcClientTokenFile: string | null;
 }
 
 export interface ServeSettings extends StoreSettings {
@@ -25,10 +27,17 @@ export interface ServeSettings extends StoreSettings {
   readonly logLevel: string;
   /** grpc-js bind address for the tvix gRPC services, or null for no gRPC server. */
   readonly grpcListen: string | null;
+  /** PEM files to serve gRPC over TLS with; null serves plaintext HTTP/2. */
+  readonly grpcTls: GrpcTlsFiles | null;
   /** Signing, upload policy, access control and upload limits. */
   readonly trust: TrustSettings;
   /** Upstream caches and tiered services. */
   readonly composition: CompositionSettings;
+}
+
+export interface GrpcTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -39,6 +48,7 @@ export const STORE_OPTIONS = {
   'blob-service-addr': { type: 'string' },
   'directory-service-addr': { type: 'string' },
   'path-info-service-addr': { type: 'string' },
+  'grpc-client-token-file': { type: 'string' },
 } as const;
 
 /** Every flag of `serve`; they are also the config file's keys. */
@@ -48,6 +58,8 @@ export const SERVE_OPTIONS = {
   priority: { type: 'string' },
   'log-level': { type: 'string' },
   'grpc-listen': { type: 'string' },
+  'grpc-tls-cert': { type: 'string' },
+  'grpc-tls-key': { type: 'string' },
   ...TRUST_OPTIONS,
   ...COMPOSITION_OPTIONS,
 } as const;
@@ -68,6 +80,7 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
     priority,
     logLevel,
     grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
+    grpcTls: grpcTlsFiles(values['grpc-tls-cert'] ?? env.NAR_BRIDGE_GRPC_TLS_CERT, values['grpc-tls-key'] ?? env.NAR_BRIDGE_GRPC_TLS_KEY),
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
   };
@@ -80,7 +93,14 @@ export function storeSettings(values: OptionValues<typeof STORE_OPTIONS>, env: N
     blobServiceAddr: values['blob-service-addr'] ?? env.NAR_BRIDGE_BLOB_SERVICE_ADDR ?? null,
     directoryServiceAddr: values['directory-service-addr'] ?? env.NAR_BRIDGE_DIRECTORY_SERVICE_ADDR ?? null,
     pathInfoServiceAddr: values['path-info-service-addr'] ?? env.NAR_BRIDGE_PATH_INFO_SERVICE_ADDR ?? null,
+    grpcClientTokenFile: values['grpc-client-token-file'] || env.NAR_BRIDGE_GRPC_CLIENT_TOKEN_FILE || null,
   };
+}
+
+function grpcTlsFiles(certFile: string | undefined, keyFile: string | undefined): GrpcTlsFiles | null {
+  if (!certFile && !keyFile) return null;
+  if (!certFile || !keyFile) throw new NarBridgeError('NB_ERR_CONFIG', '--grpc-tls-cert and --grpc-tls-key go together');
+  return { certFile, keyFile };
 }
 
 function defaultDataDir(env: NodeJS.ProcessEnv): string {

@@ -1,5 +1,5 @@
 // The tvix gRPC adapter: servers for BlobService, DirectoryService and PathInfoService over a Store.
-export { startGrpcServer, type GrpcListener, type GrpcServerOptions } from './server.js';
+export { startGrpcServer, type GrpcListener, type GrpcServerOptions, type GrpcServerTls } from './server.js';
 export type { GrpcLog } from './handlers.js';
 export type { GrpcAccessControl } from './access.js';
 export { READ_CHUNK_BYTES } from './blob-service.js';

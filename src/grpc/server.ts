@@ -17,6 +17,13 @@ export interface GrpcServerOptions {
   readonly log: GrpcLog;
   /** Tokens and scopes; without it every call is allowed (the CLI warns when not on loopback). */
   readonly access?: GrpcAccessControl;
+  /** Serve TLS with this PEM certificate chain and key instead of plaintext HTTP/2. */
+  readonly tls?: GrpcServerTls;
+}
+
+export interface GrpcServerTls {
+  readonly certChain: Buffer;
+  readonly privateKey: Buffer;
 }
 
 export interface GrpcListener {
@@ -26,7 +33,7 @@ export interface GrpcListener {
 }
 
 /** `address` is grpc-js syntax: `host:port`, `[v6]:port` or `unix:/abs/path`. */
-export async function startGrpcServer(address: string, { store, log, access }: GrpcServerOptions): Promise<GrpcListener> {
+export async function startGrpcServer(address: string, { store, log, access, tls }: GrpcServerOptions): Promise<GrpcListener> {
   const server = new Server({
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
@@ -36,7 +43,10 @@ export async function startGrpcServer(address: string, { store, log, access }: G
   server.addService(DIRECTORY_SERVICE_DEFINITION, directoryServiceImplementation(store.directories, log));
   server.addService(PATH_INFO_SERVICE_DEFINITION, pathInfoServiceImplementation(store, log));
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+    const credentials = tls
+      ? ServerCredentials.createSsl(null, [{ cert_chain: tls.certChain, private_key: tls.privateKey }], false)
+      : ServerCredentials.createInsecure();
+    server.bindAsync(address, credentials, (err, bound) => {
       if (err) reject(new NarBridgeError('NB_ERR_CONFIG', `cannot serve gRPC on ${address}: ${err.message}`, { cause: err }));
       else resolve(bound);
     });

@@ -36,7 +36,7 @@ export async function startLoopback(transport: Transport, store: Store = memoryS
   const socket = dir ? join(dir, 'grpc.sock') : null;
   const listener = await startGrpcServer(socket ? `unix:${socket}` : '127.0.0.1:0', { store, log });
   const url = socket ? `grpc+unix://${socket}` : `grpc+http://127.0.0.1:${listener.port}`;
-  const connection = new GrpcConnection(grpcEndpointFromUrl(new URL(url)));
+  const connection = new GrpcConnection(await grpcEndpointFromUrl(new URL(url)));
   return {
     store,
     url,
