@@ -5,5 +5,5 @@ export { SqliteDirectoryService } from './sqlite.js';
 export { GrpcDirectoryService } from './grpc.js';
 export { DIRECTORY_SCHEMES, directoryServiceFromUrl } from './from-url.js';
 export { traverseDirectories } from './traverse.js';
-export { ValidatingPutter, type PendingDirectory, type PutterBackend } from './putter.js';
+export { PUTTER_BATCH_BYTES, ValidatingPutter, type PendingDirectory, type PutterBackend } from './putter.js';
 export { TieredDirectoryService } from './tiered.js';
