@@ -13,8 +13,11 @@ export interface BlobRef {
 const READAHEAD_BLOB_BYTES = 1024 * 1024;
 /** Bytes read ahead and not yet sent: bounds memory per NAR stream. */
 const READAHEAD_BUDGET_BYTES = 16 * 1024 * 1024;
-/** Reads in flight at once. */
-const READAHEAD_READS = 32;
+/**
+ * Reads in flight at once. Over gRPC each small blob is one call and one round trip, so this many per RTT is the
+ * ceiling: 128 × ~8 KiB per 20 ms is ~50 MB/s. Local reads just queue for libuv's threads; the byte budget bounds memory.
+ */
+const READAHEAD_READS = 128;
 
 /** Hands out each blob's contents in the order of `refs`, reading small ones ahead. */
 export class BlobReadahead {
