@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createCipheriv } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -114,10 +115,11 @@ async function pull(base: string, basename: string): Promise<{ mbps: number; byt
   const url = /^URL: (.*)$/m.exec(narinfo)?.[1];
   if (!url) throw new Error(`no URL in narinfo from ${base}: ${narinfo}`);
   const started = process.hrtime.bigint();
-  const response = await fetch(`${base}/${url}`);
-  if (!response.ok) throw new Error(`${base}/${url}: ${response.status}`);
+  // node:http, no Accept-Encoding (what Nix sends for a NAR): fetch would ask for gzip/br and measure compression.
+  const response = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${base}/${url}`, resolve).on('error', reject));
+  if (response.statusCode !== 200) throw new Error(`${base}/${url}: ${response.statusCode}`);
   let bytes = 0;
-  for await (const chunk of response.body ?? []) bytes += chunk.byteLength;
+  for await (const chunk of response) bytes += (chunk as Buffer).byteLength;
   return { mbps: bytes / MB / (Number(process.hrtime.bigint() - started) / 1e9), bytes };
 }
 
@@ -165,9 +167,11 @@ try {
       const viaB = await median(b.url, path.basename);
       if (viaB.bytes !== direct.bytes) throw new Error(`B served ${viaB.bytes} bytes, A ${direct.bytes}`);
       row('through B', path.label, rtt, viaB.mbps, reference);
+      process.stderr.write(`${rows.at(-1)}\n`);
       const first = await pull(tiered.url, path.basename);
       row('B near cache, first pull', path.label, rtt, first.mbps, reference);
       row('B near cache, repeated', path.label, rtt, (await median(tiered.url, path.basename)).mbps, reference);
+      process.stderr.write(`${rows.slice(-2).join('\n')}\n`);
     }
     await b.stop();
     await tiered.stop();

@@ -1,4 +1,5 @@
 // GrpcBlobService: a BlobService backed by a remote tvix BlobService. Everything a peer sends is verified.
+import { setMaxListeners } from 'node:events';
 import { NarBridgeError } from '../../errors.js';
 import { B3Digest, Blake3Hasher } from '../digest.js';
 import type { ClientStreamCall, GrpcConnection } from '../grpc/connection.js';
@@ -91,6 +92,7 @@ export class GrpcBlobService implements BlobService {
     // Reads started but never consumed (the caller stopped early) are cancelled through this signal.
     const ahead = new AbortController();
     const signal = opts?.signal ? AbortSignal.any([opts.signal, ahead.signal]) : ahead.signal;
+    setMaxListeners(0, signal); // one listener per read in flight, by design
     const reads: Array<AsyncIterable<Uint8Array>> = [];
     let startedBytes = 0;
     let consumedBytes = 0;

@@ -1,5 +1,6 @@
 // TieredBlobService: a near service (fast, local) in front of a far one (remote, untrusted). Reads try near first;
 // a near miss streams from far, chunk by chunk, verified, and fills near on the way, so the next read stays near.
+import { setMaxListeners } from 'node:events';
 import { NarBridgeError } from '../../errors.js';
 import type { B3Digest } from '../digest.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from './service.js';
@@ -82,6 +83,7 @@ export class TieredBlobService implements BlobService {
     // Far reads started ahead but never consumed (the caller left, or a piece failed) are cancelled through this.
     const ahead = new AbortController();
     const signal = opts?.signal ? AbortSignal.any([opts.signal, ahead.signal]) : ahead.signal;
+    setMaxListeners(0, signal); // one listener per read in flight, by design
     const sources: Array<Promise<Source>> = [];
     let aheadBytes = 0;
     const scheduleUpTo = (current: number) => {
