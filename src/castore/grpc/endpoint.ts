@@ -1,14 +1,12 @@
 // A gRPC service URL → where to connect, how (plain, TLS against system or given CAs) and which token to present.
 import { readFile } from 'node:fs/promises';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { NarBridgeError } from '../../errors.js';
 
 export interface GrpcEndpoint {
-  /** Where HTTP/2 connects: `http://host:port`, `https://host:port` (TLS), or `http://localhost` over `socketPath`. */
-  readonly origin: string;
-  /** A unix socket to connect through instead of TCP. */
-  readonly socketPath: string | null;
-  /** For https: the CA certificates to verify the peer against (PEM); null trusts the system's. */
-  readonly ca: Buffer | null;
+  /** A grpc-js target: `host:port` or `unix:///abs/path`. */
+  readonly target: string;
+  readonly credentials: ChannelCredentials;
   /** Presented on every call as `authorization: Bearer <token>` (what tvix and our server check); null: none. */
   readonly token: string | null;
 }
@@ -38,17 +36,17 @@ export async function grpcEndpointFromUrl(url: URL): Promise<GrpcEndpoint> {
       if (url.pathname !== '' && url.pathname !== '/') throw bad('a gRPC address has no path');
       if (url.protocol === 'grpc+http:') {
         if (caFile !== null) throw bad('ca-file needs grpc+https');
-        return { origin: `http://${url.host}`, socketPath: null, ca: null, token };
+        return { target: url.host, credentials: credentials.createInsecure(), token };
       }
       const ca = caFile === null ? null : await readFileOrFail(caFile, 'ca-file', bad);
-      return { origin: `https://${url.host}`, socketPath: null, ca, token };
+      return { target: url.host, credentials: credentials.createSsl(ca), token };
     }
     case 'grpc+unix:': {
       if (url.host) throw bad('expected grpc+unix:///absolute/path (no host)');
       if (caFile !== null) throw bad('ca-file needs grpc+https');
       const path = decodeURIComponent(url.pathname);
       if (path.length < 2 || !path.startsWith('/')) throw bad('expected an absolute socket path');
-      return { origin: 'http://localhost', socketPath: path, ca: null, token };
+      return { target: `unix://${path}`, credentials: credentials.createInsecure(), token };
     }
     default:
       throw bad('gRPC transport must be grpc+http, grpc+https or grpc+unix');
