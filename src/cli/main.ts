@@ -111,6 +111,7 @@ async function serve(args: readonly string[]): Promise<number> {
   const overrides = await openStoreOverrides(settings);
   const local = await openLocalStore(settings.dataDir, overrides.services);
   const trust = await loadTrust(settings.trust);
+  const grpcTls = await readGrpcTls(settings);
   const registry = processMetrics();
   // Upstreams are only asked while serving requests, by which time the server (and its logger) exists.
   const upstreamLog: UpstreamLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) };
@@ -143,7 +144,7 @@ async function serve(args: readonly string[]): Promise<number> {
         store: local.store,
         log: app.log.child({ component: 'grpc' }),
         ...(trust.access ? { access: trust.access } : {}),
-        ...(settings.grpcTls ? { tls: await readGrpcTls(settings.grpcTls) } : {}),
+        ...(grpcTls ? { tls: grpcTls } : {}),
       });
   if (grpc) app.log.info({ grpcListen: settings.grpcListen, port: grpc.port }, 'gRPC listening');
   if (grpc && !trust.access && settings.grpcListen !== null && !isLocalGrpcAddress(settings.grpcListen)) {

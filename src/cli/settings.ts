@@ -27,17 +27,13 @@ export interface ServeSettings extends StoreSettings {
   readonly logLevel: string;
   /** grpc-js bind address for the tvix gRPC services, or null for no gRPC server. */
   readonly grpcListen: string | null;
-  /** PEM files to serve gRPC over TLS with; null serves plaintext HTTP/2. */
-  readonly grpcTls: GrpcTlsFiles | null;
+  /** PEM certificate chain and key to serve gRPC over TLS with (both or neither); null serves plaintext HTTP/2. */
+  readonly grpcTlsCertFile: string | null;
+  readonly grpcTlsKeyFile: string | null;
   /** Signing, upload policy, access control and upload limits. */
   readonly trust: TrustSettings;
   /** Upstream caches and tiered services. */
   readonly composition: CompositionSettings;
-}
-
-export interface GrpcTlsFiles {
-  readonly certFile: string;
-  readonly keyFile: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -80,7 +76,8 @@ export function serveSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
     priority,
     logLevel,
     grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
-    grpcTls: grpcTlsFiles(values['grpc-tls-cert'] ?? env.NAR_BRIDGE_GRPC_TLS_CERT, values['grpc-tls-key'] ?? env.NAR_BRIDGE_GRPC_TLS_KEY),
+    grpcTlsCertFile: values['grpc-tls-cert'] || env.NAR_BRIDGE_GRPC_TLS_CERT || null,
+    grpcTlsKeyFile: values['grpc-tls-key'] || env.NAR_BRIDGE_GRPC_TLS_KEY || null,
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
   };
@@ -95,12 +92,6 @@ export function storeSettings(values: OptionValues<typeof STORE_OPTIONS>, env: N
     pathInfoServiceAddr: values['path-info-service-addr'] ?? env.NAR_BRIDGE_PATH_INFO_SERVICE_ADDR ?? null,
     grpcClientTokenFile: values['grpc-client-token-file'] || env.NAR_BRIDGE_GRPC_CLIENT_TOKEN_FILE || null,
   };
-}
-
-function grpcTlsFiles(certFile: string | undefined, keyFile: string | undefined): GrpcTlsFiles | null {
-  if (!certFile && !keyFile) return null;
-  if (!certFile || !keyFile) throw new NarBridgeError('NB_ERR_CONFIG', '--grpc-tls-cert and --grpc-tls-key go together');
-  return { certFile, keyFile };
 }
 
 function defaultDataDir(env: NodeJS.ProcessEnv): string {
