@@ -37,6 +37,7 @@ export async function startGrpcServer(address: string, { store, log, access, tls
   const server = new Server({
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
+    'grpc.enable_channelz': 0, // per-call bookkeeping nobody reads: ~5% of a small Read's CPU
     interceptors: access ? [accessInterceptor(access, log)] : [],
   });
   server.addService(BLOB_SERVICE_DEFINITION, blobServiceImplementation(store.blobs, log));

@@ -1,6 +1,6 @@
 // A client connection to one tvix gRPC endpoint, with typed unary / server-stream / client-stream calls.
 import { once } from 'node:events';
-import { Client, Metadata, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
+import { Client, connectivityState, Metadata, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
 import { NarBridgeError } from '../../errors.js';
 import type { CallOptions } from '../blob/service.js';
 import { MAX_DIRECTORY_BYTES } from '../wire.js';
@@ -27,7 +27,9 @@ const CONNECTIONS_PER_ENDPOINT = 4;
 /**
  * A peer that restarts is back within a couple of seconds: grpc-js would otherwise back off up to 120 s
  * and keep failing calls fast (UNAVAILABLE) long after the peer is up again. A local subchannel pool gives each
- * Client its own connection (grpc-js otherwise shares one between Clients with equal options).
+ * Client its own connection (grpc-js otherwise shares one between Clients with equal options). Channelz is per-call
+ * bookkeeping nobody reads here. (Retries stay on: without them a call on a connection still reconnecting after the
+ * peer's restart fails instead of waiting its turn.)
  */
 const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
@@ -36,6 +38,7 @@ const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 2_000,
   'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
   'grpc.use_local_subchannel_pool': 1,
+  'grpc.enable_channelz': 0,
 };
 
 /** Unary calls are lookups; a peer that accepts the connection but never answers must not hang a request. */
@@ -60,9 +63,24 @@ export class GrpcConnection {
     if (endpoint.token !== null) this.#metadata.set('authorization', `Bearer ${endpoint.token}`);
   }
 
-  /** The next connection in turn, and a copy of the metadata every call carries (grpc-js may modify what it is given). */
+  /**
+   * The next ready connection in turn (or just the next, when none is ready yet), and a copy of the metadata every
+   * call carries (grpc-js may modify what it is given). Preferring ready ones matters after the peer restarts: the
+   * connections reconnect one by one, and a call on one still backing off would fail at once.
+   */
   #pick(): { client: Client; metadata: Metadata } {
-    const client = this.#clients[this.#next++ % this.#clients.length];
+    const clients = this.#clients;
+    let client: Client | undefined;
+    for (let i = 0; i < clients.length && !client; i++) {
+      const candidate = clients[(this.#next + i) % clients.length];
+      // `true` also starts an idle connection, so the whole pool comes up.
+      if (candidate?.getChannel().getConnectivityState(true) === connectivityState.READY) {
+        client = candidate;
+        this.#next += i;
+      }
+    }
+    client ??= clients[this.#next % clients.length];
+    this.#next++;
     if (!client) throw new Error('GrpcConnection has no clients');
     return { client, metadata: this.#metadata.clone() };
   }
