@@ -1,25 +1,48 @@
-// NAR download throughput through B (services over tvix gRPC to A) against direct from A, for a large-file path
-// and a many-small-files path. Usage: npx tsx bench/grpc-throughput.ts [largeMiB=256] [smallFiles=5000]
+// NAR download throughput through B (a nar-bridge whose three services are A's, over tvix gRPC) against direct from
+// A, for one large file and many small files, with added round-trip time between B and A, and through a B that
+// keeps a near cache (--composition, A as far tier) on a repeated pull. Standalone (it needs no Nix):
+//   npx tsx bench/grpc-throughput.ts [--large-mib 1024] [--small-files 20000] [--rtt-ms 0,5,20] [--runs 3]
+//                                    [--entry bin/nar-bridge.js] [--cpu-prof DIR]
+// --entry runs another checkout's CLI for A and B (a before/after comparison); --cpu-prof writes V8 profiles of both.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { createCipheriv } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
 import { openLocalStore } from '../src/cli/open-store.js';
 import { writeNar, type NarEvent } from '../src/nar/index.js';
 import { StorePath } from '../src/nix/index.js';
 import { ingestNar } from '../src/store/index.js';
+import { startDelayProxy, type DelayProxy } from './delay-proxy.js';
 
-const LARGE_MIB = Number(process.argv[2] ?? 256);
-const SMALL_FILES = Number(process.argv[3] ?? 5000);
-const SMALL_FILE_BYTES = 4096;
-const ENTRY = join(import.meta.dirname, '..', 'bin', 'nar-bridge.js');
+const { values: args } = parseArgs({
+  options: {
+    'large-mib': { type: 'string', default: '1024' },
+    'small-files': { type: 'string', default: '20000' },
+    'rtt-ms': { type: 'string', default: '0,5,20' },
+    runs: { type: 'string', default: '3' },
+    entry: { type: 'string', default: join(import.meta.dirname, '..', 'bin', 'nar-bridge.js') },
+    'cpu-prof': { type: 'string' },
+  },
+});
+const LARGE_MIB = Number(args['large-mib']);
+const SMALL_FILES = Number(args['small-files']);
+const RTTS_MS = (args['rtt-ms'] ?? '0').split(',').map(Number);
+const RUNS = Number(args.runs);
+const ENTRY = resolve(args.entry ?? '');
+const CPU_PROF_DIR = args['cpu-prof'] === undefined ? null : resolve(args['cpu-prof']);
+/** The issue's small files: 1–16 KiB, 20 per directory. */
+const FILES_PER_DIR = 20;
+const MB = 1e6;
 
 /** Incompressible, deterministic bytes (AES-CTR keystream), in 1 MiB pieces. */
 async function* pseudoRandom(size: number, seed: number): AsyncGenerator<Uint8Array> {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16));
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, seed % 256), Buffer.alloc(16, Math.floor(seed / 256) % 256));
   const zeros = Buffer.alloc(1024 * 1024);
   for (let left = size; left > 0; left -= zeros.length) yield cipher.update(zeros.subarray(0, Math.min(left, zeros.length)));
 }
@@ -29,15 +52,14 @@ async function* largeFileNar(): AsyncGenerator<NarEvent> {
   yield { type: 'file', name: null, executable: false, size, contents: pseudoRandom(size, 1) };
 }
 
-/** SMALL_FILES files of 4 KiB, 100 per directory. */
 async function* smallFilesNar(): AsyncGenerator<NarEvent> {
   yield { type: 'directory', name: null };
-  const dirs = Math.ceil(SMALL_FILES / 100);
-  for (let d = 0; d < dirs; d++) {
+  for (let d = 0; d * FILES_PER_DIR < SMALL_FILES; d++) {
     yield { type: 'directory', name: Buffer.from(`d${String(d).padStart(5, '0')}`) };
-    for (let f = 0; f < 100 && d * 100 + f < SMALL_FILES; f++) {
-      const name = Buffer.from(`f${String(f).padStart(3, '0')}`);
-      yield { type: 'file', name, executable: false, size: SMALL_FILE_BYTES, contents: pseudoRandom(SMALL_FILE_BYTES, d * 100 + f + 2) };
+    for (let f = 0; f < FILES_PER_DIR && d * FILES_PER_DIR + f < SMALL_FILES; f++) {
+      const i = d * FILES_PER_DIR + f;
+      const size = 1024 + ((i * 7919) % (15 * 1024 + 1));
+      yield { type: 'file', name: Buffer.from(`f${String(f).padStart(3, '0')}`), executable: false, size, contents: pseudoRandom(size, i + 2) };
     }
     yield { type: 'end' };
   }
@@ -45,66 +67,120 @@ async function* smallFilesNar(): AsyncGenerator<NarEvent> {
 }
 
 const PATHS = [
-  { label: `one ${LARGE_MIB} MiB file`, basename: '00000000000000000000000000000000-bench-large', events: largeFileNar },
-  { label: `${SMALL_FILES} files of 4 KiB`, basename: '11111111111111111111111111111111-bench-small', events: smallFilesNar },
+  { label: `1 file of ${LARGE_MIB} MiB`, basename: '00000000000000000000000000000000-bench-large', events: largeFileNar },
+  { label: `${SMALL_FILES} files of 1-16 KiB`, basename: '11111111111111111111111111111111-bench-small', events: smallFilesNar },
 ];
 
 async function populate(dataDir: string): Promise<void> {
   const local = await openLocalStore(dataDir);
   for (const path of PATHS) {
     const { node, narHash, narSize } = await ingestNar(Readable.from(writeNar(path.events())), local.store);
-    const storePath = StorePath.parseBasename(path.basename);
-    await local.store.pathInfos.put({ storePath, node, references: [], narHash, narSize, signatures: [] });
+    await local.store.pathInfos.put({ storePath: StorePath.parseBasename(path.basename), node, references: [], narHash, narSize, signatures: [] });
   }
   local.close();
 }
 
-async function serve(dataDir: string, port: number, extra: readonly string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [ENTRY, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', ...extra], {
+interface Server {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+let nextPort = 20_000 + Math.floor(Math.random() * 20_000);
+
+async function serve(dataDir: string, extra: readonly string[]): Promise<Server> {
+  const port = nextPort++;
+  const profile = CPU_PROF_DIR === null ? [] : ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR];
+  const child: ChildProcess = spawn(process.execPath, [...profile, ENTRY, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', ...extra], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  for (let i = 0; i < 200; i++) {
-    if (await fetch(`http://127.0.0.1:${port}/nix-cache-info`).then((r) => r.ok, () => false)) return child;
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (await fetch(`${url}/nix-cache-info`).then((r) => r.ok, () => false)) {
+      return {
+        url,
+        async stop() {
+          child.kill('SIGTERM');
+          await once(child, 'exit');
+        },
+      };
+    }
     await sleep(100);
   }
   throw new Error(`server on ${port} did not start`);
 }
 
-/** GET narinfo, then the NAR it names; returns MB/s over the NAR download (best of `runs`). */
-async function measure(base: string, basename: string, runs = 3): Promise<{ mbps: number; bytes: number }> {
+/** One download of the NAR the narinfo names: MB/s and bytes. */
+async function pull(base: string, basename: string): Promise<{ mbps: number; bytes: number }> {
   const narinfo = await (await fetch(`${base}/${basename.slice(0, 32)}.narinfo`)).text();
   const url = /^URL: (.*)$/m.exec(narinfo)?.[1];
   if (!url) throw new Error(`no URL in narinfo from ${base}: ${narinfo}`);
-  let best = 0;
+  const started = process.hrtime.bigint();
+  // node:http, no Accept-Encoding (what Nix sends for a NAR): fetch would ask for gzip/br and measure compression.
+  const response = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${base}/${url}`, resolve).on('error', reject));
+  if (response.statusCode !== 200) throw new Error(`${base}/${url}: ${response.statusCode}`);
   let bytes = 0;
-  for (let i = 0; i < runs; i++) {
-    const started = process.hrtime.bigint();
-    const response = await fetch(`${base}/${url}`);
-    bytes = 0;
-    for await (const chunk of response.body ?? []) bytes += chunk.byteLength;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    best = Math.max(best, bytes / 1e6 / seconds);
-  }
-  return { mbps: best, bytes };
+  for await (const chunk of response) bytes += (chunk as Buffer).byteLength;
+  return { mbps: bytes / MB / (Number(process.hrtime.bigint() - started) / 1e9), bytes };
 }
 
-const work = await mkdtemp(join(tmpdir(), 'nb-bench-grpc-'));
-const children: ChildProcess[] = [];
+/** Median MB/s of `RUNS` downloads. */
+async function median(base: string, basename: string): Promise<{ mbps: number; bytes: number }> {
+  const results = [];
+  for (let i = 0; i < RUNS; i++) results.push(await pull(base, basename));
+  results.sort((x, y) => x.mbps - y.mbps);
+  const middle = results[Math.floor(results.length / 2)];
+  if (!middle) throw new Error('no runs');
+  return middle;
+}
+
+const work = await mkdtemp(join(process.env.BENCH_WORK_DIR ?? tmpdir(), 'nb-bench-grpc-'));
+const cleanup: Array<() => Promise<void>> = [];
 try {
+  if (CPU_PROF_DIR !== null) await mkdir(CPU_PROF_DIR, { recursive: true });
+  process.stderr.write(`populating A (${LARGE_MIB} MiB file, ${SMALL_FILES} small files)...\n`);
   await populate(join(work, 'a'));
-  const grpcPort = 19_400 + Math.floor(Math.random() * 500);
-  const grpc = `grpc+http://127.0.0.1:${grpcPort}`;
-  children.push(await serve(join(work, 'a'), grpcPort + 1, ['--grpc-listen', `127.0.0.1:${grpcPort}`]));
-  children.push(await serve(join(work, 'b'), grpcPort + 2, ['--blob-service-addr', grpc, '--directory-service-addr', grpc, '--path-info-service-addr', grpc]));
-  console.log('| path | NAR bytes | direct from A (MB/s) | through B over gRPC (MB/s) | ratio |');
-  console.log('| --- | --- | --- | --- | --- |');
-  for (const path of PATHS) {
-    const direct = await measure(`http://127.0.0.1:${grpcPort + 1}`, path.basename);
-    const viaB = await measure(`http://127.0.0.1:${grpcPort + 2}`, path.basename);
-    if (direct.bytes !== viaB.bytes) throw new Error(`B served ${viaB.bytes} bytes, A ${direct.bytes}`);
-    console.log(`| ${path.label} | ${direct.bytes} | ${direct.mbps.toFixed(0)} | ${viaB.mbps.toFixed(0)} | ${(viaB.mbps / direct.mbps).toFixed(2)} |`);
+  const grpcPort = nextPort++;
+  const a = await serve(join(work, 'a'), ['--grpc-listen', `127.0.0.1:${grpcPort}`]);
+  cleanup.push(() => a.stop());
+  // Warm-up, not timed: the first request of a process compiles its code paths.
+  for (const path of PATHS) await pull(a.url, path.basename);
+
+  const rows: string[] = [];
+  const row = (what: string, label: string, rtt: number, mbps: number, reference: number) =>
+    rows.push(`| ${what} | ${label} | ${rtt} | ${reference.toFixed(0)} | ${mbps.toFixed(1)} | ${(mbps / reference).toFixed(2)} |`);
+  for (const rtt of RTTS_MS) {
+    let proxy: DelayProxy | null = null;
+    if (rtt > 0) {
+      proxy = await startDelayProxy({ host: '127.0.0.1', port: grpcPort }, rtt);
+      cleanup.push(() => proxy?.close() ?? Promise.resolve());
+    }
+    const grpc = `grpc+http://127.0.0.1:${proxy?.port ?? grpcPort}`;
+    const b = await serve(join(work, `b-${rtt}`), ['--blob-service-addr', grpc, '--directory-service-addr', grpc, '--path-info-service-addr', grpc]);
+    const compositionFile = join(work, `composition-${rtt}.toml`);
+    await writeFile(compositionFile, ['blobs', 'directories', 'path_infos'].map((s) => `[${s}]\nfar = "${grpc}"\n`).join(''));
+    const tiered = await serve(join(work, `b-near-${rtt}`), ['--composition', compositionFile]);
+    await pull(b.url, PATHS[1]?.basename ?? '');
+    for (const path of PATHS) {
+      // Measured beside B, so both see the same moment of a shared machine's load.
+      const direct = await median(a.url, path.basename);
+      const reference = direct.mbps;
+      const viaB = await median(b.url, path.basename);
+      if (viaB.bytes !== direct.bytes) throw new Error(`B served ${viaB.bytes} bytes, A ${direct.bytes}`);
+      row('through B', path.label, rtt, viaB.mbps, reference);
+      process.stderr.write(`${rows.at(-1)}\n`);
+      const first = await pull(tiered.url, path.basename);
+      row('B near cache, first pull', path.label, rtt, first.mbps, reference);
+      row('B near cache, repeated', path.label, rtt, (await median(tiered.url, path.basename)).mbps, reference);
+      process.stderr.write(`${rows.slice(-2).join('\n')}\n`);
+    }
+    await b.stop();
+    await tiered.stop();
   }
+  console.log(`\nruns per cell: ${RUNS} (median); RTT is added between B and A only; direct = from A over loopback, measured next to each B row`);
+  console.log('| what | path | RTT ms | direct from A MB/s | MB/s | ratio |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const line of rows) console.log(line);
 } finally {
-  for (const child of children) child.kill('SIGTERM');
+  for (const stop of cleanup.reverse()) await stop().catch(() => undefined);
   await rm(work, { recursive: true, force: true });
 }

@@ -1,6 +1,7 @@
 // Services from URLs, tvix style: the scheme before any `+` picks a factory from an immutable table.
 import { NarBridgeError } from '../errors.js';
-import { GrpcConnection, grpcEndpointFromUrl } from './grpc/connection.js';
+import { GrpcConnection } from './grpc/connection.js';
+import { grpcEndpointFromUrl } from './grpc/endpoint.js';
 import { PostgresDatabase } from './postgres.js';
 import { serviceUrlError as configError } from './service-url-error.js';
 import { openDatabase, type Database } from './sqlite.js';
@@ -65,10 +66,13 @@ export function sqliteScheme<S>(make: (db: Database) => S): ServiceFactory<S> {
   };
 }
 
-/** `grpc+http://host:port`, `grpc+https://host:port`, `grpc+unix:///abs/socket`: a client over its own channel. */
+/**
+ * `grpc+http://host:port`, `grpc+https://host:port`, `grpc+unix:///abs/socket` (each optionally `?token-file=`,
+ * https also `?ca-file=`): a client over its own channels.
+ */
 export function grpcScheme<S>(make: (connection: GrpcConnection) => S): ServiceFactory<S> {
-  return (url) => {
-    const connection = new GrpcConnection(grpcEndpointFromUrl(url));
+  return async (url) => {
+    const connection = new GrpcConnection(await grpcEndpointFromUrl(url));
     return { service: make(connection), close: () => connection.close() };
   };
 }

@@ -23,10 +23,15 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
   --log-level  fatal|error|warn|info|debug|trace|silent (env NAR_BRIDGE_LOG_LEVEL, default info)
   --log-format pretty|json  (env NAR_BRIDGE_LOG_FORMAT, default: pretty on a terminal, JSON otherwise)
   --grpc-listen HOST:PORT|unix:/PATH   also serve the tvix gRPC services there (env NAR_BRIDGE_GRPC_LISTEN)
+  --grpc-tls-cert FILE --grpc-tls-key FILE   serve gRPC over TLS with this PEM chain and key (env NAR_BRIDGE_GRPC_TLS_CERT/_KEY)
   --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
                                 grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
-  --directory-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
-  --path-info-service-addr URL  memory://, sqlite:///FILE or grpc+… (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR)
+  --directory-service-addr URL  memory://, sqlite:///FILE, postgresql://USER@HOST:PORT/DB or grpc+…
+                                (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
+  --path-info-service-addr URL  the same schemes (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR); with postgresql:// the NAR
+                                upload and build-log indexes are kept there too, shared by every replica
+                                grpc+… URLs take ?token-file=/PATH (sent as a Bearer token); grpc+https also ?ca-file=/PEM
+  --grpc-client-token-file FILE token for grpc+… service URLs without their own (env NAR_BRIDGE_GRPC_CLIENT_TOKEN_FILE)
   --signing-key-file FILE       sign served narinfos with this Nix secret key; repeatable (env NAR_BRIDGE_SIGNING_KEY_FILE)
   --trusted-public-keys "K…"    keys whose signatures --require-signed-uploads accepts (env NAR_BRIDGE_TRUSTED_PUBLIC_KEYS)
   --require-signed-uploads      refuse narinfos not signed by a trusted key, unless their CA checks out

@@ -14,6 +14,7 @@ import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
 import { openStoreOverrides } from './service-overrides.js';
 import { isLocalGrpcAddress } from './grpc-listen-address.js';
 import { startGrpcServer, type GrpcListener } from '../grpc/index.js';
+import { readGrpcTls } from './grpc-tls.js';
 import { serveSettings } from './settings.js';
 import { prettyLogStream } from './pretty-log.js';
 import { keysCommand } from './keys.js';
@@ -77,6 +78,7 @@ async function serve(args: readonly string[]): Promise<number> {
   const trust = await loadTrust(settings.trust);
   const overrides = await openStoreOverrides(settings);
   const local = await openLocalStore(settings.dataDir, overrides.services);
+  const grpcTls = await readGrpcTls(settings);
   const registry = processMetrics();
   // Upstreams are only asked while serving requests, by which time the server (and its logger) exists.
   const upstreamLog: UpstreamLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) };
@@ -115,7 +117,12 @@ async function serve(args: readonly string[]): Promise<number> {
     await app.listen({ host: settings.listen.host, port: settings.listen.port });
     grpc = settings.grpcListen === null
       ? null
-      : await startGrpcServer(settings.grpcListen, { store, log: app.log.child({ component: 'grpc' }), ...(trust.access ? { access: trust.access } : {}) });
+      : await startGrpcServer(settings.grpcListen, {
+          store,
+          log: app.log.child({ component: 'grpc' }),
+          ...(trust.access ? { access: trust.access } : {}),
+          ...(grpcTls ? { tls: grpcTls } : {}),
+        });
   } catch (err) {
     await close();
     throw err;

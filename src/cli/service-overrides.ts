@@ -16,12 +16,13 @@ interface OpenOverrides {
 }
 
 export async function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrides> {
+  const withToken = (raw: string | null) => (raw === null ? undefined : withDefaultTokenFile(raw, settings.grpcClientTokenFile));
   const pathInfos = settings.pathInfoServiceAddr ?? undefined;
   const inPostgres = pathInfos !== undefined && isPostgresUrl(pathInfos);
   const opened = await openServices({
-    blobs: settings.blobServiceAddr ?? undefined,
-    directories: settings.directoryServiceAddr ?? undefined,
-    pathInfos: inPostgres ? undefined : pathInfos,
+    blobs: withToken(settings.blobServiceAddr),
+    directories: withToken(settings.directoryServiceAddr),
+    pathInfos: inPostgres ? undefined : withToken(settings.pathInfoServiceAddr),
   });
   if (!inPostgres) return opened;
   try {
@@ -37,6 +38,14 @@ export async function openStoreOverrides(settings: StoreSettings): Promise<OpenO
     opened.close();
     throw err;
   }
+}
+
+/** `--grpc-client-token-file` for a grpc+… URL that names no token file of its own; other URLs pass unchanged. */
+export function withDefaultTokenFile(raw: string, tokenFile: string | null): string {
+  if (tokenFile === null || !raw.startsWith('grpc+') || !URL.canParse(raw)) return raw;
+  const url = new URL(raw);
+  if (!url.searchParams.has('token-file')) url.searchParams.set('token-file', tokenFile);
+  return url.href;
 }
 
 /** One optional service URL per replaceable service. */

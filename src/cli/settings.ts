@@ -18,6 +18,8 @@ export interface StoreSettings {
   readonly blobServiceAddr: string | null;
   readonly directoryServiceAddr: string | null;
   readonly pathInfoServiceAddr: string | null;
+  /** Token presented to every grpc+… service URL that names no `token-file` of its own; null: none. */
+  readonly grpcClientTokenFile: string | null;
 }
 
 export interface ServeSettings extends StoreSettings {
@@ -28,6 +30,9 @@ export interface ServeSettings extends StoreSettings {
   readonly logFormat: LogFormat | null;
   /** grpc-js bind address for the tvix gRPC services, or null for no gRPC server. */
   readonly grpcListen: string | null;
+  /** PEM certificate chain and key to serve gRPC over TLS with (both or neither); null serves plaintext HTTP/2. */
+  readonly grpcTlsCertFile: string | null;
+  readonly grpcTlsKeyFile: string | null;
   /** Signing, upload policy, access control and upload limits. */
   readonly trust: TrustSettings;
   /** Upstream caches and tiered services. */
@@ -42,6 +47,7 @@ export const STORE_OPTIONS = {
   'blob-service-addr': { type: 'string' },
   'directory-service-addr': { type: 'string' },
   'path-info-service-addr': { type: 'string' },
+  'grpc-client-token-file': { type: 'string' },
 } as const;
 
 /** Every flag of `serve`; they are also the config file's keys. */
@@ -52,6 +58,8 @@ export const SERVE_OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'grpc-listen': { type: 'string' },
+  'grpc-tls-cert': { type: 'string' },
+  'grpc-tls-key': { type: 'string' },
   ...TRUST_OPTIONS,
   ...COMPOSITION_OPTIONS,
 } as const;
@@ -79,6 +87,8 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
     logLevel,
     logFormat,
     grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
+    grpcTlsCertFile: values['grpc-tls-cert'] || env.NAR_BRIDGE_GRPC_TLS_CERT || null,
+    grpcTlsKeyFile: values['grpc-tls-key'] || env.NAR_BRIDGE_GRPC_TLS_KEY || null,
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
   };
@@ -91,6 +101,7 @@ export function storeSettings(values: OptionValues<typeof STORE_OPTIONS>, env: N
     blobServiceAddr: values['blob-service-addr'] ?? env.NAR_BRIDGE_BLOB_SERVICE_ADDR ?? null,
     directoryServiceAddr: values['directory-service-addr'] ?? env.NAR_BRIDGE_DIRECTORY_SERVICE_ADDR ?? null,
     pathInfoServiceAddr: values['path-info-service-addr'] ?? env.NAR_BRIDGE_PATH_INFO_SERVICE_ADDR ?? null,
+    grpcClientTokenFile: values['grpc-client-token-file'] || env.NAR_BRIDGE_GRPC_CLIENT_TOKEN_FILE || null,
   };
 }
 

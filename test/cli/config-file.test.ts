@@ -69,6 +69,9 @@ const ROWS: Readonly<Record<string, Row>> = {
     fromFlag: ['f.example'],
   },
   'upstream-miss-ttl': { toml: '5', env: '6', flag: ['7'], read: (s) => s.composition.upstreamMissTtlMs, fromConfig: 5000, fromEnv: 6000, fromFlag: 7000 },
+  'grpc-client-token-file': { toml: '"/c.token"', env: '/e.token', flag: ['/f.token'], read: (s) => s.grpcClientTokenFile, fromConfig: '/c.token', fromEnv: '/e.token', fromFlag: '/f.token' },
+  'grpc-tls-cert': { toml: '"/c.pem"', env: '/e.pem', flag: ['/f.pem'], read: (s) => s.grpcTlsCertFile, fromConfig: '/c.pem', fromEnv: '/e.pem', fromFlag: '/f.pem' },
+  'grpc-tls-key': { toml: '"/c.key"', env: '/e.key', flag: ['/f.key'], read: (s) => s.grpcTlsKeyFile, fromConfig: '/c.key', fromEnv: '/e.key', fromFlag: '/f.key' },
   composition: { toml: '"/c.toml"', env: '/e.toml', flag: ['/f.toml'], read: (s) => s.composition.compositionFile, fromConfig: '/c.toml', fromEnv: '/e.toml', fromFlag: '/f.toml' },
 };
 

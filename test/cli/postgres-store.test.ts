@@ -22,7 +22,7 @@ afterEach(async () => {
 
 async function replica(url: string): Promise<OpenStore> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nb-replica-'));
-  const overrides = await openStoreOverrides({ dataDir, blobServiceAddr: null, directoryServiceAddr: url, pathInfoServiceAddr: url });
+  const overrides = await openStoreOverrides({ dataDir, blobServiceAddr: null, directoryServiceAddr: url, pathInfoServiceAddr: url, grpcClientTokenFile: null });
   const local = await openLocalStore(dataDir, overrides.services);
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }), () => overrides.close(), () => local.close());
   return local;

@@ -23,7 +23,7 @@ test('with --tokens-file, a gRPC write without a token is refused and nothing is
   await writeFile(tokensFile, 'write write-token-0123456789\n', { mode: 0o600 }); // 0600, or serve warns
   const grpcPort = await freePort();
   const server = await startServer({ dataDir: await makeTempDir('data'), extraArgs: ['--tokens-file', tokensFile, '--grpc-listen', `127.0.0.1:${grpcPort}`] });
-  const connection = new GrpcConnection(grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${grpcPort}`)));
+  const connection = new GrpcConnection(await grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${grpcPort}`)));
   try {
     const put = connection.clientStream(BLOB_METHODS.put);
     await put.write({ data: new Uint8Array([1, 2, 3]) });

@@ -141,7 +141,7 @@ describe('serve --grpc-listen: gRPC writes meet the checks HTTP uploads do', () 
     await writeFile(keyFile, String(key), { mode: 0o600 });
     const grpcPort = await freePort();
     const server = await startServer({ dataDir: await makeTempDir('grpc-checks'), extraArgs: ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--signing-key-file', keyFile] });
-    const connection = new GrpcConnection(grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${grpcPort}`)));
+    const connection = new GrpcConnection(await grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${grpcPort}`)));
     try {
       const writer = new GrpcBlobService(connection).openWrite();
       await writer.write(new Uint8Array([0x41]));

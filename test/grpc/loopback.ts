@@ -39,7 +39,7 @@ export async function startLoopback(transport: Transport, store: Store = memoryS
   const served = composeStore(store, composition);
   const listener = await startGrpcServer(socket ? `unix:${socket}` : '127.0.0.1:0', { store: served, log });
   const url = socket ? `grpc+unix://${socket}` : `grpc+http://127.0.0.1:${listener.port}`;
-  const connection = new GrpcConnection(grpcEndpointFromUrl(new URL(url)));
+  const connection = new GrpcConnection(await grpcEndpointFromUrl(new URL(url)));
   return {
     store,
     served,

@@ -1,4 +1,5 @@
 // GrpcBlobService: a BlobService backed by a remote tvix BlobService. Everything a peer sends is verified.
+import { setMaxListeners } from 'node:events';
 import { NarBridgeError } from '../../errors.js';
 import { B3Digest, Blake3Hasher } from '../digest.js';
 import type { ClientStreamCall, GrpcConnection } from '../grpc/connection.js';
@@ -10,10 +11,11 @@ import type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.
 import { sliceBytes } from './slice-bytes.js';
 import { verifiedRead } from './verified-read.js';
 
-/** Blobs up to this size (when the caller knows it) are read with one plain Read, no Stat first. */
-const WHOLE_READ_BYTES = 1024 * 1024;
-/** Chunk Reads in flight ahead of the one being consumed. */
-const CHUNK_READS_AHEAD = 4;
+/**
+ * Bytes of chunk Reads kept in flight ahead of the one being consumed, for a read from an offset: a chunk is
+ * ~128 KiB, so chunk after chunk would otherwise cost a round trip each (6 MB/s at 20 ms RTT).
+ */
+const CHUNK_READ_AHEAD_BYTES = 8 * 1024 * 1024;
 /** Upload message size: well under grpc's default 4 MiB limit of peers we do not configure. */
 const PUT_CHUNK_BYTES = 1024 * 1024;
 
@@ -21,8 +23,15 @@ export class GrpcBlobService implements BlobService {
   constructor(private readonly connection: GrpcConnection) {}
 
   async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
-    return (await this.chunks(digest, opts)) !== null;
+    try {
+      await this.connection.unary(BLOB_METHODS.stat, { digest: digest.bytes }, opts);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
   }
+
 
   async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
     try {
@@ -41,74 +50,64 @@ export class GrpcBlobService implements BlobService {
   }
 
   /**
-   * tvix's advice: Stat with send_chunks, then read the chunks; a blob stored whole is one plain Read.
-   * That plain Read is sent together with the Stat (and cancelled if chunks or a miss come back), so a
-   * whole blob costs one round trip, not two; it is started before returning, so callers can keep
-   * several in flight.
+   * A whole blob is one Read, however the peer stores it: one call and one stream, against one call per ~128 KiB
+   * chunk (a 1 GiB blob is 8,192 chunks, and per-call cost dominated). It is started before returning, so callers
+   * keep several in flight. With the size known it is not even awaited (an absent blob then fails the read);
+   * without, its first answer tells a miss (null) from a blob. Only a read from an offset asks for the chunk list,
+   * to skip what it does not need.
    */
   async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
-    // A small blob of known size is one Read: chunk lists only pay off for large blobs.
-    if (opts?.size !== undefined && opts.size <= WHOLE_READ_BYTES && !opts.offset) return this.#verifiedRead(digest, opts.size, opts);
-    const wholeRead = new AbortController();
-    const signal = opts?.signal ? AbortSignal.any([opts.signal, wholeRead.signal]) : wholeRead.signal;
-    const whole = this.#verifiedRead(digest, null, { signal });
-    const chunks = await this.chunks(digest, opts).catch((err: unknown) => {
-      wholeRead.abort();
-      throw err;
-    });
     const offset = opts?.offset ?? 0;
-    if (chunks !== null && chunks.length === 0) return sliceBytes(whole, offset); // skipped bytes are read: a whole blob is verified end to end
-    wholeRead.abort();
-    if (chunks === null) return null;
-    if (offset > 0) return this.#readFrom(chunks, offset, opts);
-    const first = chunks[0];
-    const firstRead = first ? this.#verifiedRead(first.digest, first.size, opts) : null;
-    return this.#readChunks(digest, chunks, firstRead, opts);
+    if (offset > 0) {
+      const chunks = await this.chunks(digest, opts);
+      if (chunks === null) return null;
+      if (chunks.length > 0) return this.#readFrom(chunks, offset, opts);
+      return sliceBytes(this.#verifiedRead(digest, null, this.#read(digest, opts)), offset);
+    }
+    if (opts?.size !== undefined) return this.#verifiedRead(digest, opts.size, this.#read(digest, opts));
+    const messages = await started(this.#read(digest, opts));
+    return messages && this.#verifiedRead(digest, null, messages);
   }
 
-  async *#readChunks(
-    digest: B3Digest,
-    chunks: readonly ChunkMeta[],
-    firstRead: AsyncIterable<Uint8Array> | null,
-    opts: CallOptions | undefined,
-  ): AsyncGenerator<Uint8Array, void, undefined> {
-    // Each chunk is verified on its own; the whole must still be the blob we asked for. CHUNK_READS_AHEAD
-    // Reads are started ahead of the one being consumed, so chunk after chunk costs no round trip each.
-    const whole = new Blake3Hasher();
+  /**
+   * A read from `offset` fetches only the chunks from the one holding it on, CHUNK_READ_AHEAD_BYTES of them in
+   * flight. Each is verified, but the whole-blob check needs every chunk, so it is left to whoever reads from the start.
+   */
+  async *#readFrom(chunks: readonly ChunkMeta[], offset: number, opts: CallOptions | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+    const wanted: Array<{ chunk: ChunkMeta; skip: number }> = [];
+    let start = 0;
+    for (const chunk of chunks) {
+      if (start + chunk.size > offset) wanted.push({ chunk, skip: Math.max(0, offset - start) });
+      start += chunk.size;
+    }
     // Reads started but never consumed (the caller stopped early) are cancelled through this signal.
     const ahead = new AbortController();
     const signal = opts?.signal ? AbortSignal.any([opts.signal, ahead.signal]) : ahead.signal;
-    const reads = chunks.map((chunk, i) => () => (i === 0 && firstRead ? firstRead : this.#verifiedRead(chunk.digest, chunk.size, { signal })));
-    const started = reads.slice(0, CHUNK_READS_AHEAD).map((start) => start());
+    setMaxListeners(0, signal); // one listener per read in flight, by design
+    const reads: Array<AsyncIterable<Uint8Array>> = [];
+    let startedBytes = 0;
+    let consumedBytes = 0;
     try {
-      for (let i = 0; i < reads.length; i++) {
-        const next = reads[i + CHUNK_READS_AHEAD];
-        if (next) started.push(next());
-        const read = started[i];
-        if (!read) break;
-        for await (const piece of read) {
-          whole.update(piece);
-          yield piece;
+      for (let i = 0; i < wanted.length; i++) {
+        while (reads.length < wanted.length && (reads.length <= i || startedBytes - consumedBytes < CHUNK_READ_AHEAD_BYTES)) {
+          const next = wanted[reads.length];
+          if (!next) break;
+          reads.push(sliceBytes(this.#verifiedRead(next.chunk.digest, next.chunk.size, this.#read(next.chunk.digest, { signal })), next.skip));
+          startedBytes += next.chunk.size;
         }
+        const read = reads[i];
+        if (!read) break;
+        yield* read;
+        consumedBytes += wanted[i]?.chunk.size ?? 0;
       }
     } finally {
       ahead.abort();
     }
-    if (!whole.digest().equals(digest)) throw peerLied(digest, 'its chunks do not add up to it');
   }
 
-  /**
-   * A read from `offset` fetches only the chunks from the one holding it on. Each is verified, but the
-   * whole-blob check needs every chunk, so it is left to whoever reads from the start.
-   */
-  async *#readFrom(chunks: readonly ChunkMeta[], offset: number, opts: CallOptions | undefined): AsyncGenerator<Uint8Array, void, undefined> {
-    let start = 0;
-    for (const chunk of chunks) {
-      if (start + chunk.size > offset) {
-        yield* sliceBytes(this.#verifiedRead(chunk.digest, chunk.size, opts), Math.max(0, offset - start));
-      }
-      start += chunk.size;
-    }
+  /** A Read call, started now. */
+  #read(digest: B3Digest, opts: CallOptions | undefined): AsyncIterable<BlobChunk> {
+    return this.connection.serverStream(BLOB_METHODS.read, { digest: digest.bytes }, opts);
   }
 
   /**
@@ -116,8 +115,7 @@ export class GrpcBlobService implements BlobService {
    * only be checked at the end, so the last message is held back until it is: a consumer never sees the
    * stream end cleanly on bytes the peer forged.
    */
-  #verifiedRead(digest: B3Digest, expectedSize: number | null, opts: CallOptions | undefined): AsyncIterable<Uint8Array> {
-    const messages = this.connection.serverStream(BLOB_METHODS.read, { digest: digest.bytes }, opts);
+  #verifiedRead(digest: B3Digest, expectedSize: number | null, messages: AsyncIterable<BlobChunk>): AsyncIterable<Uint8Array> {
     return verifiedRead(dataOf(messages, digest), digest, expectedSize, (what) => peerLied(digest, what));
   }
 
@@ -127,6 +125,28 @@ export class GrpcBlobService implements BlobService {
   openWrite(opts?: CallOptions): BlobWriter {
     return new GrpcBlobWriter(this.connection, opts);
   }
+}
+
+
+/** `messages` once its first message (or its end) is in; null if the peer answered NOT_FOUND instead. */
+async function started(messages: AsyncIterable<BlobChunk>): Promise<AsyncIterable<BlobChunk> | null> {
+  const iterator = messages[Symbol.asyncIterator]();
+  let first: IteratorResult<BlobChunk>;
+  try {
+    first = await iterator.next();
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+  return (async function* () {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    } finally {
+      await iterator.return?.(); // a consumer leaving early cancels the call
+    }
+  })();
 }
 
 /** The bytes of a Read stream; a blob that went missing mid-call is a missing object, not a lie. */

@@ -7,7 +7,7 @@ import { encodeDirectory } from '../wire.js';
 import type { DirectoryPutter } from './service.js';
 
 /** What a backend offers the putter. */
-interface PutterBackend {
+export interface PutterBackend {
   /** The size of a stored Directory, or null if absent. */
   storedSize(digest: B3Digest): Promise<number | null>;
   /** Stores a batch (each item with its canonical bytes) atomically and durably. */
@@ -24,7 +24,7 @@ export interface PendingDirectory {
  * Encoded bytes buffered before a batch is written. Writing early is safe: leaves come first, so a written
  * batch never refers to anything unwritten, and the store holds only closed subgraphs.
  */
-const PUTTER_BATCH_BYTES = 8 * 1024 * 1024;
+export const PUTTER_BATCH_BYTES = 8 * 1024 * 1024;
 
 export class ValidatingPutter implements DirectoryPutter {
   /** Sizes of everything put so far, by digest hex, for the child checks. */

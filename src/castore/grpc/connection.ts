@@ -1,9 +1,10 @@
 // A client connection to one tvix gRPC endpoint, with typed unary / server-stream / client-stream calls.
 import { once } from 'node:events';
-import { Client, credentials, type ChannelCredentials, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
+import { Client, connectivityState, Metadata, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
 import { NarBridgeError } from '../../errors.js';
 import type { CallOptions } from '../call-options.js';
 import { MAX_DIRECTORY_BYTES } from '../wire.js';
+import type { GrpcEndpoint } from './endpoint.js';
 import { toBuffer, type MethodSpec } from './method.js';
 import { errorFromStatus } from './status.js';
 
@@ -11,47 +12,37 @@ import { errorFromStatus } from './status.js';
 export const MAX_GRPC_MESSAGE_BYTES = MAX_DIRECTORY_BYTES + 64 * 1024;
 
 /**
+ * HTTP/2 receive window, per stream and per connection. Node's default of 64 KiB lets a peer send only 64 KiB per
+ * round trip: 3 MB/s at 20 ms RTT however many calls are in flight, and on loopback a WINDOW_UPDATE exchange every
+ * 64 KiB. 8 MiB covers 400 MB/s at 20 ms; it is also what one connection may hold unread, so memory stays bounded.
+ */
+const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/**
+ * HTTP/2 connections per endpoint, calls spread round robin. One connection is one TCP stream and one session
+ * whose frames both ends handle in order; a few let a large read and many small ones proceed side by side.
+ */
+const CONNECTIONS_PER_ENDPOINT = 4;
+
+/**
  * A peer that restarts is back within a couple of seconds: grpc-js would otherwise back off up to 120 s
- * and keep failing calls fast (UNAVAILABLE) long after the peer is up again.
+ * and keep failing calls fast (UNAVAILABLE) long after the peer is up again. A local subchannel pool gives each
+ * Client its own connection (grpc-js otherwise shares one between Clients with equal options). Channelz is per-call
+ * bookkeeping nobody reads here. (Retries stay on: without them a call on a connection still reconnecting after the
+ * peer's restart fails instead of waiting its turn.)
  */
 const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
   'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
+  'grpc.use_local_subchannel_pool': 1,
+  'grpc.enable_channelz': 0,
 };
 
 /** Unary calls are lookups; a peer that accepts the connection but never answers must not hang a request. */
 const UNARY_DEADLINE_MS = 30_000;
-
-interface GrpcEndpoint {
-  /** A grpc-js target: `host:port` or `unix:///abs/path`. */
-  readonly target: string;
-  readonly credentials: ChannelCredentials;
-}
-
-/** `grpc+http://host:port`, `grpc+https://host:port` or `grpc+unix:///abs/socket`; anything else is NB_ERR_CONFIG. */
-export function grpcEndpointFromUrl(url: URL): GrpcEndpoint {
-  const bad = (why: string) => new NarBridgeError('NB_ERR_CONFIG', `${url.href}: ${why}`);
-  if (url.search || url.hash || url.username || url.password) throw bad('gRPC URLs take no query, fragment or credentials');
-  switch (url.protocol) {
-    case 'grpc+http:':
-    case 'grpc+https:': {
-      if (!url.hostname || !url.port) throw bad('expected host:port');
-      if (url.pathname !== '' && url.pathname !== '/') throw bad('a gRPC address has no path');
-      const tls = url.protocol === 'grpc+https:';
-      return { target: url.host, credentials: tls ? credentials.createSsl() : credentials.createInsecure() };
-    }
-    case 'grpc+unix:': {
-      if (url.host) throw bad('expected grpc+unix:///absolute/path (no host)');
-      const path = decodeURIComponent(url.pathname);
-      if (path.length < 2 || !path.startsWith('/')) throw bad('expected an absolute socket path');
-      return { target: `unix://${path}`, credentials: credentials.createInsecure() };
-    }
-    default:
-      throw bad('gRPC transport must be grpc+http, grpc+https or grpc+unix');
-  }
-}
 
 export interface ClientStreamCall<Req, Res> {
   /** Settles once the message is queued within flow control; rejects if the call has failed. */
@@ -62,21 +53,49 @@ export interface ClientStreamCall<Req, Res> {
 }
 
 export class GrpcConnection {
-  readonly #client: Client;
+  readonly #clients: readonly Client[];
+  readonly #metadata: Metadata;
+  #next = 0;
 
-  constructor(endpoint: GrpcEndpoint) {
-    this.#client = new Client(endpoint.target, endpoint.credentials, CHANNEL_OPTIONS);
+  constructor(endpoint: GrpcEndpoint, connections = CONNECTIONS_PER_ENDPOINT) {
+    this.#clients = Array.from({ length: connections }, () => new Client(endpoint.target, endpoint.credentials, CHANNEL_OPTIONS));
+    this.#metadata = new Metadata();
+    if (endpoint.token !== null) this.#metadata.set('authorization', `Bearer ${endpoint.token}`);
+  }
+
+  /**
+   * The next ready connection in turn (or just the next, when none is ready yet), and a copy of the metadata every
+   * call carries (grpc-js may modify what it is given). Preferring ready ones matters after the peer restarts: the
+   * connections reconnect one by one, and a call on one still backing off would fail at once.
+   */
+  #pick(): { client: Client; metadata: Metadata } {
+    const clients = this.#clients;
+    let client: Client | undefined;
+    for (let i = 0; i < clients.length && !client; i++) {
+      const candidate = clients[(this.#next + i) % clients.length];
+      // `true` also starts an idle connection, so the whole pool comes up.
+      if (candidate?.getChannel().getConnectivityState(true) === connectivityState.READY) {
+        client = candidate;
+        this.#next += i;
+      }
+    }
+    client ??= clients[this.#next % clients.length];
+    this.#next++;
+    if (!client) throw new Error('GrpcConnection has no clients');
+    return { client, metadata: this.#metadata.clone() };
   }
 
   unary<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, opts: CallOptions = {}): Promise<Res> {
     const { signal } = opts;
     signal?.throwIfAborted();
     return new Promise<Res>((resolve, reject) => {
-      const call = this.#client.makeUnaryRequest(
+      const { client, metadata } = this.#pick();
+      const call = client.makeUnaryRequest(
         spec.path,
         (value: Req) => toBuffer(spec.request.encode(value)),
         (bytes: Buffer) => spec.response.decode(bytes),
         request,
+        metadata,
         { deadline: Date.now() + UNARY_DEADLINE_MS },
         (err, response) => {
           signal?.removeEventListener('abort', cancel);
@@ -97,11 +116,13 @@ export class GrpcConnection {
   serverStream<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, opts: CallOptions = {}): AsyncIterable<Res> {
     const { signal } = opts;
     signal?.throwIfAborted();
-    const call = this.#client.makeServerStreamRequest(
+    const { client, metadata } = this.#pick();
+    const call = client.makeServerStreamRequest(
       spec.path,
       (value: Req) => toBuffer(spec.request.encode(value)),
       (bytes: Buffer) => spec.response.decode(bytes),
       request,
+      metadata,
     );
     const cancel = () => call.cancel();
     signal?.addEventListener('abort', cancel, { once: true });
@@ -122,11 +143,13 @@ export class GrpcConnection {
     const { signal } = opts;
     signal?.throwIfAborted();
     let call: ClientWritableStream<Req> | undefined;
+    const { client, metadata } = this.#pick();
     const response = new Promise<Res>((resolve, reject) => {
-      call = this.#client.makeClientStreamRequest(
+      call = client.makeClientStreamRequest(
         spec.path,
         (value: Req) => toBuffer(spec.request.encode(value)),
         (bytes: Buffer) => spec.response.decode(bytes),
+        metadata,
         (err, answer) => {
           signal?.removeEventListener('abort', cancel);
           if (err) reject(errorFromStatus(err, spec.path, signal));
@@ -160,6 +183,6 @@ export class GrpcConnection {
   }
 
   close(): void {
-    this.#client.close();
+    for (const client of this.#clients) client.close();
   }
 }

@@ -1,5 +1,6 @@
 // gRPC plumbing shared by the castore and store clients and by src/grpc's servers.
-export { GrpcConnection, grpcEndpointFromUrl, MAX_GRPC_MESSAGE_BYTES, type ClientStreamCall } from './connection.js';
+export { GrpcConnection, MAX_GRPC_MESSAGE_BYTES, type ClientStreamCall } from './connection.js';
+export { grpcEndpointFromUrl, type GrpcEndpoint } from './endpoint.js';
 export { protoCodec, toBuffer, type Codec, type MethodSpec } from './method.js';
 export { BLOB_METHODS, DIRECTORY_METHODS } from './services.js';
 export { isNotFound } from './status.js';

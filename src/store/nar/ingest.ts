@@ -26,9 +26,16 @@ interface OpenDirectory {
  * only at `close()`, after every blob was written, so an aborted ingest leaves no Directory behind.
  */
 export async function ingestNar(source: AsyncIterable<Uint8Array>, castore: Castore, opts: IngestOptions = {}): Promise<IngestResult> {
-  const blobs = new BlobUploadQueue(castore.blobs, opts);
+  // A failed ingest aborts what it started at once: a remote putter's open Put call (a peer would otherwise hold
+  // it, and the half graph, until the connection closes) and blob writes still in flight.
+  const failed = new AbortController();
+  const scoped = { ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal };
+  const blobs = new BlobUploadQueue(castore.blobs, scoped);
   try {
-    return await ingestInto(source, castore, blobs, opts);
+    return await ingestInto(source, castore, blobs, scoped);
+  } catch (err) {
+    failed.abort(err);
+    throw err;
   } finally {
     await blobs.settle();
   }

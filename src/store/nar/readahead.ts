@@ -13,8 +13,12 @@ interface BlobRef {
 const READAHEAD_BLOB_BYTES = 1024 * 1024;
 /** Bytes read ahead and not yet sent: bounds memory per NAR stream. */
 const READAHEAD_BUDGET_BYTES = 16 * 1024 * 1024;
-/** Reads (or batches, with readMany) in flight or waiting to be consumed. */
-const READAHEAD_READS = 32;
+/**
+ * Reads (or batches, with readMany) in flight or waiting to be consumed. Over gRPC each small blob is one call and one
+ * round trip, so this many per RTT is the ceiling: 128 × ~8 KiB per 20 ms is ~50 MB/s. Local reads are batched into few
+ * large ones anyway; the byte budget bounds memory.
+ */
+const READAHEAD_READS = 128;
 /**
  * Small blobs asked for in one readMany: a backend that keeps a tree's files side by side (packs) turns a batch into
  * one or a few large reads, so a tree of many small files costs a few syscalls per MiB, not one per file.
