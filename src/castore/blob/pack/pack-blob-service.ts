@@ -134,7 +134,10 @@ export class PackBlobService implements BlobService {
     await this.#awaitPending(wanted);
     let slot = 0;
     const runs = planRuns(wanted, BATCH_RUN_BYTES);
-    const payloads = await Promise.all(runs.map((run) => this.#reader.readRun(run)));
+    // One run at a time: the caller keeps several batches in flight already, and a batch of scattered records
+    // (ingested beside another upload) must not flood libuv's thread pool ahead of the reads the stream needs first.
+    const payloads: Buffer[][] = [];
+    for (const run of runs) payloads.push(await this.#reader.readRun(run));
     for (const run of payloads) for (const payload of run) results[slots[slot++] ?? -1] = payload;
     await Promise.all(others);
     return results;
