@@ -26,7 +26,8 @@ interface OpenDirectory {
  * only at `close()`, after every blob was written, so an aborted ingest leaves no Directory behind.
  */
 export async function ingestNar(source: AsyncIterable<Uint8Array>, castore: Castore, opts: IngestOptions = {}): Promise<IngestResult> {
-  const blobs = new BlobUploadQueue(castore.blobs, opts);
+  // One locality per ingest: its files land together in NAR order, not interleaved with a concurrent upload's.
+  const blobs = new BlobUploadQueue(castore.blobs, { ...opts, locality: {} });
   try {
     return await ingestInto(source, castore, blobs, opts);
   } finally {
@@ -73,7 +74,7 @@ async function ingestInto(source: AsyncIterable<Uint8Array>, castore: Castore, b
   if (!root) throw new Error('NAR reader ended without a root node');
   await blobs.drain();
   // The commit point for blobs: a Directory (and later the PathInfo) is only written once what it names is durable.
-  await castore.blobs.flush(opts);
+  await castore.blobs.flush(blobs.opts);
   if (putter) await putter.close();
   return { node: root, narHash: NixHash.fromDigest('sha256', nar.sha256), narSize: nar.size };
 }
