@@ -1,5 +1,5 @@
 // Blob services: the interface and its backends.
-export type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.js';
+export type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from './service.js';
 export { MemoryBlobService } from './memory.js';
 export { LocalBlobService } from './local.js';
 export { ChunkedBlobService } from './chunked.js';

@@ -13,6 +13,15 @@ export interface ReadOptions extends CallOptions {
   readonly size?: number;
 }
 
+export interface WriteOptions extends CallOptions {
+  /**
+   * Writes made under the same key (any object, e.g. one per NAR ingest) are laid out together, in the order they
+   * were made, apart from other concurrent writes, so reading them back is a few large reads. A hint: backends
+   * without a layout ignore it.
+   */
+  readonly locality?: object;
+}
+
 export interface BlobService {
   has(digest: B3Digest, opts?: CallOptions): Promise<boolean>;
   /**
@@ -20,7 +29,7 @@ export interface BlobService {
    * iteration releases the source. An offset past the end yields nothing.
    */
   openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null>;
-  openWrite(opts?: CallOptions): BlobWriter;
+  openWrite(opts?: WriteOptions): BlobWriter;
   /**
    * How the blob is stored in chunks (tvix `Stat` with `send_chunks`): an empty list when it is stored
    * whole, null when absent. Each chunk is itself a blob readable through `openRead`.
@@ -29,9 +38,10 @@ export interface BlobService {
   /**
    * Makes every blob whose writer has closed so far durable: the commit point. Callers flush before writing
    * anything that refers to those blobs (a Directory, a PathInfo, a Put answer), so nothing durable points at a
-   * blob a crash could lose. Backends that are durable at close() do nothing.
+   * blob a crash could lose. Backends that are durable at close() do nothing. With `opts.locality`, that group of
+   * writes is also over.
    */
-  flush(opts?: CallOptions): Promise<void>;
+  flush(opts?: WriteOptions): Promise<void>;
   /**
    * Optional: the whole contents of several small blobs (`size` bytes each), in order; null for an absent one.
    * A backend that keeps neighbours side by side reads them with a few large reads instead of one each.

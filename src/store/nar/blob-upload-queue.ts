@@ -1,7 +1,7 @@
 // Concurrent blob writes for NAR ingest. Small files are hashed in-process (native blake3) so the parser
 // can move on at once; their writes run in the background under a byte and task budget, so a NAR of
 // many small files is not one filesystem round trip (open, write, fsync, rename) after another.
-import { blake3, type B3Digest, type BlobService, type CallOptions } from '../../castore/index.js';
+import { blake3, type B3Digest, type BlobService, type WriteOptions } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 
 /** Files up to this size are buffered whole and written in the background; larger ones stream. */
@@ -19,7 +19,8 @@ export class BlobUploadQueue {
 
   constructor(
     private readonly blobs: BlobService,
-    private readonly opts: CallOptions,
+    /** Every write of the queue is made with these (a locality keeps one ingest's blobs together). */
+    readonly opts: WriteOptions,
   ) {}
 
   /** Buffers a small file's contents, returns its digest now and stores it in the background. */

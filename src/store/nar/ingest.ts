@@ -30,7 +30,8 @@ export async function ingestNar(source: AsyncIterable<Uint8Array>, castore: Cast
   // it, and the half graph, until the connection closes) and blob writes still in flight.
   const failed = new AbortController();
   const scoped = { ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal };
-  const blobs = new BlobUploadQueue(castore.blobs, scoped);
+  // One locality per ingest: its files land together in NAR order, not interleaved with a concurrent upload's.
+  const blobs = new BlobUploadQueue(castore.blobs, { ...scoped, locality: {} });
   try {
     return await ingestInto(source, castore, blobs, scoped);
   } catch (err) {
@@ -80,7 +81,7 @@ async function ingestInto(source: AsyncIterable<Uint8Array>, castore: Castore, b
   if (!root) throw new Error('NAR reader ended without a root node');
   await blobs.drain();
   // The commit point for blobs: a Directory (and later the PathInfo) is only written once what it names is durable.
-  await castore.blobs.flush(opts);
+  await castore.blobs.flush(blobs.opts);
   if (putter) await putter.close();
   return { node: root, narHash: NixHash.fromDigest('sha256', nar.sha256), narSize: nar.size };
 }

@@ -203,4 +203,38 @@ describe('PackBlobService', () => {
     await blobs.close();
     expect(Buffer.from((await readAll(await open(dir).openRead(appendedDuring)))!).equals(during)).toBe(true);
   });
+
+  it('keeps each locality (one ingest) together apart from a concurrent one, and reuses its pack once it flushed', async () => {
+    const dir = await tempDir();
+    const blobs = open(dir);
+    const a = {};
+    const b = {};
+    const write = async (locality: object, data: Uint8Array) => {
+      const writer = blobs.openWrite({ locality });
+      await writer.write(data);
+      return writer.close();
+    };
+    const dataA = Array.from({ length: 20 }, () => randomBytes(3000));
+    const dataB = Array.from({ length: 20 }, () => randomBytes(3000));
+    const digestsA = [];
+    const digestsB = [];
+    for (let i = 0; i < 20; i++) {
+      digestsA.push(await write(a, dataA[i]!)); // interleaved, as two uploads arriving at once
+      digestsB.push(await write(b, dataB[i]!));
+    }
+    await blobs.flush({ locality: a });
+    await blobs.flush({ locality: b });
+    for (const digests of [digestsA, digestsB]) {
+      const places = digests.map((d) => blobs.index.record(d)!);
+      expect(new Set(places.map((p) => p.pack)).size).toBe(1);
+      for (let i = 1; i < places.length; i++) expect(places[i]!.offset).toBe(places[i - 1]!.offset + RECORD_HEADER_BYTES + 3000);
+    }
+    expect(blobs.index.record(digestsA[0]!)!.pack).not.toBe(blobs.index.record(digestsB[0]!)!.pack);
+    const packsBefore = (await readdir(join(dir, 'packs'))).length;
+    const c = {};
+    const later = await write(c, randomBytes(3000));
+    await blobs.flush({ locality: c });
+    expect((await readdir(join(dir, 'packs'))).length).toBe(packsBefore); // a released pack took the new group
+    expect([blobs.index.record(digestsA[0]!)!.pack, blobs.index.record(digestsB[0]!)!.pack]).toContain(blobs.index.record(later)!.pack);
+  });
 });

@@ -8,7 +8,12 @@ import { packHeader, RECORD_HEADER_BYTES, writeRecordHeader } from './format.js'
 /** One write per this many bytes: big enough that syscalls are noise at disk speed. */
 const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Written-out bytes not yet acknowledged by the OS: bounds ingest memory while the disk catches up. */
-const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+/**
+ * Write buffers kept for reuse once their bytes are written: a fresh 4 MiB allocation per buffer made garbage
+ * collection a tenth of ingest CPU time.
+ */
+const SPARE_BUFFERS = 1;
 
 const fdOpen = promisify(openCb);
 const fdClose = promisify(closeCb);
@@ -48,10 +53,11 @@ export class PackAppender {
    * `#bufferSubmitted` are on their way to the OS and must not change. A write-out of a few small records hands over
    * just those bytes and the buffer keeps filling after them, so small writes do not cost a fresh buffer each.
    */
-  #buffer = Buffer.allocUnsafe(0);
+  #buffer: Buffer = Buffer.allocUnsafe(0);
   #bufferStart = 0;
   #bufferUsed = 0;
   #bufferSubmitted = 0;
+  readonly #spares: Buffer[] = [];
   #bufferDone = new Deferred();
   #inFlight = 0;
   #lastWrite: Promise<void> = Promise.resolve();
@@ -90,7 +96,8 @@ export class PackAppender {
     const need = RECORD_HEADER_BYTES + payload.byteLength;
     while (this.#bufferUsed + need > this.#buffer.byteLength) {
       this.#submit();
-      this.#buffer = Buffer.allocUnsafe(Math.max(WRITE_BUFFER_BYTES, need));
+      this.#recycle(this.#buffer);
+      this.#buffer = need <= WRITE_BUFFER_BYTES ? (this.#spares.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER_BYTES)) : Buffer.allocUnsafe(need);
       this.#bufferStart = this.#end;
       this.#bufferUsed = this.#bufferSubmitted = 0;
       while (this.#inFlight > MAX_BYTES_IN_FLIGHT) await this.#lastWrite.catch(() => undefined);
@@ -170,6 +177,14 @@ export class PackAppender {
       }
     });
     this.#lastWrite.catch(() => undefined); // reported through `done` and sync(); the chain itself is never awaited alone
+  }
+
+  /** Offers a full buffer for reuse once every write from it is done (writes complete in order: the last one is). */
+  #recycle(buffer: Buffer): void {
+    if (buffer.byteLength !== WRITE_BUFFER_BYTES) return;
+    void this.#lastWrite.then(() => {
+      if (this.#spares.length < SPARE_BUFFERS) this.#spares.push(buffer);
+    }, () => undefined);
   }
 
   #throwIfFailed(): void {

@@ -10,7 +10,7 @@ import type { Database } from '../../sqlite.js';
 import { ChunkCutter } from '../chunk-cutter.js';
 import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import type { CallOptions } from '../../call-options.js';
-import type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from '../service.js';
+import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender, type Appended } from './pack-appender.js';
 import { PackIndex, type ChunkList, type RecordPlace } from './pack-index.js';
@@ -57,7 +57,15 @@ export class PackBlobService implements BlobService {
   readonly #pendingLists = new Map<string, ChunkList>();
   /** Packs holding bytes not yet fsynced and committed: the active one and retired ones awaiting their last flush. */
   readonly #unflushed = new Set<PackAppender>();
-  #active: Promise<PackAppender> | null = null;
+  /**
+   * The pack each group of writes appends to: one per locality (an ingest), so concurrent ingests do not interleave
+   * record by record; writes without one share `#defaultActive`. A group's pack goes back to `#idle` when the group
+   * flushes with its locality (or its key is garbage collected), for the next group to fill.
+   */
+  #defaultActive: Promise<PackAppender> | null = null;
+  readonly #groups = new WeakMap<object, Promise<PackAppender>>();
+  readonly #idle: PackAppender[] = [];
+  readonly #abandoned = new FinalizationRegistry<Promise<PackAppender>>((active) => this.#makeIdle(active));
   #flushing: Promise<void> = Promise.resolve();
   #autoFlush: NodeJS.Timeout | null = null;
   #closed = false;
@@ -135,23 +143,30 @@ export class PackBlobService implements BlobService {
     await this.#awaitPending(wanted);
     let slot = 0;
     const runs = planRuns(wanted, BATCH_RUN_BYTES);
-    const payloads = await Promise.all(runs.map((run) => this.#reader.readRun(run)));
+    // One run at a time: the caller keeps several batches in flight already, and a batch of scattered records
+    // (ingested beside another upload) must not flood libuv's thread pool ahead of the reads the stream needs first.
+    const payloads: Buffer[][] = [];
+    for (const run of runs) payloads.push(await this.#reader.readRun(run));
     for (const run of payloads) for (const payload of run) results[slots[slot++] ?? -1] = payload;
     await Promise.all(others);
     return results;
   }
 
-  openWrite(opts?: CallOptions): BlobWriter {
+  openWrite(opts?: WriteOptions): BlobWriter {
     this.#checkOpen();
     return new PackBlobWriter(this, this.#params, opts);
   }
 
-  /** Fsyncs every pack written since the last flush, then commits their records in one transaction. */
-  flush(opts?: CallOptions): Promise<void> {
+  /**
+   * Fsyncs every pack written since the last flush, then commits their records in one transaction; with a
+   * locality, that group is over and its pack is free for the next.
+   */
+  async flush(opts?: WriteOptions): Promise<void> {
     opts?.signal?.throwIfAborted();
     const flushed = this.#flushing.then(() => this.#flushNow());
     this.#flushing = flushed.catch(() => undefined);
-    return flushed;
+    await flushed;
+    if (opts?.locality) this.#release(opts.locality);
   }
 
   /** Stops writing; whatever was not flushed is an uncommitted tail the next open cuts off. */
@@ -175,13 +190,13 @@ export class PackBlobService implements BlobService {
    * `payload`). The record is readable from then on: a read waits for its write-out, which starts within one turn of
    * the event loop (appends made in the same turn share one write).
    */
-  async store(digest: B3Digest, payload: Uint8Array): Promise<void> {
+  async store(digest: B3Digest, payload: Uint8Array, locality: object | undefined): Promise<void> {
     this.#checkOpen();
     if (this.#pending.has(digest.toHex()) || this.#index.record(digest)) return;
     let appended: Appended | null = null;
     let appender: PackAppender;
     do {
-      appender = await this.#appender(RECORD_HEADER_BYTES + payload.byteLength);
+      appender = await this.#appender(RECORD_HEADER_BYTES + payload.byteLength, locality);
       appended = await appender.append(digest, payload);
     } while (!appended);
     if (this.#pending.has(digest.toHex())) return; // another writer stored it while we waited: ours is a dead duplicate
@@ -267,22 +282,62 @@ export class PackBlobService implements BlobService {
     }
   }
 
-  /** The pack to append `bytes` to: the active one, or a new one once it has reached its target size or failed. */
-  async #appender(bytes: number): Promise<PackAppender> {
+  /**
+   * The pack the group `locality` appends `bytes` to: its own, or (once that reached its target size or failed)
+   * an idle one or a new one.
+   */
+  async #appender(bytes: number, locality: object | undefined): Promise<PackAppender> {
     for (;;) {
-      const active = (this.#active ??= this.#createPack());
+      const active = this.#activeOf(locality) ?? this.#assign(locality);
       let current: PackAppender;
       try {
         current = await active;
       } catch (err) {
-        if (this.#active === active) this.#active = null;
+        if (this.#activeOf(locality) === active) this.#setActive(locality, null);
         throw new NarBridgeError('NB_ERR_STORAGE', 'blob store: cannot create a pack file', { cause: err });
       }
-      if (this.#active !== active) continue; // another writer rolled over while we waited
+      if (this.#activeOf(locality) !== active) continue; // another writer of the group rolled over while we waited
       if (!current.failed && (current.end + bytes <= this.#packTargetBytes || current.end <= PACK_HEADER_BYTES)) return current;
       current.retired = true;
-      this.#active = null;
+      this.#setActive(locality, null);
     }
+  }
+
+  #activeOf(locality: object | undefined): Promise<PackAppender> | null {
+    return (locality ? this.#groups.get(locality) : this.#defaultActive) ?? null;
+  }
+
+  #setActive(locality: object | undefined, active: Promise<PackAppender> | null): void {
+    if (!locality) this.#defaultActive = active;
+    else if (active) this.#groups.set(locality, active);
+    else this.#groups.delete(locality);
+  }
+
+  /** Gives the group a pack of its own: an idle one that is not full, else a new one. */
+  #assign(locality: object | undefined): Promise<PackAppender> {
+    let idle = this.#idle.pop();
+    while (idle && (idle.retired || idle.failed)) idle = this.#idle.pop();
+    const active = idle ? Promise.resolve(idle) : this.#createPack();
+    this.#setActive(locality, active);
+    if (locality) this.#abandoned.register(locality, active, locality); // an ingest that failed never flushes its group
+    return active;
+  }
+
+  /** The group is over: its pack takes the next group's writes. */
+  #release(locality: object): void {
+    const active = this.#groups.get(locality);
+    this.#groups.delete(locality);
+    this.#abandoned.unregister(locality);
+    if (active) this.#makeIdle(active);
+  }
+
+  #makeIdle(active: Promise<PackAppender>): void {
+    active.then(
+      (appender) => {
+        if (!appender.retired && !appender.failed && !this.#closed) this.#idle.push(appender);
+      },
+      () => undefined, // creating it failed: nothing to reuse
+    );
   }
 
   #createPack(): Promise<PackAppender> {
@@ -412,7 +467,7 @@ class PackBlobWriter implements BlobWriter {
   constructor(
     private readonly service: PackBlobService,
     params: ChunkingParams,
-    private readonly opts: CallOptions | undefined,
+    private readonly opts: WriteOptions | undefined,
   ) {
     this.#cutter = new ChunkCutter(params);
   }
@@ -430,7 +485,7 @@ class PackBlobWriter implements BlobWriter {
     // Readable once stored: a read of a record still in the write buffer waits for its write-out, so close() need
     // not (waiting here made every small file of an ingest a write syscall of its own).
     if (!this.#cutter.cut) {
-      await this.service.store(digest, this.#cutter.rest());
+      await this.service.store(digest, this.#cutter.rest(), this.opts?.locality);
     } else {
       await this.#cutter.finish((cut) => this.#store(cut));
       this.service.addChunkList(digest, this.#chunks);
@@ -450,7 +505,7 @@ class PackBlobWriter implements BlobWriter {
   async #store(chunk: Uint8Array): Promise<void> {
     const digest = blake3(chunk);
     this.#chunks.push({ digest, size: chunk.byteLength });
-    await this.service.store(digest, chunk);
+    await this.service.store(digest, chunk, this.opts?.locality);
   }
 
   #checkOpen(): void {
