@@ -43,7 +43,10 @@ async function run(options: BenchOptions): Promise<void> {
     // nar-bridge starts while the fixtures are made: its start is seconds of mostly waiting, and nothing is timed yet.
     const [fixtures, bridge] = await Promise.all([
       makeFixtures(options.sizes, env, workDir),
-      startBridge(path.join(workDir, 'bridge-data')).then((b) => (servers.push(b), b)),
+      startBridge(path.join(workDir, 'bridge-data')).then((b) => {
+        servers.push(b);
+        return b;
+      }),
     ]);
     for (const f of fixtures.fixtures) log(`  ${f.name}: ${f.storePath} (${f.closure.length} paths, ${f.closureNarSize} NAR bytes)`);
     const allPaths = fixtures.fixtures.flatMap((f) => f.closure);

@@ -2,7 +2,7 @@
 export { B3Digest, Blake3Hasher, blake3 } from './digest.js';
 export { PathComponent, MAX_NAME_LENGTH } from './path-component.js';
 export { SymlinkTarget } from './symlink-target.js';
-export { type DirectoryEntry, type Node } from './node.js';
+export type { DirectoryEntry, Node } from './node.js';
 export { Directory, DirectoryBuilder } from './directory.js';
 export {
   MAX_ROOT_NODE_BYTES,

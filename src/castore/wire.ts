@@ -6,7 +6,7 @@
 import { NarBridgeError } from '../errors.js';
 import { tvix } from '../proto/index.js';
 import { B3Digest, blake3 } from './digest.js';
-import { Directory, DirectoryBuilder } from './directory.js';
+import { type Directory, DirectoryBuilder } from './directory.js';
 import { uint64ToNumber } from './grpc/uint64.js';
 import { checkNode, type DirectoryEntry, type Node } from './node.js';
 import { PathComponent } from './path-component.js';

@@ -1,6 +1,6 @@
 // Access control for the gRPC listener: the HTTP tokens file, presented as `authorization: Bearer <token>`
 // metadata. Writes (the three Put methods) need a write token; reads need a read token only with private reads.
-import { Metadata, ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
+import { type Metadata, ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { BLOB_METHODS, DIRECTORY_METHODS } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import { PATH_INFO_METHODS } from '../store/index.js';

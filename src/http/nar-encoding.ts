@@ -2,7 +2,7 @@
 // does). Tuned for throughput: the fastest level of each coder, and a cap on encoders running at once —
 // past it a NAR goes out uncompressed instead of waiting for a core.
 import { spawn } from 'node:child_process';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import { negotiateEncoding } from './encoding.js';

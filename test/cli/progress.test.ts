@@ -40,6 +40,7 @@ test('on a terminal a note clears the bar, prints its line, and the bar comes ba
   progress.note('[1/2] /nix/store/…-x');
   time.advance(1);
   progress.add(10);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the progress bar's terminal escapes are what is tested
   expect(writes.slice(1)).toEqual(['\r\x1b[K', '[1/2] /nix/store/…-x\n', expect.stringMatching(/^\r\x1b\[K\[#{6}-{24}\] 20 B \/ 100 B \(20%\)/)]);
 });
 

@@ -209,6 +209,6 @@ process.on('SIGTERM', () => { ${onTerm} });
     const dir = await makeTempDir('standin');
     const entry = path.join(dir, 'dies.mjs');
     await writeFile(entry, `console.error('config is broken: --data-dir'); process.exit(2);`);
-    await expect(startServer({ dataDir: dir, entry })).rejects.toThrow(/code 2[^]*config is broken/);
+    await expect(startServer({ dataDir: dir, entry })).rejects.toThrow(/code 2[\s\S]*config is broken/);
   });
 });

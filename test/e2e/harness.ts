@@ -78,7 +78,7 @@ export async function removeTree(dir: string): Promise<void> {
 }
 
 async function makeOwnerWritable(p: string): Promise<void> {
-  let st;
+  let st: Awaited<ReturnType<typeof lstat>>;
   try {
     st = await lstat(p);
   } catch (err) {
@@ -660,7 +660,7 @@ export async function snapshotTree(root: string): Promise<TreeEntry[]> {
 
 export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
-  await pipeline(createReadStream(file), async function* (src: AsyncIterable<Buffer>) {
+  await pipeline(createReadStream(file), async (src: AsyncIterable<Buffer>) => {
     for await (const chunk of src) h.update(chunk);
   });
   return h.digest('hex');

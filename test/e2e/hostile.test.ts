@@ -156,7 +156,7 @@ describe('hostile narinfos', () => {
     ['a StorePath not matching the URL', () => narInfoFor(GOOD_PATH.replace('-good', '-evil'), GOOD_NAR), 400],
     ['References as full paths', () => valid().replace('References: ', `References: ${GOOD_PATH}`), 400],
     ['a NAR nobody uploaded', () => narInfoFor(path, GOOD_NAR, `nar/${fileName(new Uint8Array([1]))}`), 400],
-    ['a 10 MB body', () => valid() + `X: ${'a'.repeat(10 * 1024 * 1024)}\n`, 413],
+    ['a 10 MB body', () => `${valid()}X: ${'a'.repeat(10 * 1024 * 1024)}\n`, 413],
   ])('refuses %s', async (_label, text, status) => {
     await expectRefused(await request('PUT', url, text()), status);
     expect((await request('GET', url)).status).toBe(404);

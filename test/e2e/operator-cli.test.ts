@@ -200,6 +200,7 @@ test('export shows a progress bar when stderr is a terminal', async () => {
   const out = path.join(dataDir, 'tree.nar');
   // script(1) gives the command a pseudo-terminal; its own output is what the terminal showed.
   const shown = await runCommand('script', ['-qec', `${process.execPath} ${CLI} export --data-dir ${dataDir} -o ${out} ${fx.tree}`, '/dev/null'], fx.env.env);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the progress bar's terminal escapes are what is tested
   expect(shown.stdout).toMatch(/\r\x1b\[K\[#+-*\] [\d.]+ (B|KiB) \/ 1\.2 KiB \(\d+%\)/);
   expect(shown.stdout.endsWith('\r\x1b[K')).toBe(true); // the bar is gone at the end
 });

@@ -1,7 +1,7 @@
 // Access control through a real listening server: tokens, scopes, Basic and Bearer, private reads.
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NarBridgeError } from '../../src/errors.js';
+import type { NarBridgeError } from '../../src/errors.js';
 import { buildServer } from '../../src/http/index.js';
 import { AccessTokens } from '../../src/http/tokens.js';
 import { servedMemoryStore } from '../store/memory-store.js';

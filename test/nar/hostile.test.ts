@@ -71,7 +71,7 @@ describe('readNar rejects hostile input', () => {
     ['with NUL', ['a\0b'], 'invalid entry name: contains NUL'],
     ['256 bytes long', ['x'.repeat(256)], 'entry name length 256 exceeds 255'],
   ])('rejects an entry name that is %s', async (_, names, reason) => {
-    expect((await failure(directoryNar(names))).message).toMatch(new RegExp(`^${escape(reason)} at byte \\d+$`));
+    expect((await failure(directoryNar(names))).message).toMatch(new RegExp(`^${escapeRegExp(reason)} at byte \\d+$`));
   });
 
   it('accepts names that are merely unusual', async () => {
@@ -174,6 +174,6 @@ function nestedDirectories(depth: number): Uint8Array {
   ]);
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

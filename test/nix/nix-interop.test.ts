@@ -84,6 +84,7 @@ describe('agreement with Nix 2.8', () => {
     beforeAll(() => {
       const store = join(nix.dir, 'root');
       // Three text paths; b references the other two, written in unsorted order.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Nix expression, whose ${…} is Nix's own interpolation
       const expr = 'let z = builtins.toFile "zz" "z"; a = builtins.toFile "a" "x"; in builtins.toFile "b" "${z} ${a}"';
       storePath = nix.run(['eval', '--raw', '--store', store, '--expr', expr]);
       publicKeys = ['t2', 't1'].map((name) => {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { B3Digest, migrate, openDatabase, SymlinkTarget, type Database } from '../../src/castore/index.js';
+import { B3Digest, migrate, openDatabase, SymlinkTarget, } from '../../src/castore/index.js';
 import { NixHash, Signature, StorePath, parseContentAddress } from '../../src/nix/index.js';
 import { encodePathInfo, MemoryPathInfoService, pathInfoServiceFromUrl, SqlitePathInfoService, type PathInfo, type PathInfoService, type RecentPathInfos } from '../../src/store/index.js';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';

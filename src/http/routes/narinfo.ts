@@ -20,8 +20,10 @@ export async function narInfoRoutes(
   // PathInfos are immutable and a caching service hands out the same object per hit: format each once.
   const texts = new WeakMap<PathInfo, string>();
   const textOf = (info: PathInfo): string => {
-    let text = texts.get(info);
-    if (text === undefined) texts.set(info, (text = formatNarInfo(narInfoFor(info))));
+    const cached = texts.get(info);
+    if (cached !== undefined) return cached;
+    const text = formatNarInfo(narInfoFor(info));
+    texts.set(info, text);
     return text;
   };
 

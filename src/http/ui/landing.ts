@@ -73,7 +73,7 @@ function totalsSection({ pathInfos, narBytes, blobBytes }: StoreTotals): Html {
 function recentSection(recent: readonly RegisteredPathInfo[]): Html {
   if (recent.length === 0) return html`<section><h2>Recently pushed</h2><p>Nothing yet.</p></section>`;
   const rows = recent.map(({ info, registeredAt }) => {
-    const when = registeredAt ? registeredAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC' : '—';
+    const when = registeredAt ? `${registeredAt.toISOString().slice(0, 16).replace('T', ' ')} UTC` : '—';
     return html`<tr><td class="m"><a href="/ui/${info.storePath.hashPart}">${info.storePath.basename}</a></td><td>${formatBytes(info.narSize)}</td><td>${when}</td><td>${narLink(info.storePath.basename, info.node, info.narSize)}</td></tr>`;
   });
   return html`<section><h2>Recently pushed</h2><table id="recent"><tr><th>Path</th><th>NAR size</th><th>Registered</th><th></th></tr>${rows}</table></section>`;

@@ -106,6 +106,7 @@ export async function uiRoutes(app: FastifyInstance, { store, landing = {}, priv
     }
     const directory = await store.directories.get(node.digest);
     if (!directory) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', 'directory is missing');
+    // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch below covers every node kind (TypeScript checks it)
     const rows = directory.entries.map(({ name, node: child }) => {
       const display = utf8.decode(name.bytes);
       const path = sub === '' ? display : `${sub.replace(/\/$/, '')}/${display}`;

@@ -14,7 +14,7 @@ import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } fr
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender, type Appended } from './pack-appender.js';
 import { PackIndex, type ChunkList, type RecordPlace } from './pack-index.js';
-import { damaged, PackReader, planRuns, type Run, type WantedRecord } from './pack-reader.js';
+import { PackReader, planRuns, type Run, type WantedRecord } from './pack-reader.js';
 
 export interface PackStoreOptions {
   /** Start a new pack once the current one is this large (the last record may take it past). */
@@ -137,7 +137,11 @@ export class PackBlobService implements BlobService {
         wanted.push({ digest: blob.digest, place });
         slots.push(i);
       } else {
-        others.push(this.#readWhole(blob.digest, opts).then((bytes) => void (results[i] = bytes)));
+        others.push(
+          this.#readWhole(blob.digest, opts).then((bytes) => {
+            results[i] = bytes;
+          }),
+        );
       }
     });
     await this.#awaitPending(wanted);

@@ -1,6 +1,6 @@
 // Scrubbing: every record re-read and fully re-hashed (blake3), pack by pack in file order, and every chunk list
 // checked to name only intact chunks. What `nar-bridge verify` is built on.
-import { B3Digest, blake3 } from '../../digest.js';
+import { type B3Digest, blake3 } from '../../digest.js';
 import { checkedPayload, RECORD_HEADER_BYTES } from './format.js';
 import type { PackBlobService } from './pack-blob-service.js';
 import type { IndexedRecord } from './pack-index.js';
