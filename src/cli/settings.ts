@@ -1,6 +1,6 @@
 // Command-line flags, NAR_BRIDGE_* environment variables and the config file → validated settings.
 // Precedence: flags > env > config file > defaults.
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
@@ -32,6 +32,8 @@ export interface ServeSettings extends StoreSettings {
   readonly trust: TrustSettings;
   /** Upstream caches and tiered services. */
   readonly composition: CompositionSettings;
+  /** Processes serving requests; 1 serves from this process alone, more fork worker processes (workers.ts). */
+  readonly workers: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -52,6 +54,7 @@ export const SERVE_OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'grpc-listen': { type: 'string' },
+  workers: { type: 'string' },
   ...TRUST_OPTIONS,
   ...COMPOSITION_OPTIONS,
 } as const;
@@ -72,6 +75,8 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   const logLevel = values['log-level'] ?? env.NAR_BRIDGE_LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new NarBridgeError('NB_ERR_CONFIG', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const logFormat = optional(values['log-format'] ?? env.NAR_BRIDGE_LOG_FORMAT, parseLogFormat);
+  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? availableParallelism());
+  if (!Number.isInteger(workers) || workers < 1) throw new NarBridgeError('NB_ERR_CONFIG', '--workers must be a positive integer');
   return {
     listen: parseListenAddress(values.listen ?? env.NAR_BRIDGE_LISTEN ?? '127.0.0.1:9000'),
     ...storeSettings(values, env),
@@ -81,6 +86,7 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
     grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
+    workers,
   };
 }
 
