@@ -11,7 +11,8 @@ import type { PathInfoService } from './service.js';
 import { PerPathQueue } from './per-path-queue.js';
 import type { Store } from '../store.js';
 import { checkUploadPolicy, type UploadPolicy } from './policy.js';
-import { sameNode, verifyPathInfo, type VerifiedPathInfo } from './verified.js';
+import { verifyPathInfo, type VerifiedPathInfo } from './verified.js';
+import { sameContents } from './overwrite.js';
 
 export class GuardedPathInfoService implements PathInfoService {
   /** Check-then-write per store path: two puts of one new path must not both see it absent. */
@@ -61,10 +62,6 @@ export class GuardedPathInfoService implements PathInfoService {
 /** The store's PathInfos behind the gate: what the HTTP and gRPC doors are handed. */
 export interface GuardedStore extends Store {
   readonly pathInfos: GuardedPathInfoService;
-}
-
-function sameContents(held: PathInfo, info: PathInfo): boolean {
-  return held.narHash.equals(info.narHash) && held.narSize === info.narSize && sameNode(held.node, info.node);
 }
 
 /** Union, keeping order: concurrent `nix store sign` runs must not drop each other's signatures. */

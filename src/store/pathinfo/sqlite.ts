@@ -5,6 +5,7 @@ import { migrate } from '../../castore/index.js';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './service.js';
 import { decodePathInfo, encodePathInfo } from '../wire.js';
+import { overwriting } from './overwrite.js';
 
 // libsql has no pluck(): rows are always objects, and BLOBs come back as Buffer from get() but as
 // ArrayBuffer from iterate(); Uint8Array's constructor takes both.
@@ -27,6 +28,7 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
   readonly #get;
   readonly #put;
   readonly #list;
+  readonly #db;
   readonly #recent;
 
   constructor(
@@ -34,8 +36,9 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
     private readonly now: () => number = Date.now,
   ) {
     migrate(db, 'path_infos', SCHEMA);
+    this.#db = db;
     this.#get = db.prepare('SELECT data FROM path_infos WHERE digest = ?');
-    // A re-put (e.g. `nix store sign` adding a signature) replaces the data and keeps the first registration time.
+    // A re-put (e.g. `nix store sign` adding a signature) replaces the data (see put) and keeps the first registration time.
     this.#put = db.prepare('INSERT INTO path_infos (digest, data, registered_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE SET data = excluded.data');
     this.#list = db.prepare('SELECT data FROM path_infos ORDER BY digest');
     // Walks path_infos_registered backwards; paths without a time (NULL sorts first) come last.
@@ -47,8 +50,14 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
     return row ? decodePathInfo(new Uint8Array(row.data)) : null;
   }
 
+  /** Read and write in one transaction: the read-modify-write of another process sharing the file lands before or after. */
   async put(info: PathInfo): Promise<void> {
-    this.#put.run([Buffer.from(info.storePath.digest), Buffer.from(encodePathInfo(info)), this.now()]);
+    const digest = Buffer.from(info.storePath.digest);
+    this.#db.transaction(() => {
+      const row = this.#get.get([digest]) as Row | undefined;
+      const kept = overwriting(row ? decodePathInfo(new Uint8Array(row.data)) : null, info);
+      this.#put.run([digest, Buffer.from(encodePathInfo(kept)), this.now()]);
+    }).immediate();
   }
 
   async *list(): AsyncIterable<PathInfo> {
