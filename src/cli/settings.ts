@@ -75,11 +75,15 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   const logLevel = values['log-level'] ?? env.NAR_BRIDGE_LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new NarBridgeError('NB_ERR_CONFIG', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const logFormat = optional(values['log-format'] ?? env.NAR_BRIDGE_LOG_FORMAT, parseLogFormat);
-  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? availableParallelism());
+  const store = storeSettings(values, env);
+  // A memory:// service lives inside one process: workers would each hold a different store.
+  const inMemory = [store.blobServiceAddr, store.directoryServiceAddr, store.pathInfoServiceAddr].some((addr) => addr?.startsWith('memory:'));
+  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory ? 1 : availableParallelism()));
   if (!Number.isInteger(workers) || workers < 1) throw new NarBridgeError('NB_ERR_CONFIG', '--workers must be a positive integer');
+  if (workers > 1 && inMemory) throw new NarBridgeError('NB_ERR_CONFIG', '--workers above 1 needs services every worker shares; memory:// is per process');
   return {
     listen: parseListenAddress(values.listen ?? env.NAR_BRIDGE_LISTEN ?? '127.0.0.1:9000'),
-    ...storeSettings(values, env),
+    ...store,
     priority,
     logLevel,
     logFormat,
