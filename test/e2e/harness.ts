@@ -327,7 +327,8 @@ async function startServerOnPort(opts: StartServerOptions, port: number): Promis
   const entry = opts.entry ?? DEFAULT_ENTRY;
   const where = opts.serveArgs?.(port) ?? ['--listen', `127.0.0.1:${port}`, '--data-dir', opts.dataDir];
   const args = [entry, 'serve', ...where, ...(opts.extraArgs ?? [])];
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  // One worker unless the test or the caller's environment asks for more: faster to start, and deterministic.
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { NAR_BRIDGE_WORKERS: '1', ...process.env } });
   const url = `http://127.0.0.1:${port}`;
 
   let output = '';
