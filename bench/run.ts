@@ -43,14 +43,14 @@ async function run(options: BenchOptions): Promise<void> {
     // nar-bridge starts while the fixtures are made: its start is seconds of mostly waiting, and nothing is timed yet.
     const [fixtures, bridge] = await Promise.all([
       makeFixtures(options.sizes, env, workDir),
-      startBridge(path.join(workDir, 'bridge-data')).then((b) => (servers.push(b), b)),
+      startBridge(path.join(workDir, 'bridge-data'), options.workers).then((b) => (servers.push(b), b)),
     ]);
     for (const f of fixtures.fixtures) log(`  ${f.name}: ${f.storePath} (${f.closure.length} paths, ${f.closureNarSize} NAR bytes)`);
     const allPaths = fixtures.fixtures.flatMap((f) => f.closure);
 
     const cacheDir = path.join(workDir, 'file-cache');
     const fileSeconds = await nixCopyTo(fixtures.store, `file://${cacheDir}?compression=none`, allPaths, env);
-    const nginx = await startNginx(cacheDir, workDir);
+    const nginx = await startNginx(cacheDir, workDir, options.workers);
     servers.push(nginx);
     const bridgeSeconds = await nixCopyTo(fixtures.store, `${bridge.url}?compression=none`, allPaths, env);
     log(`published: file:// in ${fileSeconds.toFixed(1)} s, nar-bridge in ${bridgeSeconds.toFixed(1)} s; nginx ${nginx.url}, nar-bridge ${bridge.url}`);
