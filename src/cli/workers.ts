@@ -102,7 +102,9 @@ export function clusterWorker(registry: Registry): ClusterWorker | null {
       return answer.text;
     },
     ready: () => send({ nb: 'ready' }),
-    leave: () => process.disconnect?.(),
+    // worker.disconnect() marks the exit as intended; a bare process.disconnect() makes Node exit at once with 0,
+    // losing the exit code of a server that failed to start.
+    leave: () => worker.disconnect(),
   };
 }
 
@@ -110,12 +112,11 @@ function send(message: Message): void {
   process.send?.(message);
 }
 
-/** SIGTERM or SIGINT, or (in a worker) the primary going away. */
-export function stopSignal(): Promise<string> {
+/** SIGTERM or SIGINT. (A worker whose primary dies is exited at once by Node's cluster module.) */
+export function stopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
-    if (cluster.isWorker) process.once('disconnect', () => resolve('disconnect'));
   });
 }
 

@@ -4,8 +4,10 @@
 // connection, so the primary's round-robin spreads them.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
 import { afterAll, afterEach, expect, test, vi } from 'vitest';
-import { cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeLargePath, makeTempDir, nixEnv, runNix, startServer, type ServerHandle } from './harness.js';
+import { cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeLargePath, makeTempDir, nixEnv, REPO_ROOT, runCommand, runNix, startServer, type ServerHandle } from './harness.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);
@@ -94,3 +96,17 @@ test('workers killed with -9 during a push leave no half-written path, and are r
   await runNix(['store', 'verify', '--no-trust', '--sigs-needed', '0', '--store', server.url, large], env);
   await server.stop();
 }, 60_000);
+
+test('workers that cannot start stop the server, with their exit status and reason', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const { port } = taken.address() as net.AddressInfo;
+  try {
+    const args = [path.join(REPO_ROOT, 'bin', 'nar-bridge.js'), 'serve', '--workers', '2', '--listen', `127.0.0.1:${port}`, '--data-dir', await makeTempDir('workers-busy')];
+    const result = await runCommand(process.execPath, args, process.env, { expect: 'fail', timeoutMs: 30_000 });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${port}: address already in use`);
+  } finally {
+    taken.close();
+  }
+}, 40_000);
