@@ -14,7 +14,7 @@ import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
 import { openStoreOverrides } from './service-overrides.js';
 import { isLocalGrpcAddress } from './grpc-listen-address.js';
 import { startGrpcServer, type GrpcListener } from '../grpc/index.js';
-import { serveSettings } from './settings.js';
+import { serveSettings, type ServeSettings } from './settings.js';
 import { prettyLogStream } from './pretty-log.js';
 import { keysCommand } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
@@ -26,7 +26,7 @@ import { asksForHelp, isCommand, overview, unknownCommand, usageOf, version } fr
 import { failure } from './fail.js';
 import { prepareDataDir, startupWarnings, storeWritable } from './startup-checks.js';
 import { startupSummary } from './startup-summary.js';
-import { clusterWorker, isClusterPrimary, stopSignal, superviseWorkers } from './workers.js';
+import { asWorker, isClusterPrimary, stopSignal, superviseWorkers, type ClusterWorker } from './workers.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -75,12 +75,16 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function serve(args: readonly string[]): Promise<number> {
   const settings = serveSettings(args, process.env);
   if (isClusterPrimary(settings)) return superviseWorkers(settings);
+  return asWorker((worker) => serveHere(settings, worker));
+}
+
+/** The server itself: the only process, or one of --workers. */
+async function serveHere(settings: ServeSettings, worker: ClusterWorker | null): Promise<number> {
   await prepareDataDir(settings.dataDir);
   const trust = await loadTrust(settings.trust);
   const overrides = await openStoreOverrides(settings);
   const local = await openLocalStore(settings.dataDir, overrides.services);
   const registry = processMetrics();
-  const worker = clusterWorker(registry);
   // Upstreams are only asked while serving requests, by which time the server (and its logger) exists.
   const upstreamLog: UpstreamLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) };
   const compositionMetrics = new CompositionMetrics(registry);
@@ -103,7 +107,7 @@ async function serve(args: readonly string[]): Promise<number> {
     logger: { level: settings.logLevel, ...((settings.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? { stream: prettyLogStream(process.stdout) } : {}) },
     buildLogs: local.buildLogs,
     realisations: new GuardedRealisationService(local.realisations, trust.uploadPolicy),
-    metrics: new HttpMetrics(registry, stats, worker ? { exposition: worker.metrics } : {}),
+    metrics: new HttpMetrics(registry, stats, worker ? { exposition: worker.metricsOf(registry) } : {}),
     ready: () => storeWritable(settings.dataDir),
     landing: { publicKeys: trust.signingKeys.map((key) => key.publicKey().toString()), totals: stats, ...(local.recent ? { recent: local.recent } : {}) },
   });
@@ -114,7 +118,6 @@ async function serve(args: readonly string[]): Promise<number> {
     local.close();
     tiers.close();
     overrides.close();
-    worker?.leave();
   };
   try {
     await app.listen({ host: settings.listen.host, port: settings.listen.port });

@@ -43,24 +43,22 @@ function isMessage(value: unknown): value is Message {
 export interface ClusterWorker {
   readonly id: number;
   readonly cachePeers: PathInfoCachePeers;
-  /** The Prometheus text of every worker's metrics together. */
-  metrics(): Promise<string>;
+  /** Answers the primary's collections from `registry`; returns what /metrics serves: every worker's together. */
+  metricsOf(registry: Registry): () => Promise<string>;
   /** Tells the primary this worker is listening. */
   ready(): void;
-  /** Leaves the cluster once the server has closed, so the process can exit. */
-  leave(): void;
 }
 
 export function isClusterPrimary(settings: ServeSettings): boolean {
   return settings.workers > 1 && cluster.isPrimary;
 }
 
-/** Joins the cluster as a worker, answering the primary's requests for `registry`'s metrics. */
-export function clusterWorker(registry: Registry): ClusterWorker | null {
+/** Joins the cluster when this process is a worker. */
+function clusterWorker(): ClusterWorker | null {
   const worker = cluster.worker;
   if (!cluster.isWorker || !worker) return null;
-  // prom-client answers the primary's collection requests from these registries once an AggregatorRegistry exists.
-  AggregatorRegistry.setRegistries([registry]);
+  // prom-client answers the primary's collection requests once an AggregatorRegistry exists (registries: metricsOf).
+  AggregatorRegistry.setRegistries([]);
   new AggregatorRegistry();
   let seq = 0;
   const waiting = new Map<number, (message: Message) => void>();
@@ -85,7 +83,7 @@ export function clusterWorker(registry: Registry): ClusterWorker | null {
       waiting.set(message.seq, settle);
       send(message);
     });
-  return {
+  const member: ClusterWorker = {
     id: worker.id,
     cachePeers: {
       changed: async (digest) => {
@@ -95,17 +93,32 @@ export function clusterWorker(registry: Registry): ClusterWorker | null {
         forget = handler;
       },
     },
-    metrics: async () => {
-      // prom-client gives up on a worker after 5 s; a little longer here so its error is the one reported.
-      const answer = await ask({ nb: 'metrics', seq: ++seq }, 6_000);
-      if (answer?.nb !== 'metrics' || answer.text === undefined) throw new Error(`cannot collect the workers' metrics: ${answer?.nb === 'metrics' ? answer.error : 'no answer'}`);
-      return answer.text;
+    metricsOf: (registry) => {
+      AggregatorRegistry.setRegistries([registry]);
+      return async () => {
+        // prom-client gives up on a worker after 5 s; a little longer here so its error is the one reported.
+        const answer = await ask({ nb: 'metrics', seq: ++seq }, 6_000);
+        if (answer?.nb !== 'metrics' || answer.text === undefined) throw new Error(`cannot collect the workers' metrics: ${answer?.nb === 'metrics' ? answer.error : 'no answer'}`);
+        return answer.text;
+      };
     },
     ready: () => send({ nb: 'ready' }),
-    // worker.disconnect() marks the exit as intended; a bare process.disconnect() makes Node exit at once with 0,
-    // losing the exit code of a server that failed to start.
-    leave: () => worker.disconnect(),
   };
+  return member;
+}
+
+/**
+ * Runs `serve` with this process's place in the cluster (null: serving alone). A worker then leaves the cluster, done
+ * or failed, so its channel to the primary stops keeping it alive and it exits with serve's exit code.
+ * (worker.disconnect() marks that as intended; a bare process.disconnect() makes Node exit at once with 0.)
+ */
+export async function asWorker(serve: (worker: ClusterWorker | null) => Promise<number>): Promise<number> {
+  const member = clusterWorker();
+  try {
+    return await serve(member);
+  } finally {
+    cluster.worker?.disconnect();
+  }
 }
 
 function send(message: Message): void {
@@ -122,8 +135,8 @@ export function stopSignal(): Promise<NodeJS.Signals> {
 
 /**
  * The primary: prepares the store, runs `settings.workers` workers until SIGTERM or SIGINT, then stops them and
- * waits for each to drain. A worker that dies is replaced, after a backoff when they keep dying quickly; one that dies
- * before any worker came up means the configuration cannot serve, and its exit code is returned.
+ * waits for each to drain. A worker that dies is replaced, after a backoff when they keep dying quickly; if the first
+ * dies before serving, the configuration cannot serve, and its exit code is returned.
  */
 export async function superviseWorkers(settings: ServeSettings): Promise<number> {
   const log = primaryLog(settings);
@@ -159,7 +172,10 @@ export async function superviseWorkers(settings: ServeSettings): Promise<number>
     worker.on('message', (message: unknown) => {
       if (!isMessage(message)) return;
       if (message.nb === 'ready') {
-        anyReady = true;
+        if (!anyReady) {
+          anyReady = true;
+          for (let i = 1; i < settings.workers; i++) fork();
+        }
         if (++readyCount === settings.workers) log('info', { workers: settings.workers }, 'nar-bridge workers running');
       } else if (message.nb === 'changed') {
         const key = `${worker.id}:${message.seq}`;
@@ -205,7 +221,9 @@ export async function superviseWorkers(settings: ServeSettings): Promise<number>
   });
 
   log('info', { workers: settings.workers, pid: process.pid }, 'starting workers');
-  for (let i = 0; i < settings.workers; i++) fork();
+  // One first: a configuration that cannot serve (a port in use, a bad key) fails once, with one reason, and the
+  // rest then start together.
+  fork();
   const outcome = await Promise.race([stopSignal().then((signal) => ({ signal })), failedToStart.then((code) => ({ code }))]);
   stopping = true;
   if (restart) clearTimeout(restart);
