@@ -104,7 +104,10 @@ export async function startNginx(root: string, workDir: string, workers: number)
   const deadline = Date.now() + NGINX_READY_TIMEOUT_MS;
   for (;;) {
     if (exited) throw new Error(`nginx exited before serving:\n${stderr}`);
-    const status = await fetch(`${url}/nix-cache-info`).then((r) => r.status, () => 0);
+    const status = await fetch(`${url}/nix-cache-info`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -7,7 +7,7 @@ import { download } from '../curl.js';
 import type { Fixture, FixtureName } from '../fixtures.js';
 import { narUrlOf, timeSeconds } from '../nix.js';
 import type { Metric } from '../report.js';
-import { cpuSeconds, peakRssBytes, resetPeakRss, type BenchServer } from '../servers.js';
+import { cpuSeconds, peakRssBytes, resetPeakRss } from '../servers.js';
 
 const FIXTURES: readonly FixtureName[] = ['big', 'small-files', 'library'];
 const STREAMS = [1, 4, 16] as const;

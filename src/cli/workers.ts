@@ -98,7 +98,8 @@ function clusterWorker(): ClusterWorker | null {
       return async () => {
         // prom-client gives up on a worker after 5 s; a little longer here so its error is the one reported.
         const answer = await ask({ nb: 'metrics', seq: ++seq }, 6_000);
-        if (answer?.nb !== 'metrics' || answer.text === undefined) throw new Error(`cannot collect the workers' metrics: ${answer?.nb === 'metrics' ? answer.error : 'no answer'}`);
+        if (answer?.nb !== 'metrics' || answer.text === undefined)
+          throw new Error(`cannot collect the workers' metrics: ${answer?.nb === 'metrics' ? answer.error : 'no answer'}`);
         return answer.text;
       };
     },

@@ -7,7 +7,20 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, expect, test, vi } from 'vitest';
-import { cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeLargePath, makeTempDir, nixEnv, REPO_ROOT, runCommand, runNix, startServer, type ServerHandle } from './harness.js';
+import {
+  cleanupE2E,
+  disposeFixtures,
+  hashPart,
+  makeFixtures,
+  makeLargePath,
+  makeTempDir,
+  nixEnv,
+  REPO_ROOT,
+  runCommand,
+  runNix,
+  startServer,
+  type ServerHandle,
+} from './harness.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);
@@ -25,7 +38,10 @@ async function get(server: ServerHandle, path: string): Promise<Answer> {
     http
       .get(`${server.url}${path}`, { agent: false, headers: { 'x-request-id': id } }, (res) => {
         let body = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res
+          .setEncoding('utf8')
+          .on('data', (chunk: string) => (body += chunk))
+          .on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       })
       .on('error', reject);
   });
@@ -46,7 +62,10 @@ async function fromBothWorkers(server: ServerHandle, path: string): Promise<Answ
 }
 
 function workerPids(server: ServerHandle): number[] {
-  return server.logRecords().filter((r) => r.msg === 'nar-bridge listening' && typeof r.worker === 'number').map((r) => Number(r.pid));
+  return server
+    .logRecords()
+    .filter((r) => r.msg === 'nar-bridge listening' && typeof r.worker === 'number')
+    .map((r) => Number(r.pid));
 }
 
 test('a path pushed through the workers is served by each, and a signature added through one is served by both at once', async () => {
@@ -102,7 +121,16 @@ test('workers that cannot start stop the server, with their exit status and reas
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const { port } = taken.address() as net.AddressInfo;
   try {
-    const args = [path.join(REPO_ROOT, 'bin', 'nar-bridge.js'), 'serve', '--workers', '2', '--listen', `127.0.0.1:${port}`, '--data-dir', await makeTempDir('workers-busy')];
+    const args = [
+      path.join(REPO_ROOT, 'bin', 'nar-bridge.js'),
+      'serve',
+      '--workers',
+      '2',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--data-dir',
+      await makeTempDir('workers-busy'),
+    ];
     const result = await runCommand(process.execPath, args, process.env, { expect: 'fail', timeoutMs: 30_000 });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${port}: address already in use`);
