@@ -2,7 +2,7 @@
 // cache with sendfile — the "just use static files" reference — plus peak-RSS probes for both.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, removeTree, startServer } from '../test/e2e/harness.js';
@@ -151,16 +151,17 @@ export async function resetPeakRss(server: BenchServer): Promise<void> {
   for (const pid of await server.servingPids()) await writeFile(`/proc/${pid}/clear_refs`, '5');
 }
 
-/** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
-/** CPU seconds (user + system) the serving processes have used so far. */
+/**
+ * CPU seconds the serving processes have used so far: the sum over their threads of schedstat's time on a CPU, in
+ * nanoseconds (/proc/PID/stat's clock ticks are too coarse for a smoke run's few milliseconds).
+ */
 export async function cpuSeconds(server: BenchServer): Promise<number> {
-  let ticks = 0;
+  let ns = 0;
   for (const pid of await server.servingPids()) {
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of proc(5).
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '0'); // a thread may just have ended
+      ns += Number(stat.split(' ')[0]);
+    }
   }
-  return ticks / USER_HZ;
+  return ns / 1e9;
 }
