@@ -769,6 +769,28 @@ async function createFixtures(): Promise<Fixtures> {
   return { dir, hello, tree, dep, deptree, x, y, secretKeyFile, secretKey, publicKey, env };
 }
 
+/** A NAR of `storePath` (nix-store --dump) and the narinfo Nix would PUT for it uncompressed, built by hand. */
+export async function handMadeUpload(fx: Fixtures, storePath: string): Promise<{ nar: Buffer; fileHash: string; narInfo: string }> {
+  const nar = (await runNixTool('nix-store', ['--dump', storePath], fx.env)).stdoutBytes;
+  const dir = await makeTempDir('nar');
+  const narFile = path.join(dir, 'x.nar');
+  await writeFile(narFile, nar);
+  const fileHash = (await runNix(['hash', 'file', '--base32', '--type', 'sha256', narFile], fx.env)).stdout.trim();
+  const info = await pathInfo(storePath, fx.env);
+  const narInfo = formatNarInfo({
+    storePath,
+    url: `nar/${fileHash}.nar`,
+    compression: 'none',
+    fileHash: `sha256:${fileHash}`,
+    fileSize: nar.length,
+    narHash: `sha256:${hashToBase32(info.narHash)}`,
+    narSize: info.narSize,
+    references: info.references.map((r) => path.basename(r)),
+    ...(info.ca === undefined ? {} : { ca: info.ca }),
+  });
+  return { nar, fileHash, narInfo };
+}
+
 /**
  * A content-addressed store path holding one file of `sizeMiB` MiB of incompressible bytes (AES-CTR keystream with
  * a fixed key, so the same size always gives the same path). Memoized per size.
