@@ -33,10 +33,12 @@ export interface BenchOptions {
   readonly workParent: string;
   /** Write a V8 CPU profile of every nar-bridge process into this directory. */
   readonly cpuProfDir: string | null;
+  /** nar-bridge's --workers and nginx's worker_processes: both servers get the same number of processes. */
+  readonly workers: number;
 }
 
 export const USAGE = `usage: npm run bench -- [--smoke] [--only GROUP[,GROUP]] [--reps N] [--big-mib N] [--small-files N]
-                       [--library DIR] [--out DIR] [--work-dir DIR] [--cpu-prof DIR]
+                       [--library DIR] [--out DIR] [--work-dir DIR] [--cpu-prof DIR] [--workers N]
 
   --smoke        tiny fixtures, one repetition, short runs (what CI runs; numbers are meaningless)
   --only         run only these groups: ${GROUPS.join(', ')}
@@ -47,6 +49,7 @@ export const USAGE = `usage: npm run bench -- [--smoke] [--only GROUP[,GROUP]] [
   --out          directory for the JSON report (default bench/results)
   --work-dir     tmpfs directory for stores and caches (default /dev/shm)
   --cpu-prof     write nar-bridge CPU profiles (node --cpu-prof) into DIR
+  --workers      processes per server: nar-bridge --workers N, nginx worker_processes N (default 1)
 `;
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
@@ -67,6 +70,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       out: { type: 'string' },
       'work-dir': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      workers: { type: 'string' },
     },
   });
   const smoke = values.smoke ?? false;
@@ -88,6 +92,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     outDir: path.resolve(values.out ?? path.join(REPO_ROOT, 'bench', 'results')),
     workParent: path.resolve(values['work-dir'] ?? '/dev/shm'),
     cpuProfDir: values['cpu-prof'] === undefined ? null : path.resolve(values['cpu-prof']),
+    workers: positiveInt('--workers', values.workers, 1),
   };
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Group } from './options.js';
 
 export type Side = 'bridge' | 'reference';
-export type Unit = 'MB/s' | 'req/s' | 's' | 'MB';
+export type Unit = 'MB/s' | 'req/s' | 's' | 'MB' | 'ms' | 'µs' | 's/GiB';
 
 /** A goal from issue #4: on the ratio bridge/reference, or on nar-bridge's own value (peak RSS). */
 export interface Target {

@@ -43,7 +43,7 @@ async function run(options: BenchOptions): Promise<void> {
     // nar-bridge starts while the fixtures are made: its start is seconds of mostly waiting, and nothing is timed yet.
     const [fixtures, bridge] = await Promise.all([
       makeFixtures(options.sizes, env, workDir),
-      startBridge(path.join(workDir, 'bridge-data')).then((b) => {
+      startBridge(path.join(workDir, 'bridge-data'), options.workers).then((b) => {
         servers.push(b);
         return b;
       }),
@@ -53,7 +53,7 @@ async function run(options: BenchOptions): Promise<void> {
 
     const cacheDir = path.join(workDir, 'file-cache');
     const fileSeconds = await nixCopyTo(fixtures.store, `file://${cacheDir}?compression=none`, allPaths, env);
-    const nginx = await startNginx(cacheDir, workDir);
+    const nginx = await startNginx(cacheDir, workDir, options.workers);
     servers.push(nginx);
     const bridgeSeconds = await nixCopyTo(fixtures.store, `${bridge.url}?compression=none`, allPaths, env);
     log(`published: file:// in ${fileSeconds.toFixed(1)} s, nar-bridge in ${bridgeSeconds.toFixed(1)} s; nginx ${nginx.url}, nar-bridge ${bridge.url}`);

@@ -2,23 +2,25 @@
 // cache with sendfile — the "just use static files" reference — plus peak-RSS probes for both.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, removeTree, startServer } from '../test/e2e/harness.js';
 
 export interface BenchServer {
   readonly url: string;
-  /** The process that serves requests, for memory probes (nginx: its one worker, not the master). */
-  readonly servingPid: number;
+  /**
+   * The processes that serve requests, for memory and CPU probes: nar-bridge's process and its workers (the primary
+   * hands out connections), nginx's workers but not its master. Read each time: a replaced worker has a new pid.
+   */
+  servingPids(): Promise<number[]>;
   stop(): Promise<void>;
 }
 
 /**
- * One nginx worker against nar-bridge's one event loop: like for like per core, and the other core is left to the
- * load generator (wrk, curl, nix) on this 2-core machine.
+ * nginx gets as many workers as nar-bridge (--workers, default 1: like for like per core, the other core left to the
+ * load generator — wrk, curl, nix — on this 2-core machine).
  */
-const NGINX_WORKERS = 1;
 const NGINX_READY_TIMEOUT_MS = 10_000;
 const NGINX_READY_POLL_MS = 20;
 export const CPU_PROF_DIR_ENV = 'NB_BENCH_CPU_PROF_DIR';
@@ -28,13 +30,14 @@ const PROFILED_ENTRY = path.join(import.meta.dirname, 'cpu-profiled-nar-bridge.j
  * nar-bridge on a fresh or existing data dir. Logging at warn: per-request info lines would measure pino, and nginx
  * runs with access_log off.
  */
-export async function startBridge(dataDir: string): Promise<BenchServer> {
+export async function startBridge(dataDir: string, workers: number): Promise<BenchServer> {
   // run.ts sets this for --cpu-prof; the variable also tells the profiled entry where to write.
   const profiled = process.env[CPU_PROF_DIR_ENV] !== undefined;
-  const handle = await startServer({ dataDir, extraArgs: ['--log-level', 'warn'], ...(profiled ? { entry: PROFILED_ENTRY } : {}) });
+  const extraArgs = ['--log-level', 'warn', '--workers', String(workers)];
+  const handle = await startServer({ dataDir, extraArgs, ...(profiled ? { entry: PROFILED_ENTRY } : {}) });
   const pid = handle.process.pid;
   if (pid === undefined) throw new Error('nar-bridge has no pid');
-  return { url: handle.url, servingPid: pid, stop: () => handle.stop() };
+  return { url: handle.url, servingPids: async () => [pid, ...(await childPids(pid))], stop: () => handle.stop() };
 }
 
 /**
@@ -42,11 +45,11 @@ export async function startBridge(dataDir: string): Promise<BenchServer> {
  * takes seconds of mostly waiting, and measurements that need an empty store would otherwise pay it one by one.
  * stop() also removes the data dir.
  */
-export async function startFreshBridges(workDir: string, count: number): Promise<BenchServer[]> {
+export async function startFreshBridges(workDir: string, count: number, workers: number): Promise<BenchServer[]> {
   return Promise.all(
     Array.from({ length: count }, async () => {
       const dataDir = await mkdtemp(path.join(workDir, 'fresh-bridge-'));
-      const bridge = await startBridge(dataDir);
+      const bridge = await startBridge(dataDir, workers);
       return {
         ...bridge,
         async stop() {
@@ -58,11 +61,11 @@ export async function startFreshBridges(workDir: string, count: number): Promise
   );
 }
 
-function nginxConfig(root: string, prefix: string, port: number): string {
+function nginxConfig(root: string, prefix: string, port: number, workers: number): string {
   const temp = (name: string) => `${name}_temp_path ${path.join(prefix, name)};`;
   return `daemon off;
 master_process on;
-worker_processes ${NGINX_WORKERS};
+worker_processes ${workers};
 user root root;
 pid ${path.join(prefix, 'nginx.pid')};
 error_log ${path.join(prefix, 'error.log')} warn;
@@ -85,12 +88,12 @@ http {
 }
 
 /** nginx serving `root` (a file:// binary cache) as static files. */
-export async function startNginx(root: string, workDir: string): Promise<BenchServer> {
+export async function startNginx(root: string, workDir: string, workers: number): Promise<BenchServer> {
   const prefix = path.join(workDir, 'nginx');
   await mkdir(prefix, { recursive: true });
   const port = await freePort();
   const conf = path.join(prefix, 'nginx.conf');
-  await writeFile(conf, nginxConfig(root, prefix, port));
+  await writeFile(conf, nginxConfig(root, prefix, port, workers));
   const child = spawn('nginx', ['-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
@@ -101,7 +104,10 @@ export async function startNginx(root: string, workDir: string): Promise<BenchSe
   const deadline = Date.now() + NGINX_READY_TIMEOUT_MS;
   for (;;) {
     if (exited) throw new Error(`nginx exited before serving:\n${stderr}`);
-    const status = await fetch(`${url}/nix-cache-info`).then((r) => r.status, () => 0);
+    const status = await fetch(`${url}/nix-cache-info`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -111,12 +117,11 @@ export async function startNginx(root: string, workDir: string): Promise<BenchSe
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error('nginx has no pid');
-  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
-  const worker = children[0];
-  if (children.length !== NGINX_WORKERS || worker === undefined) throw new Error(`expected ${NGINX_WORKERS} nginx worker, found ${children.join(' ')}`);
+  const children = await childPids(pid);
+  if (children.length !== workers) throw new Error(`expected ${workers} nginx workers, found ${children.join(' ')}`);
   return {
     url,
-    servingPid: worker,
+    servingPids: () => childPids(pid),
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');
@@ -125,15 +130,38 @@ export async function startNginx(root: string, workDir: string): Promise<BenchSe
   };
 }
 
-/** Peak resident set size (VmHWM) of a process since its start or the last resetPeakRss. */
-export async function peakRssBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
-  if (!m?.[1]) throw new Error(`no VmHWM in /proc/${pid}/status`);
-  return Number(m[1]) * 1024;
+async function childPids(pid: number): Promise<number[]> {
+  return (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** The sum of each serving process's peak resident set size (VmHWM) since its start or the last resetPeakRss. */
+export async function peakRssBytes(server: BenchServer): Promise<number> {
+  let sum = 0;
+  for (const pid of await server.servingPids()) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+    if (!m?.[1]) throw new Error(`no VmHWM in /proc/${pid}/status`);
+    sum += Number(m[1]) * 1024;
+  }
+  return sum;
 }
 
 /** Writing 5 to clear_refs resets VmHWM to the current RSS (proc(5)), so each phase gets its own peak. */
-export async function resetPeakRss(pid: number): Promise<void> {
-  await writeFile(`/proc/${pid}/clear_refs`, '5');
+export async function resetPeakRss(server: BenchServer): Promise<void> {
+  for (const pid of await server.servingPids()) await writeFile(`/proc/${pid}/clear_refs`, '5');
+}
+
+/**
+ * CPU seconds the serving processes have used so far: the sum over their threads of schedstat's time on a CPU, in
+ * nanoseconds (/proc/PID/stat's clock ticks are too coarse for a smoke run's few milliseconds).
+ */
+export async function cpuSeconds(server: BenchServer): Promise<number> {
+  let ns = 0;
+  for (const pid of await server.servingPids()) {
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '0'); // a thread may just have ended
+      ns += Number(stat.split(' ')[0]);
+    }
+  }
+  return ns / 1e9;
 }

@@ -15,7 +15,7 @@ const COPY_TO_NONE_TARGET = 1.5;
 const RSS_LIMIT_MB = 200;
 
 export async function measureCopyTo(ctx: BenchContext): Promise<void> {
-  const bridges = await startFreshBridges(ctx.workDir, COMPRESSIONS.length * ctx.options.reps);
+  const bridges = await startFreshBridges(ctx.workDir, COMPRESSIONS.length * ctx.options.reps, ctx.options.workers);
   for (const compression of COMPRESSIONS) {
     for (let rep = 0; rep < ctx.options.reps; rep++) {
       const sides: Side[] = rep % 2 === 0 ? ['bridge', 'reference'] : ['reference', 'bridge'];
@@ -50,10 +50,10 @@ async function pushToBridge(ctx: BenchContext, compression: string, bridge: Benc
         target: { on: 'bridge', atMost: RSS_LIMIT_MB },
       };
       const measureRss = fx.name === 'big';
-      if (measureRss) await resetPeakRss(bridge.servingPid);
+      if (measureRss) await resetPeakRss(bridge);
       const seconds = await nixCopyTo(ctx.fixtures.store, `${bridge.url}?compression=${compression}`, fx.closure, ctx.env);
       ctx.results.add(copyToMetric(fx.name, compression), 'bridge', seconds);
-      if (measureRss) ctx.results.add(rss, 'bridge', (await peakRssBytes(bridge.servingPid)) / MB);
+      if (measureRss) ctx.results.add(rss, 'bridge', (await peakRssBytes(bridge)) / MB);
     }
   } finally {
     await bridge.stop();

@@ -7,7 +7,7 @@ import { download } from '../curl.js';
 import type { Fixture, FixtureName } from '../fixtures.js';
 import { narUrlOf, timeSeconds } from '../nix.js';
 import type { Metric } from '../report.js';
-import { peakRssBytes, resetPeakRss } from '../servers.js';
+import { cpuSeconds, peakRssBytes, resetPeakRss } from '../servers.js';
 
 const FIXTURES: readonly FixtureName[] = ['big', 'small-files', 'library'];
 const STREAMS = [1, 4, 16] as const;
@@ -18,6 +18,9 @@ const MANY_STREAMS_TARGET = 0.8;
 const WARM_UP_SECONDS = 2;
 /** Issue #4: peak RSS under 200 MB while serving the 1 GiB NAR. */
 const RSS_LIMIT_MB = 200;
+/** Issue #13: 16 streams of small files together at least this much faster than one, on the same server. */
+const SMALL_FILES_SCALING_TARGET = 1.5;
+const GiB = 1024 ** 3;
 
 export async function measureDownloads(ctx: BenchContext): Promise<void> {
   for (const name of FIXTURES) {
@@ -47,14 +50,25 @@ export async function measureDownloads(ctx: BenchContext): Promise<void> {
         reference: 'nginx worker',
         target: { on: 'bridge', atMost: RSS_LIMIT_MB },
       };
+      const cpu: Metric = { group: 'download', name: `CPU per GiB ${name} ×${streams}`, unit: 's/GiB', reference: 'nginx' };
+      const scaling: Metric = {
+        group: 'download',
+        name: `nar-bridge ${name} ×16 vs ×1`,
+        unit: 'MB/s',
+        reference: 'nar-bridge ×1',
+        ...(name === 'small-files' ? { target: { on: 'ratio', atLeast: SMALL_FILES_SCALING_TARGET } } : {}),
+      };
       const measureRss = name === 'big' && streams === 16;
       for (let rep = 0; rep < ctx.options.reps; rep++) {
         for (const [side, server] of alternate(ctx, rep)) {
-          if (measureRss) await resetPeakRss(server.servingPid);
-          const mbps = await aggregateMBps(urls[side], streams, fx, ctx.options.downloadCapSeconds);
+          if (measureRss) await resetPeakRss(server);
+          const cpuBefore = await cpuSeconds(server);
+          const { mbps, bytes } = await aggregateMBps(urls[side], streams, fx, ctx.options.downloadCapSeconds);
+          ctx.results.add(cpu, side, ((await cpuSeconds(server)) - cpuBefore) / (bytes / GiB));
           ctx.results.add(metric, side, mbps);
           if (streams === 1 && side === 'bridge') ctx.results.add(versusDump, 'bridge', mbps);
-          if (measureRss) ctx.results.add(rss, side, (await peakRssBytes(server.servingPid)) / MB);
+          if (side === 'bridge' && (streams === 1 || streams === 16)) ctx.results.add(scaling, streams === 16 ? 'bridge' : 'reference', mbps);
+          if (measureRss) ctx.results.add(rss, side, (await peakRssBytes(server)) / MB);
         }
         if (streams === 1) ctx.results.add(versusDump, 'reference', await dumpMBps(ctx, fx));
       }
@@ -69,7 +83,7 @@ function targetFor(name: FixtureName, streams: number): Pick<Metric, 'target'> {
 }
 
 /** `streams` concurrent GETs of one NAR; total bytes over the wall time of the slowest. */
-async function aggregateMBps(url: string, streams: number, fx: Fixture, capSeconds: number): Promise<number> {
+async function aggregateMBps(url: string, streams: number, fx: Fixture, capSeconds: number): Promise<{ mbps: number; bytes: number }> {
   const transfers = await Promise.all(Array.from({ length: streams }, () => download(url, capSeconds)));
   let bytes = 0;
   let seconds = 0;
@@ -79,7 +93,7 @@ async function aggregateMBps(url: string, streams: number, fx: Fixture, capSecon
     bytes += t.bytes;
     seconds = Math.max(seconds, t.seconds);
   }
-  return bytes / MB / seconds;
+  return { mbps: bytes / MB / seconds, bytes };
 }
 
 /** Nix's own NAR serialiser reading the same files from tmpfs: the speed a NAR can be produced at, without HTTP. */

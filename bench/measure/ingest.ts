@@ -17,17 +17,17 @@ const UPLOAD_CAP_SECONDS = 600;
 
 export async function measureIngest(ctx: BenchContext): Promise<void> {
   const nars = await Promise.all(FIXTURES.map(async (name) => ({ fx: fixture(ctx, name), ...(await narFileOf(ctx, fixture(ctx, name))) })));
-  for (const bridge of await startFreshBridges(ctx.workDir, ctx.options.reps)) {
+  for (const bridge of await startFreshBridges(ctx.workDir, ctx.options.reps, ctx.options.workers)) {
     try {
       for (const { fx, file, url } of nars) {
         const metric: Metric = { group: 'ingest', name: `ingest ${fx.name} (PUT)`, unit: 'MB/s', reference: 'nix-store --restore' };
-        await resetPeakRss(bridge.servingPid);
+        await resetPeakRss(bridge);
         const t = await upload(file, `${bridge.url}/${url}`, UPLOAD_CAP_SECONDS);
         if (t.status < 200 || t.status > 299 || t.cutOff) throw new Error(`PUT ${url} answered ${t.status}${t.cutOff ? ' (cut off)' : ''}`);
         ctx.results.add(metric, 'bridge', fx.narSize / MB / t.seconds);
         if (fx.name === 'big') {
           const rss: Metric = { group: 'ingest', name: 'peak RSS ingesting big (PUT)', unit: 'MB', reference: '–', target: { on: 'bridge', atMost: RSS_LIMIT_MB } };
-          ctx.results.add(rss, 'bridge', (await peakRssBytes(bridge.servingPid)) / MB);
+          ctx.results.add(rss, 'bridge', (await peakRssBytes(bridge)) / MB);
         }
         ctx.results.add(metric, 'reference', await restoreMBps(ctx, fx, file));
       }

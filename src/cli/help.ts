@@ -24,6 +24,8 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
   --log-format pretty|json  (env NAR_BRIDGE_LOG_FORMAT, default: pretty on a terminal, JSON otherwise)
   --grpc-listen HOST:PORT|unix:/PATH   also serve the tvix gRPC services there (env NAR_BRIDGE_GRPC_LISTEN)
   --grpc-tls-cert FILE --grpc-tls-key FILE   serve gRPC over TLS with this PEM chain and key (env NAR_BRIDGE_GRPC_TLS_CERT/_KEY)
+  --workers N  processes serving requests on the same addresses and data dir (env NAR_BRIDGE_WORKERS,
+               default: the number of CPUs; 1 serves from a single process)
   --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
                                 grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
   --directory-service-addr URL  memory://, sqlite:///FILE, postgresql://USER@HOST:PORT/DB or grpc+…

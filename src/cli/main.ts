@@ -15,7 +15,7 @@ import { openStoreOverrides } from './service-overrides.js';
 import { isLocalGrpcAddress } from './grpc-listen-address.js';
 import { startGrpcServer, type GrpcListener } from '../grpc/index.js';
 import { readGrpcTls } from './grpc-tls.js';
-import { serveSettings } from './settings.js';
+import { serveSettings, type ServeSettings } from './settings.js';
 import { prettyLogStream } from './pretty-log.js';
 import { keysCommand } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
@@ -27,6 +27,7 @@ import { asksForHelp, isCommand, overview, unknownCommand, usageOf, version } fr
 import { failure } from './fail.js';
 import { prepareDataDir, startupWarnings, storeWritable } from './startup-checks.js';
 import { startupSummary } from './startup-summary.js';
+import { asWorker, isClusterPrimary, stopSignal, superviseWorkers, type ClusterWorker } from './workers.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -74,6 +75,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function serve(args: readonly string[]): Promise<number> {
   const settings = serveSettings(args, process.env);
+  if (isClusterPrimary(settings)) return superviseWorkers(settings);
+  return asWorker((worker) => serveHere(settings, worker));
+}
+
+/** The server itself: the only process, or one of --workers. */
+async function serveHere(settings: ServeSettings, worker: ClusterWorker | null): Promise<number> {
   await prepareDataDir(settings.dataDir);
   const trust = await loadTrust(settings.trust);
   const overrides = await openStoreOverrides(settings);
@@ -90,6 +97,7 @@ async function serve(args: readonly string[]): Promise<number> {
     signingKeys: trust.signingKeys,
     uploadPolicy: trust.uploadPolicy,
     log: upstreamLog,
+    ...(worker ? { cachePeers: worker.cachePeers } : {}),
     ...upstreamComposition(settings.composition, compositionMetrics, upstreamLog),
   });
   const stats = cached(local.stats, STATS_MAX_AGE_MS);
@@ -101,7 +109,7 @@ async function serve(args: readonly string[]): Promise<number> {
     logger: { level: settings.logLevel, ...((settings.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? { stream: prettyLogStream(process.stdout) } : {}) },
     buildLogs: local.buildLogs,
     realisations: new GuardedRealisationService(local.realisations, trust.uploadPolicy),
-    metrics: new HttpMetrics(registry, stats),
+    metrics: new HttpMetrics(registry, stats, worker ? { exposition: worker.metricsOf(registry) } : {}),
     ready: () => storeWritable(settings.dataDir),
     landing: { publicKeys: trust.signingKeys.map((key) => key.publicKey().toString()), totals: stats, ...(local.recent ? { recent: local.recent } : {}) },
   });
@@ -130,7 +138,8 @@ async function serve(args: readonly string[]): Promise<number> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.listen.port;
   const grpcAddress = grpc && settings.grpcListen !== null ? (grpc.port === 0 ? settings.grpcListen : settings.grpcListen.replace(/:\d+$/, `:${grpc.port}`)) : null;
-  app.log.info(startupSummary(settings, trust, { url: formatUrl({ ...settings.listen, port }), grpc: grpcAddress }), 'nar-bridge listening');
+  app.log.info({ ...startupSummary(settings, trust, { url: formatUrl({ ...settings.listen, port }), grpc: grpcAddress }), ...(worker ? { worker: worker.id } : {}) }, 'nar-bridge listening');
+  worker?.ready();
   for (const { fields, msg } of await startupWarnings(settings.trust, trust)) app.log.warn(fields, msg);
   if (!trust.access && !isLoopback(settings.listen.host)) {
     app.log.warn({ host: settings.listen.host }, 'NO ACCESS CONTROL: anyone who can reach this address can push store paths; set --tokens-file');
@@ -139,10 +148,7 @@ async function serve(args: readonly string[]): Promise<number> {
     app.log.warn({ grpcListen: settings.grpcListen }, 'NO ACCESS CONTROL on gRPC: anyone who can reach this address can write blobs, directories and path infos; set --tokens-file');
   }
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const signal = await stopSignal();
   app.log.info({ signal }, 'shutting down');
   await close();
   return 0;

@@ -1,6 +1,6 @@
 // Command-line flags, NAR_BRIDGE_* environment variables and the config file → validated settings.
 // Precedence: flags > env > config file > defaults.
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
@@ -37,6 +37,8 @@ export interface ServeSettings extends StoreSettings {
   readonly trust: TrustSettings;
   /** Upstream caches and tiered services. */
   readonly composition: CompositionSettings;
+  /** Processes serving requests; 1 serves from this process alone, more fork worker processes (workers.ts). */
+  readonly workers: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -60,6 +62,7 @@ export const SERVE_OPTIONS = {
   'grpc-listen': { type: 'string' },
   'grpc-tls-cert': { type: 'string' },
   'grpc-tls-key': { type: 'string' },
+  workers: { type: 'string' },
   ...TRUST_OPTIONS,
   ...COMPOSITION_OPTIONS,
 } as const;
@@ -80,9 +83,15 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   const logLevel = values['log-level'] ?? env.NAR_BRIDGE_LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new NarBridgeError('NB_ERR_CONFIG', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const logFormat = optional(values['log-format'] ?? env.NAR_BRIDGE_LOG_FORMAT, parseLogFormat);
+  const store = storeSettings(values, env);
+  // A memory:// service lives inside one process: workers would each hold a different store.
+  const inMemory = [store.blobServiceAddr, store.directoryServiceAddr, store.pathInfoServiceAddr].some((addr) => addr?.startsWith('memory:'));
+  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory ? 1 : availableParallelism()));
+  if (!Number.isInteger(workers) || workers < 1) throw new NarBridgeError('NB_ERR_CONFIG', '--workers must be a positive integer');
+  if (workers > 1 && inMemory) throw new NarBridgeError('NB_ERR_CONFIG', '--workers above 1 needs services every worker shares; memory:// is per process');
   return {
     listen: parseListenAddress(values.listen ?? env.NAR_BRIDGE_LISTEN ?? '127.0.0.1:9000'),
-    ...storeSettings(values, env),
+    ...store,
     priority,
     logLevel,
     logFormat,
@@ -91,6 +100,7 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
     grpcTlsKeyFile: values['grpc-tls-key'] || env.NAR_BRIDGE_GRPC_TLS_KEY || null,
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
+    workers,
   };
 }
 

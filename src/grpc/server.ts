@@ -61,7 +61,8 @@ export async function startGrpcServer(address: string, { store, log, access, tls
 
 /** grpc-js folds the OS error into its message ("… [listen EADDRINUSE: …]"); its code is kept for the CLI to word. */
 function bindError(address: string, err: Error): NarBridgeError {
-  const code = /\b(E[A-Z]+):/.exec(err.message)?.[1];
+  // "[listen EADDRINUSE: …]" in one process, "[bind EADDRINUSE 127.0.0.1:…]" in a cluster worker.
+  const code = /\b(E[A-Z]+)[: ]/.exec(err.message)?.[1];
   return code === undefined
     ? new NarBridgeError('NB_ERR_CONFIG', `cannot serve gRPC on ${address}: ${err.message}`, { cause: err })
     : new NarBridgeError('NB_ERR_CONFIG', `cannot serve gRPC on ${address}`, { cause: Object.assign(err, { code }) });

@@ -29,11 +29,14 @@ interface CacheControlOptions {
 /** Adds the hook to `app` itself, so every route and the not-found and error handlers pass through it. */
 export function installCacheControl(app: FastifyInstance, { privateReads }: CacheControlOptions): void {
   const scope = privateReads ? 'private' : 'public';
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') return payload;
-    const policy = request.routeOptions.config.cachePolicy;
-    if (reply.statusCode >= 400) reply.header('cache-control', NOT_STORED);
-    else if (policy) reply.header('cache-control', `${scope}, ${MAX_AGE[policy]}`);
-    return payload;
+  const stored: Record<CachePolicy, string> = { immutable: `${scope}, ${MAX_AGE.immutable}`, narinfo: `${scope}, ${MAX_AGE.narinfo}` };
+  // A callback hook, not an async one: it runs on every reply, the narinfo hot path included.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      const policy = request.routeOptions.config.cachePolicy;
+      if (reply.statusCode >= 400) reply.header('cache-control', NOT_STORED);
+      else if (policy) reply.header('cache-control', stored[policy]);
+    }
+    done(null, payload);
   });
 }

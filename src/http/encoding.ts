@@ -49,11 +49,13 @@ function choose(request: FastifyRequest, reply: FastifyReply): ContentCoding | n
 /** Sends `body`, compressed when the client asked for a coding we produce. */
 export async function sendEncoded(request: FastifyRequest, reply: FastifyReply, body: string): Promise<FastifyReply> {
   const coding = choose(request, reply);
+  // A string goes out in one write with the header block (Node prepends it); a Buffer would be copied first.
+  if (coding === null) return reply.send(body);
   const bytes = Buffer.from(body, 'utf8');
   if (coding === 'br') {
     return reply.send(await brotli(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: BROTLI_ON_THE_FLY_QUALITY } }));
   }
-  return reply.send(coding === 'gzip' ? await gzipAsync(bytes) : bytes);
+  return reply.send(await gzipAsync(bytes));
 }
 
 /**

@@ -16,15 +16,22 @@ interface StoreStats {
 /** From a 304-sized narinfo answer (~1 ms) to a multi-GiB NAR stream (minutes). */
 const DURATION_BUCKETS_S = [0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10, 60, 300];
 
+export interface HttpMetricsOptions {
+  /** What /metrics serves instead of the registry alone: with worker processes, every worker's metrics together. */
+  readonly exposition?: () => Promise<string>;
+}
+
 export class HttpMetrics implements RequestObserver {
   readonly #requests: Counter<'method' | 'route' | 'status'>;
   readonly #duration: Histogram<'method' | 'route'>;
   readonly #bytesServed: Counter<'route'>;
   readonly #bytesIngested: Counter<'route'>;
   readonly #uploadsInFlight: Gauge;
+  readonly #exposition: () => Promise<string>;
 
-  constructor(readonly registry: Registry, stats?: () => Promise<StoreStats>) {
+  constructor(readonly registry: Registry, stats?: () => Promise<StoreStats>, { exposition }: HttpMetricsOptions = {}) {
     const registers = [registry];
+    this.#exposition = exposition ?? (() => registry.metrics());
     this.#requests = new Counter({ name: 'nar_bridge_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers });
     this.#duration = new Histogram({
       name: 'nar_bridge_http_request_duration_seconds',
@@ -42,6 +49,8 @@ export class HttpMetrics implements RequestObserver {
         help: 'Objects in the store by kind',
         labelNames: ['kind'],
         registers,
+        // Every worker measures the same store: summing them would count it once per worker.
+        aggregator: 'max',
         async collect() {
           const s = await stats();
           this.set({ kind: 'blobs' }, s.blobs);
@@ -53,11 +62,17 @@ export class HttpMetrics implements RequestObserver {
         name: 'nar_bridge_store_disk_bytes',
         help: 'Bytes the data directory takes on disk',
         registers,
+        aggregator: 'max',
         async collect() {
           this.set((await stats()).diskBytes);
         },
       });
     }
+  }
+
+  /** The Prometheus text /metrics serves. */
+  exposition(): Promise<string> {
+    return this.#exposition();
   }
 
   started(request: FastifyRequest, reply: FastifyReply): void {

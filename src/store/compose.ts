@@ -6,7 +6,7 @@
 //   SigningPathInfoService   our signatures, on put and, once verified, on read
 //   the backends             embedded, --*-service-addr, tiers
 import type { SigningKey } from '../nix/index.js';
-import { CachingPathInfoService } from './pathinfo/caching.js';
+import { CachingPathInfoService, type PathInfoCachePeers } from './pathinfo/caching.js';
 import { GuardedPathInfoService, type GuardedStore } from './pathinfo/guarded.js';
 import { NarCalculator } from './nar/calculator.js';
 import type { PathInfoService } from './pathinfo/service.js';
@@ -24,16 +24,18 @@ export interface StoreComposition {
   readonly upstreams?: readonly BinaryCacheClient[];
   readonly upstreamSettings?: UpstreamSettings;
   readonly log?: SigningLog;
+  /** Other processes serving the same store (serve --workers), whose narinfo caches must hear of our puts. */
+  readonly cachePeers?: PathInfoCachePeers;
 }
 
 export function composeStore(backends: Store, composition: StoreComposition = {}): GuardedStore {
-  const { signingKeys = [], uploadPolicy = OPEN_UPLOAD_POLICY, upstreams = [], upstreamSettings, log } = composition;
+  const { signingKeys = [], uploadPolicy = OPEN_UPLOAD_POLICY, upstreams = [], upstreamSettings, log, cachePeers } = composition;
   // One calculator: a NAR verified for a put is not rendered again to be signed on read.
   const calculator = new NarCalculator(backends);
   let pathInfos: PathInfoService = backends.pathInfos;
   if (signingKeys.length > 0) pathInfos = new SigningPathInfoService(pathInfos, signingKeys, calculator, log);
   if (upstreams.length > 0) pathInfos = new UpstreamPathInfoService(pathInfos, backends, upstreams, upstreamSettings);
   // narinfo lookups are the hottest request a cache gets; see CachingPathInfoService for what it may serve stale.
-  pathInfos = new CachingPathInfoService(pathInfos);
+  pathInfos = new CachingPathInfoService(pathInfos, cachePeers ? { peers: cachePeers } : {});
   return { ...backends, pathInfos: new GuardedPathInfoService(pathInfos, backends, calculator, uploadPolicy) };
 }

@@ -5,7 +5,7 @@ export { castoreNarPath, decodeNodeText, encodeNodeText, narInfoFor } from './na
 export type { PathInfo } from './path-info.js';
 export type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './pathinfo/service.js';
 export { MemoryPathInfoService } from './pathinfo/memory.js';
-export { CachingPathInfoService } from './pathinfo/caching.js';
+export { CachingPathInfoService, type PathInfoCacheOptions, type PathInfoCachePeers } from './pathinfo/caching.js';
 export { planNar, type ByteRange, type NarPlan } from './nar/render.js';
 export { narListing } from './nar/listing.js';
 export { MAX_BUILD_LOG_BYTES, openBuildLog, parseDrvName, writeBuildLog, type BuildLogIndex } from './build-logs/service.js';

@@ -1,7 +1,7 @@
 // The config file: every serve flag is a key, the precedence is flags > env > config file > defaults, and a bad file
 // is one NB_ERR_CONFIG line naming the key.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { envName } from '../../src/cli/config-file.js';
@@ -43,6 +43,7 @@ const ROWS: Readonly<Record<string, Row>> = {
   'log-level': { toml: '"debug"', env: 'warn', flag: ['error'], read: (s) => s.logLevel, fromConfig: 'debug', fromEnv: 'warn', fromFlag: 'error' },
   'log-format': { toml: '"json"', env: 'pretty', flag: ['json'], read: (s) => s.logFormat, fromConfig: 'json', fromEnv: 'pretty', fromFlag: 'json' },
   'grpc-listen': { toml: '"127.0.0.1:7001"', env: '127.0.0.1:7002', flag: ['127.0.0.1:7003'], read: (s) => s.grpcListen, fromConfig: '127.0.0.1:7001', fromEnv: '127.0.0.1:7002', fromFlag: '127.0.0.1:7003' },
+  workers: { toml: '1', env: '4', flag: ['5'], read: (s) => s.workers, fromConfig: 1, fromEnv: 4, fromFlag: 5 },
   'blob-service-addr': { toml: '"memory://"', env: 'local:///e', flag: ['local:///f'], read: (s) => s.blobServiceAddr, fromConfig: 'memory://', fromEnv: 'local:///e', fromFlag: 'local:///f' },
   'directory-service-addr': { toml: '"memory://"', env: 'sqlite:///e', flag: ['sqlite:///f'], read: (s) => s.directoryServiceAddr, fromConfig: 'memory://', fromEnv: 'sqlite:///e', fromFlag: 'sqlite:///f' },
   'path-info-service-addr': { toml: '"memory://"', env: 'sqlite:///e', flag: ['sqlite:///f'], read: (s) => s.pathInfoServiceAddr, fromConfig: 'memory://', fromEnv: 'sqlite:///e', fromFlag: 'sqlite:///f' },
@@ -77,6 +78,13 @@ const ROWS: Readonly<Record<string, Row>> = {
 
 const flagArgs = (key: string, values: readonly string[]) =>
   SERVE_OPTIONS[key as keyof typeof SERVE_OPTIONS].type === 'boolean' ? [`--${key}`] : values.flatMap((v) => [`--${key}`, v]);
+
+test('serve runs one worker per CPU unless told, and refuses a count below one', () => {
+  expect(serveSettings([], {}).workers).toBe(availableParallelism());
+  expect(() => serveSettings(['--workers', '0'], {})).toThrow(/--workers must be a positive integer/);
+  expect(serveSettings(['--blob-service-addr', 'memory://'], {}).workers).toBe(1);
+  expect(() => serveSettings(['--blob-service-addr', 'memory://', '--workers', '2'], {})).toThrow(/memory:\/\/ is per process/);
+});
 
 test('the table has a row for every serve flag', () => {
   expect(Object.keys(ROWS).sort()).toEqual(Object.keys(SERVE_OPTIONS).sort());

@@ -1,13 +1,12 @@
 // End-to-end: the real Nix 2.8 client pushes to and substitutes from `nar-bridge serve` (shared/docs/nix-http-protocol.md).
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import {
   NIX_DEFAULT_TIMEOUT_MS,
   cleanupE2E,
   disposeFixtures,
-  formatNarInfo,
   hashPart,
+  handMadeUpload,
   hashToBase32,
   httpRequest,
   inChroot,
@@ -20,7 +19,6 @@ import {
   parseNarInfo,
   pathInfo,
   runNix,
-  runNixTool,
   snapshotTree,
   startRecordingProxy,
   startServer,
@@ -108,27 +106,6 @@ function expectRefused(res: { status: number; body: string }): void {
 }
 
 /** The NAR of a path as `nix-store --dump` writes it, plus a hand-made narinfo for it (doc §2.3). */
-async function handMadeUpload(fx: Fixtures, storePath: string) {
-  const nar = (await runNixTool('nix-store', ['--dump', storePath], fx.env)).stdoutBytes;
-  const dir = await makeTempDir('nar');
-  const narFile = path.join(dir, 'x.nar');
-  await writeFile(narFile, nar);
-  const fileHash = (await runNix(['hash', 'file', '--base32', '--type', 'sha256', narFile], fx.env)).stdout.trim();
-  const info = await pathInfo(storePath, fx.env);
-  const narInfo = formatNarInfo({
-    storePath,
-    url: `nar/${fileHash}.nar`,
-    compression: 'none',
-    fileHash: `sha256:${fileHash}`,
-    fileSize: nar.length,
-    narHash: `sha256:${hashToBase32(info.narHash)}`,
-    narSize: info.narSize,
-    references: info.references.map((r) => path.basename(r)),
-    ...(info.ca === undefined ? {} : { ca: info.ca }),
-  });
-  return { nar, fileHash, narInfo };
-}
-
 describe('nix-cache-info and lifecycle', () => {
   test('nix-cache-info advertises /nix/store, mass query and the default priority 40', async () => {
     const { server } = await freshServer();

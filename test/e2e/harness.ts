@@ -327,7 +327,8 @@ async function startServerOnPort(opts: StartServerOptions, port: number): Promis
   const entry = opts.entry ?? DEFAULT_ENTRY;
   const where = opts.serveArgs?.(port) ?? ['--listen', `127.0.0.1:${port}`, '--data-dir', opts.dataDir];
   const args = [entry, 'serve', ...where, ...(opts.extraArgs ?? [])];
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  // One worker unless the test or the caller's environment asks for more: faster to start, and deterministic.
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { NAR_BRIDGE_WORKERS: '1', ...process.env } });
   const url = `http://127.0.0.1:${port}`;
 
   let output = '';
@@ -766,6 +767,28 @@ async function createFixtures(): Promise<Fixtures> {
   const publicKey = (await runNix(['key', 'convert-secret-to-public'], env, { input: secretKey })).stdout.trim();
 
   return { dir, hello, tree, dep, deptree, x, y, secretKeyFile, secretKey, publicKey, env };
+}
+
+/** A NAR of `storePath` (nix-store --dump) and the narinfo Nix would PUT for it uncompressed, built by hand. */
+export async function handMadeUpload(fx: Fixtures, storePath: string): Promise<{ nar: Buffer; fileHash: string; narInfo: string }> {
+  const nar = (await runNixTool('nix-store', ['--dump', storePath], fx.env)).stdoutBytes;
+  const dir = await makeTempDir('nar');
+  const narFile = path.join(dir, 'x.nar');
+  await writeFile(narFile, nar);
+  const fileHash = (await runNix(['hash', 'file', '--base32', '--type', 'sha256', narFile], fx.env)).stdout.trim();
+  const info = await pathInfo(storePath, fx.env);
+  const narInfo = formatNarInfo({
+    storePath,
+    url: `nar/${fileHash}.nar`,
+    compression: 'none',
+    fileHash: `sha256:${fileHash}`,
+    fileSize: nar.length,
+    narHash: `sha256:${hashToBase32(info.narHash)}`,
+    narSize: info.narSize,
+    references: info.references.map((r) => path.basename(r)),
+    ...(info.ca === undefined ? {} : { ca: info.ca }),
+  });
+  return { nar, fileHash, narInfo };
 }
 
 /**

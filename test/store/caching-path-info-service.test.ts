@@ -2,7 +2,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { B3Digest } from '../../src/castore/index.js';
 import { NixHash, StorePath } from '../../src/nix/index.js';
-import { CachingPathInfoService, MemoryPathInfoService, type PathInfo, type PathInfoService } from '../../src/store/index.js';
+import { CachingPathInfoService, MemoryPathInfoService, type PathInfo, type PathInfoCachePeers, type PathInfoService } from '../../src/store/index.js';
 
 const info = (hashPart: string, narSize = 128): PathInfo => ({
   storePath: StorePath.parseBasename(`${hashPart}-p`),
@@ -115,4 +115,36 @@ describe('CachingPathInfoService', () => {
     release();
     expect((await late)?.narSize).toBe(128);
   });
+
+  it('makes a put through one cache seen at once through every peer sharing the store', async () => {
+    const { inner } = counting();
+    await inner.put(A);
+    const [one, two] = peeredCaches(inner, 2);
+    expect((await one?.get(A.storePath.digest))?.narSize).toBe(128);
+    expect((await two?.get(A.storePath.digest))?.narSize).toBe(128); // both now hold it
+    await one?.put(info('00bgd045z0d4icpbc2yyz4gx48ak44la', 256));
+    expect((await two?.get(A.storePath.digest))?.narSize).toBe(256);
+  });
+
+  it('waits for the peers to forget before a put resolves', async () => {
+    const { inner } = counting();
+    let forgotten = false;
+    const peers: PathInfoCachePeers = { changed: async () => { await new Promise((r) => setTimeout(r, 20)); forgotten = true; }, subscribe: () => undefined };
+    await new CachingPathInfoService(inner, { peers }).put(A);
+    expect(forgotten).toBe(true);
+  });
 });
+
+/** `count` caches over one inner service, each told of the others' puts as worker processes are. */
+function peeredCaches(inner: PathInfoService, count: number): CachingPathInfoService[] {
+  const listeners: Array<(digest: Uint8Array) => void> = [];
+  return Array.from({ length: count }, (_, i) => {
+    const peers: PathInfoCachePeers = {
+      changed: async (digest) => {
+        for (const [j, forget] of listeners.entries()) if (j !== i) forget(digest);
+      },
+      subscribe: (forget) => listeners.push(forget),
+    };
+    return new CachingPathInfoService(inner, { peers });
+  });
+}

@@ -1,4 +1,4 @@
-// GET /metrics: the Prometheus text exposition of the registry the server was given.
+// GET /metrics: the Prometheus text exposition of the server's metrics (every worker's, with serve --workers).
 import type { FastifyInstance } from 'fastify';
 import type { HttpMetrics } from '../metrics.js';
 
@@ -7,5 +7,5 @@ interface MetricsOptions {
 }
 
 export async function metricsRoutes(app: FastifyInstance, { metrics }: MetricsOptions): Promise<void> {
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.exposition()));
 }

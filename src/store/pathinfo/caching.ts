@@ -1,12 +1,13 @@
 // A bounded in-memory cache in front of a PathInfoService: narinfo lookups are the hottest request a
 // binary cache gets, and a PathInfo is small and immutable once read. Hits return the same object, so
-// callers can memoise what they derive from it (the served narinfo text) by identity.
+// callers can memoise what they derive from it (the served narinfo text) by identity. Several processes serving one
+// store (serve --workers) each keep one, and tell each other of their puts (peers), so none serves an old entry.
 import type { StorePathDigest } from '../../nix/index.js';
 import type { CallOptions } from '../../castore/index.js';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService } from './service.js';
 
-interface PathInfoCacheOptions {
+export interface PathInfoCacheOptions {
   /** Entries kept; the least recently used goes first. */
   readonly maxEntries?: number;
   /**
@@ -15,6 +16,19 @@ interface PathInfoCacheOptions {
    * shared gRPC store) can look.
    */
   readonly ttlMs?: number;
+  /** The other processes caching the same store, told of each put here and telling of theirs. */
+  readonly peers?: PathInfoCachePeers;
+}
+
+/**
+ * A PathInfo only changes when signatures are merged into it (or it is deleted); each process caching it must hear of
+ * that before the write is answered, or a client could read the old one from another process right after.
+ */
+export interface PathInfoCachePeers {
+  /** Tells every peer that `digest` changed; resolves once they have all forgotten it (or stopped answering). */
+  changed(digest: Uint8Array): Promise<void>;
+  /** `forget` is called with each digest a peer changed. */
+  subscribe(forget: (digest: Uint8Array) => void): void;
 }
 
 /** ~1 KiB per entry: 100k narinfos is ~100 MB at most, far below that for typical closures. */
@@ -37,13 +51,16 @@ export class CachingPathInfoService implements PathInfoService {
   readonly #reads = new Map<string, Set<Read>>();
   readonly #maxEntries: number;
   readonly #ttlMs: number;
+  readonly #peers: PathInfoCachePeers | undefined;
 
   constructor(
     private readonly inner: PathInfoService,
-    { maxEntries = DEFAULT_MAX_ENTRIES, ttlMs = DEFAULT_TTL_MS }: PathInfoCacheOptions = {},
+    { maxEntries = DEFAULT_MAX_ENTRIES, ttlMs = DEFAULT_TTL_MS, peers }: PathInfoCacheOptions = {},
   ) {
     this.#maxEntries = maxEntries;
     this.#ttlMs = ttlMs;
+    this.#peers = peers;
+    peers?.subscribe((digest) => this.#forget(keyOf(digest)));
   }
 
   async get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
@@ -78,14 +95,18 @@ export class CachingPathInfoService implements PathInfoService {
     try {
       await this.inner.put(info, opts);
     } finally {
-      const key = keyOf(info.storePath.digest);
-      this.#entries.delete(key);
-      for (const read of this.#reads.get(key) ?? []) read.stale = true;
+      this.#forget(keyOf(info.storePath.digest));
+      await this.#peers?.changed(info.storePath.digest);
     }
   }
 
   list(opts?: CallOptions): AsyncIterable<PathInfo> {
     return this.inner.list(opts);
+  }
+
+  #forget(key: string): void {
+    this.#entries.delete(key);
+    for (const read of this.#reads.get(key) ?? []) read.stale = true;
   }
 
   #remember(key: string, info: PathInfo): void {
@@ -98,6 +119,6 @@ export class CachingPathInfoService implements PathInfoService {
   }
 }
 
-function keyOf(digest: StorePathDigest): string {
+function keyOf(digest: Uint8Array): string {
   return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('latin1');
 }

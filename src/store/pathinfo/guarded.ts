@@ -1,7 +1,7 @@
 // GuardedPathInfoService: the one gate every PathInfo write passes, whichever door it came through. A new path is
 // stored only once its NarHash/NarSize match the graph it names and the upload policy accepts it; a path we hold
 // keeps its contents for good, and a put of the same contents only adds signatures.
-import { sameNode, type CallOptions } from '../../castore/index.js';
+import type { CallOptions } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import type { Signature, StorePathDigest } from '../../nix/index.js';
 import type { Castore } from '../../castore/index.js';
@@ -12,6 +12,7 @@ import { PerPathQueue } from './per-path-queue.js';
 import type { Store } from '../store.js';
 import { checkUploadPolicy, type UploadPolicy } from './policy.js';
 import { verifyPathInfo, type VerifiedPathInfo } from './verified.js';
+import { sameContents } from './overwrite.js';
 
 export class GuardedPathInfoService implements PathInfoService {
   /** Check-then-write per store path: two puts of one new path must not both see it absent. */
@@ -61,10 +62,6 @@ export class GuardedPathInfoService implements PathInfoService {
 /** The store's PathInfos behind the gate: what the HTTP and gRPC doors are handed. */
 export interface GuardedStore extends Store {
   readonly pathInfos: GuardedPathInfoService;
-}
-
-function sameContents(held: PathInfo, info: PathInfo): boolean {
-  return held.narHash.equals(info.narHash) && held.narSize === info.narSize && sameNode(held.node, info.node);
 }
 
 /** Union, keeping order: concurrent `nix store sign` runs must not drop each other's signatures. */

@@ -3,6 +3,7 @@ import type { StorePathDigest } from '../../nix/index.js';
 import { Buffer } from 'node:buffer';
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './service.js';
+import { overwriting } from './overwrite.js';
 
 export class MemoryPathInfoService implements PathInfoService, RecentPathInfos {
   /** A Map keeps insertion order, and replacing a value keeps its place: the order paths were first registered. */
@@ -16,7 +17,8 @@ export class MemoryPathInfoService implements PathInfoService, RecentPathInfos {
 
   async put(info: PathInfo): Promise<void> {
     const key = Buffer.from(info.storePath.digest).toString('hex');
-    this.#infos.set(key, { info, registeredAt: this.#infos.get(key)?.registeredAt ?? new Date(this.now()) });
+    const held = this.#infos.get(key);
+    this.#infos.set(key, { info: overwriting(held?.info ?? null, info), registeredAt: held?.registeredAt ?? new Date(this.now()) });
   }
 
   async *list(): AsyncIterable<PathInfo> {

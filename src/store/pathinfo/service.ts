@@ -7,7 +7,8 @@ export interface PathInfoService {
   /** `digest` is the 20-byte store path hash; null when absent. */
   get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null>;
   /**
-   * Backends replace any PathInfo for the same store path, and trust their caller: the doors write through
+   * Backends replace any PathInfo for the same store path (keeping, for the same contents, the signatures of keys the
+   * put has none from: overwrite.ts), and trust their caller: the doors write through
    * GuardedPathInfoService, which checks the PathInfo against its objects and keeps stored paths immutable.
    */
   put(info: PathInfo, opts?: CallOptions): Promise<void>;

@@ -5,6 +5,7 @@ import { migrate, readRow, readRows, type Database, type Row } from '../../casto
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './service.js';
 import { decodePathInfo, encodePathInfo } from '../wire.js';
+import { overwriting } from './overwrite.js';
 
 const SCHEMA = [
   'CREATE TABLE path_infos (digest BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID',
@@ -17,6 +18,7 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
   readonly #get;
   readonly #put;
   readonly #list;
+  readonly #db;
   readonly #recent;
 
   constructor(
@@ -24,8 +26,9 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
     private readonly now: () => number = Date.now,
   ) {
     migrate(db, 'path_infos', SCHEMA);
+    this.#db = db;
     this.#get = db.prepare('SELECT data FROM path_infos WHERE digest = ?');
-    // A re-put (e.g. `nix store sign` adding a signature) replaces the data and keeps the first registration time.
+    // A re-put (e.g. `nix store sign` adding a signature) replaces the data (see put) and keeps the first registration time.
     this.#put = db.prepare('INSERT INTO path_infos (digest, data, registered_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE SET data = excluded.data');
     this.#list = db.prepare('SELECT data FROM path_infos ORDER BY digest');
     // Walks path_infos_registered backwards; paths without a time (NULL sorts first) come last.
@@ -37,8 +40,14 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
     return row && pathInfoOf(row);
   }
 
+  /** Read and write in one transaction: the read-modify-write of another process sharing the file lands before or after. */
   async put(info: PathInfo): Promise<void> {
-    this.#put.run([Buffer.from(info.storePath.digest), Buffer.from(encodePathInfo(info)), this.now()]);
+    const digest = Buffer.from(info.storePath.digest);
+    this.#db.transaction(() => {
+      const row = readRow('path_infos', this.#get.get([digest]));
+      const kept = overwriting(row && pathInfoOf(row), info);
+      this.#put.run([digest, Buffer.from(encodePathInfo(kept)), this.now()]);
+    }).immediate();
   }
 
   async *list(): AsyncIterable<PathInfo> {
