@@ -22,8 +22,9 @@ export * from './grpc/index.js';
 export * from './service-url.js';
 export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
+export { asWriter, WriteFence } from './write-fence.js';
 export { sameNode } from './same-node.js';
-export { migrate, openDatabase, type Database } from './sqlite.js';
+export { migrate, openDatabase, writeTransaction, type Database } from './sqlite.js';
 export {
   PostgresDatabase,
   POSTGRES_SCHEMES,

@@ -34,6 +34,10 @@ export function composeStore(backends: Store, composition: StoreComposition = {}
   if (signingKeys.length > 0) pathInfos = new SigningPathInfoService(pathInfos, signingKeys, calculator, log);
   if (upstreams.length > 0) pathInfos = new UpstreamPathInfoService(pathInfos, backends, upstreams, upstreamSettings);
   // narinfo lookups are the hottest request a cache gets; see CachingPathInfoService for what it may serve stale.
-  pathInfos = new CachingPathInfoService(pathInfos);
-  return { ...backends, pathInfos: new GuardedPathInfoService(pathInfos, backends, calculator, uploadPolicy) };
+  const cache = new CachingPathInfoService(pathInfos);
+  return {
+    ...backends,
+    pathInfos: new GuardedPathInfoService(cache, backends, calculator, uploadPolicy),
+    forgetPaths: (digests) => digests.forEach((digest) => cache.forget(digest)),
+  };
 }

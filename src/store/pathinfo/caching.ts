@@ -87,6 +87,13 @@ export class CachingPathInfoService implements PathInfoService {
     return this.inner.list(opts);
   }
 
+  /** Drops what is cached for a path deleted behind this cache's back (GC, deletion), and gets in flight for it. */
+  forget(digest: Uint8Array): void {
+    const key = keyOf(digest);
+    this.#entries.delete(key);
+    for (const read of this.#reads.get(key) ?? []) read.stale = true;
+  }
+
   #remember(key: string, info: PathInfo): void {
     this.#entries.delete(key);
     this.#entries.set(key, { info, expires: Date.now() + this.#ttlMs });
