@@ -10,6 +10,7 @@ import { TRUST_OPTIONS, trustSettings, type TrustSettings } from './trust-settin
 import { COMPOSITION_OPTIONS, compositionSettings, type CompositionSettings } from './composition-settings.js';
 import { namingTheSource, withConfigFile, type OptionValues } from './config-file.js';
 import { LOG_FORMATS, type LogFormat } from './pretty-log.js';
+import { GC_OPTIONS, gcSettings, type GcSettings } from './gc-settings.js';
 
 /** Where the store lives; `serve` and the commands that open the store without serving (import, export, ls, cat). */
 export interface StoreSettings {
@@ -32,6 +33,8 @@ export interface ServeSettings extends StoreSettings {
   readonly trust: TrustSettings;
   /** Upstream caches and tiered services. */
   readonly composition: CompositionSettings;
+  /** Background garbage collection and retention. */
+  readonly gc: GcSettings;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -54,6 +57,7 @@ export const SERVE_OPTIONS = {
   'grpc-listen': { type: 'string' },
   ...TRUST_OPTIONS,
   ...COMPOSITION_OPTIONS,
+  ...GC_OPTIONS,
 } as const;
 
 /** `--config FILE`: names the config file, so it is not a key in one. */
@@ -81,6 +85,7 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
     grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
+    gc: gcSettings(values, env),
   };
 }
 
