@@ -29,7 +29,11 @@ export function parseDuration(flag: string, text: string): number {
   return value;
 }
 
-export function retentionSettings(values: OptionValues<typeof RETENTION_OPTIONS>, env: NodeJS.ProcessEnv, defaultGraceMs = DEFAULT_UPLOAD_GRACE_MS): Omit<GcSettings, 'intervalMs'> {
+export function retentionSettings(
+  values: OptionValues<typeof RETENTION_OPTIONS>,
+  env: NodeJS.ProcessEnv,
+  defaultGraceMs = DEFAULT_UPLOAD_GRACE_MS,
+): Omit<GcSettings, 'intervalMs'> {
   const maxSize = values['gc-max-size'] ?? env.NAR_BRIDGE_GC_MAX_SIZE;
   const maxAge = values['gc-max-age'] ?? env.NAR_BRIDGE_GC_MAX_AGE;
   const grace = values['gc-upload-grace'] ?? env.NAR_BRIDGE_GC_UPLOAD_GRACE;

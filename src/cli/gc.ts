@@ -47,7 +47,11 @@ export interface GcIo {
 
 const STORE_PARSE = { 'data-dir': { type: 'string' }, ...CONFIG_OPTION } as const;
 
-async function withGcTarget<T>(values: { 'data-dir'?: string | undefined; config?: string | undefined }, env: NodeJS.ProcessEnv, body: (target: GcTarget, local: OpenStore) => Promise<T>): Promise<T> {
+async function withGcTarget<T>(
+  values: { 'data-dir'?: string | undefined; config?: string | undefined },
+  env: NodeJS.ProcessEnv,
+  body: (target: GcTarget, local: OpenStore) => Promise<T>,
+): Promise<T> {
   const { dataDir } = configuredStoreSettings(values, env);
   requireStore(dataDir);
   const local = await openLocalStore(dataDir);
@@ -60,10 +64,15 @@ async function withGcTarget<T>(values: { 'data-dir'?: string | undefined; config
 }
 
 export async function gcCommand(args: readonly string[], io: GcIo): Promise<number> {
-  const { values } = parseArgs({ args: [...args], strict: true, options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...RETENTION_OPTIONS, ...STORE_PARSE } });
+  const { values } = parseArgs({
+    args: [...args],
+    strict: true,
+    options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...RETENTION_OPTIONS, ...STORE_PARSE },
+  });
   const { retention, uploadGraceMs } = retentionSettings(values, io.env, 0);
   const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
-  if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase)) throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
+  if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
+    throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
   const report = await withGcTarget(values, io.env, (target) =>
     collectGarbage(target, {
       dryRun: values['dry-run'] ?? false,
@@ -82,7 +91,10 @@ export function describeReport(report: GcReport): string {
   const lines = [
     `${verb}: ${report.evicted.length} paths evicted, ${report.directories} directories, ${report.records} objects (${formatBytes(report.objectBytes)}), ${report.uploads} upload records, ${report.buildLogs} build logs`,
   ];
-  if (!report.dryRun) lines.push(`packs: ${report.packsRemoved} removed or rewritten, ${formatBytes(Math.max(0, report.diskBytesFreed))} of disk given back; ${report.durationMs} ms`);
+  if (!report.dryRun)
+    lines.push(
+      `packs: ${report.packsRemoved} removed or rewritten, ${formatBytes(Math.max(0, report.diskBytesFreed))} of disk given back; ${report.durationMs} ms`,
+    );
   for (const name of report.evicted) lines.push(`evicted: ${STORE_DIR}/${name}`);
   return `${lines.join('\n')}\n`;
 }
@@ -113,7 +125,8 @@ export async function deleteCommand(args: readonly string[], io: GcIo): Promise<
 export async function pinCommand(args: readonly string[], io: GcIo): Promise<number> {
   const { values, digests } = pathArgs(args);
   await withGcTarget(values, io.env, async (target) => {
-    for (const digest of digests) if (!(await target.pathInfos.get(digest))) throw new NarBridgeError('NB_ERR_NOT_FOUND', `${pathKey(digest)}: no such store path in this store`);
+    for (const digest of digests)
+      if (!(await target.pathInfos.get(digest))) throw new NarBridgeError('NB_ERR_NOT_FOUND', `${pathKey(digest)}: no such store path in this store`);
     target.tables.pin(digests, Date.now());
   });
   return 0;

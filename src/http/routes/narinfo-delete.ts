@@ -12,10 +12,14 @@ export interface NarInfoDeleteOptions {
 }
 
 export async function narInfoDeleteRoutes(app: FastifyInstance, { deletePaths }: NarInfoDeleteOptions): Promise<void> {
-  app.delete<{ Params: { hash: string }; Querystring: { recursive?: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
-    const recursive = request.query.recursive === '1' || request.query.recursive === 'true';
-    const deleted = await deletePaths([parseStorePathHashPart(request.params.hash)], recursive);
-    request.log.info({ deleted, recursive }, 'store paths deleted');
-    return reply.type('text/plain; charset=utf-8').send(deleted.map((name) => `deleted ${name}\n`).join(''));
-  });
+  app.delete<{ Params: { hash: string }; Querystring: { recursive?: string } }>(
+    '/:hash.narinfo',
+    { schema: { params: HASH_PART_PARAMS } },
+    async (request, reply) => {
+      const recursive = request.query.recursive === '1' || request.query.recursive === 'true';
+      const deleted = await deletePaths([parseStorePathHashPart(request.params.hash)], recursive);
+      request.log.info({ deleted, recursive }, 'store paths deleted');
+      return reply.type('text/plain; charset=utf-8').send(deleted.map((name) => `deleted ${name}\n`).join(''));
+    },
+  );
 }

@@ -12,13 +12,21 @@
 // against an object before the GC started has finished (and written the reference that keeps it) before the mark
 // begins, and one starting after the sweep re-checks presence (requireStoredRoot, the Directory putter) and fails
 // cleanly instead of committing a dangling reference. Objects closed but not yet flushed are never deleted.
-import { type B3Digest, decodeRootNode, type Node, type PackBlobService, type SqliteDirectoryService, type WriteFence } from '../../castore/index.js';
+import {
+  type B3Digest,
+  decodeRootNode,
+  RECORD_HEADER_BYTES,
+  type Node,
+  type PackBlobService,
+  type SqliteDirectoryService,
+  type WriteFence,
+} from '../../castore/index.js';
 import type { PathInfoService } from '../pathinfo/service.js';
 import { PathGraph, planEviction, type RetentionPolicy } from './path-graph.js';
 import type { GcTables } from './tables.js';
 
 /** Points a test (or NAR_BRIDGE_GC_DIE_AT) can stop a run at, to check that a crash there is harmless. */
-export const GC_PHASES = ['locked', 'marked', 'swept', 'repacking', 'done'] as const;
+export const GC_PHASES = ['locked', 'marked', 'swept', 'repacking', 'repointed', 'done'] as const;
 export type GcPhase = (typeof GC_PHASES)[number];
 
 /** The embedded store's services, as GC needs them (deletion is not part of the service interfaces). */
@@ -83,7 +91,9 @@ export async function collectGarbage(target: GcTarget, options: GcOptions = {}):
     );
     if (!swept) return { ...EMPTY, dryRun, skipped: 'writers in flight did not finish in time', durationMs: now() - started };
     await atPhase('repacking');
-    const repacked = dryRun ? { packsRemoved: 0, bytesFreed: 0, bytesCopied: 0 } : await target.packs.repack(repackBelow);
+    const repacked = dryRun
+      ? { packsRemoved: 0, bytesFreed: 0, bytesCopied: 0 }
+      : await target.packs.repack(repackBelow, { beforeRemove: () => atPhase('repointed') });
     await atPhase('done');
     return { ...swept.value, packsRemoved: repacked.packsRemoved, diskBytesFreed: repacked.bytesFreed - repacked.bytesCopied, durationMs: now() - started };
   } finally {
@@ -141,14 +151,15 @@ async function markAndSweep(target: GcTarget, run: Run): Promise<Omit<GcReport, 
 
   const names = evicted.map((key) => graph.basename(key));
   if (run.dryRun) {
-    const bytes = deadObjects.reduce((sum, d) => sum + (packs.index.record(d)?.size ?? 0), 0);
+    const places = deadObjects.map((d) => packs.index.record(d));
+    const records = places.filter((p) => p !== null);
     return {
       dryRun: true,
       evicted: names,
       directories: deadDirectories.length,
-      records: deadObjects.length,
-      chunkLists: 0,
-      objectBytes: bytes,
+      records: records.length,
+      chunkLists: places.length - records.length,
+      objectBytes: records.reduce((sum, p) => sum + RECORD_HEADER_BYTES + p.size, 0),
       uploads: staleUploads.length,
       buildLogs: deadLogs.length,
     };

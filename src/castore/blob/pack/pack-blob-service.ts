@@ -181,7 +181,7 @@ export class PackBlobService implements BlobService {
    * transaction, then the old file removed. `beforeRemove` runs between the re-pointing and the unlink (a test hook
    * for crashes; a crash anywhere leaves a pack whose rows are gone, and the next repack removes it).
    */
-  async repack(maxLiveShare: number, hooks: { beforeRemove?: () => void } = {}): Promise<{ packsRemoved: number; bytesFreed: number; bytesCopied: number }> {
+  async repack(maxLiveShare: number, hooks: { beforeRemove?: () => void | Promise<void> } = {}): Promise<{ packsRemoved: number; bytesFreed: number; bytesCopied: number }> {
     this.#checkOpen();
     // The pack being appended to is sealed first (the next write starts a new one), so its dead bytes count too.
     const active = this.#active;
@@ -209,7 +209,7 @@ export class PackBlobService implements BlobService {
         this.#index.repoint(pack.id, copy.id, copy.durableBytes, copy.records);
         bytesCopied += copy.durableBytes - PACK_HEADER_BYTES;
       }
-      hooks.beforeRemove?.();
+      await hooks.beforeRemove?.();
       this.#reader.forget(pack.id);
       bytesFreed += fileSize(path) ?? 0;
       if (fileSize(path) !== null) unlinkSync(path);
