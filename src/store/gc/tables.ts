@@ -58,7 +58,11 @@ export class GcTables {
 
   pin(digests: readonly Uint8Array[], now: number): void {
     const insert = this.db.prepare('INSERT OR IGNORE INTO gc_pins (digest, pinned_at) VALUES (?, ?)');
-    this.db.transaction(() => digests.forEach((d) => insert.run([Buffer.from(d), now]))).immediate();
+    this.db
+      .transaction(() => {
+        for (const d of digests) insert.run([Buffer.from(d), now]);
+      })
+      .immediate();
   }
 
   /** How many of `digests` were pinned. */
