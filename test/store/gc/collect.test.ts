@@ -187,3 +187,23 @@ test('a GC waits for a push in flight that deduplicated before it started, or gi
   await waiting;
   expect(Buffer.from((await new NarCalculator(local.store).calculate(upload.node)).narSha256).equals(Buffer.from(upload.narHash.digest))).toBe(true);
 });
+
+test('a run that dies after a repack re-pointed the index but before the old pack went: the next run removes it', async () => {
+  const { dataDir, local, gc } = await open();
+  await addPath(local, 'kept', { f: random(10_000) });
+  await addPath(local, 'gone', { f: random(2_000_000) });
+  await deleteStorePaths(gc, [storePath('gone').digest], false);
+  const died = collectGarbage(gc, {
+    uploadGraceMs: 0,
+    atPhase: (phase) => {
+      if (phase === 'repointed') throw new Error('killed');
+    },
+  });
+  await expect(died).rejects.toThrow('killed');
+  expect(await packBytes(dataDir)).toBeGreaterThan(2_000_000);
+  const { local: again, gc: gcAgain } = await reopen(dataDir, local);
+  const report = await collectGarbage(gcAgain, { uploadGraceMs: 0 });
+  expect(report).toMatchObject({ records: 0, packsRemoved: 1 });
+  expect(await packBytes(dataDir)).toBeLessThan(100_000);
+  expect(await rendersToItsHash(again, 'kept')).toBe(true);
+});

@@ -2,7 +2,7 @@
 // records appended to pack files (format.ts) in the order they were written; the index (pack-index.ts) maps digests
 // to places. close() makes a blob readable; flush() makes everything closed so far durable with one fsync per pack
 // and one SQLite transaction.
-import { mkdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { NarBridgeError } from '../../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest } from '../../digest.js';
@@ -181,7 +181,10 @@ export class PackBlobService implements BlobService {
    * transaction, then the old file removed. `beforeRemove` runs between the re-pointing and the unlink (a test hook
    * for crashes; a crash anywhere leaves a pack whose rows are gone, and the next repack removes it).
    */
-  async repack(maxLiveShare: number, hooks: { beforeRemove?: () => void | Promise<void> } = {}): Promise<{ packsRemoved: number; bytesFreed: number; bytesCopied: number }> {
+  async repack(
+    maxLiveShare: number,
+    hooks: { beforeRemove?: () => void | Promise<void> } = {},
+  ): Promise<{ packsRemoved: number; bytesFreed: number; bytesCopied: number }> {
     this.#checkOpen();
     // The pack being appended to is sealed first (the next write starts a new one), so its dead bytes count too.
     const active = this.#active;
@@ -196,6 +199,16 @@ export class PackBlobService implements BlobService {
     let packsRemoved = 0;
     let bytesFreed = 0;
     let bytesCopied = 0;
+    // A pack file without an index row is what a crash between a repack's re-pointing and its unlink left (a row is
+    // always inserted before its file is created, so listing files before reading rows cannot catch a new pack).
+    const files = readdirSync(this.dir).filter((name) => /^[0-9a-f]{8}\.pack$/.test(name));
+    const indexed = new Set(this.#index.packs().map((p) => packFileName(p.id)));
+    for (const name of files) {
+      if (indexed.has(name)) continue;
+      bytesFreed += fileSize(join(this.dir, name)) ?? 0;
+      unlinkSync(join(this.dir, name));
+      packsRemoved++;
+    }
     for (const pack of this.#index.packs()) {
       if (pack.ownerPid !== null) continue;
       const path = join(this.dir, packFileName(pack.id));
