@@ -1,10 +1,10 @@
 // `node --import tsx bench/gc.ts [PATHS]`: GC time and peak memory on a store of PATHS store paths (default 20,000),
-// built in-process from small generated NARs (a directory of a unique file, a file shared by a group of paths, and a
-// symlink), each path referring to a few "library" paths. A quarter of the paths (applications nothing refers to)
+// built in-process from small generated NARs (a directory of a unique file and a file shared by a group of paths),
+// each path referring to a few "library" paths. Applications nothing refers to (60% of all paths)
 // are deleted, then `nar-bridge gc` runs in a child process, whose peak RSS is what is reported.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLocalStore } from '../src/cli/open-store.js';
@@ -12,7 +12,10 @@ import { StorePath } from '../src/nix/index.js';
 import { deleteStorePaths, ingestNar } from '../src/store/index.js';
 import { fileEntry, nar } from '../test/nar/nar-bytes.js';
 
-const PATHS = Number(process.argv[2] ?? 20_000);
+// `--build DIR PATHS` (internal): builds the store in a process of its own, so that its packs are sealed (their
+// writer gone) when the GC opens them, as after a server's exit.
+const building = process.argv[2] === '--build';
+const PATHS = Number(building ? process.argv[4] : (process.argv[2] ?? 20_000));
 const LIBRARIES = Math.floor(PATHS / 4);
 
 function storePath(i: number): StorePath {
@@ -29,29 +32,38 @@ async function packBytes(dataDir: string): Promise<number> {
   return total;
 }
 
-const dataDir = await mkdtemp(join(tmpdir(), 'nar-bridge-gc-bench-'));
-const local = await openLocalStore(dataDir);
-const built = Date.now();
-for (let i = 0; i < PATHS; i++) {
-  const unique = createHash('sha512')
-    .update(`unique ${i}`)
-    .digest('hex')
-    .repeat(1 + (i % 8));
-  const shared = `shared by group ${i % 100}\n`.repeat(50);
-  const bytes = nar('nix-archive-1', '(', 'type', 'directory', fileEntry('data', unique), fileEntry('shared', shared), ')');
-  const { node, narHash, narSize } = await ingestNar(once(bytes), local.store);
-  // Libraries (the first quarter) refer to an earlier library; the rest to two libraries.
-  const refs =
-    i < LIBRARIES ? (i > 0 ? [storePath(i - 1 - (i % 7 === 0 ? 0 : Math.min(i - 1, i % 5)))] : []) : [storePath(i % LIBRARIES), storePath((i * 7) % LIBRARIES)];
-  await local.store.pathInfos.put({ storePath: storePath(i), node, narHash, narSize, references: refs, signatures: [] });
+async function build(dataDir: string): Promise<void> {
+  const local = await openLocalStore(dataDir);
+  for (let i = 0; i < PATHS; i++) {
+    const unique = createHash('sha512')
+      .update(`unique ${i}`)
+      .digest('hex')
+      .repeat(1 + (i % 8));
+    const shared = `shared by group ${i % 100}\n`.repeat(50);
+    const bytes = nar('nix-archive-1', '(', 'type', 'directory', fileEntry('data', unique), fileEntry('shared', shared), ')');
+    const { node, narHash, narSize } = await ingestNar(once(bytes), local.store);
+    // Libraries (the first quarter) refer to an earlier library; the rest to two libraries.
+    const refs = i < LIBRARIES ? (i > 0 ? [storePath(i - 1 - Math.min(i - 1, i % 5))] : []) : [storePath(i % LIBRARIES), storePath((i * 7) % LIBRARIES)];
+    await local.store.pathInfos.put({ storePath: storePath(i), node, narHash, narSize, references: refs, signatures: [] });
+  }
+  await local.packs?.flush();
+  const gc = local.gc;
+  if (!gc) throw new Error('embedded store expected');
+  // Applications nothing refers to go: most of the packs' bytes become dead, so they are repacked.
+  const doomed = Array.from({ length: Math.floor(PATHS * 0.6) }, (_, k) => storePath(PATHS - 1 - k).digest);
+  await deleteStorePaths(gc, doomed, false);
+  local.close();
 }
-await local.packs?.flush();
+
+if (building) {
+  await build(process.argv[3] ?? '');
+  process.exit(0);
+}
+const dataDir = await mkdtemp(join(tmpdir(), 'nar-bridge-gc-bench-'));
+const built = Date.now();
+const builder = spawnSync(process.execPath, ['--import', 'tsx', 'bench/gc.ts', '--build', dataDir, String(PATHS)], { encoding: 'utf8' });
+if (builder.status !== 0) throw new Error(`building the store failed: ${builder.stderr}`);
 const buildSeconds = (Date.now() - built) / 1000;
-const gc = local.gc;
-if (!gc) throw new Error('embedded store expected');
-const doomed = Array.from({ length: Math.floor(PATHS / 4) }, (_, k) => storePath(PATHS - 1 - k).digest);
-await deleteStorePaths(gc, doomed, false);
-local.close();
 const before = await packBytes(dataDir);
 
 // The GC runs in a child process of its own, so its peak RSS (reported by the child itself) is the GC's alone.
@@ -70,7 +82,7 @@ console.log(
     {
       paths: PATHS,
       buildSeconds,
-      deletedPaths: doomed.length,
+      deletedPaths: Math.floor(PATHS * 0.6),
       gcSecondsWithStartup: gcSeconds,
       gcPeakRssMiB: Math.round(peakRssKiB / 1024),
       report,
@@ -82,3 +94,4 @@ console.log(
     2,
   ),
 );
+await rm(dataDir, { recursive: true, force: true });

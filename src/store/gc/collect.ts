@@ -71,6 +71,8 @@ export interface GcReport {
   /** Pack file bytes given back to the file system (removed packs, minus what repacking copied). */
   readonly diskBytesFreed: number;
   readonly durationMs: number;
+  /** Of which mark and sweep, while writers were held off. */
+  readonly fencedMs: number;
 }
 
 export const DEFAULT_UPLOAD_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -85,17 +87,25 @@ export async function collectGarbage(target: GcTarget, options: GcOptions = {}):
   target.tables.lock(started);
   try {
     await atPhase('locked');
+    const fenced = now();
     const swept = await target.fence.exclusive(
       () => markAndSweep(target, { dryRun, uploadGraceMs, retention, now: now(), atPhase }),
       options.fenceTimeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS,
     );
-    if (!swept) return { ...EMPTY, dryRun, skipped: 'writers in flight did not finish in time', durationMs: now() - started };
+    if (!swept) return { ...EMPTY, dryRun, skipped: 'writers in flight did not finish in time', durationMs: now() - started, fencedMs: 0 };
+    const fencedMs = now() - fenced;
     await atPhase('repacking');
     const repacked = dryRun
       ? { packsRemoved: 0, bytesFreed: 0, bytesCopied: 0 }
       : await target.packs.repack(repackBelow, { beforeRemove: () => atPhase('repointed') });
     await atPhase('done');
-    return { ...swept.value, packsRemoved: repacked.packsRemoved, diskBytesFreed: repacked.bytesFreed - repacked.bytesCopied, durationMs: now() - started };
+    return {
+      ...swept.value,
+      packsRemoved: repacked.packsRemoved,
+      diskBytesFreed: repacked.bytesFreed - repacked.bytesCopied,
+      durationMs: now() - started,
+      fencedMs,
+    };
   } finally {
     target.tables.unlock();
   }
@@ -111,7 +121,7 @@ interface Run {
   readonly atPhase: (phase: GcPhase) => void | Promise<void>;
 }
 
-async function markAndSweep(target: GcTarget, run: Run): Promise<Omit<GcReport, 'packsRemoved' | 'diskBytesFreed' | 'durationMs'>> {
+async function markAndSweep(target: GcTarget, run: Run): Promise<Omit<GcReport, 'packsRemoved' | 'diskBytesFreed' | 'durationMs' | 'fencedMs'>> {
   const { tables, directories, packs } = target;
   const graph = await PathGraph.load(target.pathInfos);
   const pins = tables.pins().keys();
