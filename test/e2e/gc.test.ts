@@ -24,6 +24,10 @@ test('delete one of two closures sharing a dependency, gc: its unique bytes leav
   expect((await httpRequest('GET', `${server.url}/${hashPart(large)}.narinfo`)).status).toBe(404);
   await server.stop();
   await cli(['delete', '--data-dir', dataDir, fx.y]);
+  // A pinned closure is never deleted, not even recursively through its dependency.
+  await cli(['pin', '--data-dir', dataDir, fx.x]);
+  expect((await cli(['pins', '--data-dir', dataDir])).stdout).toBe(`${fx.x}\n`);
+  expect((await cli(['delete', '--recursive', '--data-dir', dataDir, fx.dep], {}, 'fail')).stderr).toMatch(/pinned/);
 
   const before = await packBytes(dataDir);
   const dry = JSON.parse((await cli(['gc', '--dry-run', '--json', '--data-dir', dataDir])).stdout) as { records: number };
