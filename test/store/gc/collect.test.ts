@@ -207,3 +207,12 @@ test('a run that dies after a repack re-pointed the index but before the old pac
   expect(await packBytes(dataDir)).toBeLessThan(100_000);
   expect(await rendersToItsHash(again, 'kept')).toBe(true);
 });
+
+test('a deleted path is gone from the served store at once, though its narinfo was cached', async () => {
+  const { local, gc } = await open();
+  await addPath(local, 'cached', { f: 'x' });
+  const served = composeStore(local.store);
+  expect(await served.pathInfos.get(storePath('cached').digest)).not.toBeNull(); // now in the PathInfo cache
+  await deleteStorePaths({ ...gc, ...(served.forgetPaths ? { forgetPaths: served.forgetPaths } : {}) }, [storePath('cached').digest], false);
+  expect(await served.pathInfos.get(storePath('cached').digest)).toBeNull();
+});
