@@ -23,6 +23,7 @@ export * from './service-url.js';
 export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
 export { asWriter, WriteFence } from './write-fence.js';
+export { isProcessAlive } from './process-alive.js';
 export { sameNode } from './same-node.js';
 export { migrate, openDatabase, writeTransaction, type Database } from './sqlite.js';
 export {

@@ -32,27 +32,21 @@ export class PathGraph {
 
   /** `keys` and everything they refer to, transitively (only paths held here). */
   closure(keys: Iterable<PathKey>): Set<PathKey> {
-    const seen = new Set<PathKey>();
-    const todo = [...keys].filter((k) => this.paths.has(k));
-    for (let key = todo.pop(); key !== undefined; key = todo.pop()) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-      for (const ref of this.paths.get(key)?.references ?? []) {
-        const target = pathKey(ref.digest);
-        if (this.paths.has(target) && !seen.has(target)) todo.push(target);
-      }
-    }
-    return seen;
+    return this.#reach(keys, (key) => (this.paths.get(key)?.references ?? []).map((ref) => pathKey(ref.digest)));
   }
 
   /** `keys` and every path referring to them, transitively. */
   referrerClosure(keys: Iterable<PathKey>): Set<PathKey> {
+    return this.#reach(keys, (key) => this.referrers(key));
+  }
+
+  #reach(keys: Iterable<PathKey>, next: (key: PathKey) => readonly PathKey[]): Set<PathKey> {
     const seen = new Set<PathKey>();
     const todo = [...keys].filter((k) => this.paths.has(k));
     for (let key = todo.pop(); key !== undefined; key = todo.pop()) {
       if (seen.has(key)) continue;
       seen.add(key);
-      for (const referrer of this.referrers(key)) if (!seen.has(referrer)) todo.push(referrer);
+      for (const target of next(key)) if (this.paths.has(target) && !seen.has(target)) todo.push(target);
     }
     return seen;
   }

@@ -2,7 +2,7 @@
 // when each path was last asked for. Also the few statements GC runs on the tables of other components (path_infos,
 // nar_uploads, build_logs): a sweep deletes across all of them in one transaction, which only SQL on the one
 // database can do.
-import { migrate, type Database } from '../../castore/index.js';
+import { isProcessAlive, migrate, type Database } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 
 const SCHEMA = [
@@ -40,7 +40,7 @@ export class GcTables {
   lock(now: number): void {
     const take = this.db.transaction(() => {
       const row = this.db.prepare('SELECT pid FROM gc_lock WHERE id = 1').get([]) as { pid: number } | undefined;
-      if (row && row.pid !== process.pid && isAlive(row.pid))
+      if (row && row.pid !== process.pid && isProcessAlive(row.pid))
         throw new NarBridgeError('NB_ERR_CONFLICT', `another garbage collection is running (pid ${row.pid})`);
       this.db.prepare('INSERT OR REPLACE INTO gc_lock (id, pid, started_at) VALUES (1, ?, ?)').run([process.pid, now]);
     });
@@ -138,14 +138,5 @@ export class GcTables {
       forget.run([Buffer.from(k, 'hex')]);
       return n + remove.run([Buffer.from(k, 'hex')]).changes;
     }, 0);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return !(err instanceof Error && 'code' in err && err.code === 'ESRCH');
   }
 }

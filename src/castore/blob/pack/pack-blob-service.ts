@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { NarBridgeError } from '../../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest } from '../../digest.js';
 import type { Database } from '../../sqlite.js';
+import { isProcessAlive } from '../../process-alive.js';
 import { ChunkCutter } from '../chunk-cutter.js';
 import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import type { BlobService, BlobWriter, CallOptions, ChunkMeta, ReadOptions } from '../service.js';
@@ -466,7 +467,7 @@ export class PackBlobService implements BlobService {
   #recover(): void {
     for (const pack of this.#index.packs()) {
       if (pack.ownerPid === null) continue;
-      if (pack.ownerPid !== process.pid && isAlive(pack.ownerPid)) continue;
+      if (pack.ownerPid !== process.pid && isProcessAlive(pack.ownerPid)) continue;
       const path = join(this.dir, packFileName(pack.id));
       const size = fileSize(path);
       if (pack.liveBytes === 0 && pack.durableBytes <= PACK_HEADER_BYTES) {
@@ -481,15 +482,6 @@ export class PackBlobService implements BlobService {
 
   #checkOpen(): void {
     if (this.#closed) throw new NarBridgeError('NB_ERR_STORAGE', 'blob store is closed');
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return !(err instanceof Error && 'code' in err && err.code === 'ESRCH');
   }
 }
 
