@@ -51,12 +51,15 @@ async function withGcTarget<T>(
   values: { 'data-dir'?: string | undefined; config?: string | undefined },
   env: NodeJS.ProcessEnv,
   body: (target: GcTarget, local: OpenStore) => Promise<T>,
+  /** Refuse while a server has the data dir open, naming what to do instead; pins alone are safe beside one. */
+  besideServer?: string,
 ): Promise<T> {
   const { dataDir } = configuredStoreSettings(values, env);
   requireStore(dataDir);
   const local = await openLocalStore(dataDir);
   try {
     if (!local.gc) throw new NarBridgeError('NB_ERR_CONFIG', 'garbage collection works on the embedded store');
+    if (besideServer !== undefined) local.gc.tables.requireNoServer(besideServer);
     return await body(local.gc, local);
   } finally {
     local.close();
@@ -73,14 +76,18 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
   const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
   if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
     throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
-  const report = await withGcTarget(values, io.env, (target) =>
-    collectGarbage(target, {
-      dryRun: values['dry-run'] ?? false,
-      retention,
-      uploadGraceMs,
-      // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
-      ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
-    }),
+  const report = await withGcTarget(
+    values,
+    io.env,
+    (target) =>
+      collectGarbage(target, {
+        dryRun: values['dry-run'] ?? false,
+        retention,
+        uploadGraceMs,
+        // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
+        ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
+      }),
+    'collect with its --gc-interval instead',
   );
   io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
   return 0;
@@ -117,7 +124,12 @@ function pathArgs(args: readonly string[]) {
 
 export async function deleteCommand(args: readonly string[], io: GcIo): Promise<number> {
   const { values, digests } = pathArgs(args);
-  const deleted = await withGcTarget(values, io.env, (target) => deleteStorePaths(target, digests, values.recursive === true));
+  const deleted = await withGcTarget(
+    values,
+    io.env,
+    (target) => deleteStorePaths(target, digests, values.recursive === true),
+    'delete through it (DELETE /<hash>.narinfo)',
+  );
   for (const name of deleted) io.stdout(`deleted: ${STORE_DIR}/${name}\n`);
   return 0;
 }

@@ -106,6 +106,7 @@ async function serve(args: readonly string[]): Promise<number> {
   // GC, deletion and access times need every service embedded and no tiers (a tier's contents are another store's).
   const gcTarget: GcTarget | null = local.gc && compositionFile === null ? { ...local.gc, ...(store.forgetPaths ? { forgetPaths: store.forgetPaths } : {}) } : null;
   const access = gcTarget ? new AccessRecorder(gcTarget.tables) : null;
+  gcTarget?.tables.registerServer(Date.now());
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),
@@ -128,6 +129,7 @@ async function serve(args: readonly string[]): Promise<number> {
   const close = async () => {
     await gcSchedule?.stop();
     access?.close();
+    gcTarget?.tables.unregisterServer();
     await grpc?.close();
     await app.close();
     local.close();

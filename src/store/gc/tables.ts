@@ -19,6 +19,8 @@ const SCHEMA = [
      digest BLOB PRIMARY KEY NOT NULL, -- 20-byte store path digest
      accessed_at INTEGER NOT NULL      -- milliseconds since the epoch of the last narinfo lookup (batched)
    ) WITHOUT ROWID;`,
+  // Servers with the data dir open: a GC or deletion from another process would not be fenced against their pushes.
+  'CREATE TABLE gc_servers (pid INTEGER PRIMARY KEY, started_at INTEGER NOT NULL)',
 ];
 
 /** Store path digests as hex, the key GC's in-memory sets use. */
@@ -49,6 +51,31 @@ export class GcTables {
 
   unlock(): void {
     this.db.prepare('DELETE FROM gc_lock WHERE id = 1 AND pid = ?').run([process.pid]);
+  }
+
+  /** Notes that this process serves the data dir (and collects it, fenced against its own pushes). */
+  registerServer(now: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO gc_servers (pid, started_at) VALUES (?, ?)').run([process.pid, now]);
+  }
+
+  unregisterServer(): void {
+    this.db.prepare('DELETE FROM gc_servers WHERE pid = ?').run([process.pid]);
+  }
+
+  /**
+   * Refuses (NB_ERR_CONFLICT) while another live process serves the data dir: its pushes are fenced against its own
+   * GC only. Rows of processes that are gone (kill -9) are dropped.
+   */
+  requireNoServer(what: string): void {
+    const rows = this.db.prepare('SELECT pid FROM gc_servers').all([]) as Array<{ pid: number }>;
+    for (const { pid } of rows) {
+      if (pid === process.pid) continue;
+      if (!isProcessAlive(pid)) {
+        this.db.prepare('DELETE FROM gc_servers WHERE pid = ?').run([pid]);
+        continue;
+      }
+      throw new NarBridgeError('NB_ERR_CONFLICT', `a server (pid ${pid}) has this data dir open: ${what}`);
+    }
   }
 
   pins(): Map<PathKey, number> {
