@@ -2,7 +2,9 @@
 // closure and the shared dependency still substitute; DELETE is refused with 409 while referenced; a GC killed -9 at
 // pushes racing a background GC (kill -9 mid-GC: gc-crash.test.ts).
 import { afterAll, afterEach, expect, test } from 'vitest';
-import { cleanupE2E, disposeFixtures, hashPart, httpRequest, makeFixtures, makeLargePath, makeTempDir, startServer } from './harness.js';
+import { cleanupE2E, disposeFixtures, hashPart, httpRequest, makeFixtures, makeLargePath, makeTempDir, sha256Base32, startServer } from './harness.js';
+import { randomBytes } from 'node:crypto';
+import { treeNar } from '../store/gc/fixture.js';
 import { cli, packBytes, push, substitutes } from './gc-helpers.js';
 
 afterEach(cleanupE2E);
@@ -20,8 +22,12 @@ test('delete one of two closures sharing a dependency, gc: its unique bytes leav
   const refused = await httpRequest('DELETE', `${server.url}/${hashPart(fx.dep)}.narinfo`);
   expect(refused.status).toBe(409);
   expect(refused.body).toMatch(/referenced by/);
+  expect((await httpRequest('GET', `${server.url}/${hashPart(large)}.narinfo`)).status).toBe(200); // now cached
   expect((await httpRequest('DELETE', `${server.url}/${hashPart(large)}.narinfo`)).status).toBe(200);
   expect((await httpRequest('GET', `${server.url}/${hashPart(large)}.narinfo`)).status).toBe(404);
+  // An interrupted push: its NAR arrived, its narinfo never will.
+  const orphan = treeNar({ orphan: randomBytes(300_000) });
+  expect((await httpRequest('PUT', `${server.url}/nar/${sha256Base32(orphan)}.nar`, orphan)).status).toBe(204);
   await server.stop();
   await cli(['delete', '--data-dir', dataDir, fx.y]);
   // A pinned closure is never deleted, not even recursively through its dependency.
@@ -30,12 +36,18 @@ test('delete one of two closures sharing a dependency, gc: its unique bytes leav
   expect((await cli(['delete', '--recursive', '--data-dir', dataDir, fx.dep], {}, 'fail')).stderr).toMatch(/pinned/);
 
   const before = await packBytes(dataDir);
-  const dry = JSON.parse((await cli(['gc', '--dry-run', '--json', '--data-dir', dataDir])).stdout) as { records: number };
+  // Within its grace period the orphan upload stays; nar-bridge gc's own default (no server running) is no grace.
+  const dry = JSON.parse((await cli(['gc', '--dry-run', '--json', '--gc-upload-grace', '1h', '--data-dir', dataDir])).stdout) as {
+    records: number;
+    uploads: number;
+  };
+  expect(dry).toMatchObject({ records: expect.any(Number), uploads: 0 });
   expect(dry.records).toBeGreaterThan(0);
   expect(await packBytes(dataDir)).toBe(before);
-  const report = JSON.parse((await cli(['gc', '--json', '--data-dir', dataDir])).stdout) as { records: number; diskBytesFreed: number };
-  expect(report.records).toBeGreaterThanOrEqual(dry.records);
-  expect(before - (await packBytes(dataDir))).toBeGreaterThan(4 * 1024 * 1024);
+  const report = JSON.parse((await cli(['gc', '--json', '--data-dir', dataDir])).stdout) as { records: number; uploads: number };
+  expect(report.records).toBe(dry.records + 1);
+  expect(report.uploads).toBe(1);
+  expect(before - (await packBytes(dataDir))).toBeGreaterThan(4 * 1024 * 1024 + 300_000);
   expect((await cli(['verify', '--data-dir', dataDir])).code).toBe(0);
 
   server = await startServer({ dataDir });
