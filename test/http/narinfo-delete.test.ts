@@ -1,11 +1,15 @@
 // DELETE /<hash>.narinfo: a write (a read token or none is refused), the store's refusal becomes 409 with its reason,
-// ?recursive=1 is passed on; without a deleter (no embedded store) the route does not exist.
+// ?recursive=1 is passed on; without a deleter (no embedded store) the route does not exist. Narinfo hits are
+// reported for retention's access times.
 import type { FastifyInstance } from 'fastify';
 import { afterEach, expect, test } from 'vitest';
 import { NarBridgeError } from '../../src/errors.js';
 import { buildServer } from '../../src/http/index.js';
 import { AccessTokens } from '../../src/http/tokens.js';
-import { servedMemoryStore } from '../store/memory-store.js';
+import { SymlinkTarget } from '../../src/castore/index.js';
+import { NixHash, StorePath } from '../../src/nix/index.js';
+import { composeStore } from '../../src/store/index.js';
+import { memoryStore, servedMemoryStore } from '../store/memory-store.js';
 
 const HASH = '0nbcvsdx89wv4wls9gwmk5hdf592vsdh';
 let app: FastifyInstance | undefined;
@@ -45,4 +49,23 @@ test('without a deleter there is no DELETE route', async () => {
   app = await buildServer({ store: servedMemoryStore(), priority: 40 });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   expect((await fetch(`${base}/${HASH}.narinfo`, { method: 'DELETE' })).status).toBe(404);
+});
+
+test('every narinfo served is reported for access times; a miss is not', async () => {
+  const backends = memoryStore();
+  const path = StorePath.parseBasename('0nbcvsdx89wv4wls9gwmk5hdf592vsdh-link');
+  await backends.pathInfos.put({
+    storePath: path,
+    node: { kind: 'symlink', target: SymlinkTarget.fromString('/x') },
+    references: [],
+    narHash: NixHash.fromDigest('sha256', new Uint8Array(32)),
+    narSize: 0,
+    signatures: [],
+  });
+  const accessed: string[] = [];
+  app = await buildServer({ store: composeStore(backends), priority: 40, onPathAccess: (digest) => accessed.push(Buffer.from(digest).toString('hex')) });
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  expect((await fetch(`${base}/${HASH}.narinfo`)).status).toBe(200);
+  expect((await fetch(`${base}/${'1'.repeat(32)}.narinfo`)).status).toBe(404);
+  expect(accessed).toEqual([Buffer.from(path.digest).toString('hex')]);
 });
