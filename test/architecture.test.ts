@@ -52,6 +52,7 @@ const STORE_ROOMS: Record<string, readonly string[]> = {
   pathinfo: ['nar', 'compression'],
   realisations: ['pathinfo'],
   upload: ['nar', 'pathinfo', 'compression'],
+  gc: ['pathinfo'],
 };
 const STORE = join(SRC, 'store');
 

@@ -118,3 +118,12 @@ class CheckedRow implements Row {
     throw new NarBridgeError('NB_ERR_STORAGE', `metadata database: ${this.table}.${column} is not ${expected} (${got})`);
   }
 }
+
+/**
+ * `body` as one write transaction, or as part of the caller's when one is open on `db` (SQLite does not nest them):
+ * how deletions of several components join one garbage-collection sweep.
+ */
+export function writeTransaction<A extends unknown[], R>(db: Database, body: (...args: A) => R): (...args: A) => R {
+  const own = db.transaction(body);
+  return (...args: A) => (db.inTransaction ? body(...args) : own.immediate(...args));
+}

@@ -10,6 +10,7 @@ import { KEYS_USAGE } from './keys.js';
 import { LS_USAGE } from './ls.js';
 import { MIGRATE_USAGE } from './migrate.js';
 import { VERIFY_USAGE } from './verify.js';
+import { DELETE_USAGE, GC_USAGE, PIN_USAGE, PINS_USAGE, UNPIN_USAGE } from './gc.js';
 
 const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL] …
 
@@ -50,10 +51,14 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
                                 'http://H:P/PATH?trusted-public-keys=name:KEY%20name2:KEY2&priority=N'
   --upstream-miss-ttl SECONDS   answer a path no upstream had as absent for this long (default 60)
   --composition FILE            TOML or JSON file composing tiered services (see README, Composition)
+  --gc-interval DUR             collect garbage in the background this often (30m, 6h; env NAR_BRIDGE_GC_INTERVAL)
+  --gc-max-size SIZE            evict least recently used paths until their NarSizes fit in SIZE (env NAR_BRIDGE_GC_MAX_SIZE)
+  --gc-max-age DUR              evict paths not looked up for DUR (env NAR_BRIDGE_GC_MAX_AGE)
+  --gc-upload-grace DUR         keep a NAR no narinfo claimed this long (default 24h; env NAR_BRIDGE_GC_UPLOAD_GRACE)
 
 `;
 
-export type Command = 'serve' | 'keys' | 'import' | 'info' | 'export' | 'ls' | 'cat' | 'verify' | 'migrate';
+export type Command = 'serve' | 'keys' | 'import' | 'info' | 'export' | 'ls' | 'cat' | 'verify' | 'migrate' | 'gc' | 'delete' | 'pin' | 'unpin' | 'pins';
 
 /** Each command: one line for the list, and its full usage. */
 const COMMANDS: Readonly<Record<Command, { readonly summary: string; readonly usage: string }>> = {
@@ -66,6 +71,11 @@ const COMMANDS: Readonly<Record<Command, { readonly summary: string; readonly us
   cat: { summary: 'print one file of a store path', usage: CAT_USAGE },
   migrate: { summary: 'create or upgrade the PostgreSQL schema of the metadata services', usage: MIGRATE_USAGE },
   verify: { summary: 're-hash every stored object; report what is corrupt and which paths it breaks', usage: VERIFY_USAGE },
+  gc: { summary: 'delete what no stored path needs (and evict by size or age); give the disk space back', usage: GC_USAGE },
+  delete: { summary: 'delete store paths (refused while a kept path refers to them)', usage: DELETE_USAGE },
+  pin: { summary: 'keep store paths and their closures from eviction and deletion', usage: PIN_USAGE },
+  unpin: { summary: 'remove pins', usage: UNPIN_USAGE },
+  pins: { summary: 'list pinned store paths', usage: PINS_USAGE },
 };
 
 export function isCommand(name: string): name is Command {

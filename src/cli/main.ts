@@ -1,6 +1,7 @@
 // The composition root: argv/env → settings → store → HTTP server. Help texts live in help.ts, exit codes in fail.ts.
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { buildServer, HttpMetrics } from '../http/index.js';
+import { buildServer, GcMetrics, HttpMetrics } from '../http/index.js';
+import { startGcSchedule, type GcSchedule } from './gc-schedule.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
@@ -8,6 +9,7 @@ import { lsCommand } from './ls.js';
 import { catCommand } from './cat.js';
 import { verifyCommand } from './verify.js';
 import { migrateCommand } from './migrate.js';
+import { deleteCommand, gcCommand, pinCommand, pinsCommand, unpinCommand } from './gc.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
 import { cached, STATS_MAX_AGE_MS } from './store-stats.js';
@@ -19,7 +21,7 @@ import { serveSettings, type ServeSettings } from './settings.js';
 import { prettyLogStream } from './pretty-log.js';
 import { keysCommand } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
-import { composeStore, GuardedRealisationService, type UpstreamLog } from '../store/index.js';
+import { AccessRecorder, composeStore, deleteStorePaths, GuardedRealisationService, type GcTarget, type UpstreamLog } from '../store/index.js';
 import { CompositionMetrics } from './composition-metrics.js';
 import { upstreamComposition } from './upstream-store.js';
 import { readComposition, withTiers } from './tiers.js';
@@ -64,6 +66,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await verifyCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
       case 'migrate':
         return await migrateCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
+      case 'gc':
+        return await gcCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
+      case 'delete':
+        return await deleteCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
+      case 'pin':
+        return await pinCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
+      case 'unpin':
+        return await unpinCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
+      case 'pins':
+        return await pinsCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
     }
   } catch (err) {
     const failed = failure(err, command);
@@ -101,6 +113,10 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     ...upstreamComposition(settings.composition, compositionMetrics, upstreamLog),
   });
   const stats = cached(local.stats, STATS_MAX_AGE_MS);
+  // GC, deletion and access times need every service embedded and no tiers (a tier's contents are another store's).
+  const gcTarget: GcTarget | null = local.gc && compositionFile === null ? { ...local.gc, ...(store.forgetPaths ? { forgetPaths: store.forgetPaths } : {}) } : null;
+  const access = gcTarget ? new AccessRecorder(gcTarget.tables) : null;
+  gcTarget?.tables.registerServer(Date.now());
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),
@@ -111,10 +127,19 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     realisations: new GuardedRealisationService(local.realisations, trust.uploadPolicy),
     metrics: new HttpMetrics(registry, stats, worker ? { exposition: worker.metricsOf(registry) } : {}),
     ready: () => storeWritable(settings.dataDir),
+    ...(gcTarget ? { deletePaths: (digests: readonly Uint8Array[], recursive: boolean) => deleteStorePaths(gcTarget, digests, recursive) } : {}),
+    ...(access ? { onPathAccess: (digest: Uint8Array) => access.accessed(digest) } : {}),
     landing: { publicKeys: trust.signingKeys.map((key) => key.publicKey().toString()), totals: stats, ...(local.recent ? { recent: local.recent } : {}) },
   });
   let grpc: GrpcListener | null = null;
+  const { intervalMs } = settings.gc;
+  const gcSchedule: GcSchedule | null =
+    gcTarget && intervalMs !== null ? startGcSchedule(gcTarget, { ...settings.gc, intervalMs }, app.log.child({ component: 'gc' }), new GcMetrics(registry)) : null;
+  if (!gcTarget && intervalMs !== null) app.log.warn({}, '--gc-interval ignored: garbage collection works on the embedded store without tiers');
   const close = async () => {
+    await gcSchedule?.stop();
+    access?.close();
+    gcTarget?.tables.unregisterServer();
     await grpc?.close();
     await app.close();
     local.close();

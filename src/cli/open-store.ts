@@ -1,13 +1,15 @@
 // The embedded default store: blobs in pack files (src/castore/blob/pack), everything else in one SQLite file.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hasLegacyLayout, migrateLegacyLayout, openDatabase, PackBlobService, SqliteDirectoryService, type Database } from '../castore/index.js';
+import { hasLegacyLayout, migrateLegacyLayout, openDatabase, PackBlobService, SqliteDirectoryService, WriteFence, type Database } from '../castore/index.js';
 import {
+  GcTables,
   SqliteBuildLogIndex,
   SqliteNarUploadIndex,
   SqlitePathInfoService,
   SqliteRealisationService,
   type BuildLogIndex,
+  type GcTarget,
   type RealisationService,
   type RecentPathInfos,
   type Store,
@@ -23,6 +25,11 @@ export interface OpenStore {
   readonly recent: RecentPathInfos | null;
   /** The embedded blob engine, or null when --blob-service-addr put blobs elsewhere. */
   readonly packs: PackBlobService | null;
+  /**
+   * What garbage collection works on: null unless every service is the embedded one. `forgetPaths` is for the
+   * server to add (its PathInfo cache).
+   */
+  readonly gc: Omit<GcTarget, 'forgetPaths'> | null;
   /** Counts and sizes, measured now. */
   stats(): Promise<EmbeddedStoreStats>;
   close(): void;
@@ -35,18 +42,24 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
   const pathInfos = new SqlitePathInfoService(db);
   const blobs = overrides.blobs ?? (await openPacks(dataDir, db));
   const packs = blobs instanceof PackBlobService ? blobs : null;
+  const directories = overrides.directories ?? new SqliteDirectoryService(db);
+  const fence = new WriteFence();
   const store: Store = {
     blobs,
-    directories: overrides.directories ?? new SqliteDirectoryService(db),
+    directories,
     pathInfos: overrides.pathInfos ?? pathInfos,
     narUploads: overrides.narUploads ?? new SqliteNarUploadIndex(db),
+    fence,
   };
+  const buildLogs = overrides.buildLogs ?? new SqliteBuildLogIndex(db);
+  const embedded = packs && directories instanceof SqliteDirectoryService && !overrides.pathInfos && !overrides.narUploads && !overrides.buildLogs;
   return {
     store,
-    buildLogs: overrides.buildLogs ?? new SqliteBuildLogIndex(db),
+    buildLogs,
     realisations: new SqliteRealisationService(db),
     recent: overrides.pathInfos ? null : pathInfos,
     packs,
+    gc: embedded ? { tables: new GcTables(db), pathInfos, directories, packs, fence } : null,
     stats: () => measureEmbeddedStore(dataDir, db, packs, pathInfos),
     close: () => {
       void packs?.close(); // stops at once; what was never flushed is an uncommitted tail the next open cuts off

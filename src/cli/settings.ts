@@ -10,6 +10,7 @@ import { TRUST_OPTIONS, trustSettings, type TrustSettings } from './trust-settin
 import { COMPOSITION_OPTIONS, compositionSettings, type CompositionSettings } from './composition-settings.js';
 import { namingTheSource, withConfigFile, type OptionValues } from './config-file.js';
 import { LOG_FORMATS, type LogFormat } from './pretty-log.js';
+import { GC_OPTIONS, gcSettings, type GcSettings } from './gc-settings.js';
 
 /** Where the store lives; `serve` and the commands that open the store without serving (import, export, ls, cat). */
 export interface StoreSettings {
@@ -39,6 +40,8 @@ export interface ServeSettings extends StoreSettings {
   readonly composition: CompositionSettings;
   /** Processes serving requests; 1 serves from this process alone, more fork worker processes (workers.ts). */
   readonly workers: number;
+  /** Background garbage collection and retention. */
+  readonly gc: GcSettings;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -65,6 +68,7 @@ export const SERVE_OPTIONS = {
   workers: { type: 'string' },
   ...TRUST_OPTIONS,
   ...COMPOSITION_OPTIONS,
+  ...GC_OPTIONS,
 } as const;
 
 /** `--config FILE`: names the config file, so it is not a key in one. */
@@ -101,6 +105,7 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
     workers,
+    gc: gcSettings(values, env),
   };
 }
 

@@ -86,7 +86,7 @@ function parseCount(flag: string, text: string): number {
 }
 
 /** A byte count, optionally with a binary suffix: 512K, 64M, 8G. */
-function parseBytes(flag: string, text: string): number {
+export function parseBytes(flag: string, text: string): number {
   const match = /^(\d+)([KMGT]?)$/i.exec(text);
   const value = Number(match?.[1]) * (UNITS[match?.[2]?.toUpperCase() ?? ''] ?? Number.NaN);
   if (!Number.isSafeInteger(value) || value < 1) throw new NarBridgeError('NB_ERR_CONFIG', `${flag} must be a byte count like 1048576, 512K, 64M or 8G`);

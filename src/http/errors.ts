@@ -16,6 +16,7 @@ const READ_STATUS: Record<ErrorCode, number> = {
   NB_ERR_UNSUPPORTED: 400,
   NB_ERR_UNAUTHENTICATED: 401,
   NB_ERR_FORBIDDEN: 403,
+  NB_ERR_CONFLICT: 409,
   NB_ERR_TIMEOUT: 408,
   NB_ERR_UPSTREAM: 502,
   NB_ERR_STORAGE: 500,
@@ -38,6 +39,7 @@ const UPLOAD_STATUS: Record<ErrorCode, 400 | 401 | 403 | 413> = {
   // Nix 2.8 reports 401 on a PUT cleanly (no retry), with our WWW-Authenticate and message.
   NB_ERR_UNAUTHENTICATED: 401,
   NB_ERR_FORBIDDEN: 403,
+  NB_ERR_CONFLICT: 400,
   // Never 408 on a PUT: Nix retries it and hangs (nix-http-protocol.md §8.3).
   NB_ERR_TIMEOUT: 400,
   NB_ERR_UPSTREAM: 403,

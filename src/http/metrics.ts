@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { RequestObservation, RequestObserver } from './observe.js';
 
 /** What the store holds, as the composition root can measure it (counts from SQLite, sizes from disk). */
-interface StoreStats {
+export interface StoreStats {
   readonly blobs: number;
   readonly directories: number;
   readonly pathInfos: number;
@@ -87,5 +87,41 @@ export class HttpMetrics implements RequestObserver {
     this.#duration.observe({ method: o.method, route: o.route }, o.durationMs / 1000);
     this.#bytesServed.inc({ route: o.route }, o.bytesOut);
     this.#bytesIngested.inc({ route: o.route }, o.bytesIn);
+  }
+}
+
+/** What one garbage-collection run did, as GcMetrics counts it. */
+export interface GcRunFacts {
+  readonly ok: boolean;
+  readonly durationMs: number;
+  readonly objects: number;
+  readonly diskBytesFreed: number;
+}
+
+/** Background garbage collection: runs by outcome, duration, what was reclaimed, last success. */
+export class GcMetrics {
+  readonly #runs: Counter<'outcome'>;
+  readonly #duration: Histogram;
+  readonly #objects: Counter;
+  readonly #bytes: Counter;
+  readonly #lastSuccess: Gauge;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.#runs = new Counter({ name: 'nar_bridge_gc_runs_total', help: 'Garbage collection runs by outcome (ok, failed, skipped)', labelNames: ['outcome'], registers });
+    this.#duration = new Histogram({ name: 'nar_bridge_gc_duration_seconds', help: 'Time a garbage collection run took', buckets: [0.1, 1, 10, 60, 600, 3600], registers });
+    this.#objects = new Counter({ name: 'nar_bridge_gc_reclaimed_objects_total', help: 'Blobs, chunks and Directories deleted by garbage collection', registers });
+    this.#bytes = new Counter({ name: 'nar_bridge_gc_reclaimed_bytes_total', help: 'Pack file bytes given back to the file system', registers });
+    this.#lastSuccess = new Gauge({ name: 'nar_bridge_gc_last_success_timestamp_seconds', help: 'When the last garbage collection run finished', registers });
+  }
+
+  ran(facts: GcRunFacts | 'skipped'): void {
+    if (facts === 'skipped') return void this.#runs.inc({ outcome: 'skipped' });
+    this.#runs.inc({ outcome: facts.ok ? 'ok' : 'failed' });
+    this.#duration.observe(facts.durationMs / 1000);
+    if (!facts.ok) return;
+    this.#objects.inc(facts.objects);
+    this.#bytes.inc(Math.max(0, facts.diskBytesFreed));
+    this.#lastSuccess.set(Date.now() / 1000);
   }
 }

@@ -21,6 +21,7 @@ import type { LandingFacts } from './ui/landing.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
 import { narInfoRoutes } from './routes/narinfo.js';
+import { narInfoDeleteRoutes, type DeletePaths } from './routes/narinfo-delete.js';
 import { realisationRoutes } from './routes/realisations.js';
 
 export interface ServerOptions {
@@ -41,6 +42,10 @@ export interface ServerOptions {
   readonly ready?: () => Promise<void>;
   /** Public keys, store totals and recent paths for the landing page at `/`. */
   readonly landing?: LandingFacts;
+  /** Store path deletion (DELETE /<hash>.narinfo); without it the route does not exist. */
+  readonly deletePaths?: DeletePaths;
+  /** Told the 20-byte digest of every narinfo served (retention by last access). */
+  readonly onPathAccess?: (digest: Uint8Array) => void;
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -82,7 +87,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(cacheInfoRoutes, { priority });
   await app.register(healthRoutes, { store, ...(options.ready ? { ready: options.ready } : {}) });
   if (metrics) await app.register(metricsRoutes, { metrics });
-  await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs });
+  await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs, ...(options.onPathAccess ? { onPathAccess: options.onPathAccess } : {}) });
+  if (options.deletePaths) await app.register(narInfoDeleteRoutes, { deletePaths: options.deletePaths });
   await app.register(narRoutes, { store });
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });

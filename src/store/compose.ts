@@ -36,6 +36,16 @@ export function composeStore(backends: Store, composition: StoreComposition = {}
   if (signingKeys.length > 0) pathInfos = new SigningPathInfoService(pathInfos, signingKeys, calculator, log);
   if (upstreams.length > 0) pathInfos = new UpstreamPathInfoService(pathInfos, backends, upstreams, upstreamSettings);
   // narinfo lookups are the hottest request a cache gets; see CachingPathInfoService for what it may serve stale.
-  pathInfos = new CachingPathInfoService(pathInfos, cachePeers ? { peers: cachePeers } : {});
-  return { ...backends, pathInfos: new GuardedPathInfoService(pathInfos, backends, calculator, uploadPolicy) };
+  const cache = new CachingPathInfoService(pathInfos, cachePeers ? { peers: cachePeers } : {});
+  return {
+    ...backends,
+    pathInfos: new GuardedPathInfoService(cache, backends, calculator, uploadPolicy),
+    // A path deleted here must not be served from this process's cache, nor from any other worker's.
+    forgetPaths: (digests) => {
+      for (const digest of digests) {
+        cache.forget(digest);
+        void cachePeers?.changed(digest);
+      }
+    },
+  };
 }

@@ -34,3 +34,4 @@ export { TieredPathInfoService } from './pathinfo/tiered.js';
 export { checkRealisationPolicy, GuardedRealisationService, type RealisationService } from './realisations/service.js';
 export { MemoryRealisationService } from './realisations/memory.js';
 export { SqliteRealisationService } from './realisations/sqlite.js';
+export * from './gc/index.js';

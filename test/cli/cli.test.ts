@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'bin', 'nar-bridge.js');
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const COMMANDS = ['serve', 'keys', 'import', 'info', 'export', 'ls', 'cat'];
+const COMMANDS = ['serve', 'keys', 'import', 'info', 'export', 'ls', 'cat', 'gc', 'delete', 'pin', 'unpin', 'pins'];
 /** Unprivileged, so permission checks apply (root bypasses them). */
 const NOBODY = 65534;
 /** Root, to drop to nobody; and nobody must be able to run this node (not so for one npx put under /root/.npm). */

@@ -74,6 +74,10 @@ const ROWS: Readonly<Record<string, Row>> = {
   'grpc-tls-cert': { toml: '"/c.pem"', env: '/e.pem', flag: ['/f.pem'], read: (s) => s.grpcTlsCertFile, fromConfig: '/c.pem', fromEnv: '/e.pem', fromFlag: '/f.pem' },
   'grpc-tls-key': { toml: '"/c.key"', env: '/e.key', flag: ['/f.key'], read: (s) => s.grpcTlsKeyFile, fromConfig: '/c.key', fromEnv: '/e.key', fromFlag: '/f.key' },
   composition: { toml: '"/c.toml"', env: '/e.toml', flag: ['/f.toml'], read: (s) => s.composition.compositionFile, fromConfig: '/c.toml', fromEnv: '/e.toml', fromFlag: '/f.toml' },
+  'gc-interval': { toml: '"10m"', env: '2h', flag: ['3d'], read: (s) => s.gc.intervalMs, fromConfig: 600_000, fromEnv: 7_200_000, fromFlag: 3 * 86_400_000 },
+  'gc-max-size': { toml: '"1G"', env: '2G', flag: ['3G'], read: (s) => s.gc.retention.maxSizeBytes, fromConfig: 1024 ** 3, fromEnv: 2 * 1024 ** 3, fromFlag: 3 * 1024 ** 3 },
+  'gc-max-age': { toml: '"1d"', env: '2d', flag: ['3d'], read: (s) => s.gc.retention.maxAgeMs, fromConfig: 86_400_000, fromEnv: 2 * 86_400_000, fromFlag: 3 * 86_400_000 },
+  'gc-upload-grace': { toml: '"1h"', env: '2h', flag: ['30s'], read: (s) => s.gc.uploadGraceMs, fromConfig: 3_600_000, fromEnv: 7_200_000, fromFlag: 30_000 },
 };
 
 const flagArgs = (key: string, values: readonly string[]) =>

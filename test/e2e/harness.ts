@@ -518,7 +518,7 @@ export interface HttpResult {
 }
 
 export async function httpRequest(
-  method: 'GET' | 'HEAD' | 'PUT',
+  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE',
   url: string,
   body?: Uint8Array | string,
   contentType?: string,

@@ -1,9 +1,9 @@
 // SqliteDirectoryService: canonical Directory bytes in the embedded database, keyed by digest.
 import { NarBridgeError } from '../../errors.js';
 import type { CallOptions } from '../call-options.js';
-import type { B3Digest } from '../digest.js';
+import { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
-import { migrate, readRow, type Database } from '../sqlite.js';
+import { migrate, readRow, writeTransaction, type Database } from '../sqlite.js';
 import { ValidatingPutter, type PendingDirectory } from './putter.js';
 import type { DirectoryPutter, DirectoryService } from './service.js';
 import { decodeStoredDirectory } from './stored.js';
@@ -35,6 +35,8 @@ export class SqliteDirectoryService implements DirectoryService {
   readonly #select;
   readonly #selectSize;
   readonly #insertBatch;
+  readonly #deleteBatch;
+  readonly #digests;
 
   constructor(db: Database) {
     migrate(db, 'castore.directories', SCHEMA);
@@ -45,6 +47,26 @@ export class SqliteDirectoryService implements DirectoryService {
     this.#insertBatch = db.transaction((batch: readonly PendingDirectory[]) => {
       for (const { digest, directory, bytes } of batch) insert.run([digest.bytes, directory.size, bytes]);
     });
+    const remove = db.prepare('DELETE FROM castore_directories WHERE digest = ?');
+    this.#deleteBatch = writeTransaction(db, (digests: readonly B3Digest[]) => digests.reduce((n, d) => n + remove.run([d.bytes]).changes, 0));
+    this.#digests = db.prepare('SELECT digest FROM castore_directories').raw(true);
+  }
+
+  /**
+   * Every stored digest. Collected before returning: a caller deleting some of them (GC) must not do it while a
+   * statement over the table is still stepping.
+   */
+  digests(): B3Digest[] {
+    return (run('read', () => this.#digests.all([])) as Array<[Uint8Array | ArrayBuffer]>).map(([d]) => B3Digest.parse(new Uint8Array(d)));
+  }
+
+  /**
+   * Deletes `digests` in one transaction (synchronous, so it can join a caller's transaction on the same database);
+   * returns how many were stored. The caller deletes whole unreachable graphs at once: a stored Directory must keep
+   * implying its whole graph is stored (requireStoredRoot relies on it).
+   */
+  delete(digests: readonly B3Digest[]): number {
+    return run('write', () => this.#deleteBatch(digests)) as number;
   }
 
   async get(digest: B3Digest, opts?: CallOptions): Promise<Directory | null> {

@@ -11,11 +11,13 @@ interface NarInfoOptions {
   readonly store: GuardedStore;
   readonly maxNarInfoBytes?: number;
   readonly uploadIdleTimeoutMs?: number;
+  /** Told the digest of every narinfo served. */
+  readonly onPathAccess?: (digest: Uint8Array) => void;
 }
 
 export async function narInfoRoutes(
   app: FastifyInstance,
-  { store, maxNarInfoBytes = DEFAULT_MAX_NARINFO_BYTES, uploadIdleTimeoutMs = DEFAULT_UPLOAD_IDLE_TIMEOUT_MS }: NarInfoOptions,
+  { store, maxNarInfoBytes = DEFAULT_MAX_NARINFO_BYTES, uploadIdleTimeoutMs = DEFAULT_UPLOAD_IDLE_TIMEOUT_MS, onPathAccess }: NarInfoOptions,
 ): Promise<void> {
   // PathInfos are immutable and a caching service hands out the same object per hit: format each once.
   const texts = new WeakMap<PathInfo, string>();
@@ -31,6 +33,7 @@ export async function narInfoRoutes(
     const info = await store.pathInfos.get(parseStorePathHashPart(request.params.hash));
     // A miss is an answer, not a failure (and the commonest one): no error object, no stack capture.
     if (!info) return reply.code(404).type('text/plain; charset=utf-8').send('no such path\n');
+    onPathAccess?.(info.storePath.digest);
     return sendEncoded(request, reply.type('text/x-nix-narinfo'), textOf(info));
   });
 

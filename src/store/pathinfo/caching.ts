@@ -60,7 +60,7 @@ export class CachingPathInfoService implements PathInfoService {
     this.#maxEntries = maxEntries;
     this.#ttlMs = ttlMs;
     this.#peers = peers;
-    peers?.subscribe((digest) => this.#forget(keyOf(digest)));
+    peers?.subscribe((digest) => this.forget(digest));
   }
 
   async get(digest: StorePathDigest, opts?: CallOptions): Promise<PathInfo | null> {
@@ -95,7 +95,7 @@ export class CachingPathInfoService implements PathInfoService {
     try {
       await this.inner.put(info, opts);
     } finally {
-      this.#forget(keyOf(info.storePath.digest));
+      this.forget(info.storePath.digest);
       await this.#peers?.changed(info.storePath.digest);
     }
   }
@@ -104,7 +104,9 @@ export class CachingPathInfoService implements PathInfoService {
     return this.inner.list(opts);
   }
 
-  #forget(key: string): void {
+  /** Drops what is cached for a path deleted behind this cache's back (GC, deletion), and gets in flight for it. */
+  forget(digest: Uint8Array): void {
+    const key = keyOf(digest);
     this.#entries.delete(key);
     for (const read of this.#reads.get(key) ?? []) read.stale = true;
   }

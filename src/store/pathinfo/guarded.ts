@@ -1,7 +1,7 @@
 // GuardedPathInfoService: the one gate every PathInfo write passes, whichever door it came through. A new path is
 // stored only once its NarHash/NarSize match the graph it names and the upload policy accepts it; a path we hold
 // keeps its contents for good, and a put of the same contents only adds signatures.
-import type { CallOptions } from '../../castore/index.js';
+import { asWriter, requireStoredRoot, type CallOptions, type WriteFence } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import type { Signature, StorePathDigest } from '../../nix/index.js';
 import type { Castore } from '../../castore/index.js';
@@ -20,7 +20,7 @@ export class GuardedPathInfoService implements PathInfoService {
 
   constructor(
     private readonly inner: PathInfoService,
-    private readonly castore: Castore,
+    private readonly castore: Castore & { readonly fence?: WriteFence },
     private readonly calculator: NarCalculator,
     private readonly policy: UploadPolicy,
   ) {}
@@ -45,7 +45,9 @@ export class GuardedPathInfoService implements PathInfoService {
   }
 
   #write(info: PathInfo, verify: () => Promise<VerifiedPathInfo>, opts?: CallOptions): Promise<void> {
-    return this.#writes.run(info.storePath.digest, async () => {
+    // A writer behind the GC fence, re-checking presence inside it: objects a GC swept before this write began are
+    // seen missing here, and no GC sweeps until the PathInfo is in.
+    return asWriter(this.castore.fence, () => this.#writes.run(info.storePath.digest, async () => {
       const held = await this.inner.get(info.storePath.digest, opts);
       if (held && !sameContents(held, info)) {
         throw new NarBridgeError('NB_ERR_FORBIDDEN', `${info.storePath.basename} is already stored with another NarHash or contents; store paths are immutable`);
@@ -54,14 +56,17 @@ export class GuardedPathInfoService implements PathInfoService {
       const verified = await verify();
       const kept: PathInfo = held ? { ...held, signatures: mergeSignatures(held.signatures, info.signatures) } : verified;
       await checkUploadPolicy(kept, this.policy, this.castore, this.calculator, opts);
+      await requireStoredRoot(this.castore, kept.node, opts);
       await this.inner.put(kept, opts);
-    });
+    }));
   }
 }
 
 /** The store's PathInfos behind the gate: what the HTTP and gRPC doors are handed. */
 export interface GuardedStore extends Store {
   readonly pathInfos: GuardedPathInfoService;
+  /** Makes the PathInfo cache forget paths deleted underneath it (GC, deletion): their narinfos 404 at once. */
+  readonly forgetPaths?: (digests: readonly Uint8Array[]) => void;
 }
 
 /** Union, keeping order: concurrent `nix store sign` runs must not drop each other's signatures. */

@@ -12,7 +12,7 @@ import { CASTORE_NAR_PREFIX, decodeNodeText } from '../narinfo.js';
 import type { PathInfo } from '../path-info.js';
 import type { Store } from '../store.js';
 import { StreamDigest } from '../nar/measure.js';
-import { requireStoredRoot } from '../../castore/index.js';
+import { asWriter, requireStoredRoot } from '../../castore/index.js';
 import type { GuardedStore } from '../pathinfo/guarded.js';
 import { verifiedByIngest } from '../pathinfo/verified.js';
 
@@ -59,13 +59,16 @@ export async function receiveNar(store: Store, fileHash: Uint8Array, body: Async
     if (plain) file.countOnly();
   };
   const nar = capExpansion(decompress(capUploadSize(file.tap(body), limits.maxNarSize), { brotli, detected: whenDetected }), () => file.size, limits);
-  const { node, narHash, narSize } = await ingestNar(nar, store, { ...call, limits: limits.nar });
-  if (!Buffer.from(plain ? narHash.digest : file.sha256).equals(fileHash)) {
-    throw new NarBridgeError('NB_ERR_HASH_MISMATCH', 'uploaded file does not match the sha256 in its URL');
-  }
-  const upload: UploadedNar = { node, narHash, narSize, fileSize: file.size };
-  await store.narUploads.put(fileHash, upload, opts);
-  return upload;
+  // One writer from ingest to upload record: a GC must not take what the NAR deduplicated against in between.
+  return asWriter(store.fence, async () => {
+    const { node, narHash, narSize } = await ingestNar(nar, store, { ...call, limits: limits.nar });
+    if (!Buffer.from(plain ? narHash.digest : file.sha256).equals(fileHash)) {
+      throw new NarBridgeError('NB_ERR_HASH_MISMATCH', 'uploaded file does not match the sha256 in its URL');
+    }
+    const upload: UploadedNar = { node, narHash, narSize, fileSize: file.size };
+    await store.narUploads.put(fileHash, upload, opts);
+    return upload;
+  });
 }
 
 /**
@@ -85,11 +88,14 @@ export async function receiveNarInfo(store: GuardedStore, pathDigest: StorePathD
     await store.pathInfos.put(info, opts);
     return info;
   }
-  const { fileHash, upload } = await uploadNamed(store, narInfo, opts);
-  const info = verifiedByIngest(pathInfoOf(narInfo, upload.node), upload);
-  await store.pathInfos.putVerified(info, opts);
-  await store.narUploads.claim(fileHash, pathDigest, opts);
-  return info;
+  // One writer from the upload's presence check to its claim (see WriteFence).
+  return asWriter(store.fence, async () => {
+    const { fileHash, upload } = await uploadNamed(store, narInfo, opts);
+    const info = verifiedByIngest(pathInfoOf(narInfo, upload.node), upload);
+    await store.pathInfos.putVerified(info, opts);
+    await store.narUploads.claim(fileHash, pathDigest, opts);
+    return info;
+  });
 }
 
 /** The upload record of the NAR a narinfo's URL names (and its file hash), once its objects are stored. */

@@ -109,7 +109,9 @@ export async function migrateLegacyLayout(dataDir: string, packs: PackBlobServic
   if (budget > 0 && problems.length === 0) {
     for (const dir of [blobDir, chunkDir]) await removeEmptyTree(dir);
   }
-  progress(`migration into packs: ${blobs} blobs (${(bytes / 1024 / 1024).toFixed(0)} MiB), ${chunkLists} chunk lists moved${problems.length ? `, ${problems.length} problems` : ''}`);
+  progress(
+    `migration into packs: ${blobs} blobs (${(bytes / 1024 / 1024).toFixed(0)} MiB), ${chunkLists} chunk lists moved${problems.length ? `, ${problems.length} problems` : ''}`,
+  );
   return { blobs, bytes, chunkLists, problems };
 }
 

@@ -162,20 +162,22 @@ export class PackAppender {
     this.#bufferDone = new Deferred();
     this.#inFlight += length;
     // After a failed write nothing more is written, but every later buffer's waiters still hear about it.
-    this.#lastWrite = this.#lastWrite.catch(() => undefined).then(async () => {
-      try {
-        this.#throwIfFailed();
-        for (let at = 0; at < length; ) at += await fdWrite(this.fd, buffer, at, length - at, position + at);
-        this.#written = position + length;
-        done.resolve();
-      } catch (err) {
-        this.#failure ??= err;
-        done.reject(err);
-        throw err;
-      } finally {
-        this.#inFlight -= length;
-      }
-    });
+    this.#lastWrite = this.#lastWrite
+      .catch(() => undefined)
+      .then(async () => {
+        try {
+          this.#throwIfFailed();
+          for (let at = 0; at < length; ) at += await fdWrite(this.fd, buffer, at, length - at, position + at);
+          this.#written = position + length;
+          done.resolve();
+        } catch (err) {
+          this.#failure ??= err;
+          done.reject(err);
+          throw err;
+        } finally {
+          this.#inFlight -= length;
+        }
+      });
     this.#lastWrite.catch(() => undefined); // reported through `done` and sync(); the chain itself is never awaited alone
   }
 

@@ -2,18 +2,19 @@
 // records appended to pack files (format.ts) in the order they were written; the index (pack-index.ts) maps digests
 // to places. close() makes a blob readable; flush() makes everything closed so far durable with one fsync per pack
 // and one SQLite transaction.
-import { mkdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { isEnoent, NarBridgeError } from '../../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest } from '../../digest.js';
 import type { Database } from '../../sqlite.js';
+import { isProcessAlive } from '../../process-alive.js';
 import { ChunkCutter } from '../chunk-cutter.js';
 import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import type { CallOptions } from '../../call-options.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender, type Appended } from './pack-appender.js';
-import { PackIndex, type ChunkList, type RecordPlace } from './pack-index.js';
+import { PackIndex, type ChunkList, type IndexedRecord, type RecordPlace } from './pack-index.js';
 import { PackReader, planRuns, type Run, type WantedRecord } from './pack-reader.js';
 
 export interface PackStoreOptions {
@@ -183,6 +184,77 @@ export class PackBlobService implements BlobService {
     await this.#reader.close();
   }
 
+  /**
+   * Drops `digests` (blobs, chunk lists, chunks) from the index; an object closed here but not yet flushed is kept,
+   * as are the chunks of a list not yet flushed. Synchronous, so a caller can make it part of a larger transaction
+   * on the same database. The bytes stay on disk until repack().
+   */
+  deleteObjects(digests: readonly B3Digest[]): { records: number; lists: number; bytes: number } {
+    const pendingChunks = new Set<string>();
+    for (const list of this.#pendingLists.values()) for (const chunk of list.chunks) pendingChunks.add(chunk.digest.toHex());
+    const unflushed = (hex: string) => this.#pending.has(hex) || this.#pendingLists.has(hex) || pendingChunks.has(hex);
+    return this.#index.deleteObjects(digests.filter((d) => !unflushed(d.toHex())));
+  }
+
+  /**
+   * Gives back the disk space of deleted objects: a sealed pack nothing points at is removed; one whose live share is
+   * at most `maxLiveShare` has its live records copied into a new pack (fsynced), the index re-pointed in one
+   * transaction, then the old file removed. `beforeRemove` runs between the re-pointing and the unlink (a test hook
+   * for crashes; a crash anywhere leaves a pack whose rows are gone, and the next repack removes it).
+   */
+  async repack(
+    maxLiveShare: number,
+    hooks: { beforeRemove?: () => void | Promise<void> } = {},
+  ): Promise<{ packsRemoved: number; bytesFreed: number; bytesCopied: number }> {
+    this.#checkOpen();
+    // The shared pack and idle ones are sealed first (the next write starts a new one), so their dead bytes count too;
+    // a pack an ingest in flight is appending to stays its own and is left for a later run.
+    const sealing = [...(this.#defaultActive ? [this.#defaultActive] : []), ...this.#idle.splice(0).map((idle) => Promise.resolve(idle))];
+    this.#defaultActive = null;
+    for (const active of sealing) {
+      await active.then(
+        (appender) => {
+          appender.retired = true;
+        },
+        () => undefined,
+      );
+    }
+    await this.flush();
+    let packsRemoved = 0;
+    let bytesFreed = 0;
+    let bytesCopied = 0;
+    // A pack file without an index row is what a crash between a repack's re-pointing and its unlink left (a row is
+    // always inserted before its file is created, so listing files before reading rows cannot catch a new pack).
+    const files = readdirSync(this.dir).filter((name) => /^[0-9a-f]{8}\.pack$/.test(name));
+    const indexed = new Set(this.#index.packs().map((p) => packFileName(p.id)));
+    for (const name of files) {
+      if (indexed.has(name)) continue;
+      bytesFreed += fileSize(join(this.dir, name)) ?? 0;
+      unlinkSync(join(this.dir, name));
+      packsRemoved++;
+    }
+    for (const pack of this.#index.packs()) {
+      if (pack.ownerPid !== null) continue;
+      const path = join(this.dir, packFileName(pack.id));
+      const payload = pack.durableBytes - PACK_HEADER_BYTES;
+      if (pack.liveBytes > 0 && pack.liveBytes > payload * maxLiveShare) continue;
+      const records = pack.liveBytes > 0 ? this.#index.recordsIn(pack.id) : [];
+      if (records.length === 0) {
+        this.#index.repoint(pack.id, pack.id, pack.durableBytes, []);
+      } else {
+        const copy = await this.#copyRecords(records);
+        this.#index.repoint(pack.id, copy.id, copy.durableBytes, copy.records);
+        bytesCopied += copy.durableBytes - PACK_HEADER_BYTES;
+      }
+      await hooks.beforeRemove?.();
+      this.#reader.forget(pack.id);
+      bytesFreed += fileSize(path) ?? 0;
+      if (fileSize(path) !== null) unlinkSync(path);
+      packsRemoved++;
+    }
+    return { packsRemoved, bytesFreed, bytesCopied };
+  }
+
   /** Counts and sizes for store statistics. */
   stats(): { records: number; payloadBytes: number; packs: number; packBytes: number } {
     const packs = this.#index.packs();
@@ -204,7 +276,12 @@ export class PackBlobService implements BlobService {
       appended = await appender.append(digest, payload);
     } while (!appended);
     if (this.#pending.has(digest.toHex())) return; // another writer stored it while we waited: ours is a dead duplicate
-    this.#pending.set(digest.toHex(), { digest, place: { pack: appender.id, offset: appended.offset, size: payload.byteLength }, appender, written: appended.written });
+    this.#pending.set(digest.toHex(), {
+      digest,
+      place: { pack: appender.id, offset: appended.offset, size: payload.byteLength },
+      appender,
+      written: appended.written,
+    });
     appender.scheduleWriteOut();
     this.#scheduleAutoFlush();
   }
@@ -214,6 +291,31 @@ export class PackBlobService implements BlobService {
     if (this.#pendingLists.has(digest.toHex()) || this.#index.chunkList(digest)) return;
     this.#pendingLists.set(digest.toHex(), { digest, chunks });
     this.#scheduleAutoFlush();
+  }
+
+  /** Copies `records` (checked as they are read) into a new pack of their own, fsynced; not yet indexed. */
+  async #copyRecords(records: readonly IndexedRecord[]): Promise<{ id: number; durableBytes: number; records: IndexedRecord[] }> {
+    const id = this.#index.allocatePack(process.pid, PACK_HEADER_BYTES);
+    const appender = await PackAppender.create(id, join(this.dir, packFileName(id)));
+    try {
+      const copied: IndexedRecord[] = [];
+      for (const run of planRuns(
+        records.map((r) => ({ digest: r.digest, place: r })),
+        BATCH_RUN_BYTES,
+      )) {
+        const payloads = await this.#reader.readRun(run);
+        for (const [i, payload] of payloads.entries()) {
+          const record = run.records[i];
+          if (!record) continue;
+          const appended = await appender.append(record.digest, payload);
+          if (!appended) throw new NarBridgeError('NB_ERR_STORAGE', `repack: pack ${id} refused a record`);
+          copied.push({ digest: record.digest, pack: id, offset: appended.offset, size: payload.byteLength });
+        }
+      }
+      return { id, durableBytes: await appender.sync(), records: copied };
+    } finally {
+      await appender.close();
+    }
   }
 
   #place(digest: B3Digest): RecordPlace | null {
@@ -364,7 +466,14 @@ export class PackBlobService implements BlobService {
     // seals it.
     const sealed = new Set(packs.filter((p) => p.retired));
     if (records.length === 0 && lists.length === 0 && sealed.size === 0) return;
-    const synced = await Promise.all(packs.map((p) => p.sync().then((bytes) => ({ p, bytes }), (err: unknown) => ({ p, err }))));
+    const synced = await Promise.all(
+      packs.map((p) =>
+        p.sync().then(
+          (bytes) => ({ p, bytes }),
+          (err: unknown) => ({ p, err }),
+        ),
+      ),
+    );
     const failed = synced.filter((s) => 'err' in s);
     if (failed.length > 0) {
       await this.#discard(failed.map((f) => f.p));
@@ -421,7 +530,7 @@ export class PackBlobService implements BlobService {
   #recover(): void {
     for (const pack of this.#index.packs()) {
       if (pack.ownerPid === null) continue;
-      if (pack.ownerPid !== process.pid && isAlive(pack.ownerPid)) continue;
+      if (pack.ownerPid !== process.pid && isProcessAlive(pack.ownerPid)) continue;
       const path = join(this.dir, packFileName(pack.id));
       const size = fileSize(path);
       if (pack.liveBytes === 0 && pack.durableBytes <= PACK_HEADER_BYTES) {
@@ -436,15 +545,6 @@ export class PackBlobService implements BlobService {
 
   #checkOpen(): void {
     if (this.#closed) throw new NarBridgeError('NB_ERR_STORAGE', 'blob store is closed');
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return !(err instanceof Error && 'code' in err && err.code === 'ESRCH');
   }
 }
 

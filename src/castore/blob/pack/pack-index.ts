@@ -2,7 +2,7 @@
 // is — in SQLite, beside the rest of the metadata, so one transaction commits a whole flush.
 import { NarBridgeError } from '../../../errors.js';
 import { B3_DIGEST_LENGTH, B3Digest } from '../../digest.js';
-import { migrate, type Database } from '../../sqlite.js';
+import { migrate, writeTransaction, type Database } from '../../sqlite.js';
 import type { ChunkMeta } from '../service.js';
 import { RECORD_HEADER_BYTES } from './format.js';
 
@@ -73,6 +73,8 @@ export class PackIndex {
   readonly #deletePack;
   readonly #seal;
   readonly #batchLookups = new Map<number, ReturnType<Database['prepare']>>();
+  readonly #delete;
+  readonly #repoint;
 
   constructor(private readonly db: Database) {
     migrate(db, 'castore.packs', SCHEMA);
@@ -80,7 +82,9 @@ export class PackIndex {
     // Lookups run once or twice per file ingested or served: rows as arrays, which libsql builds about twice as fast.
     this.#record = db.prepare('SELECT pack, offset, size FROM pack_records WHERE digest = ?').raw(true);
     this.#list = db.prepare('SELECT chunks FROM pack_chunked_blobs WHERE digest = ?').raw(true);
-    this.#contains = db.prepare('SELECT EXISTS (SELECT 1 FROM pack_records WHERE digest = ?1) OR EXISTS (SELECT 1 FROM pack_chunked_blobs WHERE digest = ?1)').raw(true);
+    this.#contains = db
+      .prepare('SELECT EXISTS (SELECT 1 FROM pack_records WHERE digest = ?1) OR EXISTS (SELECT 1 FROM pack_chunked_blobs WHERE digest = ?1)')
+      .raw(true);
     this.#allocate = db.prepare('INSERT INTO pack_files (durable_bytes, live_bytes, owner_pid) VALUES (?, 0, ?)');
     this.#packs = db.prepare('SELECT id, durable_bytes, live_bytes, owner_pid FROM pack_files ORDER BY id');
     this.#setDurable = db.prepare('UPDATE pack_files SET durable_bytes = ? WHERE id = ?');
@@ -100,6 +104,60 @@ export class PackIndex {
       for (const p of commit.packs) packUpdate.run([p.durableBytes, p.sealed ? 1 : 0, p.id]);
       for (const [pack, bytes] of live) addLive.run([bytes, pack]);
     });
+    const deleteRecord = db.prepare('DELETE FROM pack_records WHERE digest = ? RETURNING pack, size').raw(true);
+    const deleteList = db.prepare('DELETE FROM pack_chunked_blobs WHERE digest = ?');
+    this.#delete = writeTransaction(db, (digests: readonly B3Digest[]) => {
+      let records = 0;
+      let bytes = 0;
+      let lists = 0;
+      const dead = new Map<number, number>();
+      for (const digest of digests) {
+        lists += deleteList.run([digest.bytes]).changes;
+        const row = deleteRecord.get([digest.bytes]) as [number, number] | undefined;
+        if (!row) continue;
+        records++;
+        bytes += RECORD_HEADER_BYTES + row[1];
+        dead.set(row[0], (dead.get(row[0]) ?? 0) + RECORD_HEADER_BYTES + row[1]);
+      }
+      for (const [pack, gone] of dead) addLive.run([-gone, pack]);
+      return { records, lists, bytes };
+    });
+    const move = db.prepare('UPDATE pack_records SET pack = ?, offset = ? WHERE digest = ? AND pack = ?');
+    this.#repoint = writeTransaction(db, (from: number, to: number, durableBytes: number, moved: readonly IndexedRecord[]) => {
+      let live = 0;
+      for (const r of moved) if (move.run([to, r.offset, r.digest.bytes, from]).changes > 0) live += RECORD_HEADER_BYTES + r.size;
+      packUpdate.run([durableBytes, 1, to]);
+      addLive.run([live, to]);
+      // Whatever still points at `from` was deleted meanwhile or never moved: nothing may point at it after this.
+      this.db.prepare('DELETE FROM pack_records WHERE pack = ?').run([from]);
+      this.#deletePack.run([from]);
+    });
+  }
+
+  /**
+   * Drops the index rows of `digests` (records and chunk lists) in one transaction, taking their bytes off their
+   * packs' live counts; what is not indexed is skipped. The bytes stay in the packs until a repack.
+   */
+  deleteObjects(digests: readonly B3Digest[]): { records: number; lists: number; bytes: number } {
+    return run('write', () => this.#delete(digests)) as { records: number; lists: number; bytes: number };
+  }
+
+  /** The records of one pack, in file order. */
+  recordsIn(pack: number): IndexedRecord[] {
+    const rows = run('read', () => this.db.prepare('SELECT digest, offset, size FROM pack_records WHERE pack = ? ORDER BY offset').all([pack])) as Array<{
+      digest: ArrayBuffer;
+      offset: number;
+      size: number;
+    }>;
+    return rows.map((r) => ({ digest: B3Digest.parse(blobColumn(r.digest)), pack, offset: r.offset, size: r.size }));
+  }
+
+  /**
+   * Points the records copied out of pack `from` at their places in pack `to` (fsynced up to `durableBytes`, which
+   * seals it) and drops `from`, in one transaction: a crash leaves either the old pack in use or the new one.
+   */
+  repoint(from: number, to: number, durableBytes: number, moved: readonly IndexedRecord[]): void {
+    run('write', () => this.#repoint(from, to, durableBytes, moved));
   }
 
   record(digest: B3Digest): RecordPlace | null {
@@ -195,7 +253,9 @@ export class PackIndex {
     let statement = this.#batchLookups.get(count);
     if (!statement) {
       // Rows as arrays: libsql builds them about twice as fast as objects, and this runs once per file served.
-      statement = this.db.prepare(`SELECT digest, pack, offset, size FROM pack_records WHERE digest IN (${Array.from({ length: count }, () => '?').join(',')})`).raw(true);
+      statement = this.db
+        .prepare(`SELECT digest, pack, offset, size FROM pack_records WHERE digest IN (${Array.from({ length: count }, () => '?').join(',')})`)
+        .raw(true);
       this.#batchLookups.set(count, statement);
     }
     return statement;

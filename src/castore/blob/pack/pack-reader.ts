@@ -50,8 +50,15 @@ export function planRuns(records: readonly WantedRecord[], maxRunBytes: number):
   return runs;
 }
 
+/** An open pack: reads in flight hold it open, so a pack deleted by GC is closed only once they are done. */
+interface OpenPack {
+  readonly fd: Promise<number>;
+  readers: number;
+  forgotten: boolean;
+}
+
 export class PackReader {
-  readonly #fds = new Map<number, Promise<number>>();
+  readonly #fds = new Map<number, OpenPack>();
 
   constructor(private readonly dir: string) {}
 
@@ -67,38 +74,70 @@ export class PackReader {
 
   /** `length` bytes at `position` of a pack (fewer only at its end). */
   async read(pack: number, position: number, length: number): Promise<Buffer> {
-    const fd = await this.#fd(pack);
-    const buffer = Buffer.allocUnsafe(length);
-    let filled = 0;
+    const open = this.#open(pack);
+    open.readers++;
     try {
-      while (filled < length) {
-        const got = await fdRead(fd, buffer, filled, length - filled, position + filled);
-        if (got === 0) break;
-        filled += got;
-      }
-    } catch (err) {
-      throw new NarBridgeError('NB_ERR_STORAGE', `blob store: reading pack ${pack} failed`, { cause: err });
+      return await readAt(pack, await opened(pack, open.fd), position, length);
+    } finally {
+      if (--open.readers === 0 && open.forgotten) void closeQuietly(open.fd);
     }
-    return filled === length ? buffer : buffer.subarray(0, filled);
+  }
+
+  /** Closes pack `pack` (GC deleted it) once the reads using it are done; a later read opens it afresh. */
+  forget(pack: number): void {
+    const open = this.#fds.get(pack);
+    if (!open) return;
+    this.#fds.delete(pack);
+    open.forgotten = true;
+    if (open.readers === 0) void closeQuietly(open.fd);
   }
 
   async close(): Promise<void> {
-    const fds = [...this.#fds.values()];
+    const packs = [...this.#fds.values()];
     this.#fds.clear();
-    await Promise.all(fds.map(async (fd) => fdClose(await fd).catch(() => undefined)));
+    await Promise.all(packs.map((open) => closeQuietly(open.fd)));
   }
 
-  #fd(pack: number): Promise<number> {
-    let fd = this.#fds.get(pack);
-    if (!fd) {
-      fd = fdOpen(join(this.dir, packFileName(pack)), 'r');
-      this.#fds.set(pack, fd);
-      fd.catch(() => this.#fds.delete(pack)); // a missing pack may be restored; ask again next time
+  #open(pack: number): OpenPack {
+    let open = this.#fds.get(pack);
+    if (!open) {
+      const fd = fdOpen(join(this.dir, packFileName(pack)), 'r');
+      const created: OpenPack = { fd, readers: 0, forgotten: false };
+      open = created;
+      this.#fds.set(pack, created);
+      fd.catch(() => this.#fds.get(pack) === created && this.#fds.delete(pack)); // a missing pack may be restored; ask again next time
     }
-    return fd.catch((err: unknown) => {
-      throw new NarBridgeError('NB_ERR_STORAGE', `blob store: pack ${pack} cannot be opened`, { cause: err });
-    });
+    return open;
   }
+}
+
+async function closeQuietly(fd: Promise<number>): Promise<void> {
+  try {
+    await fdClose(await fd);
+  } catch {
+    // never opened, or already gone: nothing to release
+  }
+}
+
+function opened(pack: number, fd: Promise<number>): Promise<number> {
+  return fd.catch((err: unknown) => {
+    throw new NarBridgeError('NB_ERR_STORAGE', `blob store: pack ${pack} cannot be opened`, { cause: err });
+  });
+}
+
+async function readAt(pack: number, fd: number, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  try {
+    while (filled < length) {
+      const got = await fdRead(fd, buffer, filled, length - filled, position + filled);
+      if (got === 0) break;
+      filled += got;
+    }
+  } catch (err) {
+    throw new NarBridgeError('NB_ERR_STORAGE', `blob store: reading pack ${pack} failed`, { cause: err });
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
 }
 
 export function damaged(digest: B3Digest, place: RecordPlace, why: string): NarBridgeError {

@@ -30,11 +30,16 @@ export async function* scrubPacks(packs: PackBlobService, progress?: (p: ScrubPr
   let bytes = 0;
   let batch: IndexedRecord[] = [];
   const check = async function* (this: void): AsyncGenerator<CorruptObject, void, undefined> {
-    const runs = planRuns(batch.map((r) => ({ digest: r.digest, place: r })), SCRUB_RUN_BYTES);
+    const runs = planRuns(
+      batch.map((r) => ({ digest: r.digest, place: r })),
+      SCRUB_RUN_BYTES,
+    );
     batch = [];
     for (const run of runs) {
       // An unreadable pack is reported per record below: every one of them is unreadable.
-      const data = await packs.reader.read(run.pack, run.start, run.end - run.start).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+      const data = await packs.reader
+        .read(run.pack, run.start, run.end - run.start)
+        .catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
       for (const { digest, place } of run.records) {
         const payload = typeof data === 'string' ? data : checkedPayload(data, place.offset - run.start, digest, place.size);
         const why = typeof payload === 'string' ? payload : blake3(payload).equals(digest) ? null : 'bytes do not hash to its digest';
@@ -55,6 +60,7 @@ export async function* scrubPacks(packs: PackBlobService, progress?: (p: ScrubPr
   for (const list of packs.index.allChunkLists()) {
     const places = packs.index.records(list.chunks.map((c) => c.digest));
     const broken = list.chunks.find((c) => bad.has(c.digest.toHex()) || places.get(c.digest.toHex())?.size !== c.size);
-    if (broken) yield { digest: list.digest, where: 'chunk list', why: `chunk ${broken.digest.toHex()} is ${bad.has(broken.digest.toHex()) ? 'damaged' : 'missing'}` };
+    if (broken)
+      yield { digest: list.digest, where: 'chunk list', why: `chunk ${broken.digest.toHex()} is ${bad.has(broken.digest.toHex()) ? 'damaged' : 'missing'}` };
   }
 }

@@ -2,7 +2,7 @@
 // Nix binary caches (verified, ingested into our castore, stored), so the HTTP routes need no change.
 import type { CallOptions } from '../../../castore/index.js';
 import { encodeNixBase32, type StorePathDigest } from '../../../nix/index.js';
-import type { Castore } from '../../../castore/index.js';
+import { asWriter, type Castore, type WriteFence } from '../../../castore/index.js';
 import type { PathInfo } from '../../path-info.js';
 import type { PathInfoService } from '../service.js';
 import type { BinaryCacheClient } from './client.js';
@@ -44,7 +44,7 @@ export class UpstreamPathInfoService implements PathInfoService {
 
   constructor(
     private readonly inner: PathInfoService,
-    private readonly castore: Castore,
+    private readonly castore: Castore & { readonly fence?: WriteFence },
     clients: readonly BinaryCacheClient[],
     private readonly settings: UpstreamSettings = { missTtlMs: DEFAULT_UPSTREAM_MISS_TTL_MS },
   ) {
@@ -98,8 +98,12 @@ export class UpstreamPathInfoService implements PathInfoService {
         checkUpstreamSignature(narInfo, client);
         const started = Date.now();
         const onBytes = observer ? (bytes: number) => observer.received(upstream, bytes) : undefined;
-        const info = await pullNar(narInfo, client, this.castore, onBytes ? { onBytes } : {});
-        await this.inner.put(info);
+        // One writer from ingest to PathInfo: a GC must not take what the NAR deduplicated against in between.
+        const info = await asWriter(this.castore.fence, async () => {
+          const pulled = await pullNar(narInfo, client, this.castore, onBytes ? { onBytes } : {});
+          await this.inner.put(pulled);
+          return pulled;
+        });
         observer?.asked(upstream, 'hit');
         log?.info({ upstream, storePath: info.storePath.basename, narSize: info.narSize, durationMs: Date.now() - started }, 'path pulled from upstream');
         return info;

@@ -12,6 +12,8 @@ const SCHEMA = [
      file_size INTEGER NOT NULL
    ) WITHOUT ROWID`,
   'ALTER TABLE nar_uploads ADD COLUMN claimed_by BLOB',
+  // Milliseconds since the epoch of the last upload of the file: GC keeps an unclaimed upload this long (grace).
+  'ALTER TABLE nar_uploads ADD COLUMN uploaded_at INTEGER',
 ];
 
 export class SqliteNarUploadIndex implements NarUploadIndex {
@@ -19,13 +21,16 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
   readonly #put;
   readonly #claim;
 
-  constructor(db: Database) {
+  constructor(
+    db: Database,
+    private readonly now: () => number = Date.now,
+  ) {
     migrate(db, 'nar_uploads', SCHEMA);
     this.#get = db.prepare('SELECT root_node, nar_sha256, nar_size, file_size, claimed_by FROM nar_uploads WHERE file_sha256 = ?');
     this.#put = db.prepare(
-      `INSERT INTO nar_uploads (file_sha256, root_node, nar_sha256, nar_size, file_size) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO nar_uploads (file_sha256, root_node, nar_sha256, nar_size, file_size, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (file_sha256) DO UPDATE SET root_node = excluded.root_node, nar_sha256 = excluded.nar_sha256,
-         nar_size = excluded.nar_size, file_size = excluded.file_size`,
+         nar_size = excluded.nar_size, file_size = excluded.file_size, uploaded_at = excluded.uploaded_at`,
     );
     this.#claim = db.prepare('UPDATE nar_uploads SET claimed_by = ? WHERE file_sha256 = ?');
   }
@@ -50,6 +55,7 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
       Buffer.from(upload.narHash.digest),
       upload.narSize,
       upload.fileSize,
+      this.now(),
     ]);
   }
 

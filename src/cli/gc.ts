@@ -1,0 +1,160 @@
+// `nar-bridge gc`, `delete`, `pin`, `unpin`, `pins`: garbage collection, deletion and pins on a data dir.
+import { parseArgs } from 'node:util';
+import { NarBridgeError } from '../errors.js';
+import { parseStorePathHashPart, STORE_DIR, type StorePathDigest } from '../nix/index.js';
+import { collectGarbage, deleteStorePaths, GC_PHASES, PathGraph, pathKey, type GcPhase, type GcReport, type GcTarget } from '../store/index.js';
+import { configuredStoreSettings } from './configured-store.js';
+import { RETENTION_OPTIONS, retentionSettings } from './gc-settings.js';
+import { openLocalStore, type OpenStore } from './open-store.js';
+import { formatBytes } from './progress.js';
+import { CONFIG_OPTION } from './settings.js';
+import { requireStore } from './configured-store.js';
+
+const STORE_FLAGS = '[--data-dir DIR] [--config FILE]';
+
+export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-size SIZE] [--gc-max-age DUR] [--gc-upload-grace DUR] ${STORE_FLAGS}
+
+  Deletes everything no stored path needs: Directories, blobs and chunks of deleted or evicted paths, upload records
+  no narinfo claimed, build logs of deleted paths; then rewrites packs that are mostly dead to give the disk space
+  back. For a data dir no server has open (a server collects with serve --gc-interval): uploads no narinfo claimed
+  are reclaimed at once unless --gc-upload-grace says otherwise.
+  --dry-run          report what would go, delete nothing
+  --json             print the report as JSON
+  --gc-max-size SIZE evict least recently used paths until their NarSizes add up to at most SIZE (512M, 20G)
+  --gc-max-age DUR   evict paths not looked up for DUR (30m, 12h, 7d)
+  Pinned paths and their closures are never evicted; a path is only evicted once nothing kept refers to it.
+`;
+
+export const DELETE_USAGE = `usage: nar-bridge delete [--recursive] PATH… ${STORE_FLAGS}
+
+  Deletes store paths (PATH: /nix/store/HASH-NAME, HASH-NAME or HASH); their objects go at the next gc. Refused while
+  a kept path refers to one of them (--recursive deletes those referrers too) and for pinned paths and closures.
+`;
+
+export const PIN_USAGE = `usage: nar-bridge pin PATH… ${STORE_FLAGS}
+
+  Pins store paths: they and their closures are never evicted or deleted.
+`;
+
+export const UNPIN_USAGE = `usage: nar-bridge unpin PATH… ${STORE_FLAGS}\n\n  Removes pins.\n`;
+
+export const PINS_USAGE = `usage: nar-bridge pins ${STORE_FLAGS}\n\n  Lists pinned store paths.\n`;
+
+export interface GcIo {
+  readonly env: NodeJS.ProcessEnv;
+  stdout(text: string): void;
+}
+
+const STORE_PARSE = { 'data-dir': { type: 'string' }, ...CONFIG_OPTION } as const;
+
+async function withGcTarget<T>(
+  values: { 'data-dir'?: string | undefined; config?: string | undefined },
+  env: NodeJS.ProcessEnv,
+  body: (target: GcTarget, local: OpenStore) => Promise<T>,
+  /** Refuse while a server has the data dir open, naming what to do instead; pins alone are safe beside one. */
+  besideServer?: string,
+): Promise<T> {
+  const { dataDir } = configuredStoreSettings(values, env);
+  requireStore(dataDir);
+  const local = await openLocalStore(dataDir);
+  try {
+    if (!local.gc) throw new NarBridgeError('NB_ERR_CONFIG', 'garbage collection works on the embedded store');
+    if (besideServer !== undefined) local.gc.tables.requireNoServer(besideServer);
+    return await body(local.gc, local);
+  } finally {
+    local.close();
+  }
+}
+
+export async function gcCommand(args: readonly string[], io: GcIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    strict: true,
+    options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...RETENTION_OPTIONS, ...STORE_PARSE },
+  });
+  const { retention, uploadGraceMs } = retentionSettings(values, io.env, 0);
+  const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
+  if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
+    throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
+  const report = await withGcTarget(
+    values,
+    io.env,
+    (target) =>
+      collectGarbage(target, {
+        dryRun: values['dry-run'] ?? false,
+        retention,
+        uploadGraceMs,
+        // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
+        ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
+      }),
+    'collect with its --gc-interval instead',
+  );
+  io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
+  return 0;
+}
+
+export function describeReport(report: GcReport): string {
+  const verb = report.dryRun ? 'would reclaim' : 'reclaimed';
+  const lines = [
+    `${verb}: ${report.evicted.length} paths evicted, ${report.directories} directories, ${report.records} objects (${formatBytes(report.objectBytes)}), ${report.uploads} upload records, ${report.buildLogs} build logs`,
+  ];
+  if (!report.dryRun)
+    lines.push(
+      `packs: ${report.packsRemoved} removed or rewritten, ${formatBytes(Math.max(0, report.diskBytesFreed))} of disk given back; ${report.durationMs} ms`,
+    );
+  for (const name of report.evicted) lines.push(`evicted: ${STORE_DIR}/${name}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `/nix/store/HASH-NAME`, `HASH-NAME` or `HASH` → the 20-byte digest. */
+function pathDigest(arg: string): StorePathDigest {
+  const base = arg.startsWith(`${STORE_DIR}/`) ? arg.slice(STORE_DIR.length + 1) : arg;
+  try {
+    return parseStorePathHashPart(base.slice(0, 32));
+  } catch (err) {
+    throw new NarBridgeError('NB_ERR_NOT_FOUND', `${arg}: not a store path, basename or hash part`, { cause: err });
+  }
+}
+
+function pathArgs(args: readonly string[]) {
+  const parsed = parseArgs({ args: [...args], strict: true, allowPositionals: true, options: { recursive: { type: 'boolean' }, ...STORE_PARSE } });
+  if (parsed.positionals.length === 0) throw new NarBridgeError('NB_ERR_CONFIG', 'name at least one store path');
+  return { values: parsed.values, digests: parsed.positionals.map(pathDigest) };
+}
+
+export async function deleteCommand(args: readonly string[], io: GcIo): Promise<number> {
+  const { values, digests } = pathArgs(args);
+  const deleted = await withGcTarget(
+    values,
+    io.env,
+    (target) => deleteStorePaths(target, digests, values.recursive === true),
+    'delete through it (DELETE /<hash>.narinfo)',
+  );
+  for (const name of deleted) io.stdout(`deleted: ${STORE_DIR}/${name}\n`);
+  return 0;
+}
+
+export async function pinCommand(args: readonly string[], io: GcIo): Promise<number> {
+  const { values, digests } = pathArgs(args);
+  await withGcTarget(values, io.env, async (target) => {
+    for (const digest of digests)
+      if (!(await target.pathInfos.get(digest))) throw new NarBridgeError('NB_ERR_NOT_FOUND', `${pathKey(digest)}: no such store path in this store`);
+    target.tables.pin(digests, Date.now());
+  });
+  return 0;
+}
+
+export async function unpinCommand(args: readonly string[], io: GcIo): Promise<number> {
+  const { values, digests } = pathArgs(args);
+  await withGcTarget(values, io.env, async (target) => target.tables.unpin(digests));
+  return 0;
+}
+
+export async function pinsCommand(args: readonly string[], io: GcIo): Promise<number> {
+  const { values } = parseArgs({ args: [...args], strict: true, options: STORE_PARSE });
+  await withGcTarget(values, io.env, async (target) => {
+    const graph = await PathGraph.load(target.pathInfos);
+    for (const key of target.tables.pins().keys()) io.stdout(`${STORE_DIR}/${graph.basename(key)}\n`);
+  });
+  return 0;
+}

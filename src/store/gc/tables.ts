@@ -1,0 +1,169 @@
+// What garbage collection keeps in the embedded database beside the store: the one-GC-at-a-time lock, pins, and
+// when each path was last asked for. Also the few statements GC runs on the tables of other components (path_infos,
+// nar_uploads, build_logs): a sweep deletes across all of them in one transaction, which only SQL on the one
+// database can do.
+import { isProcessAlive, migrate, type Database } from '../../castore/index.js';
+import { NarBridgeError } from '../../errors.js';
+
+const SCHEMA = [
+  `CREATE TABLE gc_lock (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     pid INTEGER NOT NULL,
+     started_at INTEGER NOT NULL
+   );
+   CREATE TABLE gc_pins (
+     digest BLOB PRIMARY KEY NOT NULL, -- 20-byte store path digest
+     pinned_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE path_access (
+     digest BLOB PRIMARY KEY NOT NULL, -- 20-byte store path digest
+     accessed_at INTEGER NOT NULL      -- milliseconds since the epoch of the last narinfo lookup (batched)
+   ) WITHOUT ROWID;`,
+  // Servers with the data dir open: a GC or deletion from another process would not be fenced against their pushes.
+  'CREATE TABLE gc_servers (pid INTEGER PRIMARY KEY, started_at INTEGER NOT NULL)',
+];
+
+/** Store path digests as hex, the key GC's in-memory sets use. */
+export type PathKey = string;
+
+export function pathKey(digest: Uint8Array): PathKey {
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex');
+}
+
+export class GcTables {
+  constructor(readonly db: Database) {
+    migrate(db, 'gc', SCHEMA);
+  }
+
+  /**
+   * Takes the GC lock for this process; a lock held by a process that is gone (kill -9 mid-GC) is taken over.
+   * Throws NB_ERR_CONFLICT while another live process holds it.
+   */
+  lock(now: number): void {
+    const take = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT pid FROM gc_lock WHERE id = 1').get([]) as { pid: number } | undefined;
+      if (row && row.pid !== process.pid && isProcessAlive(row.pid))
+        throw new NarBridgeError('NB_ERR_CONFLICT', `another garbage collection is running (pid ${row.pid})`);
+      this.db.prepare('INSERT OR REPLACE INTO gc_lock (id, pid, started_at) VALUES (1, ?, ?)').run([process.pid, now]);
+    });
+    take.immediate();
+  }
+
+  unlock(): void {
+    this.db.prepare('DELETE FROM gc_lock WHERE id = 1 AND pid = ?').run([process.pid]);
+  }
+
+  /** Notes that this process serves the data dir (and collects it, fenced against its own pushes). */
+  registerServer(now: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO gc_servers (pid, started_at) VALUES (?, ?)').run([process.pid, now]);
+  }
+
+  unregisterServer(): void {
+    this.db.prepare('DELETE FROM gc_servers WHERE pid = ?').run([process.pid]);
+  }
+
+  /**
+   * Refuses (NB_ERR_CONFLICT) while another live process serves the data dir: its pushes are fenced against its own
+   * GC only. Rows of processes that are gone (kill -9) are dropped.
+   */
+  requireNoServer(what: string): void {
+    const rows = this.db.prepare('SELECT pid FROM gc_servers').all([]) as Array<{ pid: number }>;
+    for (const { pid } of rows) {
+      if (pid === process.pid) continue;
+      if (!isProcessAlive(pid)) {
+        this.db.prepare('DELETE FROM gc_servers WHERE pid = ?').run([pid]);
+        continue;
+      }
+      throw new NarBridgeError('NB_ERR_CONFLICT', `a server (pid ${pid}) has this data dir open: ${what}`);
+    }
+  }
+
+  pins(): Map<PathKey, number> {
+    const rows = this.db.prepare('SELECT digest, pinned_at FROM gc_pins').raw(true).all([]) as Array<[ArrayBuffer, number]>;
+    return new Map(rows.map(([digest, at]) => [pathKey(new Uint8Array(digest)), Number(at)]));
+  }
+
+  pin(digests: readonly Uint8Array[], now: number): void {
+    const insert = this.db.prepare('INSERT OR IGNORE INTO gc_pins (digest, pinned_at) VALUES (?, ?)');
+    this.db
+      .transaction(() => {
+        for (const d of digests) insert.run([Buffer.from(d), now]);
+      })
+      .immediate();
+  }
+
+  /** How many of `digests` were pinned. */
+  unpin(digests: readonly Uint8Array[]): number {
+    const remove = this.db.prepare('DELETE FROM gc_pins WHERE digest = ?');
+    return this.db.transaction(() => digests.reduce((n, d) => n + remove.run([Buffer.from(d)]).changes, 0)).immediate() as number;
+  }
+
+  /** Last access per path (only paths ever looked up). */
+  accessTimes(): Map<PathKey, number> {
+    const rows = this.db.prepare('SELECT digest, accessed_at FROM path_access').raw(true).all([]) as Array<[ArrayBuffer, number]>;
+    return new Map(rows.map(([digest, at]) => [pathKey(new Uint8Array(digest)), Number(at)]));
+  }
+
+  recordAccess(times: ReadonlyMap<PathKey, number>): void {
+    const upsert = this.db.prepare(
+      'INSERT INTO path_access (digest, accessed_at) VALUES (?, ?) ON CONFLICT (digest) DO UPDATE SET accessed_at = max(accessed_at, excluded.accessed_at)',
+    );
+    this.db
+      .transaction(() => {
+        for (const [key, at] of times) upsert.run([Buffer.from(key, 'hex'), at]);
+      })
+      .immediate();
+  }
+
+  /** When each path was registered (null for paths stored before times were kept). */
+  registrationTimes(): Map<PathKey, number> {
+    const rows = this.db.prepare('SELECT digest, registered_at FROM path_infos WHERE registered_at IS NOT NULL').raw(true).all([]) as Array<
+      [ArrayBuffer, number]
+    >;
+    return new Map(rows.map(([digest, at]) => [pathKey(new Uint8Array(digest)), Number(at)]));
+  }
+
+  /** Upload records: root node bytes, who claimed them, when uploaded. */
+  uploads(): Array<{ fileHash: Buffer; rootNode: Uint8Array; claimedBy: PathKey | null; uploadedAt: number | null }> {
+    const rows = this.db.prepare('SELECT file_sha256, root_node, claimed_by, uploaded_at FROM nar_uploads').raw(true).all([]) as Array<
+      [ArrayBuffer, ArrayBuffer, ArrayBuffer | null, number | null]
+    >;
+    return rows.map(([fileHash, rootNode, claimedBy, uploadedAt]) => ({
+      fileHash: Buffer.from(fileHash),
+      rootNode: new Uint8Array(rootNode),
+      claimedBy: claimedBy === null ? null : pathKey(new Uint8Array(claimedBy)),
+      uploadedAt: uploadedAt === null ? null : Number(uploadedAt),
+    }));
+  }
+
+  deleteUploads(fileHashes: readonly Buffer[]): number {
+    const remove = this.db.prepare('DELETE FROM nar_uploads WHERE file_sha256 = ?');
+    return fileHashes.reduce((n, f) => n + remove.run([f]).changes, 0);
+  }
+
+  deleteUploadsClaimedBy(keys: readonly PathKey[]): number {
+    const remove = this.db.prepare('DELETE FROM nar_uploads WHERE claimed_by = ?');
+    return keys.reduce((n, k) => n + remove.run([Buffer.from(k, 'hex')]).changes, 0);
+  }
+
+  /** Build logs: drv basename → log blob digest. */
+  buildLogs(): Array<{ drv: string; log: Uint8Array }> {
+    const rows = this.db.prepare('SELECT drv, log_blake3 FROM build_logs').raw(true).all([]) as Array<[string, ArrayBuffer]>;
+    return rows.map(([drv, log]) => ({ drv, log: new Uint8Array(log) }));
+  }
+
+  deleteBuildLogs(drvs: readonly string[]): number {
+    const remove = this.db.prepare('DELETE FROM build_logs WHERE drv = ?');
+    return drvs.reduce((n, d) => n + remove.run([d]).changes, 0);
+  }
+
+  /** Deletes PathInfos (and their access times and pins' absence is checked by the caller). */
+  deletePaths(keys: readonly PathKey[]): number {
+    const remove = this.db.prepare('DELETE FROM path_infos WHERE digest = ?');
+    const forget = this.db.prepare('DELETE FROM path_access WHERE digest = ?');
+    return keys.reduce((n, k) => {
+      forget.run([Buffer.from(k, 'hex')]);
+      return n + remove.run([Buffer.from(k, 'hex')]).changes;
+    }, 0);
+  }
+}

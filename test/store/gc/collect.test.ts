@@ -1,0 +1,218 @@
+// Issue 14: mark and sweep over the embedded store, deletion, pins, retention, uploads' grace period, and GC racing
+// pushes (made deterministic with the phase hook).
+import { rm } from 'node:fs/promises';
+import { afterEach, expect, test } from 'vitest';
+import type { OpenStore } from '../../../src/cli/open-store.js';
+import {
+  AccessRecorder,
+  collectGarbage,
+  composeStore,
+  deleteStorePaths,
+  NarCalculator,
+  receiveNar,
+  verifiedByIngest,
+  type GcTarget,
+} from '../../../src/store/index.js';
+import { addPath, once, openLocalStore, packBytes, random, storePath, tempDataDir, treeNar, verifyDir } from './fixture.js';
+import { createHash } from 'node:crypto';
+
+const dirs: string[] = [];
+const opened: OpenStore[] = [];
+afterEach(async () => {
+  for (const local of opened.splice(0)) local.close();
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+async function open(dataDir?: string): Promise<{ dataDir: string; local: OpenStore; gc: GcTarget }> {
+  const dir = dataDir ?? (await tempDataDir());
+  if (!dataDir) dirs.push(dir);
+  const local = await openLocalStore(dir);
+  opened.push(local);
+  if (!local.gc) throw new Error('embedded store expected');
+  return { dataDir: dir, local, gc: local.gc };
+}
+
+async function reopen(dataDir: string, local: OpenStore) {
+  await local.packs?.flush();
+  local.close();
+  opened.splice(opened.indexOf(local), 1);
+  return open(dataDir);
+}
+
+async function rendersToItsHash(local: OpenStore, name: string): Promise<boolean> {
+  const info = await local.store.pathInfos.get(storePath(name).digest);
+  if (!info) return false;
+  const facts = await new NarCalculator(local.store).calculate(info.node);
+  return Buffer.from(facts.narSha256).equals(Buffer.from(info.narHash.digest));
+}
+
+// Two closures sharing a dependency; a big shared blob makes chunks shared too.
+async function twoClosures(local: OpenStore) {
+  const big = random(3 * 1024 * 1024);
+  await addPath(local, 'dep', { lib: random(200_000), big });
+  await addPath(local, 'app-a', { bin: random(300_000), big: Buffer.concat([big, Buffer.from('a')]) }, ['dep']);
+  await addPath(local, 'app-b', { bin: random(300_000) }, ['dep']);
+}
+
+test('deleting a closure and collecting gives its unique bytes back; the other closure and the shared dependency stay whole', async () => {
+  const { dataDir, local, gc } = await open();
+  await twoClosures(local);
+  await local.packs?.flush();
+  const before = await packBytes(dataDir);
+  expect(await deleteStorePaths(gc, [storePath('app-a').digest], false)).toEqual([storePath('app-a').basename]);
+  expect(await local.store.pathInfos.get(storePath('app-a').digest)).toBeNull();
+  const report = await collectGarbage(gc, { uploadGraceMs: 0, repackBelow: 0.95 });
+  expect(report.directories).toBe(1);
+  expect(report.packsRemoved).toBe(1);
+  expect(report.records).toBeGreaterThan(0);
+  const after = await packBytes(dataDir);
+  // app-a's own 300 kB file and its big blob's last chunk(s) went; the 3 MiB shared with dep stayed.
+  expect(before - after).toBeGreaterThan(300_000);
+  expect(before - after).toBeLessThan(1_500_000);
+  expect(await rendersToItsHash(local, 'dep')).toBe(true);
+  expect(await rendersToItsHash(local, 'app-b')).toBe(true);
+  local.close();
+  opened.splice(0);
+  expect(await verifyDir(dataDir)).toMatchObject({ code: 0, paths: 2 });
+  // Nothing left to do: a second run reclaims nothing.
+  const again = await open(dataDir);
+  expect(await collectGarbage(again.gc, { uploadGraceMs: 0 })).toMatchObject({ directories: 0, records: 0, chunkLists: 0 });
+});
+
+test('a path still referenced is not deleted unless recursively; a pinned closure never is', async () => {
+  const { local, gc } = await open();
+  await twoClosures(local);
+  await expect(deleteStorePaths(gc, [storePath('dep').digest], false)).rejects.toThrow(/dep is referenced by .*app-[ab], which is kept/);
+  gc.tables.pin([storePath('app-b').digest], 0);
+  await expect(deleteStorePaths(gc, [storePath('dep').digest], true)).rejects.toThrow(/pinned/);
+  expect(gc.tables.unpin([storePath('app-b').digest])).toBe(1);
+  const deleted = await deleteStorePaths(gc, [storePath('dep').digest], true);
+  expect(deleted.sort()).toEqual(['app-a', 'app-b', 'dep'].map((n) => storePath(n).basename).sort());
+  await collectGarbage(gc, { uploadGraceMs: 0 });
+  expect(local.packs?.stats().records).toBe(0);
+});
+
+test('an upload no narinfo claimed is kept for the grace period, then reclaimed', async () => {
+  const { local, gc } = await open();
+  const bytes = treeNar({ orphan: random(100_000) });
+  await receiveNar(local.store, createHash('sha256').update(bytes).digest(), once(bytes));
+  let now = Date.now();
+  expect(await collectGarbage(gc, { now: () => now })).toMatchObject({ records: 0, uploads: 0 });
+  now += 25 * 60 * 60 * 1000;
+  expect(await collectGarbage(gc, { now: () => now })).toMatchObject({ records: 1, uploads: 1, directories: 1 });
+  expect(local.packs?.stats().records).toBe(0);
+});
+
+test('max-size evicts the least recently used first, never a path something kept refers to, never a pinned closure', async () => {
+  const { local, gc } = await open();
+  for (const name of ['old', 'mid', 'new', 'pinned']) await addPath(local, name, { f: random(100_000) });
+  await addPath(local, 'user', { f: random(1000) }, ['old']); // keeps `old` while it stays
+  let now = 1_000_000;
+  const access = new AccessRecorder(gc.tables, () => now);
+  for (const name of ['old', 'user', 'mid', 'new', 'pinned']) {
+    access.accessed(storePath(name).digest);
+    now += 1000;
+  }
+  access.close();
+  gc.tables.pin([storePath('pinned').digest], now);
+  // Keeps at most ~2.5 of the 100 kB paths: user and old go together (user first), then mid; pinned stays.
+  const report = await collectGarbage(gc, { uploadGraceMs: 0, retention: { maxSizeBytes: 250_000 }, now: () => now });
+  expect(report.evicted).toEqual(['user', 'old', 'mid'].map((n) => storePath(n).basename));
+  expect(await local.store.pathInfos.get(storePath('new').digest)).not.toBeNull();
+  expect(await rendersToItsHash(local, 'pinned')).toBe(true);
+  // Max age: everything not pinned that was not asked for within the hour goes.
+  const aged = await collectGarbage(gc, { uploadGraceMs: 0, retention: { maxAgeMs: 3_600_000 }, now: () => now + 7_200_000 });
+  expect(aged.evicted).toEqual([storePath('new').basename]);
+  expect(await rendersToItsHash(local, 'pinned')).toBe(true);
+});
+
+test('a push deduplicating against objects of a deleted path while GC runs never ends with a broken path', async () => {
+  for (const pauseAt of ['locked', 'marked', 'swept'] as const) {
+    const { dataDir, local, gc } = await open();
+    const shared = random(400_000);
+    await addPath(local, 'gone', { shared, own: random(50_000) });
+    await deleteStorePaths(gc, [storePath('gone').digest], false);
+    const served = composeStore(local.store);
+    let release!: () => void;
+    let paused!: () => void;
+    const reached = new Promise<void>((resolve) => (paused = resolve));
+    const gcRun = collectGarbage(gc, {
+      uploadGraceMs: 0,
+      atPhase: (phase) => {
+        if (phase !== pauseAt) return;
+        paused();
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    await reached;
+    // The push starts while the GC is paused at `pauseAt`: it needs `shared`, which the GC is about to take or took.
+    const bytes = treeNar({ shared, mine: 'x' });
+    const push = (async () => {
+      const upload = await receiveNar(served, createHash('sha256').update(bytes).digest(), once(bytes));
+      const path = storePath('newcomer');
+      await served.pathInfos.putVerified(
+        verifiedByIngest({ storePath: path, node: upload.node, narHash: upload.narHash, narSize: upload.narSize, references: [], signatures: [] }, upload),
+      );
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await gcRun;
+    await push;
+    await collectGarbage(gc, { uploadGraceMs: 0 }); // the next run must not take it either
+    expect(await rendersToItsHash(local, 'newcomer')).toBe(true);
+    const { local: again } = await reopen(dataDir, local);
+    expect(await rendersToItsHash(again, 'newcomer')).toBe(true);
+  }
+});
+
+test('a GC waits for a push in flight that deduplicated before it started, or gives up its run', async () => {
+  const { local, gc } = await open();
+  const shared = random(400_000);
+  await addPath(local, 'gone', { shared });
+  await deleteStorePaths(gc, [storePath('gone').digest], false);
+  const bytes = treeNar({ shared, mine: 'y' });
+  let resume!: () => void;
+  const stalled = new Promise<void>((resolve) => (resume = resolve));
+  async function* slowBody() {
+    yield bytes.subarray(0, bytes.length - 8); // `shared` deduplicated by now
+    await stalled;
+    yield bytes.subarray(bytes.length - 8);
+  }
+  const push = receiveNar(local.store, createHash('sha256').update(bytes).digest(), slowBody());
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(await collectGarbage(gc, { uploadGraceMs: 0, fenceTimeoutMs: 100 })).toMatchObject({ skipped: expect.stringMatching(/writers/) });
+  const waiting = collectGarbage(gc, { uploadGraceMs: 60_000 });
+  resume();
+  const upload = await push;
+  await waiting;
+  expect(Buffer.from((await new NarCalculator(local.store).calculate(upload.node)).narSha256).equals(Buffer.from(upload.narHash.digest))).toBe(true);
+});
+
+test('a run that dies after a repack re-pointed the index but before the old pack went: the next run removes it', async () => {
+  const { dataDir, local, gc } = await open();
+  await addPath(local, 'kept', { f: random(10_000) });
+  await addPath(local, 'gone', { f: random(2_000_000) });
+  await deleteStorePaths(gc, [storePath('gone').digest], false);
+  const died = collectGarbage(gc, {
+    uploadGraceMs: 0,
+    atPhase: (phase) => {
+      if (phase === 'repointed') throw new Error('killed');
+    },
+  });
+  await expect(died).rejects.toThrow('killed');
+  expect(await packBytes(dataDir)).toBeGreaterThan(2_000_000);
+  const { local: again, gc: gcAgain } = await reopen(dataDir, local);
+  const report = await collectGarbage(gcAgain, { uploadGraceMs: 0 });
+  expect(report).toMatchObject({ records: 0, packsRemoved: 1 });
+  expect(await packBytes(dataDir)).toBeLessThan(100_000);
+  expect(await rendersToItsHash(again, 'kept')).toBe(true);
+});
+
+test('a deleted path is gone from the served store at once, though its narinfo was cached', async () => {
+  const { local, gc } = await open();
+  await addPath(local, 'cached', { f: 'x' });
+  const served = composeStore(local.store);
+  expect(await served.pathInfos.get(storePath('cached').digest)).not.toBeNull(); // now in the PathInfo cache
+  await deleteStorePaths({ ...gc, ...(served.forgetPaths ? { forgetPaths: served.forgetPaths } : {}) }, [storePath('cached').digest], false);
+  expect(await served.pathInfos.get(storePath('cached').digest)).toBeNull();
+});
