@@ -90,9 +90,14 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   const store = storeSettings(values, env);
   // A memory:// service lives inside one process: workers would each hold a different store.
   const inMemory = [store.blobServiceAddr, store.directoryServiceAddr, store.pathInfoServiceAddr].some((addr) => addr?.startsWith('memory:'));
-  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory ? 1 : availableParallelism()));
+  // The garbage collector's write fence is per process: a background GC is only safe when one process writes.
+  const gc = gcSettings(values, env);
+  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory || gc.intervalMs !== null ? 1 : availableParallelism()));
   if (!Number.isInteger(workers) || workers < 1) throw new NarBridgeError('NB_ERR_CONFIG', '--workers must be a positive integer');
   if (workers > 1 && inMemory) throw new NarBridgeError('NB_ERR_CONFIG', '--workers above 1 needs services every worker shares; memory:// is per process');
+  if (workers > 1 && gc.intervalMs !== null) {
+    throw new NarBridgeError('NB_ERR_CONFIG', '--gc-interval needs --workers 1 for now: the collector fences out pushes of its own process only');
+  }
   return {
     listen: parseListenAddress(values.listen ?? env.NAR_BRIDGE_LISTEN ?? '127.0.0.1:9000'),
     ...store,
@@ -105,7 +110,7 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
     trust: trustSettings(values, env),
     composition: compositionSettings(values, env),
     workers,
-    gc: gcSettings(values, env),
+    gc,
   };
 }
 

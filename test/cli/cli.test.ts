@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'bin', 'nar-bridge.js');
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const COMMANDS = ['serve', 'keys', 'import', 'info', 'export', 'ls', 'cat', 'gc', 'delete', 'pin', 'unpin', 'pins'];
+const COMMANDS = ['serve', 'keys', 'import', 'info', 'export', 'ls', 'cat', 'gc', 'delete', 'pin', 'unpin', 'pins', 'verify', 'migrate'];
 /** Unprivileged, so permission checks apply (root bypasses them). */
 const NOBODY = 65534;
 /** Root, to drop to nobody; and nobody must be able to run this node (not so for one npx put under /root/.npm). */
@@ -145,6 +145,13 @@ const cases: Case[] = [
     'nar-bridge: cannot serve gRPC on 127.0.0.1:BUSY: address already in use',
   ],
   ['info on a missing store', ['info', '--data-dir', 'DIR/none'], null, 2, 'nar-bridge: no store at DIR/none'],
+  [
+    'a background GC with several workers',
+    ['serve', '--gc-interval', '1h', '--workers', '2', '--data-dir', 'DIR/gc-store'],
+    null,
+    2,
+    'nar-bridge: --gc-interval needs --workers 1 for now: the collector fences out pushes of its own process only',
+  ],
   ['ls on a missing store', ['ls', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x`], null, 2, 'nar-bridge: no store at DIR/none'],
   ['export on a missing store', ['export', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x`], null, 2, 'nar-bridge: no store at DIR/none'],
   ['cat on a missing store', ['cat', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x/f`], null, 2, 'nar-bridge: no store at DIR/none'],
