@@ -24,7 +24,10 @@ export interface BenchContext {
  * moment of the neighbours' load, so alternating keeps that bias out of the medians.
  */
 export function alternate(ctx: BenchContext, rep: number): Array<[Side, BenchServer]> {
-  const both: Array<[Side, BenchServer]> = [['bridge', ctx.bridge], ['reference', ctx.nginx]];
+  const both: Array<[Side, BenchServer]> = [
+    ['bridge', ctx.bridge],
+    ['reference', ctx.nginx],
+  ];
   return rep % 2 === 0 ? both : both.reverse();
 }
 

@@ -48,8 +48,7 @@ export async function makeFixtures(sizes: FixtureSizes, env: NixEnv, workDir: st
   const store = path.join(workDir, 'fixture-store');
   const src = path.join(workDir, 'fixture-src');
   await mkdir(src, { recursive: true });
-  const add = async (p: string) =>
-    (await runNixTool('nix-store', ['--store', store, '--add', p], env, { timeoutMs: NIX_ADD_TIMEOUT_MS })).stdout.trim();
+  const add = async (p: string) => (await runNixTool('nix-store', ['--store', store, '--add', p], env, { timeoutMs: NIX_ADD_TIMEOUT_MS })).stdout.trim();
 
   const bigFile = path.join(src, 'big.bin');
   await writePseudoRandomFile(bigFile, sizes.bigMiB * 1024 * 1024, `nar-bridge bench big ${sizes.bigMiB}`);
@@ -63,7 +62,12 @@ export async function makeFixtures(sizes: FixtureSizes, env: NixEnv, workDir: st
   const closureTop = await buildClosure(sizes.closurePaths, store, src, env);
   await removeTree(src); // the store holds copies; tmpfs is memory
 
-  const named: Array<[FixtureName, string]> = [['big', big], ['small-files', small], ['library', library], ['closure', closureTop]];
+  const named: Array<[FixtureName, string]> = [
+    ['big', big],
+    ['small-files', small],
+    ['library', library],
+    ['closure', closureTop],
+  ];
   const fixtures: Fixture[] = [];
   for (const [name, storePath] of named) fixtures.push(await describe(name, storePath, store, env));
   return { store, fixtures };
@@ -76,9 +80,7 @@ function libraryTree(): string {
 }
 
 async function describe(name: FixtureName, storePath: string, store: string, env: NixEnv): Promise<Fixture> {
-  const closure = (await runNixTool('nix-store', ['--store', store, '--query', '--requisites', storePath], env)).stdout
-    .trim()
-    .split('\n');
+  const closure = (await runNixTool('nix-store', ['--store', store, '--query', '--requisites', storePath], env)).stdout.trim().split('\n');
   let closureNarSize = 0;
   let narSize = 0;
   for (const p of closure) {
@@ -95,7 +97,11 @@ async function describe(name: FixtureName, storePath: string, store: string, env
  */
 async function writeSmallFiles(root: string, count: number, dirs: number): Promise<void> {
   const key = createHash('sha256').update('nar-bridge bench small files').digest().subarray(0, 16);
-  const pool = Buffer.from(createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(768 * 1024)).toString('base64'));
+  const pool = Buffer.from(
+    createCipheriv('aes-128-ctr', key, Buffer.alloc(16))
+      .update(Buffer.alloc(768 * 1024))
+      .toString('base64'),
+  );
   const next = seededRandom(0x5eed); // Math.random has no seed
   for (let d = 0; d < dirs; d++) {
     const dir = path.join(root, `p${String(Math.floor(d / DIRS_PER_PARENT)).padStart(3, '0')}`, `d${String(d).padStart(4, '0')}`);

@@ -90,12 +90,21 @@ let nextPort = 20_000 + Math.floor(Math.random() * 20_000);
 async function serve(dataDir: string, extra: readonly string[]): Promise<Server> {
   const port = nextPort++;
   const profile = CPU_PROF_DIR === null ? [] : ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR];
-  const child: ChildProcess = spawn(process.execPath, [...profile, ENTRY, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', ...extra], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...profile, ENTRY, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', ...extra],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
-    if (await fetch(`${url}/nix-cache-info`).then((r) => r.ok, () => false)) {
+    if (
+      await fetch(`${url}/nix-cache-info`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    ) {
       return {
         url,
         async stop() {

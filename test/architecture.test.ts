@@ -58,8 +58,18 @@ const STORE = join(SRC, 'store');
 
 it('src/store holds only its rooms and the shared model files', () => {
   const entries = readdirSync(STORE, { withFileTypes: true });
-  expect(entries.filter((e) => e.isFile()).map((e) => e.name).sort()).toEqual([...STORE_TOP_FILES].sort());
-  expect(entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()).toEqual(Object.keys(STORE_ROOMS).sort());
+  expect(
+    entries
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort(),
+  ).toEqual([...STORE_TOP_FILES].sort());
+  expect(
+    entries
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort(),
+  ).toEqual(Object.keys(STORE_ROOMS).sort());
 });
 
 it('a store room imports only the rooms listed for it', () => {

@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { isNotFound } from '../src/castore/index.js';
 import { isEnoent, NarBridgeError } from '../src/errors.js';
 
-const fsError = (path: string) => readFile(path).then(() => null, (err: unknown) => err);
+const fsError = (path: string) =>
+  readFile(path).then(
+    () => null,
+    (err: unknown) => err,
+  );
 
 describe('isEnoent', () => {
   it('is true for a missing file only', async () => {

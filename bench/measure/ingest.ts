@@ -26,7 +26,13 @@ export async function measureIngest(ctx: BenchContext): Promise<void> {
         if (t.status < 200 || t.status > 299 || t.cutOff) throw new Error(`PUT ${url} answered ${t.status}${t.cutOff ? ' (cut off)' : ''}`);
         ctx.results.add(metric, 'bridge', fx.narSize / MB / t.seconds);
         if (fx.name === 'big') {
-          const rss: Metric = { group: 'ingest', name: 'peak RSS ingesting big (PUT)', unit: 'MB', reference: '–', target: { on: 'bridge', atMost: RSS_LIMIT_MB } };
+          const rss: Metric = {
+            group: 'ingest',
+            name: 'peak RSS ingesting big (PUT)',
+            unit: 'MB',
+            reference: '–',
+            target: { on: 'bridge', atMost: RSS_LIMIT_MB },
+          };
           ctx.results.add(rss, 'bridge', (await peakRssBytes(bridge)) / MB);
         }
         ctx.results.add(metric, 'reference', await restoreMBps(ctx, fx, file));

@@ -95,7 +95,8 @@ export async function postgresPoolConfig(url: URL): Promise<pg.PoolConfig> {
   const schema = query.get('schema');
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw serviceUrlError(url.href, 'schema must be a lower-case SQL identifier');
   const sslmode = query.get('sslmode');
-  if (sslmode !== undefined && !Object.hasOwn(SSL_MODES, sslmode)) throw serviceUrlError(url.href, `sslmode must be one of ${Object.keys(SSL_MODES).join(', ')}`);
+  if (sslmode !== undefined && !Object.hasOwn(SSL_MODES, sslmode))
+    throw serviceUrlError(url.href, `sslmode must be one of ${Object.keys(SSL_MODES).join(', ')}`);
   return {
     ...(url.hostname ? { host: url.hostname.replace(/^\[(.*)\]$/, '$1') } : {}),
     ...(url.port ? { port: Number(url.port) } : {}),
@@ -184,7 +185,10 @@ export class PostgresDatabase {
         return result;
       } catch (err) {
         // A connection that cannot even roll back is in an unknown state: destroy it rather than reuse it.
-        const rolledBack = await client.query('ROLLBACK').then(() => true, () => false);
+        const rolledBack = await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        );
         client.release(rolledBack ? undefined : true);
         throw err;
       }
@@ -210,10 +214,10 @@ export class PostgresDatabase {
       }
       if (version === steps.length) return;
       for (const step of steps.slice(version)) await tx.query(step);
-      await tx.query(
-        'INSERT INTO schema_versions (component, version) VALUES ($1, $2) ON CONFLICT (component) DO UPDATE SET version = excluded.version',
-        [component, steps.length],
-      );
+      await tx.query('INSERT INTO schema_versions (component, version) VALUES ($1, $2) ON CONFLICT (component) DO UPDATE SET version = excluded.version', [
+        component,
+        steps.length,
+      ]);
     });
   }
 

@@ -39,8 +39,10 @@ export function migrate(db: Database, component: string, steps: readonly string[
   if (version === steps.length) return;
   db.transaction(() => {
     for (const step of steps.slice(version)) db.exec(step);
-    db.prepare('INSERT INTO schema_versions (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version')
-      .run([component, steps.length]);
+    db.prepare('INSERT INTO schema_versions (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version').run([
+      component,
+      steps.length,
+    ]);
   }).immediate();
 }
 

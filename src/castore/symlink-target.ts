@@ -9,10 +9,7 @@ export class SymlinkTarget {
 
   /** Copies `raw`; non-empty, at most 4095 bytes, no NUL, else NB_ERR_INVALID_NODE. */
   static parse(raw: Uint8Array): SymlinkTarget {
-    const why = raw.length === 0 ? 'empty'
-      : raw.length > MAX_SYMLINK_TARGET_LENGTH ? 'too long'
-      : raw.includes(0) ? 'contains NUL'
-      : null;
+    const why = raw.length === 0 ? 'empty' : raw.length > MAX_SYMLINK_TARGET_LENGTH ? 'too long' : raw.includes(0) ? 'contains NUL' : null;
     if (why) throw new NarBridgeError('NB_ERR_INVALID_NODE', `invalid symlink target: ${why}`);
     return new SymlinkTarget(Uint8Array.from(raw));
   }

@@ -101,8 +101,7 @@ function nodeBodyLength(name: Uint8Array, node: Node): number {
     case 'directory':
       return bytesFieldLength(name) + bytesFieldLength(node.digest.bytes) + varintFieldLength(node.size);
     case 'file':
-      return bytesFieldLength(name) + bytesFieldLength(node.digest.bytes) + varintFieldLength(node.size)
-        + varintFieldLength(node.executable ? 1 : 0);
+      return bytesFieldLength(name) + bytesFieldLength(node.digest.bytes) + varintFieldLength(node.size) + varintFieldLength(node.executable ? 1 : 0);
     case 'symlink':
       return bytesFieldLength(name) + bytesFieldLength(node.target.bytes);
   }
@@ -240,8 +239,7 @@ function nodeBodyToProto(name: Uint8Array, node: Node): ProtoDirectoryNode & Pro
 }
 
 export function directoryToProto(directory: Directory): ProtoDirectory {
-  const list = (kind: Node['kind']) =>
-    directory.entries.filter((e) => e.node.kind === kind).map((e) => nodeBodyToProto(e.name.bytes, e.node));
+  const list = (kind: Node['kind']) => directory.entries.filter((e) => e.node.kind === kind).map((e) => nodeBodyToProto(e.name.bytes, e.node));
   return { directories: list('directory'), files: list('file'), symlinks: list('symlink') };
 }
 

@@ -27,9 +27,14 @@ export function configuredStoreSettings(values: OptionValues<typeof STORE_COMMAN
 }
 
 /** `existing`: the command only reads, so a store that is not there is refused rather than created empty. */
-export async function openConfiguredStore(values: OptionValues<typeof STORE_COMMAND_OPTIONS>, env: NodeJS.ProcessEnv, { existing = false } = {}): Promise<ConfiguredStore> {
+export async function openConfiguredStore(
+  values: OptionValues<typeof STORE_COMMAND_OPTIONS>,
+  env: NodeJS.ProcessEnv,
+  { existing = false } = {},
+): Promise<ConfiguredStore> {
   const settings = configuredStoreSettings(values, env);
-  if (existing && (settings.blobServiceAddr === null || settings.directoryServiceAddr === null || settings.pathInfoServiceAddr === null)) requireStore(settings.dataDir);
+  if (existing && (settings.blobServiceAddr === null || settings.directoryServiceAddr === null || settings.pathInfoServiceAddr === null))
+    requireStore(settings.dataDir);
   const overrides = await openStoreOverrides(settings);
   try {
     const local = await openLocalStore(settings.dataDir, overrides.services);

@@ -27,7 +27,8 @@ const REASONS: Readonly<Record<string, string>> = {
 export function failure(err: unknown, command: string | undefined): Failure | null {
   const prefix = command === undefined ? 'nar-bridge' : `nar-bridge ${command}`;
   if (NarBridgeError.is(err)) {
-    const exitCode = err.code === 'NB_ERR_NOT_FOUND' || err.code === 'NB_ERR_CONFLICT' ? 1 : err.code === 'NB_ERR_CONFIG' || err.code === 'NB_ERR_STORAGE' ? 2 : null;
+    const exitCode =
+      err.code === 'NB_ERR_NOT_FOUND' || err.code === 'NB_ERR_CONFLICT' ? 1 : err.code === 'NB_ERR_CONFIG' || err.code === 'NB_ERR_STORAGE' ? 2 : null;
     if (exitCode === null) return null;
     const reason = osReason(err.cause);
     return { message: `nar-bridge: ${err.message}${reason === null ? '' : `: ${reason}`}`, exitCode };

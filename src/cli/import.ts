@@ -55,7 +55,10 @@ export async function importCommand(args: readonly string[], io: ImportIo): Prom
       if (await store.pathInfos.get(StorePath.parseAbsolute(info.path).digest)) skipped.push(info.path);
       else missing.push(info);
     }
-    const progress = new Progress(io.stderr, missing.reduce((sum, info) => sum + info.narSize, 0));
+    const progress = new Progress(
+      io.stderr,
+      missing.reduce((sum, info) => sum + info.narSize, 0),
+    );
     if (skipped.length > 0) progress.note(`${skipped.length} of ${infos.length} paths already present`);
     try {
       for (const [i, info] of missing.entries()) {

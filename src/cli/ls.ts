@@ -52,7 +52,17 @@ export async function lsCommand(args: readonly string[], io: LsIo): Promise<numb
     const listing: Listing = { long: values.long ?? false, recursive, directories: store.directories, out: (line) => lines.push(line) };
     // Nix names a listed directory's entries `./name`, and a file by its own name.
     if (node.kind === 'directory') await listEntries(node, '.', listing);
-    else await show(node, sub === '' ? info.storePath.basename : (sub.split('/').filter((p) => p !== '').pop() ?? ''), listing);
+    else
+      await show(
+        node,
+        sub === ''
+          ? info.storePath.basename
+          : (sub
+              .split('/')
+              .filter((p) => p !== '')
+              .pop() ?? ''),
+        listing,
+      );
     io.stdout(lines.map((line) => `${line}\n`).join(''));
   } finally {
     close();

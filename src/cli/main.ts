@@ -114,7 +114,8 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
   });
   const stats = cached(local.stats, STATS_MAX_AGE_MS);
   // GC, deletion and access times need every service embedded and no tiers (a tier's contents are another store's).
-  const gcTarget: GcTarget | null = local.gc && compositionFile === null ? { ...local.gc, ...(store.forgetPaths ? { forgetPaths: store.forgetPaths } : {}) } : null;
+  const gcTarget: GcTarget | null =
+    local.gc && compositionFile === null ? { ...local.gc, ...(store.forgetPaths ? { forgetPaths: store.forgetPaths } : {}) } : null;
   const access = gcTarget ? new AccessRecorder(gcTarget.tables) : null;
   gcTarget?.tables.registerServer(Date.now());
   const app = await buildServer({
@@ -122,7 +123,10 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     ...(trust.access ? { access: trust.access } : {}),
     limits: settings.trust.limits,
     priority: settings.priority,
-    logger: { level: settings.logLevel, ...((settings.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? { stream: prettyLogStream(process.stdout) } : {}) },
+    logger: {
+      level: settings.logLevel,
+      ...((settings.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' ? { stream: prettyLogStream(process.stdout) } : {}),
+    },
     buildLogs: local.buildLogs,
     realisations: new GuardedRealisationService(local.realisations, trust.uploadPolicy),
     metrics: new HttpMetrics(registry, stats, worker ? { exposition: worker.metricsOf(registry) } : {}),
@@ -134,7 +138,9 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
   let grpc: GrpcListener | null = null;
   const { intervalMs } = settings.gc;
   const gcSchedule: GcSchedule | null =
-    gcTarget && intervalMs !== null ? startGcSchedule(gcTarget, { ...settings.gc, intervalMs }, app.log.child({ component: 'gc' }), new GcMetrics(registry)) : null;
+    gcTarget && intervalMs !== null
+      ? startGcSchedule(gcTarget, { ...settings.gc, intervalMs }, app.log.child({ component: 'gc' }), new GcMetrics(registry))
+      : null;
   if (!gcTarget && intervalMs !== null) app.log.warn({}, '--gc-interval ignored: garbage collection works on the embedded store without tiers');
   const close = async () => {
     await gcSchedule?.stop();
@@ -148,29 +154,37 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
   };
   try {
     await app.listen({ host: settings.listen.host, port: settings.listen.port });
-    grpc = settings.grpcListen === null
-      ? null
-      : await startGrpcServer(settings.grpcListen, {
-          store,
-          log: app.log.child({ component: 'grpc' }),
-          ...(trust.access ? { access: trust.access } : {}),
-          ...(grpcTls ? { tls: grpcTls } : {}),
-        });
+    grpc =
+      settings.grpcListen === null
+        ? null
+        : await startGrpcServer(settings.grpcListen, {
+            store,
+            log: app.log.child({ component: 'grpc' }),
+            ...(trust.access ? { access: trust.access } : {}),
+            ...(grpcTls ? { tls: grpcTls } : {}),
+          });
   } catch (err) {
     await close();
     throw err;
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.listen.port;
-  const grpcAddress = grpc && settings.grpcListen !== null ? (grpc.port === 0 ? settings.grpcListen : settings.grpcListen.replace(/:\d+$/, `:${grpc.port}`)) : null;
-  app.log.info({ ...startupSummary(settings, trust, { url: formatUrl({ ...settings.listen, port }), grpc: grpcAddress }), ...(worker ? { worker: worker.id } : {}) }, 'nar-bridge listening');
+  const grpcAddress =
+    grpc && settings.grpcListen !== null ? (grpc.port === 0 ? settings.grpcListen : settings.grpcListen.replace(/:\d+$/, `:${grpc.port}`)) : null;
+  app.log.info(
+    { ...startupSummary(settings, trust, { url: formatUrl({ ...settings.listen, port }), grpc: grpcAddress }), ...(worker ? { worker: worker.id } : {}) },
+    'nar-bridge listening',
+  );
   worker?.ready();
   for (const { fields, msg } of await startupWarnings(settings.trust, trust)) app.log.warn(fields, msg);
   if (!trust.access && !isLoopback(settings.listen.host)) {
     app.log.warn({ host: settings.listen.host }, 'NO ACCESS CONTROL: anyone who can reach this address can push store paths; set --tokens-file');
   }
   if (grpc && !trust.access && settings.grpcListen !== null && !isLocalGrpcAddress(settings.grpcListen)) {
-    app.log.warn({ grpcListen: settings.grpcListen }, 'NO ACCESS CONTROL on gRPC: anyone who can reach this address can write blobs, directories and path infos; set --tokens-file');
+    app.log.warn(
+      { grpcListen: settings.grpcListen },
+      'NO ACCESS CONTROL on gRPC: anyone who can reach this address can write blobs, directories and path infos; set --tokens-file',
+    );
   }
 
   const signal = await stopSignal();

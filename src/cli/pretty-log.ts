@@ -64,7 +64,10 @@ export function prettyLogStream(out: NodeJS.WritableStream & { readonly isTTY?: 
     write(chunk: Buffer, _encoding, done) {
       const lines = (pending + chunk.toString('utf8')).split('\n');
       pending = lines.pop() ?? '';
-      const text = lines.filter((l) => l !== '').map((l) => `${prettyLogLine(l, color)}\n`).join('');
+      const text = lines
+        .filter((l) => l !== '')
+        .map((l) => `${prettyLogLine(l, color)}\n`)
+        .join('');
       if (text === '' || out.write(text)) done();
       else out.once('drain', () => done());
     },

@@ -55,4 +55,3 @@ export function changedFrom(value: object, defaults: object, prefix = ''): Recor
   }
   return changed;
 }
-

@@ -22,7 +22,12 @@ const DISK_BLOCK_BYTES = 512;
 const DATABASE_FILES = ['meta.sqlite', 'meta.sqlite-wal', 'meta.sqlite-shm'];
 
 /** `pathInfos` is the service over `db`'s path_infos table, so narBytes and the path count describe the same paths. */
-export async function measureEmbeddedStore(dataDir: string, db: Database, packs: PackBlobService | null, pathInfos: PathInfoService): Promise<EmbeddedStoreStats> {
+export async function measureEmbeddedStore(
+  dataDir: string,
+  db: Database,
+  packs: PackBlobService | null,
+  pathInfos: PathInfoService,
+): Promise<EmbeddedStoreStats> {
   const count = (table: string): number => {
     return readRow(table, db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]))?.integer('n') ?? 0;
   };

@@ -45,7 +45,14 @@ interface TrustValues {
   readonly 'upload-idle-timeout'?: string;
   readonly 'max-concurrent-uploads'?: string;
 }
-type NumberFlag = 'max-nar-size' | 'max-narinfo-size' | 'max-decompression-ratio' | 'max-depth' | 'max-entries-per-directory' | 'upload-idle-timeout' | 'max-concurrent-uploads';
+type NumberFlag =
+  | 'max-nar-size'
+  | 'max-narinfo-size'
+  | 'max-decompression-ratio'
+  | 'max-depth'
+  | 'max-entries-per-directory'
+  | 'upload-idle-timeout'
+  | 'max-concurrent-uploads';
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 

@@ -55,7 +55,9 @@ export async function verifyCommand(args: readonly string[], io: VerifyIo): Prom
       io.stdout(`broken: ${info.storePath.toAbsolute()}: ${problem}\n`);
     }
     const seconds = (Date.now() - started) / 1000;
-    io.stderr(`verify: ${scanned.records} objects (${formatBytes(scanned.bytes)}) and ${paths} store paths in ${seconds.toFixed(1)} s: ${corrupt.size} damaged objects, ${broken.length} broken paths\n`);
+    io.stderr(
+      `verify: ${scanned.records} objects (${formatBytes(scanned.bytes)}) and ${paths} store paths in ${seconds.toFixed(1)} s: ${corrupt.size} damaged objects, ${broken.length} broken paths\n`,
+    );
     if (values.json) io.stdout(`${JSON.stringify({ objects: scanned.records, bytes: scanned.bytes, paths, damaged: [...corrupt.keys()], broken })}\n`);
     return corrupt.size > 0 || broken.length > 0 ? 1 : 0;
   } finally {

@@ -55,7 +55,10 @@ export function unaryHandler<Req, Res>(
     const signal = callSignal(call);
     Promise.resolve()
       .then(() => handle(decodeRequest(spec, call.request), signal))
-      .then((response) => callback(null, response), (err: unknown) => callback(report(log, spec.path, err)));
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(report(log, spec.path, err)),
+      );
   };
 }
 
@@ -100,8 +103,11 @@ export function clientStreamHandler<Req, Res>(
     })();
     Promise.resolve()
       .then(() => handle(requests, signal))
-      .then((response) => callback(null, response), (err: unknown) => {
-        if (!signal.aborted) callback(report(log, spec.path, err));
-      });
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => {
+          if (!signal.aborted) callback(report(log, spec.path, err));
+        },
+      );
   };
 }

@@ -29,10 +29,19 @@ export class HttpMetrics implements RequestObserver {
   readonly #uploadsInFlight: Gauge;
   readonly #exposition: () => Promise<string>;
 
-  constructor(readonly registry: Registry, stats?: () => Promise<StoreStats>, { exposition }: HttpMetricsOptions = {}) {
+  constructor(
+    readonly registry: Registry,
+    stats?: () => Promise<StoreStats>,
+    { exposition }: HttpMetricsOptions = {},
+  ) {
     const registers = [registry];
     this.#exposition = exposition ?? (() => registry.metrics());
-    this.#requests = new Counter({ name: 'nar_bridge_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers });
+    this.#requests = new Counter({
+      name: 'nar_bridge_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
     this.#duration = new Histogram({
       name: 'nar_bridge_http_request_duration_seconds',
       help: 'Time from request to last response byte',
@@ -108,9 +117,23 @@ export class GcMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.#runs = new Counter({ name: 'nar_bridge_gc_runs_total', help: 'Garbage collection runs by outcome (ok, failed, skipped)', labelNames: ['outcome'], registers });
-    this.#duration = new Histogram({ name: 'nar_bridge_gc_duration_seconds', help: 'Time a garbage collection run took', buckets: [0.1, 1, 10, 60, 600, 3600], registers });
-    this.#objects = new Counter({ name: 'nar_bridge_gc_reclaimed_objects_total', help: 'Blobs, chunks and Directories deleted by garbage collection', registers });
+    this.#runs = new Counter({
+      name: 'nar_bridge_gc_runs_total',
+      help: 'Garbage collection runs by outcome (ok, failed, skipped)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'nar_bridge_gc_duration_seconds',
+      help: 'Time a garbage collection run took',
+      buckets: [0.1, 1, 10, 60, 600, 3600],
+      registers,
+    });
+    this.#objects = new Counter({
+      name: 'nar_bridge_gc_reclaimed_objects_total',
+      help: 'Blobs, chunks and Directories deleted by garbage collection',
+      registers,
+    });
     this.#bytes = new Counter({ name: 'nar_bridge_gc_reclaimed_bytes_total', help: 'Pack file bytes given back to the file system', registers });
     this.#lastSuccess = new Gauge({ name: 'nar_bridge_gc_last_success_timestamp_seconds', help: 'When the last garbage collection run finished', registers });
   }

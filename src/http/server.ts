@@ -50,7 +50,10 @@ export interface ServerOptions {
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { store, priority, buildLogs, metrics, access, limits = DEFAULT_HTTP_LIMITS } = options;
-  const logger = typeof options.logger === 'object' ? { ...options.logger, serializers: { err: errorSerializer(options.logger.level), ...options.logger.serializers } } : (options.logger ?? false);
+  const logger =
+    typeof options.logger === 'object'
+      ? { ...options.logger, serializers: { err: errorSerializer(options.logger.level), ...options.logger.serializers } }
+      : (options.logger ?? false);
   // Fastify's own two lines per request are replaced by one completion line carrying route, status and bytes
   // (observe.ts); a proxy's X-Request-Id, when sent, becomes the reqId on every line of the request.
   const app = Fastify({ logger, return503OnClosing: true, logController: new AccessLogController(), requestIdHeader: 'x-request-id' });
@@ -87,13 +90,23 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(cacheInfoRoutes, { priority });
   await app.register(healthRoutes, { store, ...(options.ready ? { ready: options.ready } : {}) });
   if (metrics) await app.register(metricsRoutes, { metrics });
-  await app.register(narInfoRoutes, { store, maxNarInfoBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs, ...(options.onPathAccess ? { onPathAccess: options.onPathAccess } : {}) });
+  await app.register(narInfoRoutes, {
+    store,
+    maxNarInfoBytes: limits.maxNarInfoBytes,
+    uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs,
+    ...(options.onPathAccess ? { onPathAccess: options.onPathAccess } : {}),
+  });
   if (options.deletePaths) await app.register(narInfoDeleteRoutes, { deletePaths: options.deletePaths });
   await app.register(narRoutes, { store });
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });
   if (buildLogs) await app.register(logRoutes, { store, buildLogs });
-  if (options.realisations) await app.register(realisationRoutes, { realisations: options.realisations, maxBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs });
+  if (options.realisations)
+    await app.register(realisationRoutes, {
+      realisations: options.realisations,
+      maxBytes: limits.maxNarInfoBytes,
+      uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs,
+    });
   await app.register(uiRoutes, { store, privateReads: access?.privateReads ?? false, ...(options.landing ? { landing: options.landing } : {}) });
   return app;
 }

@@ -1,6 +1,24 @@
 // Byte counts of the framing the NAR grammar puts around each kind of node, taken from the literal tokens, so a
 // tree's NarSize and every offset in its NAR are arithmetic over these without rendering a byte.
-import { CLOSE, CONTENTS, DIRECTORY, EMPTY, ENTRY, EXECUTABLE, MAGIC, NAME, NODE, OPEN, REGULAR, SYMLINK, TARGET, TYPE, narStringLength, paddingLength, type Token } from './tokens.js';
+import {
+  CLOSE,
+  CONTENTS,
+  DIRECTORY,
+  EMPTY,
+  ENTRY,
+  EXECUTABLE,
+  MAGIC,
+  NAME,
+  NODE,
+  OPEN,
+  REGULAR,
+  SYMLINK,
+  TARGET,
+  TYPE,
+  narStringLength,
+  paddingLength,
+  type Token,
+} from './tokens.js';
 
 const framed = (...tokens: Token[]): number => tokens.reduce((sum, token) => sum + token.framed.byteLength, 0);
 const FILE_HEAD = framed(OPEN, TYPE, REGULAR, CONTENTS) + 8;

@@ -55,10 +55,7 @@ const NUL = 0x00;
 const DOT = 0x2e;
 
 /** Parses a NAR, pulling `source` only as fast as events and file contents are consumed. */
-export async function* readNar(
-  source: AsyncIterable<Uint8Array>,
-  limits: NarLimits = {},
-): AsyncGenerator<NarEvent, void, undefined> {
+export async function* readNar(source: AsyncIterable<Uint8Array>, limits: NarLimits = {}): AsyncGenerator<NarEvent, void, undefined> {
   const cursor = new Cursor(source);
   const parser = new Parser(cursor, {
     maxDepth: limits.maxDepth ?? DEFAULT_NAR_LIMITS.maxDepth,

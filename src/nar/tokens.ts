@@ -63,7 +63,5 @@ export const NODE = token('node');
 
 /** Data bytes of the longest literal token ("nix-archive-1"). */
 export const LONGEST_TOKEN = Math.max(
-  ...[MAGIC, OPEN, CLOSE, TYPE, REGULAR, EXECUTABLE, EMPTY, CONTENTS, SYMLINK, TARGET, DIRECTORY, ENTRY, NAME, NODE].map(
-    (t) => t.bytes.length,
-  ),
+  ...[MAGIC, OPEN, CLOSE, TYPE, REGULAR, EXECUTABLE, EMPTY, CONTENTS, SYMLINK, TARGET, DIRECTORY, ENTRY, NAME, NODE].map((t) => t.bytes.length),
 );

@@ -3,31 +3,14 @@
 import { NarBridgeError } from '../errors.js';
 import type { NarEvent } from './events.js';
 import { OutputChunks } from './output-chunks.js';
-import {
-  CLOSE,
-  CONTENTS,
-  DIRECTORY,
-  EMPTY,
-  ENTRY,
-  EXECUTABLE,
-  MAGIC,
-  NAME,
-  NODE,
-  OPEN,
-  REGULAR,
-  SYMLINK,
-  TARGET,
-  TYPE,
-} from './tokens.js';
+import { CLOSE, CONTENTS, DIRECTORY, EMPTY, ENTRY, EXECUTABLE, MAGIC, NAME, NODE, OPEN, REGULAR, SYMLINK, TARGET, TYPE } from './tokens.js';
 
 /**
  * Yields the NAR for `events` in coalesced chunks (see OutputChunks); large content chunks are yielded as they are.
  * Throws NB_ERR_NAR_MALFORMED for a malformed sequence and NB_ERR_HASH_MISMATCH when a file's contents do not add
  * up to its size, which is how a short or corrupt blob surfaces while rendering.
  */
-export async function* writeNar(
-  events: AsyncIterable<NarEvent> | Iterable<NarEvent>,
-): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* writeNar(events: AsyncIterable<NarEvent> | Iterable<NarEvent>): AsyncGenerator<Uint8Array, void, undefined> {
   const out = new OutputChunks();
   const tree = new TreeShape();
   out.append(MAGIC.framed);

@@ -75,7 +75,11 @@ export function formatNarInfo(info: NarInfo): string {
   if (info.fileSize !== undefined) lines.push(`FileSize: ${info.fileSize}`);
   lines.push(`NarHash: ${info.narHash.toString()}`, `NarSize: ${info.narSize}`);
   // Written even when empty, as "References: " with the trailing space (§2.3).
-  lines.push(`References: ${sortStorePaths(info.references).map((ref) => ref.basename).join(' ')}`);
+  lines.push(
+    `References: ${sortStorePaths(info.references)
+      .map((ref) => ref.basename)
+      .join(' ')}`,
+  );
   if (info.deriver !== undefined) lines.push(`Deriver: ${info.deriver.basename}`);
   if (info.system !== undefined) lines.push(`System: ${singleLine('System', info.system)}`);
   for (const sig of info.sigs.map(String).sort()) lines.push(`Sig: ${sig}`);

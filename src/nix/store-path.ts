@@ -33,9 +33,7 @@ export class StorePath {
     if (basename.length < HASH_PART_LENGTH + 2 || basename.charAt(HASH_PART_LENGTH) !== '-') {
       throw malformed('store path must be "<32-character hash>-<name>"');
     }
-    const digest = withErrorCode('NB_ERR_NARINFO_MALFORMED', 'store path hash', () =>
-      parseStorePathHashPart(basename.slice(0, HASH_PART_LENGTH)),
-    );
+    const digest = withErrorCode('NB_ERR_NARINFO_MALFORMED', 'store path hash', () => parseStorePathHashPart(basename.slice(0, HASH_PART_LENGTH)));
     return StorePath.fromParts(digest, basename.slice(HASH_PART_LENGTH + 1));
   }
 

@@ -13,25 +13,29 @@ const SMOKE_TIMEOUT_MS = 150_000;
 afterEach(cleanupE2E);
 
 describe('bench --smoke', () => {
-  it('runs every measurement group and writes a report with both sides of every comparison', async () => {
-    const out = await makeTempDir('bench-out');
-    const res = await runCommand(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'run.ts'), '--smoke', '--out', out], process.env, {
-      timeoutMs: SMOKE_TIMEOUT_MS,
-    });
-    expect(res.stdout).toMatch(/^group\s+metric\s+unit\s+nar-bridge\s+reference\s+ratio/m);
+  it(
+    'runs every measurement group and writes a report with both sides of every comparison',
+    async () => {
+      const out = await makeTempDir('bench-out');
+      const res = await runCommand(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'run.ts'), '--smoke', '--out', out], process.env, {
+        timeoutMs: SMOKE_TIMEOUT_MS,
+      });
+      expect(res.stdout).toMatch(/^group\s+metric\s+unit\s+nar-bridge\s+reference\s+ratio/m);
 
-    const files = await readdir(out);
-    expect(files).toHaveLength(1);
-    const report = JSON.parse(await readFile(path.join(out, files[0] ?? ''), 'utf8')) as { rows: Row[] };
-    expect(new Set(report.rows.map((r) => r.group))).toEqual(new Set(GROUPS));
-    for (const row of report.rows) {
-      const sides = [row.bridgeMedian, row.referenceMedian].filter((v) => v !== null);
-      expect(sides.length, row.name).toBeGreaterThan(0);
-      for (const v of sides) expect(v, row.name).toBeGreaterThan(0);
-    }
-    // Every server-against-server row has both medians, hence a ratio.
-    const versusNginx = report.rows.filter((r) => r.reference === 'nginx');
-    expect(versusNginx.length).toBeGreaterThan(0);
-    for (const row of versusNginx) expect(row.ratio, row.name).not.toBeNull();
-  }, SMOKE_TIMEOUT_MS + 10_000);
+      const files = await readdir(out);
+      expect(files).toHaveLength(1);
+      const report = JSON.parse(await readFile(path.join(out, files[0] ?? ''), 'utf8')) as { rows: Row[] };
+      expect(new Set(report.rows.map((r) => r.group))).toEqual(new Set(GROUPS));
+      for (const row of report.rows) {
+        const sides = [row.bridgeMedian, row.referenceMedian].filter((v) => v !== null);
+        expect(sides.length, row.name).toBeGreaterThan(0);
+        for (const v of sides) expect(v, row.name).toBeGreaterThan(0);
+      }
+      // Every server-against-server row has both medians, hence a ratio.
+      const versusNginx = report.rows.filter((r) => r.reference === 'nginx');
+      expect(versusNginx.length).toBeGreaterThan(0);
+      for (const row of versusNginx) expect(row.ratio, row.name).not.toBeNull();
+    },
+    SMOKE_TIMEOUT_MS + 10_000,
+  );
 });

@@ -148,10 +148,12 @@ export function describeBlobService(name: string, make: () => Promise<BlobServic
       const blobs = await open();
       const data = patternBytes(2 * 1024 * 1024, 3);
       const writers = [blobs.openWrite(), blobs.openWrite(), blobs.openWrite()];
-      const digests = await Promise.all(writers.map(async (w, i) => {
-        await writeIn(w, data, [4096 * (i + 1) + i]);
-        return w.close();
-      }));
+      const digests = await Promise.all(
+        writers.map(async (w, i) => {
+          await writeIn(w, data, [4096 * (i + 1) + i]);
+          return w.close();
+        }),
+      );
       for (const d of digests) expect(d.equals(blake3(data))).toBe(true);
       expect(hexOf(await readAll(await blobs.openRead(blake3(data))))).toBe(hexOf(data));
       await expectNoTempFiles();

@@ -136,7 +136,9 @@ describe('FastCDC', () => {
     const shifted = new Set(cuts(Buffer.concat([Buffer.from('x'), data])).map((end) => end - 1));
     const kept = ends.filter((end) => shifted.has(end)).length;
     expect(kept / ends.length).toBeGreaterThan(0.95);
-    console.info(`FastCDC: ${mbPerS.toFixed(0)} MB/s, ${ends.length} chunks, average ${(average / 1024).toFixed(1)} KiB, ${kept}/${ends.length} boundaries kept after a 1-byte insertion`);
+    console.info(
+      `FastCDC: ${mbPerS.toFixed(0)} MB/s, ${ends.length} chunks, average ${(average / 1024).toFixed(1)} KiB, ${kept}/${ends.length} boundaries kept after a 1-byte insertion`,
+    );
   });
 
   it('refuses an average chunk size that is not a power of two', () => {

@@ -1,14 +1,6 @@
 // describeDirectoryService: the behaviour every DirectoryService backend must show, run once per backend.
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  Directory,
-  DirectoryBuilder,
-  PathComponent,
-  SymlinkTarget,
-  blake3,
-  type DirectoryService,
-  type Node,
-} from '../../src/castore/index.js';
+import { Directory, DirectoryBuilder, PathComponent, SymlinkTarget, blake3, type DirectoryService, type Node } from '../../src/castore/index.js';
 import { NarBridgeError, type ErrorCode } from '../../src/errors.js';
 
 export interface DirectoryServiceFixture {
@@ -45,7 +37,10 @@ export function twoDepthDag(): { b: Directory; root: Directory } {
 }
 
 async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err, `expected ${code}`).toBeInstanceOf(NarBridgeError);
   expect(NarBridgeError.is(err) && err.code).toBe(code);
 }

@@ -128,9 +128,14 @@ describe('SqliteDirectoryService on disk', () => {
       const { leaf, a } = sharedDag();
       const dirs = new SqliteDirectoryService(db);
       await putAll(dirs, [leaf, a]);
-      db.prepare('UPDATE castore_directories SET data = (SELECT data FROM castore_directories WHERE digest = ?) WHERE digest = ?')
-        .run([leaf.digest().bytes, a.digest().bytes]);
-      const err = await dirs.get(a.digest()).then(() => undefined, (e: unknown) => e);
+      db.prepare('UPDATE castore_directories SET data = (SELECT data FROM castore_directories WHERE digest = ?) WHERE digest = ?').run([
+        leaf.digest().bytes,
+        a.digest().bytes,
+      ]);
+      const err = await dirs.get(a.digest()).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_STORAGE');
     } finally {
       db.close();
@@ -148,7 +153,10 @@ describe('traverseDirectories', () => {
     const walk = (async () => {
       for await (const d of traverseDirectories(root.digest(), get)) seen.push(d.digest().toHex());
     })();
-    const err = await walk.then(() => undefined, (e: unknown) => e);
+    const err = await walk.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_MISSING_OBJECT');
     expect(NarBridgeError.is(err) && err.message).toContain(leaf.digest().toHex());
     expect(seen).toEqual([root, a, b].map((d) => d.digest().toHex()));

@@ -1,15 +1,6 @@
 // The castore model types: digests, names, symlink targets and the Directory builder's rules.
 import { describe, expect, it } from 'vitest';
-import {
-  B3Digest,
-  Blake3Hasher,
-  Directory,
-  DirectoryBuilder,
-  PathComponent,
-  SymlinkTarget,
-  blake3,
-  type Node,
-} from '../../src/castore/index.js';
+import { B3Digest, Blake3Hasher, Directory, DirectoryBuilder, PathComponent, SymlinkTarget, blake3, type Node } from '../../src/castore/index.js';
 import { NarBridgeError, type ErrorCode } from '../../src/errors.js';
 
 const EMPTY_BLAKE3 = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
@@ -56,7 +47,8 @@ describe('B3Digest', () => {
   it.each([0, 31, 33, 64])('rejects %i bytes', (n) => expectCode(() => B3Digest.parse(new Uint8Array(n)), 'NB_ERR_INVALID_DIGEST'));
 
   it.each(['', 'af13', `${EMPTY_BLAKE3}00`, `g${EMPTY_BLAKE3.slice(1)}`])('rejects hex %j', (hex) =>
-    expectCode(() => B3Digest.fromHex(hex), 'NB_ERR_INVALID_DIGEST'));
+    expectCode(() => B3Digest.fromHex(hex), 'NB_ERR_INVALID_DIGEST'),
+  );
 });
 
 describe('PathComponent', () => {
@@ -84,8 +76,11 @@ describe('SymlinkTarget', () => {
     for (const t of ['/nix/store/somewhereelse', '../x', 'y'.repeat(4095)]) expect(SymlinkTarget.fromString(t).toString()).toBe(t);
   });
 
-  it.each([['empty', ''], ['NUL', 'a\0'], ['4096 bytes', 'y'.repeat(4096)]])('rejects %s', (_, t) =>
-    expectCode(() => SymlinkTarget.fromString(t), 'NB_ERR_INVALID_NODE'));
+  it.each([
+    ['empty', ''],
+    ['NUL', 'a\0'],
+    ['4096 bytes', 'y'.repeat(4096)],
+  ])('rejects %s', (_, t) => expectCode(() => SymlinkTarget.fromString(t), 'NB_ERR_INVALID_NODE'));
 });
 
 describe('DirectoryBuilder', () => {
@@ -124,7 +119,11 @@ describe('DirectoryBuilder', () => {
   });
 
   it.each([-1, 1.5, Number.NaN, 2 ** 53])('rejects node size %d', (size) =>
-    expectCode(() => new DirectoryBuilder().add(PathComponent.fromString('a'), { kind: 'file', digest: blake3(new Uint8Array()), size, executable: false }), 'NB_ERR_INVALID_NODE'));
+    expectCode(
+      () => new DirectoryBuilder().add(PathComponent.fromString('a'), { kind: 'file', digest: blake3(new Uint8Array()), size, executable: false }),
+      'NB_ERR_INVALID_NODE',
+    ),
+  );
 
   it('freezes its entries', () => {
     const d = new DirectoryBuilder().add(PathComponent.fromString('a'), file()).build();

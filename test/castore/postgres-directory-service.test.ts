@@ -51,8 +51,14 @@ describePostgres('PostgresDirectoryService', () => {
       const { leaf, a } = sharedDag();
       await putAll(dirs, [leaf, a]);
       const schema = new URL(url).searchParams.get('schema');
-      await database.sql(`UPDATE ${schema}.castore_directories SET data = $1 WHERE digest = $2`, [Buffer.from(encodeDirectory(leaf)), Buffer.from(a.digest().bytes)]);
-      const err = await dirs.get(a.digest()).then(() => undefined, (e: unknown) => e);
+      await database.sql(`UPDATE ${schema}.castore_directories SET data = $1 WHERE digest = $2`, [
+        Buffer.from(encodeDirectory(leaf)),
+        Buffer.from(a.digest().bytes),
+      ]);
+      const err = await dirs.get(a.digest()).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_STORAGE');
     } finally {
       await db.close();
@@ -68,9 +74,11 @@ describePostgres('PostgresDirectoryService', () => {
         new DirectoryBuilder()
           .add(PathComponent.fromString('g'), { kind: 'directory', digest: grandchild.digest(), size: grandchild.size })
           .add(PathComponent.fromString(`n${i}`), { kind: 'symlink', target: SymlinkTarget.fromString('y') })
-          .build());
+          .build(),
+      );
       let builder = new DirectoryBuilder();
-      for (const [i, leaf] of leaves.entries()) builder = builder.add(PathComponent.fromString(`d${String(i).padStart(3, '0')}`), { kind: 'directory', digest: leaf.digest(), size: leaf.size });
+      for (const [i, leaf] of leaves.entries())
+        builder = builder.add(PathComponent.fromString(`d${String(i).padStart(3, '0')}`), { kind: 'directory', digest: leaf.digest(), size: leaf.size });
       const root = builder.build();
       await putAll(opened.service, [grandchild, ...leaves, root]);
       const walked: string[] = [];
@@ -94,7 +102,10 @@ describePostgres('PostgresDirectoryService', () => {
       const seen: string[] = [];
       const err = await (async () => {
         for await (const d of opened.service.getRecursive(root.digest())) seen.push(d.digest().toHex());
-      })().then(() => undefined, (e: unknown) => e);
+      })().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_MISSING_OBJECT');
       expect(String(NarBridgeError.is(err) && err.message)).toContain(leaf.digest().toHex());
       expect(seen).toEqual([root, a, b].map((d) => d.digest().toHex()));

@@ -6,15 +6,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { Directory, directoryServiceFromUrl, isTransientPostgresError, PostgresDatabase, postgresPoolConfig, redactUrlPassword } from '../../src/castore/index.js';
+import {
+  Directory,
+  directoryServiceFromUrl,
+  isTransientPostgresError,
+  PostgresDatabase,
+  postgresPoolConfig,
+  redactUrlPassword,
+} from '../../src/castore/index.js';
 import { NarBridgeError } from '../../src/errors.js';
 import { putAll } from './directory-service-suite.js';
 import { describePostgres, useTestDatabase } from './postgres-fixture.js';
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(() => {
-    throw new Error('expected a failure');
-  }, (e: unknown) => e);
+  return promise.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e,
+  );
 }
 
 /** A port nothing listens on: bound, then closed. */
@@ -166,7 +176,12 @@ describePostgres('PostgresDatabase on a real server', () => {
       await locker.query(`LOCK TABLE ${schema}.held IN ACCESS EXCLUSIVE MODE`);
       const pending = db.query('read held', 'SELECT count(*)::int AS n FROM held');
       let settled = false;
-      const outcome = pending.then(() => undefined, (e: unknown) => e).finally(() => (settled = true)); // asserted below
+      const outcome = pending
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        .finally(() => (settled = true)); // asserted below
       /** The backend (other than `not`) whose statement waits for the lock; null once the statement gave up. */
       const waiter = async (not?: number): Promise<number | null> => {
         for (; !settled; ) {

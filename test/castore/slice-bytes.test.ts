@@ -24,7 +24,17 @@ async function collect(stream: AsyncIterable<Uint8Array>): Promise<number[]> {
 
 describe('sliceBytes', () => {
   it.each([1, 3, 7, 40, 64])('gives exactly bytes skip..skip+take with chunks of %i bytes', async (size) => {
-    for (const [skip, take] of [[0, 40], [0, 1], [5, 10], [6, 1], [39, 1], [13, 27], [0, 0], [40, 5], [50, 1]] as const) {
+    for (const [skip, take] of [
+      [0, 40],
+      [0, 1],
+      [5, 10],
+      [6, 1],
+      [39, 1],
+      [13, 27],
+      [0, 0],
+      [40, 5],
+      [50, 1],
+    ] as const) {
       expect(await collect(sliceBytes(pieces(size).source, skip, take))).toEqual([...BYTES.subarray(skip, skip + take)]);
     }
   });

@@ -42,7 +42,10 @@ describe('openDatabase and migrate', () => {
   it('keeps components apart', () => {
     migrate(db, 'one', ['CREATE TABLE one_t (x INTEGER)']);
     migrate(db, 'two', ['CREATE TABLE two_t (x INTEGER)']);
-    expect(db.prepare('SELECT component, version FROM schema_versions ORDER BY component').raw(true).all([])).toEqual([['one', 1], ['two', 1]]);
+    expect(db.prepare('SELECT component, version FROM schema_versions ORDER BY component').raw(true).all([])).toEqual([
+      ['one', 1],
+      ['two', 1],
+    ]);
   });
 
   it('rolls back a failing step', () => {

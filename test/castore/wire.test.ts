@@ -29,7 +29,12 @@ const EMPTY_FILE = blake3(new Uint8Array());
 const ONE_BYTE = hex('48fc721fbbc172e0925fa27af1671de225ba927134802998b10a1568a188652b');
 
 async function expectCode(fn: () => unknown, code: ErrorCode): Promise<void> {
-  const err: unknown = await Promise.resolve().then(fn).then(() => undefined, (e: unknown) => e);
+  const err: unknown = await Promise.resolve()
+    .then(fn)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   expect(err, `expected ${code}`).toBeInstanceOf(NarBridgeError);
   expect(NarBridgeError.is(err) && err.code).toBe(code);
 }
@@ -47,22 +52,34 @@ function complicatedTree(): { root: Directory; keep: Directory } {
 
 // The `root b64url` column of test/fixtures/tvix/README.md, with the node each must encode.
 const GOLDEN_ROOTS: [string, Node, string][] = [
-  ['emptydirectory.nar', { kind: 'directory', digest: hex('af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262'), size: 0 },
-    'CiISIK8TSbn1-aGmoEBN6jbcyUmbyyXJrcESt8yak8rkHzJi'],
-  ['onebyteregular.nar', { kind: 'file', digest: ONE_BYTE, size: 1, executable: false },
-    'EiQSIEj8ch-7wXLgkl-ievFnHeIlupJxNIApmLEKFWihiGUrGAE'],
-  ['onebyteexecutable.nar', { kind: 'file', digest: ONE_BYTE, size: 1, executable: true },
-    'EiYSIEj8ch-7wXLgkl-ievFnHeIlupJxNIApmLEKFWihiGUrGAEgAQ'],
-  ['symlink.nar', { kind: 'symlink', target: SymlinkTarget.fromString('/nix/store/somewhereelse') },
-    'GhoSGC9uaXgvc3RvcmUvc29tZXdoZXJlZWxzZQ'],
-  ['helloworld.nar', { kind: 'file', digest: hex('5ca7815adcb484e9a136c11efe69c1d530176d549b5d18d038eb5280b4b3470c'), size: 12, executable: false },
-    'EiQSIFyngVrctITpoTbBHv5pwdUwF21Um10Y0DjrUoC0s0cMGAw'],
-  ['complicated.nar', { kind: 'directory', digest: hex('3f951a15afd586fb3121ef4d13d582e811ce0e5a7f21c0497fd87490e9e2355a'), size: 4 },
-    'CiQSID-VGhWv1Yb7MSHvTRPVgugRzg5afyHASX_YdJDp4jVaGAQ'],
-  ['popdirectories.nar', { kind: 'directory', digest: hex('c4be42fe5a2cb9d366e2f076d96c60b0a6cdf0c3b02c7b650bf6ec52c71a8932'), size: 3 },
-    'CiQSIMS-Qv5aLLnTZuLwdtlsYLCmzfDDsCx7ZQv27FLHGokyGAM'],
-  ['net-tools', { kind: 'directory', digest: hex('189a4a0d0f964c950afabb8b83c7f8a5e3511c3c657368411a6d0ae8efd318db'), size: 34 },
-    'CiQSIBiaSg0PlkyVCvq7i4PH-KXjURw8ZXNoQRptCujv0xjbGCI'],
+  [
+    'emptydirectory.nar',
+    { kind: 'directory', digest: hex('af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262'), size: 0 },
+    'CiISIK8TSbn1-aGmoEBN6jbcyUmbyyXJrcESt8yak8rkHzJi',
+  ],
+  ['onebyteregular.nar', { kind: 'file', digest: ONE_BYTE, size: 1, executable: false }, 'EiQSIEj8ch-7wXLgkl-ievFnHeIlupJxNIApmLEKFWihiGUrGAE'],
+  ['onebyteexecutable.nar', { kind: 'file', digest: ONE_BYTE, size: 1, executable: true }, 'EiYSIEj8ch-7wXLgkl-ievFnHeIlupJxNIApmLEKFWihiGUrGAEgAQ'],
+  ['symlink.nar', { kind: 'symlink', target: SymlinkTarget.fromString('/nix/store/somewhereelse') }, 'GhoSGC9uaXgvc3RvcmUvc29tZXdoZXJlZWxzZQ'],
+  [
+    'helloworld.nar',
+    { kind: 'file', digest: hex('5ca7815adcb484e9a136c11efe69c1d530176d549b5d18d038eb5280b4b3470c'), size: 12, executable: false },
+    'EiQSIFyngVrctITpoTbBHv5pwdUwF21Um10Y0DjrUoC0s0cMGAw',
+  ],
+  [
+    'complicated.nar',
+    { kind: 'directory', digest: hex('3f951a15afd586fb3121ef4d13d582e811ce0e5a7f21c0497fd87490e9e2355a'), size: 4 },
+    'CiQSID-VGhWv1Yb7MSHvTRPVgugRzg5afyHASX_YdJDp4jVaGAQ',
+  ],
+  [
+    'popdirectories.nar',
+    { kind: 'directory', digest: hex('c4be42fe5a2cb9d366e2f076d96c60b0a6cdf0c3b02c7b650bf6ec52c71a8932'), size: 3 },
+    'CiQSIMS-Qv5aLLnTZuLwdtlsYLCmzfDDsCx7ZQv27FLHGokyGAM',
+  ],
+  [
+    'net-tools',
+    { kind: 'directory', digest: hex('189a4a0d0f964c950afabb8b83c7f8a5e3511c3c657368411a6d0ae8efd318db'), size: 34 },
+    'CiQSIBiaSg0PlkyVCvq7i4PH-KXjURw8ZXNoQRptCujv0xjbGCI',
+  ],
 ];
 
 /** A directory using every node kind and every optional field. */
@@ -127,7 +144,10 @@ describe('Directory encoding', () => {
     const bytes = encodeDirectory(d);
     const msg = pb.Directory.decode(bytes);
     expect(msg.directories.map((n) => Buffer.from(n.name ?? []).toString())).toEqual(['bin', 'empty']);
-    expect(msg.files.map((n) => [Buffer.from(n.name ?? []).toString(), Number(n.size), n.executable])).toEqual([['exe', 2 ** 40, true], ['zero', 0, false]]);
+    expect(msg.files.map((n) => [Buffer.from(n.name ?? []).toString(), Number(n.size), n.executable])).toEqual([
+      ['exe', 2 ** 40, true],
+      ['zero', 0, false],
+    ]);
     expect(msg.symlinks.map((n) => Buffer.from(n.target ?? []).toString())).toEqual(['bin']);
     expect(directoryFromProto(msg).digest().equals(d.digest())).toBe(true);
     // With defaults left unset, protobufjs writes the same canonical bytes.
@@ -146,30 +166,48 @@ describe('Directory encoding', () => {
 
 describe('decodeDirectory on hostile input', () => {
   const digest = ONE_BYTE.bytes;
-  const fileNode = (n: string | Uint8Array, extra: Partial<tvix.castore.v1.FileNode.$Properties> = {}) =>
-    ({ name: typeof n === 'string' ? utf8(n) : n, digest, size: 1, ...extra });
+  const fileNode = (n: string | Uint8Array, extra: Partial<tvix.castore.v1.FileNode.$Properties> = {}) => ({
+    name: typeof n === 'string' ? utf8(n) : n,
+    digest,
+    size: 1,
+    ...extra,
+  });
   const encode = (p: tvix.castore.v1.Directory.$Properties) => pb.Directory.encode(p).finish();
 
-  it('rejects an unsorted list', () =>
-    expectCode(() => decodeDirectory(encode({ files: [fileNode('b'), fileNode('a')] })), 'NB_ERR_INVALID_NAME'));
+  it('rejects an unsorted list', () => expectCode(() => decodeDirectory(encode({ files: [fileNode('b'), fileNode('a')] })), 'NB_ERR_INVALID_NAME'));
 
-  it('rejects a duplicate within a list', () =>
-    expectCode(() => decodeDirectory(encode({ files: [fileNode('a'), fileNode('a')] })), 'NB_ERR_INVALID_NAME'));
+  it('rejects a duplicate within a list', () => expectCode(() => decodeDirectory(encode({ files: [fileNode('a'), fileNode('a')] })), 'NB_ERR_INVALID_NAME'));
 
   it('rejects a name used in two lists', () =>
-    expectCode(() => decodeDirectory(encode({
-      files: [fileNode('a')],
-      symlinks: [{ name: utf8('a'), target: utf8('t') }],
-    })), 'NB_ERR_INVALID_NAME'));
+    expectCode(
+      () =>
+        decodeDirectory(
+          encode({
+            files: [fileNode('a')],
+            symlinks: [{ name: utf8('a'), target: utf8('t') }],
+          }),
+        ),
+      'NB_ERR_INVALID_NAME',
+    ));
 
-  it.each([['dot', '.'], ['dot-dot', '..'], ['empty', ''], ['slash', 'a/b'], ['NUL', 'a\0']])('rejects a %s name', (_, n) =>
-    expectCode(() => decodeDirectory(encode({ files: [fileNode(n)] })), 'NB_ERR_INVALID_NAME'));
+  it.each([
+    ['dot', '.'],
+    ['dot-dot', '..'],
+    ['empty', ''],
+    ['slash', 'a/b'],
+    ['NUL', 'a\0'],
+  ])('rejects a %s name', (_, n) => expectCode(() => decodeDirectory(encode({ files: [fileNode(n)] })), 'NB_ERR_INVALID_NAME'));
 
   it.each([0, 20, 33])('rejects a %i-byte digest', (n) =>
-    expectCode(() => decodeDirectory(encode({ directories: [{ name: utf8('d'), digest: new Uint8Array(n), size: 1 }] })), 'NB_ERR_INVALID_DIGEST'));
+    expectCode(() => decodeDirectory(encode({ directories: [{ name: utf8('d'), digest: new Uint8Array(n), size: 1 }] })), 'NB_ERR_INVALID_DIGEST'),
+  );
 
-  it.each([['empty', ''], ['NUL', 'a\0b']])('rejects a %s symlink target', (_, t) =>
-    expectCode(() => decodeDirectory(encode({ symlinks: [{ name: utf8('l'), target: utf8(t) }] })), 'NB_ERR_INVALID_NODE'));
+  it.each([
+    ['empty', ''],
+    ['NUL', 'a\0b'],
+  ])('rejects a %s symlink target', (_, t) =>
+    expectCode(() => decodeDirectory(encode({ symlinks: [{ name: utf8('l'), target: utf8(t) }] })), 'NB_ERR_INVALID_NODE'),
+  );
 
   /** A Directory holding one FileNode `f` whose size field is the given varint bytes. */
   const withSizeVarint = (varint: number[]) => {

@@ -17,8 +17,7 @@ const COMMANDS = ['serve', 'keys', 'import', 'info', 'export', 'ls', 'cat', 'gc'
 const NOBODY = 65534;
 /** Root, to drop to nobody; and nobody must be able to run this node (not so for one npx put under /root/.npm). */
 const canRunAsNobody =
-  process.getuid?.() === 0 &&
-  process.execPath.split('/').every((_, i, parts) => (statSync(parts.slice(0, i + 1).join('/') || '/').mode & 0o001) !== 0);
+  process.getuid?.() === 0 && process.execPath.split('/').every((_, i, parts) => (statSync(parts.slice(0, i + 1).join('/') || '/').mode & 0o001) !== 0);
 
 interface Result {
   readonly code: number | null;
@@ -81,7 +80,8 @@ describe('help', () => {
 
   test('serve --help documents every serve flag', async () => {
     const { stdout } = await run(['serve', '-h']);
-    for (const flag of ['--listen', '--data-dir', '--grpc-listen', '--tokens-file', '--signing-key-file', '--max-nar-size', '--upstream']) expect(stdout).toContain(flag);
+    for (const flag of ['--listen', '--data-dir', '--grpc-listen', '--tokens-file', '--signing-key-file', '--max-nar-size', '--upstream'])
+      expect(stdout).toContain(flag);
   });
 
   test('--version prints the package version', async () => {
@@ -128,7 +128,13 @@ const cases: Case[] = [
     'nar-bridge: NAR_BRIDGE_PRIORITY must be a non-negative integer',
     { NAR_BRIDGE_PRIORITY: 'high' },
   ],
-  ['data dir is a file', ['serve', '--listen', '127.0.0.1:0', '--data-dir', 'DIR/a-file'], () => writeFileSync(`${dir}/a-file`, ''), 2, 'nar-bridge: data dir DIR/a-file is not a directory'],
+  [
+    'data dir is a file',
+    ['serve', '--listen', '127.0.0.1:0', '--data-dir', 'DIR/a-file'],
+    () => writeFileSync(`${dir}/a-file`, ''),
+    2,
+    'nar-bridge: data dir DIR/a-file is not a directory',
+  ],
   [
     'data dir below a file',
     ['serve', '--listen', '127.0.0.1:0', '--data-dir', 'DIR/a-file/store'],
@@ -136,7 +142,13 @@ const cases: Case[] = [
     2,
     'nar-bridge: cannot create DIR/a-file/store: not a directory',
   ],
-  ['listen port in use', ['serve', '--listen', '127.0.0.1:BUSY', '--data-dir', 'DIR/busy-store'], null, 2, 'nar-bridge: cannot listen on 127.0.0.1:BUSY: address already in use'],
+  [
+    'listen port in use',
+    ['serve', '--listen', '127.0.0.1:BUSY', '--data-dir', 'DIR/busy-store'],
+    null,
+    2,
+    'nar-bridge: cannot listen on 127.0.0.1:BUSY: address already in use',
+  ],
   [
     'gRPC port in use: startup fails instead of serving HTTP without it',
     ['serve', '--listen', '127.0.0.1:0', '--grpc-listen', '127.0.0.1:BUSY', '--data-dir', 'DIR/grpc-store'],
@@ -155,20 +167,33 @@ const cases: Case[] = [
   ['ls on a missing store', ['ls', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x`], null, 2, 'nar-bridge: no store at DIR/none'],
   ['export on a missing store', ['export', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x`], null, 2, 'nar-bridge: no store at DIR/none'],
   ['cat on a missing store', ['cat', '--data-dir', 'DIR/none', `/nix/store/${'a'.repeat(32)}-x/f`], null, 2, 'nar-bridge: no store at DIR/none'],
-  ['import of a path the local store does not have', ['import', '--data-dir', 'DIR/import-store', `/nix/store/${'a'.repeat(32)}-missing`], null, 1, `nar-bridge: import: /nix/store/${'a'.repeat(32)}-missing is not in the local Nix store`],
-  ['import of a path outside the store', ['import', '--data-dir', 'DIR/import-store', '/tmp'], null, 2, 'nar-bridge: import: /tmp is not a store path (/nix/store/<hash>-<name>)'],
+  [
+    'import of a path the local store does not have',
+    ['import', '--data-dir', 'DIR/import-store', `/nix/store/${'a'.repeat(32)}-missing`],
+    null,
+    1,
+    `nar-bridge: import: /nix/store/${'a'.repeat(32)}-missing is not in the local Nix store`,
+  ],
+  [
+    'import of a path outside the store',
+    ['import', '--data-dir', 'DIR/import-store', '/tmp'],
+    null,
+    2,
+    'nar-bridge: import: /tmp is not a store path (/nix/store/<hash>-<name>)',
+  ],
 ];
 
 describe('errors: one line on stderr', () => {
-  for (const [name, args, setup, code, expected, env = {}] of cases) test(name, async () => {
-    setup?.();
-    const fill = (text: string) => text.replaceAll('DIR', dir).replaceAll('BUSY', String(busyPort));
-    const result = await run(args.map(fill), { env: { ...process.env, ...env } });
-    expect(firstLine(result.stderr)).toBe(fill(expected));
-    expect(result.code).toBe(code);
-    expect(lines(result.stderr)).toHaveLength(1);
-    expect(result.stderr).not.toMatch(/^ {4}at /m);
-  });
+  for (const [name, args, setup, code, expected, env = {}] of cases)
+    test(name, async () => {
+      setup?.();
+      const fill = (text: string) => text.replaceAll('DIR', dir).replaceAll('BUSY', String(busyPort));
+      const result = await run(args.map(fill), { env: { ...process.env, ...env } });
+      expect(firstLine(result.stderr)).toBe(fill(expected));
+      expect(result.code).toBe(code);
+      expect(lines(result.stderr)).toHaveLength(1);
+      expect(result.stderr).not.toMatch(/^ {4}at /m);
+    });
 
   test('read-only commands on a missing store create nothing', async () => {
     await run(['info', '--data-dir', `${dir}/never`]);

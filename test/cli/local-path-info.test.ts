@@ -22,7 +22,16 @@ const NIX_2_8 = JSON.stringify([
 ]);
 
 const NIX_2_19 = JSON.stringify({
-  [HELLO]: { ca: null, deriver: DRV, narHash: HASH, narSize: 226560, references: [GLIBC, HELLO], registrationTime: 1700000000, signatures: [SIG], ultimate: false },
+  [HELLO]: {
+    ca: null,
+    deriver: DRV,
+    narHash: HASH,
+    narSize: 226560,
+    references: [GLIBC, HELLO],
+    registrationTime: 1700000000,
+    signatures: [SIG],
+    ultimate: false,
+  },
   [GLIBC]: { ca: CA, deriver: null, narHash: HASH, narSize: 30000000, references: [GLIBC], registrationTime: null, signatures: [], ultimate: true },
 });
 
@@ -43,7 +52,9 @@ describe('parsePathInfoJson', () => {
     ['Nix 2.8', JSON.stringify([{ path: HELLO, valid: false }])],
     ['Nix ≥ 2.19', JSON.stringify({ [HELLO]: null })],
   ])('reports a path the local store does not have as not found (%s)', (_nix, text) => {
-    expect(() => parsePathInfoJson(text)).toThrow(expect.objectContaining({ code: 'NB_ERR_NOT_FOUND', message: `import: ${HELLO} is not in the local Nix store` }));
+    expect(() => parsePathInfoJson(text)).toThrow(
+      expect.objectContaining({ code: 'NB_ERR_NOT_FOUND', message: `import: ${HELLO} is not in the local Nix store` }),
+    );
   });
 
   it.each([
@@ -59,6 +70,8 @@ describe('parsePathInfoJson', () => {
     ['deriver as a number', JSON.stringify({ [HELLO]: { narHash: HASH, narSize: 1, references: [], deriver: 1 } })],
     ['a value whose path differs from its key', JSON.stringify({ [HELLO]: { path: GLIBC, narHash: HASH, narSize: 1, references: [] } })],
   ])('rejects %s with one line naming what is wrong', (_what, text) => {
-    expect(() => parsePathInfoJson(text)).toThrow(expect.objectContaining({ code: 'NB_ERR_UPSTREAM', message: expect.stringMatching(/^nix path-info --json: [^\n]+$/) }));
+    expect(() => parsePathInfoJson(text)).toThrow(
+      expect.objectContaining({ code: 'NB_ERR_UPSTREAM', message: expect.stringMatching(/^nix path-info --json: [^\n]+$/) }),
+    );
   });
 });

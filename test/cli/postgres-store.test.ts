@@ -22,9 +22,19 @@ afterEach(async () => {
 
 async function replica(url: string): Promise<OpenStore> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nb-replica-'));
-  const overrides = await openStoreOverrides({ dataDir, blobServiceAddr: null, directoryServiceAddr: url, pathInfoServiceAddr: url, grpcClientTokenFile: null });
+  const overrides = await openStoreOverrides({
+    dataDir,
+    blobServiceAddr: null,
+    directoryServiceAddr: url,
+    pathInfoServiceAddr: url,
+    grpcClientTokenFile: null,
+  });
   const local = await openLocalStore(dataDir, overrides.services);
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }), () => overrides.close(), () => local.close());
+  cleanups.push(
+    () => rm(dataDir, { recursive: true, force: true }),
+    () => overrides.close(),
+    () => local.close(),
+  );
   return local;
 }
 
@@ -64,14 +74,19 @@ describePostgres('a store whose metadata is in PostgreSQL', () => {
     let out = '';
     const io = { env: { NAR_BRIDGE_PATH_INFO_SERVICE_ADDR: url.href }, stdout: (t: string) => (out += t) };
     expect(await migrateCommand(['--directory-service-addr', url.href], io)).toBe(0);
-    const { rows } = await database.sql('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [url.searchParams.get('schema')]);
+    const { rows } = await database.sql('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [
+      url.searchParams.get('schema'),
+    ]);
     expect(rows.map((r) => r.table_name)).toEqual(['build_logs', 'castore_directories', 'nar_uploads', 'path_infos', 'schema_versions']);
     expect(out).toContain('schema up to date');
     expect(out).not.toContain('not-printed');
   });
 
   it('nar-bridge migrate without a PostgreSQL URL is a usage error', async () => {
-    const err = await migrateCommand(['--directory-service-addr', 'memory://'], { env: {}, stdout: () => undefined }).then(() => undefined, (e: unknown) => e);
+    const err = await migrateCommand(['--directory-service-addr', 'memory://'], { env: {}, stdout: () => undefined }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_CONFIG');
   });
 });

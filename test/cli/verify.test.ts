@@ -31,7 +31,10 @@ async function storeWithTwoPaths(): Promise<string> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nar-bridge-verify-'));
   dirs.push(dataDir);
   const local = await openLocalStore(dataDir);
-  for (const [path, file] of [[HELLO, 'helloworld.nar'], [TREE, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar']] as const) {
+  for (const [path, file] of [
+    [HELLO, 'helloworld.nar'],
+    [TREE, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar'],
+  ] as const) {
     const { node, narHash, narSize } = await ingestNar(chunks(readFileSync(join(TESTDATA, file))), local.store);
     await local.store.pathInfos.put({ storePath: path, node, narHash, narSize, references: [], signatures: [] });
   }
@@ -78,9 +81,11 @@ test('a flipped byte is reported with the path it breaks, and serving that path 
     if (!info) throw new Error('hello PathInfo missing');
     const plan = await planNar(info.node, reopened.store);
     const sent: Uint8Array[] = [];
-    await expect((async () => {
-      for await (const chunk of plan.stream()) sent.push(chunk);
-    })()).rejects.toThrow(/damaged/);
+    await expect(
+      (async () => {
+        for await (const chunk of plan.stream()) sent.push(chunk);
+      })(),
+    ).rejects.toThrow(/damaged/);
     expect(Buffer.concat(sent).includes(Buffer.from('Hello World!'))).toBe(false);
   } finally {
     reopened.close();

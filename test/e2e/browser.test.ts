@@ -7,7 +7,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { REPO_ROOT, cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeTempDir, runNix, runNixTool, startServer, type Fixtures, type ServerHandle } from './harness.js';
+import {
+  REPO_ROOT,
+  cleanupE2E,
+  disposeFixtures,
+  hashPart,
+  makeFixtures,
+  makeTempDir,
+  runNix,
+  runNixTool,
+  startServer,
+  type Fixtures,
+  type ServerHandle,
+} from './harness.js';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'browser');
 
@@ -49,8 +61,22 @@ async function setup(): Promise<Shared & { page: Page }> {
 /** A fresh profile each time (playwright passes it as --user-data-dir); pages run without JavaScript. */
 async function launch(): Promise<{ browser: BrowserContext; profile: string }> {
   const profile = await mkdtemp(path.join(os.tmpdir(), 'nb-chromium-'));
-  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-  const browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args, acceptDownloads: true, javaScriptEnabled: false });
+  const args = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ];
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    args,
+    acceptDownloads: true,
+    javaScriptEnabled: false,
+  });
   return { browser, profile };
 }
 
@@ -136,4 +162,3 @@ test('tree pages have breadcrumbs, and symlinks inside the path are links', asyn
   expect(page.url()).toBe(`${server.url}/ui/${hashPart(fx.tree)}/tree/run.sh`);
   expect(await page.locator('main, body').first().textContent()).toContain('executable');
 });
-

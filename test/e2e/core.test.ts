@@ -184,7 +184,10 @@ describe('push and pull with the real Nix client', () => {
     const fx = await makeFixtures();
     const { server } = await freshServer();
     const env = await nixEnv();
-    const result = await runNix(['copy', '--to', `${server.url}?compression=${compression}`, fx.hello], env, { expect: 'fail', timeoutMs: NIX_DEFAULT_TIMEOUT_MS });
+    const result = await runNix(['copy', '--to', `${server.url}?compression=${compression}`, fx.hello], env, {
+      expect: 'fail',
+      timeoutMs: NIX_DEFAULT_TIMEOUT_MS,
+    });
     expect(result.stderr).toContain('HTTP error 400');
     expect(result.stderr).toContain(`${compression} compression is not supported (supported: .nar, .nar.xz, .nar.zst, .nar.bz2, .nar.br, .nar.gz)`);
     await server.stop();

@@ -148,7 +148,9 @@ describe('faults', () => {
     for (const p of [fx.y, fx.dep, fx.deptree, large]) expect(checked).toContain(path.basename(p));
   });
 
-  test('kill -9 while a big upload is being appended to a pack: the store reopens, serves what was committed, verifies clean, and the push retries', { timeout: 240_000 }, async () => {
+  test('kill -9 while a big upload is being appended to a pack: the store reopens, serves what was committed, verifies clean, and the push retries', {
+    timeout: 240_000,
+  }, async () => {
     const fx = await makeFixtures();
     const large = await makeLargePath(32);
     const env = await nixEnv();

@@ -27,7 +27,10 @@ test('with --tokens-file, a gRPC write without a token is refused and nothing is
   try {
     const put = connection.clientStream(BLOB_METHODS.put);
     await put.write({ data: new Uint8Array([1, 2, 3]) });
-    const refused = await put.finish().then(() => null, (err: unknown) => (err instanceof Error ? err.cause : err));
+    const refused = await put.finish().then(
+      () => null,
+      (err: unknown) => (err instanceof Error ? err.cause : err),
+    );
     expect(refused).toMatchObject({ code: Status.UNAUTHENTICATED });
   } finally {
     connection.close();

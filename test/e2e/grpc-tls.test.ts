@@ -38,16 +38,30 @@ test('B fronting a token-protected A over TLS: nix copy --to B lands in A, --fro
     const grpcPort = await freePort();
     await startServer({
       dataDir: await makeTempDir('grpc-tls-a'),
-      extraArgs: ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--grpc-tls-cert', ca.certFile, '--grpc-tls-key', ca.keyFile, '--tokens-file', tokensFile, '--private-reads'],
+      extraArgs: [
+        '--grpc-listen',
+        `127.0.0.1:${grpcPort}`,
+        '--grpc-tls-cert',
+        ca.certFile,
+        '--grpc-tls-key',
+        ca.keyFile,
+        '--tokens-file',
+        tokensFile,
+        '--private-reads',
+      ],
     });
     const a = `grpc+https://localhost:${grpcPort}?ca-file=${encodeURIComponent(ca.caFile)}`;
     const b = await startServer({
       dataDir: await makeTempDir('grpc-tls-b'),
       extraArgs: [
-        '--blob-service-addr', `${a}&token-file=${encodeURIComponent(tokenFile)}`,
-        '--directory-service-addr', a,
-        '--path-info-service-addr', a,
-        '--grpc-client-token-file', tokenFile,
+        '--blob-service-addr',
+        `${a}&token-file=${encodeURIComponent(tokenFile)}`,
+        '--directory-service-addr',
+        a,
+        '--path-info-service-addr',
+        a,
+        '--grpc-client-token-file',
+        tokenFile,
       ],
     });
     const tokenless = await startServer({

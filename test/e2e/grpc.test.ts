@@ -140,7 +140,10 @@ describe('serve --grpc-listen: gRPC writes meet the checks HTTP uploads do', () 
     const keyFile = path.join(dir, 'cache.sec');
     await writeFile(keyFile, String(key), { mode: 0o600 });
     const grpcPort = await freePort();
-    const server = await startServer({ dataDir: await makeTempDir('grpc-checks'), extraArgs: ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--signing-key-file', keyFile] });
+    const server = await startServer({
+      dataDir: await makeTempDir('grpc-checks'),
+      extraArgs: ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--signing-key-file', keyFile],
+    });
     const connection = new GrpcConnection(await grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${grpcPort}`)));
     try {
       const writer = new GrpcBlobService(connection).openWrite();
@@ -149,7 +152,10 @@ describe('serve --grpc-listen: gRPC writes meet the checks HTTP uploads do', () 
       const pathInfos = new GrpcPathInfoService(connection);
       const storePath = StorePath.parseBasename('7r1prhqk1w9qykcclfckkcww64ax9341-one-byte');
       const forged = { storePath, node, references: [], narHash: NixHash.parse(`sha256:${'0'.repeat(52)}`), narSize: 999, signatures: [] };
-      const refused = await pathInfos.put(forged).then(() => null, (err: unknown) => err);
+      const refused = await pathInfos.put(forged).then(
+        () => null,
+        (err: unknown) => err,
+      );
       expect(refused).toMatchObject({ cause: { code: Status.INVALID_ARGUMENT, details: expect.stringMatching(/NarSize 999/) } });
       const narinfoUrl = `${server.url}/${storePath.hashPart}.narinfo`;
       expect((await httpRequest('GET', narinfoUrl)).status).toBe(404);

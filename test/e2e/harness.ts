@@ -117,12 +117,7 @@ export interface RunOptions {
 }
 
 /** Runs a command to completion with a deadline; captures stdout (bytes) and stderr. */
-export async function runCommand(
-  cmd: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-  opts: RunOptions = {},
-): Promise<RunResult> {
+export async function runCommand(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? NIX_DEFAULT_TIMEOUT_MS;
   const child = spawn(cmd, args, {
     env,
@@ -183,19 +178,20 @@ function shellQuote(s: string): string {
  * stop a re-PUT narinfo (nix store sign) from being hidden behind a cached copy within one test.
  */
 const NARINFO_CACHE_OFF = ['narinfo-cache-negative-ttl = 0', 'narinfo-cache-positive-ttl = 0'];
-const nixConfig = (narinfoCache: NarInfoCache): string => [
-  'experimental-features = nix-command',
-  'substituters =',
-  'trusted-public-keys =',
-  'require-sigs = true',
-  ...(narinfoCache === 'off' ? NARINFO_CACHE_OFF : []),
-  // Nix 2.8 hangs after retrying a failed PUT (doc §2.4); with one attempt it exits 1 and the test shows why.
-  'download-attempts = 1',
-  'connect-timeout = 5',
-  // Fixture builds run as root without a daemon or build users (doc §9).
-  'sandbox = false',
-  'build-users-group =',
-].join('\n');
+const nixConfig = (narinfoCache: NarInfoCache): string =>
+  [
+    'experimental-features = nix-command',
+    'substituters =',
+    'trusted-public-keys =',
+    'require-sigs = true',
+    ...(narinfoCache === 'off' ? NARINFO_CACHE_OFF : []),
+    // Nix 2.8 hangs after retrying a failed PUT (doc §2.4); with one attempt it exits 1 and the test shows why.
+    'download-attempts = 1',
+    'connect-timeout = 5',
+    // Fixture builds run as root without a daemon or build users (doc §9).
+    'sandbox = false',
+    'build-users-group =',
+  ].join('\n');
 
 /**
  * `off`: TTLs of 0 (the default for tests, see above). `defaults`: Nix's own TTLs, as users have them — e.g. a
@@ -238,12 +234,7 @@ export function runNix(args: readonly string[], env: NixEnv, opts?: RunOptions):
 }
 
 /** Runs one of the classic tools: nix-store, nix-build, nix-hash. */
-export function runNixTool(
-  tool: 'nix-store' | 'nix-build' | 'nix-hash',
-  args: readonly string[],
-  env: NixEnv,
-  opts?: RunOptions,
-): Promise<RunResult> {
+export function runNixTool(tool: 'nix-store' | 'nix-build' | 'nix-hash', args: readonly string[], env: NixEnv, opts?: RunOptions): Promise<RunResult> {
   return runCommand(tool, args, env.env, opts);
 }
 
@@ -474,16 +465,13 @@ export async function startRecordingProxy(targetUrl: string, route?: (req: Recor
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
     headers.host = target.host;
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
-      (upRes) => {
-        rec.status = upRes.statusCode;
-        const outHeaders: http.OutgoingHttpHeaders = {};
-        for (const [k, v] of Object.entries(upRes.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) outHeaders[k] = v;
-        res.writeHead(upRes.statusCode ?? 502, outHeaders);
-        pipeline(upRes, res).catch(() => res.destroy());
-      },
-    );
+    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, (upRes) => {
+      rec.status = upRes.statusCode;
+      const outHeaders: http.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(upRes.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) outHeaders[k] = v;
+      res.writeHead(upRes.statusCode ?? 502, outHeaders);
+      pipeline(upRes, res).catch(() => res.destroy());
+    });
     upstream.on('error', () => {
       rec.status = 502;
       if (!res.headersSent) res.writeHead(502).end('proxy: upstream failed\n');

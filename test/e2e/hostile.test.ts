@@ -61,7 +61,12 @@ async function expectNarRefused(narBytes: Uint8Array, status = 400, reason?: Reg
 
 beforeAll(async () => {
   const store = servedMemoryStore();
-  const limits = { ...DEFAULT_HTTP_LIMITS, uploadIdleTimeoutMs: IDLE_MS, maxConcurrentUploads: 4, upload: { maxNarSize: 64 * 1024 * 1024, maxDecompressionRatio: 100, nar: { maxDepth: 64, maxEntriesPerDirectory: 100 } } };
+  const limits = {
+    ...DEFAULT_HTTP_LIMITS,
+    uploadIdleTimeoutMs: IDLE_MS,
+    maxConcurrentUploads: 4,
+    upload: { maxNarSize: 64 * 1024 * 1024, maxDecompressionRatio: 100, nar: { maxDepth: 64, maxEntriesPerDirectory: 100 } },
+  };
   app = await buildServer({ store, priority: 40, limits });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   port = Number(new URL(base).port);
@@ -78,13 +83,21 @@ const fileNode = (name: string | Uint8Array) => directoryNar([name]);
 const deep = (levels: number) => {
   const open = nar('entry', '(', 'name', 'd', 'node', '(', 'type', 'directory');
   const close = nar(')', ')');
-  return concatBytes([nar('nix-archive-1', '(', 'type', 'directory'), ...Array<Uint8Array>(levels).fill(open), ...Array<Uint8Array>(levels).fill(close), nar(')')]);
+  return concatBytes([
+    nar('nix-archive-1', '(', 'type', 'directory'),
+    ...Array<Uint8Array>(levels).fill(open),
+    ...Array<Uint8Array>(levels).fill(close),
+    nar(')'),
+  ]);
 };
 
 describe('hostile NARs', () => {
   it.each([
     ['bad magic', nar('nix-archive-2', '(', 'type', 'regular', 'contents', str(''), ')')],
-    ['non-zero padding', concatBytes([nar('nix-archive-1', '(', 'type', 'regular', 'contents'), u64(1n), new Uint8Array([0x41, 1, 0, 0, 0, 0, 0, 0]), nar(')')])],
+    [
+      'non-zero padding',
+      concatBytes([nar('nix-archive-1', '(', 'type', 'regular', 'contents'), u64(1n), new Uint8Array([0x41, 1, 0, 0, 0, 0, 0, 0]), nar(')')]),
+    ],
     ['unsorted names', directoryNar(['b', 'a'])],
     ['duplicate names', directoryNar(['a', 'a'])],
     ['the name "."', fileNode('.')],
@@ -171,8 +184,16 @@ describe('hostile castore NAR URLs', () => {
     // Fastify's own router refuses the URL before our node decoder sees it.
     ['an oversized node', () => `/nar/tvix-castore/${'A'.repeat(9000)}`, 414],
     ['a malformed node', () => `/nar/tvix-castore/${Buffer.from([0x0a, 0x05, 1]).toString('base64url')}`, 400],
-    ['a non-empty name', () => `/nar/tvix-castore/${Buffer.from([0x12, 0x27, 0x0a, 0x01, 0x78, 0x12, 0x20, ...sha256(GOOD_NAR), 0x18, 0x06]).toString('base64url')}`, 400],
-    ['an unknown digest', () => `/nar/tvix-castore/${Buffer.from([0x12, 0x24, 0x12, 0x20, ...sha256(new Uint8Array([9])), 0x18, 0x06]).toString('base64url')}`, 404],
+    [
+      'a non-empty name',
+      () => `/nar/tvix-castore/${Buffer.from([0x12, 0x27, 0x0a, 0x01, 0x78, 0x12, 0x20, ...sha256(GOOD_NAR), 0x18, 0x06]).toString('base64url')}`,
+      400,
+    ],
+    [
+      'an unknown digest',
+      () => `/nar/tvix-castore/${Buffer.from([0x12, 0x24, 0x12, 0x20, ...sha256(new Uint8Array([9])), 0x18, 0x06]).toString('base64url')}`,
+      404,
+    ],
     ['a narsize that lies', () => `/nar/tvix-castore/${node()}?narsize=1`, 404],
   ])('refuses %s', async (_label, url, status) => {
     await expectRefused(await request('GET', url()), status);

@@ -174,7 +174,10 @@ test('a server started with only --config serves with its listen address, priori
   // The store commands read the same file: import finds the data dir there.
   await writeFile(config, `data-dir = ${JSON.stringify(dataDir)}\npriority = 17\n`);
   await runCommand(process.execPath, [CLI, 'import', '--config', config, fx.hello], fx.env.env);
-  const info = JSON.parse((await runCommand(process.execPath, [CLI, 'info', '--json'], { ...fx.env.env, NAR_BRIDGE_CONFIG: config })).stdout) as { dataDir: string; pathInfos: number };
+  const info = JSON.parse((await runCommand(process.execPath, [CLI, 'info', '--json'], { ...fx.env.env, NAR_BRIDGE_CONFIG: config })).stdout) as {
+    dataDir: string;
+    pathInfos: number;
+  };
   expect([info.dataDir, info.pathInfos]).toEqual([dataDir, 1]);
 
   const server = await startServer({

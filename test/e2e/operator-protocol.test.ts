@@ -3,18 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
-import {
-  cleanupE2E,
-  disposeFixtures,
-  hashPart,
-  makeFixtures,
-  makeTempDir,
-  nixEnv,
-  runCommand,
-  runNix,
-  startServer,
-  type ServerHandle,
-} from './harness.js';
+import { cleanupE2E, disposeFixtures, hashPart, makeFixtures, makeTempDir, nixEnv, runCommand, runNix, startServer, type ServerHandle } from './harness.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);

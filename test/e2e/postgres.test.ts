@@ -4,18 +4,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
-import {
-  cleanupE2E,
-  disposeFixtures,
-  inChroot,
-  makeFixtures,
-  makeTempDir,
-  nixEnv,
-  runNix,
-  snapshotTree,
-  startRecordingProxy,
-  startServer,
-} from './harness.js';
+import { cleanupE2E, disposeFixtures, inChroot, makeFixtures, makeTempDir, nixEnv, runNix, snapshotTree, startRecordingProxy, startServer } from './harness.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);

@@ -4,7 +4,19 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { cleanupE2E, inChroot, makeTempDir, nixEnv, runCommand, runNix, runNixTool, startRecordingProxy, startServer, type NixEnv, type RecordingProxy } from './harness.js';
+import {
+  cleanupE2E,
+  inChroot,
+  makeTempDir,
+  nixEnv,
+  runCommand,
+  runNix,
+  runNixTool,
+  startRecordingProxy,
+  startServer,
+  type NixEnv,
+  type RecordingProxy,
+} from './harness.js';
 
 afterEach(cleanupE2E);
 
@@ -106,7 +118,9 @@ describe('realisations', () => {
     await runNix(['copy', '--to', trusting.url, drv], env);
     expect(realisationStatuses(trusting, 'PUT')).toEqual([204, 204]);
 
-    const other = (await runNix(['key', 'convert-secret-to-public'], env, { input: (await runNix(['key', 'generate-secret', '--key-name', 'other-1'], env)).stdout })).stdout.trim();
+    const other = (
+      await runNix(['key', 'convert-secret-to-public'], env, { input: (await runNix(['key', 'generate-secret', '--key-name', 'other-1'], env)).stdout })
+    ).stdout.trim();
     const strict = await recordedServer(['--require-signed-uploads', '--trusted-public-keys', other]);
     const refused = await runNix(['copy', '--to', strict.url, drv], env, { expect: 'fail' });
     expect(refused.stderr).toMatch(/HTTP error 403/);

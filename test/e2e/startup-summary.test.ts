@@ -64,6 +64,10 @@ test('warns about a tokens file others can read, a token under both scopes, and 
     expect.objectContaining({ tokensFile: tokens, mode: '644', msg: expect.stringContaining('readable by group or others') }),
     expect.objectContaining({ tokensFile: tokens, tokens: 1, msg: expect.stringContaining('both read and write') }),
   ]);
-  expect(server.logRecords().find((r) => r.msg === 'nar-bridge listening')).toMatchObject({ tokens: { read: 1, write: 1 }, requireSignedUploads: true, signingKeys: [] });
+  expect(server.logRecords().find((r) => r.msg === 'nar-bridge listening')).toMatchObject({
+    tokens: { read: 1, write: 1 },
+    requireSignedUploads: true,
+    signingKeys: [],
+  });
   await server.stop();
 });

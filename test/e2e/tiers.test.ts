@@ -45,7 +45,13 @@ test('near embedded + far gRPC: the first pull fills near; with far stopped the 
   await pull();
   const afterSecond = (await httpRequest('GET', `${near.url}/metrics`)).body;
   // No new far reads: everything the second pull needed was near.
-  const farReads = (text: string) => [...text.matchAll(/nar_bridge_tier_reads_total\{service="[a-z_]+",tier="far"\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  const farReads = (text: string) =>
+    [...text.matchAll(/nar_bridge_tier_reads_total\{service="[a-z_]+",tier="far"\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
   expect(farReads(afterSecond)).toBe(farReads(afterFirst));
-  console.info(`tiers e2e metrics:\n${afterSecond.split('\n').filter((l) => l.startsWith('nar_bridge_tier') || l.startsWith('nar_bridge_far')).join('\n')}`);
+  console.info(
+    `tiers e2e metrics:\n${afterSecond
+      .split('\n')
+      .filter((l) => l.startsWith('nar_bridge_tier') || l.startsWith('nar_bridge_far'))
+      .join('\n')}`,
+  );
 });

@@ -91,11 +91,19 @@ describe('a stored path is immutable; only its signatures grow', () => {
     await copyTo(server.url, fx.x, env);
     const narinfoUrl = `${server.url}/${hashPart(fx.x)}.narinfo`;
     const served = (await httpRequest('GET', narinfoUrl)).body;
-    expect(parseNarInfo(served).get('Sig')?.map((s) => s.split(':')[0])).toEqual(['nar-bridge-test-1']);
+    expect(
+      parseNarInfo(served)
+        .get('Sig')
+        ?.map((s) => s.split(':')[0]),
+    ).toEqual(['nar-bridge-test-1']);
 
     await runNix(['store', 'sign', '--store', server.url, '--key-file', fx.secretKeyFile, fx.x], env);
     const signed = (await httpRequest('GET', narinfoUrl)).body;
-    expect(parseNarInfo(signed).get('Sig')?.map((s) => s.split(':')[0])).toEqual(['nar-bridge-test-1', 'test-1']);
+    expect(
+      parseNarInfo(signed)
+        .get('Sig')
+        ?.map((s) => s.split(':')[0]),
+    ).toEqual(['nar-bridge-test-1', 'test-1']);
     await copyFrom(server.url, fx.x, env, fx.publicKey);
     await copyFrom(server.url, fx.x, env, key.publicKey);
 

@@ -38,12 +38,20 @@ function metadataWith(token?: string): Metadata {
 }
 
 const codeOf = (err: ServiceError | null) => (err ? err.code : Status.OK);
-const encoder = <Req>(spec: MethodSpec<Req, unknown>) => (value: Req) => Buffer.from(spec.request.encode(value));
-const decoder = <Res>(spec: MethodSpec<unknown, Res>) => (bytes: Buffer) => spec.response.decode(bytes);
+const encoder =
+  <Req>(spec: MethodSpec<Req, unknown>) =>
+  (value: Req) =>
+    Buffer.from(spec.request.encode(value));
+const decoder =
+  <Res>(spec: MethodSpec<unknown, Res>) =>
+  (bytes: Buffer) =>
+    spec.response.decode(bytes);
 
 /** The status a unary call ends with. */
 function unary<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, token?: string): Promise<Status> {
-  return new Promise((resolve) => client?.makeUnaryRequest(spec.path, encoder(spec), decoder(spec), request, metadataWith(token), (err) => resolve(codeOf(err))));
+  return new Promise((resolve) =>
+    client?.makeUnaryRequest(spec.path, encoder(spec), decoder(spec), request, metadataWith(token), (err) => resolve(codeOf(err))),
+  );
 }
 
 /** The status a blob upload of `data` ends with. */

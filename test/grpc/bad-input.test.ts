@@ -27,7 +27,10 @@ function raw<Req, Res>(spec: MethodSpec<Req, Res>): MethodSpec<Uint8Array, Uint8
 
 /** The gRPC status a call ended with (the client keeps the status object as the error's cause). */
 async function statusOf(call: Promise<unknown>): Promise<{ code: number; details: string }> {
-  const err = await call.then(() => undefined, (e: unknown) => e);
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   const cause = err instanceof Error ? err.cause : undefined;
   if (typeof cause !== 'object' || cause === null || !('code' in cause) || !('details' in cause)) {
     throw new Error(`expected a failed gRPC call, got ${String(err)}`);

@@ -2,12 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  GrpcBlobService,
-  GrpcConnection,
-  GrpcDirectoryService,
-  grpcEndpointFromUrl,
-} from '../../src/castore/index.js';
+import { GrpcBlobService, GrpcConnection, GrpcDirectoryService, grpcEndpointFromUrl } from '../../src/castore/index.js';
 import { startGrpcServer, type GrpcLog } from '../../src/grpc/index.js';
 import { composeStore, GrpcPathInfoService, type GuardedStore, type Store, type StoreComposition } from '../../src/store/index.js';
 import { memoryStore } from '../store/memory-store.js';

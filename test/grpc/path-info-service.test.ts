@@ -51,7 +51,15 @@ describe.each(['tcp', 'unix'] as const)('PathInfoService: grpc over %s', (transp
     const dep = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt');
     const symlink = { kind: 'symlink', target: SymlinkTarget.fromString('/nix/store/x') } as const;
     const facts = await loopback.pathInfos.calculateNar(symlink);
-    const symlinkInfo: PathInfo = { ...INFO, storePath: dep, node: symlink, references: [], signatures: [], narHash: NixHash.fromDigest('sha256', facts.narSha256), narSize: facts.narSize };
+    const symlinkInfo: PathInfo = {
+      ...INFO,
+      storePath: dep,
+      node: symlink,
+      references: [],
+      signatures: [],
+      narHash: NixHash.fromDigest('sha256', facts.narSha256),
+      narSize: facts.narSize,
+    };
     const { deriver: _d, ca: _c, ...bare } = symlinkInfo;
     await loopback.pathInfos.put(bare); // a symlink refers to no object
     const listed = (await collect(loopback.pathInfos.list())).map((info) => info.storePath.basename);
@@ -66,7 +74,10 @@ describe.each(['tcp', 'unix'] as const)('PathInfoService: grpc over %s', (transp
     await loopback.pathInfos.put(info);
     await loopback.pathInfos.put(info);
     const other = { ...info, narSize: info.narSize + 8, signatures: [] };
-    const err = await loopback.pathInfos.put(other).then(() => undefined, (e: unknown) => e);
+    const err = await loopback.pathInfos.put(other).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ cause: { code: Status.PERMISSION_DENIED, details: expect.stringMatching(/already stored .*immutable/) } });
     const held = await loopback.pathInfos.get(INFO.storePath.digest);
     expect(held?.narSize).toBe(info.narSize);
@@ -75,7 +86,10 @@ describe.each(['tcp', 'unix'] as const)('PathInfoService: grpc over %s', (transp
 
   it('refuses a PathInfo whose root is not stored, as NB_ERR_MISSING_OBJECT', async () => {
     loopback = await startLoopback(transport);
-    const err = await loopback.pathInfos.put(INFO).then(() => undefined, (e: unknown) => e);
+    const err = await loopback.pathInfos.put(INFO).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'NB_ERR_MISSING_OBJECT' });
   });
 });

@@ -34,7 +34,10 @@ async function honest(store: Store, node: Node, rest: Partial<PathInfo> = {}): P
 }
 
 async function refusal(put: Promise<unknown>): Promise<unknown> {
-  return put.then(() => 'accepted', (err: unknown) => err);
+  return put.then(
+    () => 'accepted',
+    (err: unknown) => err,
+  );
 }
 
 describe('gRPC PathInfoService.Put checks what it stores', () => {
@@ -45,7 +48,9 @@ describe('gRPC PathInfoService.Put checks what it stores', () => {
     const forged: PathInfo = { storePath: PATH, node, references: [], narHash: INVENTED, narSize: 999, signatures: [] };
     expect(await refusal(loopback.pathInfos.put(forged))).toMatchObject({ message: expect.stringMatching(/INVALID_ARGUMENT: .*NarSize 999 is not/) });
     const right = await honest(store, node);
-    expect(await refusal(loopback.pathInfos.put({ ...right, narHash: INVENTED }))).toMatchObject({ message: expect.stringMatching(/INVALID_ARGUMENT: .*NarHash is not/) });
+    expect(await refusal(loopback.pathInfos.put({ ...right, narHash: INVENTED }))).toMatchObject({
+      message: expect.stringMatching(/INVALID_ARGUMENT: .*NarHash is not/),
+    });
     expect(await store.pathInfos.get(PATH.digest)).toBeNull();
   });
 
@@ -67,7 +72,10 @@ describe('gRPC PathInfoService.Put checks what it stores', () => {
     const root = await putter.close();
     const node: Node = { kind: 'directory', digest: root, size: 1 };
     const info: PathInfo = { storePath: PATH, node, references: [], narHash: INVENTED, narSize: 128, signatures: [] };
-    expect(await refusal(loopback.pathInfos.put(info))).toMatchObject({ code: 'NB_ERR_MISSING_OBJECT', message: expect.stringMatching(/FAILED_PRECONDITION: blob .* is missing/) });
+    expect(await refusal(loopback.pathInfos.put(info))).toMatchObject({
+      code: 'NB_ERR_MISSING_OBJECT',
+      message: expect.stringMatching(/FAILED_PRECONDITION: blob .* is missing/),
+    });
     expect(await store.pathInfos.get(PATH.digest)).toBeNull();
   });
 });
@@ -78,7 +86,9 @@ describe('gRPC PathInfoService.Put meets the same policy and signing as HTTP', (
     const trusted = generateSigningKey('trusted-1');
     loopback = await startLoopback('tcp', store, { uploadPolicy: { requireSigned: true, trustedKeys: [trusted.publicKey()] } });
     const info = await honest(store, await storeOneByteFile(store));
-    expect(await refusal(loopback.pathInfos.put(info))).toMatchObject({ cause: { code: Status.PERMISSION_DENIED, details: expect.stringMatching(/not signed by a trusted key \(trusted-1\)/) } });
+    expect(await refusal(loopback.pathInfos.put(info))).toMatchObject({
+      cause: { code: Status.PERMISSION_DENIED, details: expect.stringMatching(/not signed by a trusted key \(trusted-1\)/) },
+    });
     expect(await store.pathInfos.get(PATH.digest)).toBeNull();
     await loopback.pathInfos.put({ ...info, signatures: [trusted.sign(fingerprintOf(info))] });
     expect(await store.pathInfos.get(PATH.digest)).not.toBeNull();

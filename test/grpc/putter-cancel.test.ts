@@ -53,7 +53,10 @@ it('a failed ingest cancels its DirectoryService.Put call at once', async () => 
   loopback = await startLoopback('tcp', { ...memoryStore(), directories });
   const castore = { blobs: loopback.blobs, directories: loopback.directories };
 
-  const failure = await ingestNar(truncated(writeNar(bigTree()), 16), castore).then(() => null, (err: unknown) => err);
+  const failure = await ingestNar(truncated(writeNar(bigTree()), 16), castore).then(
+    () => null,
+    (err: unknown) => err,
+  );
   expect(failure).toMatchObject({ code: 'NB_ERR_NAR_MALFORMED' });
   // More than one batch was put, so the server has seen (or is about to see) a Put call.
   const signal = await directories.opened;

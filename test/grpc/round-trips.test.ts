@@ -94,7 +94,13 @@ it('keeps more than 64 small-blob Reads in flight while rendering a NAR from a p
   async function* tree(): AsyncGenerator<NarEvent> {
     yield { type: 'directory', name: null };
     for (let i = 0; i < 400; i++) {
-      yield { type: 'file', name: Buffer.from(`f${String(i).padStart(3, '0')}`), executable: false, size: 2048, contents: Readable.from([pseudoRandom(2048, i)]) };
+      yield {
+        type: 'file',
+        name: Buffer.from(`f${String(i).padStart(3, '0')}`),
+        executable: false,
+        size: 2048,
+        contents: Readable.from([pseudoRandom(2048, i)]),
+      };
     }
     yield { type: 'end' };
   }

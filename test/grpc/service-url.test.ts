@@ -93,10 +93,13 @@ describe('service URLs', () => {
   });
 
   it.each(BAD)('%s %s is refused with NB_ERR_CONFIG', async (kind, raw) => {
-    const err = await OPENERS[kind](raw).then((opened) => {
-      opened.close();
-      return undefined;
-    }, (e: unknown) => e);
+    const err = await OPENERS[kind](raw).then(
+      (opened) => {
+        opened.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(NarBridgeError);
     expect(NarBridgeError.is(err) && err.code).toBe('NB_ERR_CONFIG');
     expect(String(err)).not.toContain('\n');
@@ -105,10 +108,16 @@ describe('service URLs', () => {
 
   it('takes the scheme table as a value, so a caller can add schemes', async () => {
     const seen: string[] = [];
-    const schemes = new Map([...BLOB_SCHEMES, ['faulty', (url: URL) => {
-      seen.push(url.href);
-      return memoryScheme<BlobService>(() => new MemoryBlobService())(new URL('memory://'));
-    }]]);
+    const schemes = new Map([
+      ...BLOB_SCHEMES,
+      [
+        'faulty',
+        (url: URL) => {
+          seen.push(url.href);
+          return memoryScheme<BlobService>(() => new MemoryBlobService())(new URL('memory://'));
+        },
+      ],
+    ]);
     const opened = await serviceFromUrl('faulty+memory://', schemes);
     expect(opened.service).toBeInstanceOf(MemoryBlobService);
     expect(seen).toEqual(['faulty+memory://']);

@@ -60,7 +60,10 @@ describe('gRPC clients check what a peer sends', () => {
     let received = 0;
     const err = await (async () => {
       for await (const piece of source ?? []) received += piece.byteLength;
-    })().then(() => undefined, (e: unknown) => e);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'NB_ERR_UPSTREAM' });
     expect(received).toBeLessThan(data.length);
   });
@@ -72,7 +75,10 @@ describe('gRPC clients check what a peer sends', () => {
     const seen: string[] = [];
     const err = await (async () => {
       for await (const d of loopback.directories.getRecursive(root.digest())) seen.push(d.digest().toHex());
-    })().then(() => undefined, (e: unknown) => e);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'NB_ERR_UPSTREAM' });
     expect(seen).toEqual([root, a, b].map((d) => d.digest().toHex()));
   });
@@ -82,7 +88,10 @@ describe('gRPC clients check what a peer sends', () => {
     await loopback.close();
     const client = await blobServiceFromUrl(loopback.url);
     try {
-      const err = await client.service.has(blake3(new Uint8Array())).then(() => undefined, (e: unknown) => e);
+      const err = await client.service.has(blake3(new Uint8Array())).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toMatchObject({ code: 'NB_ERR_UPSTREAM' });
       expect(String(err)).not.toMatch(/127\.0\.0\.1/);
     } finally {

@@ -44,7 +44,11 @@ describe('access control', () => {
   it('refuses a wrong token, of any length, with 401', async () => {
     const base = await serve(false);
     for (const token of ['x', WRITE_TOKEN.slice(0, -1), `${WRITE_TOKEN}x`]) {
-      expect(await put(base, `Bearer ${token}`)).toMatchObject({ status: 401, challenge: 'Basic realm="nar-bridge"', body: expect.stringMatching(/invalid token/) });
+      expect(await put(base, `Bearer ${token}`)).toMatchObject({
+        status: 401,
+        challenge: 'Basic realm="nar-bridge"',
+        body: expect.stringMatching(/invalid token/),
+      });
     }
   });
 

@@ -226,11 +226,12 @@ describe('upstream failures in the log', () => {
       expect((await fetch(`${at}/00000000000000000000000000000000.narinfo`)).status).toBe(404);
       await expect.poll(() => lines.some((l) => l.msg === 'upstream failed')).toBe(true);
       const err = lines.find((l) => l.msg === 'upstream failed')?.err as Record<string, unknown>;
-      expect(err.message).toBe(`upstream http://127.0.0.1:${port}/00000000000000000000000000000000.narinfo failed: fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
+      expect(err.message).toBe(
+        `upstream http://127.0.0.1:${port}/00000000000000000000000000000000.narinfo failed: fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`,
+      );
       expect(String(err.stack)).not.toContain('\n    at ');
     } finally {
       await server.close();
     }
   });
 });
-

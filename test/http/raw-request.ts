@@ -8,7 +8,10 @@ export interface RawResponse {
   readonly body: Buffer;
 }
 
-export function rawRequest(url: string, { method = 'GET', headers = {} }: { method?: 'GET' | 'HEAD'; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  { method = 'GET', headers = {} }: { method?: 'GET' | 'HEAD'; headers?: Record<string, string> } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     get(url, { method, headers }, (res) => {
       const chunks: Buffer[] = [];

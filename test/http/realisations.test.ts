@@ -73,7 +73,10 @@ describe('realisation routes', () => {
   it('refuse with 403 a second upload naming another output path, keeping the first', async () => {
     const base = await serve();
     await put(base, doi());
-    expect(await put(base, doi('0ggn6d3h2drx6yn0lh6rrw1wdpwm8cpa-catop'))).toEqual({ status: 403, body: expect.stringMatching(/already realised as fgbsahkybspxg0v6qifql54lcz1svryr-catop\n$/) });
+    expect(await put(base, doi('0ggn6d3h2drx6yn0lh6rrw1wdpwm8cpa-catop'))).toEqual({
+      status: 403,
+      body: expect.stringMatching(/already realised as fgbsahkybspxg0v6qifql54lcz1svryr-catop\n$/),
+    });
     expect((await get(base)).body).toBe(doi());
   });
 
@@ -104,7 +107,9 @@ describe('realisation routes', () => {
 
   it('refuse with 403 an upload not signed by a trusted key when signed uploads are required', async () => {
     const trusted = generateSigningKey('trusted-1');
-    const base = await serve({ realisations: new GuardedRealisationService(new MemoryRealisationService(), { trustedKeys: [trusted.publicKey()], requireSigned: true }) });
+    const base = await serve({
+      realisations: new GuardedRealisationService(new MemoryRealisationService(), { trustedKeys: [trusted.publicKey()], requireSigned: true }),
+    });
     expect(await put(base, doi())).toEqual({ status: 403, body: expect.stringMatching(/not signed by a trusted key \(trusted-1\)\n$/) });
     const signature = trusted.sign(fingerprintRealisation(parseRealisation(doi()))).toString();
     expect(await put(base, doi(OUT, [signature]))).toMatchObject({ status: 204 });

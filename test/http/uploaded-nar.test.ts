@@ -18,7 +18,10 @@ import { childrenNamed } from '../store/child-processes.js';
 const STORE_PATH = '/nix/store/00bgd045z0d4icpbc2yyz4gx48ak44la-net-tools-1.60_p20170221182432';
 const HASH_PART = '00bgd045z0d4icpbc2yyz4gx48ak44la';
 const MAX_BUFFER = 64 * 1024 * 1024;
-const tool = (...command: [string, ...string[]]) => (input: Buffer) => execFileSync(command[0], command.slice(1), { input, maxBuffer: MAX_BUFFER });
+const tool =
+  (...command: [string, ...string[]]) =>
+  (input: Buffer) =>
+    execFileSync(command[0], command.slice(1), { input, maxBuffer: MAX_BUFFER });
 
 /** compression=… as Nix uploads it: how to make the file, its URL extension, how to read it back. */
 const COMPRESSIONS = [

@@ -50,9 +50,7 @@ describe('golden tvix NARs', () => {
   });
 
   it('symlink.nar is a root symlink', async () => {
-    expect(await snapshot(readNar(chunked(fixture('symlink.nar'))))).toEqual([
-      { type: 'symlink', name: null, target: '/nix/store/somewhereelse' },
-    ]);
+    expect(await snapshot(readNar(chunked(fixture('symlink.nar'))))).toEqual([{ type: 'symlink', name: null, target: '/nix/store/somewhereelse' }]);
   });
 
   it('onebyteexecutable.nar is a root executable of one byte', async () => {
@@ -68,9 +66,6 @@ describe('golden tvix NARs', () => {
   });
 
   it('emptydirectory.nar is a root directory with no entries', async () => {
-    expect(await snapshot(readNar(chunked(fixture('emptydirectory.nar'))))).toEqual([
-      { type: 'directory', name: null },
-      { type: 'end' },
-    ]);
+    expect(await snapshot(readNar(chunked(fixture('emptydirectory.nar'))))).toEqual([{ type: 'directory', name: null }, { type: 'end' }]);
   });
 });

@@ -44,9 +44,7 @@ describe('readNar rejects hostile input', () => {
   });
 
   it('rejects bad magic', async () => {
-    expect((await failure(nar('nix-archive-2', '(', 'type', 'directory', ')'))).message).toBe(
-      'expected "nix-archive-1" at byte 0',
-    );
+    expect((await failure(nar('nix-archive-2', '(', 'type', 'directory', ')'))).message).toBe('expected "nix-archive-1" at byte 0');
   });
 
   it('rejects non-zero padding', async () => {
@@ -81,16 +79,12 @@ describe('readNar rejects hostile input', () => {
   });
 
   it('honours a lower name length limit', async () => {
-    expect((await failure(directoryNar(['abcd']), { maxNameLength: 3 })).message).toBe(
-      'entry name length 4 exceeds 3 at byte 128',
-    );
+    expect((await failure(directoryNar(['abcd']), { maxNameLength: 3 })).message).toBe('entry name length 4 exceeds 3 at byte 128');
   });
 
   it('fails fast on a name length of 2^64-1 without reading on', async () => {
     const bytes = nar(...ROOT_DIR, 'entry', '(', 'name', u64(2n ** 64n - 1n));
-    expect((await failure(thenNothingMore(bytes))).message).toBe(
-      'entry name length 18446744073709551615 exceeds 255 at byte 128',
-    );
+    expect((await failure(thenNothingMore(bytes))).message).toBe('entry name length 18446744073709551615 exceeds 255 at byte 128');
   });
 
   it('fails fast on a token length of 2^64-1', async () => {
@@ -99,15 +93,11 @@ describe('readNar rejects hostile input', () => {
 
   it('rejects a file size above 2^53-1 without reading on', async () => {
     const bytes = nar(...HEADER, 'regular', 'contents', u64(2n ** 53n));
-    expect((await failure(thenNothingMore(bytes))).message).toBe(
-      'file size 9007199254740992 exceeds 9007199254740991 at byte 88',
-    );
+    expect((await failure(thenNothingMore(bytes))).message).toBe('file size 9007199254740992 exceeds 9007199254740991 at byte 88');
   });
 
   it('rejects an unknown node type', async () => {
-    expect((await failure(nar(...HEADER, 'fifo', ')'))).message).toBe(
-      'expected "regular" or "symlink" or "directory" at byte 56',
-    );
+    expect((await failure(nar(...HEADER, 'fifo', ')'))).message).toBe('expected "regular" or "symlink" or "directory" at byte 56');
   });
 
   it('rejects an unexpected token inside a directory', async () => {
@@ -124,9 +114,7 @@ describe('readNar rejects hostile input', () => {
 
   it('accepts a symlink target of 4095 bytes', async () => {
     const target = 'x'.repeat(4095);
-    expect(await snapshot(readNar(chunked(nar(...HEADER, 'symlink', 'target', str(target), ')'))))).toEqual([
-      { type: 'symlink', name: null, target },
-    ]);
+    expect(await snapshot(readNar(chunked(nar(...HEADER, 'symlink', 'target', str(target), ')'))))).toEqual([{ type: 'symlink', name: null, target }]);
   });
 
   it('rejects 10,000 nested directories at the depth limit', async () => {
@@ -145,9 +133,7 @@ describe('readNar rejects hostile input', () => {
   });
 
   it('rejects more entries than the limit', async () => {
-    expect((await failure(directoryNar(['a', 'b', 'c']), { maxEntriesPerDirectory: 2 })).message).toMatch(
-      /^more than 2 entries in a directory at byte \d+$/,
-    );
+    expect((await failure(directoryNar(['a', 'b', 'c']), { maxEntriesPerDirectory: 2 })).message).toMatch(/^more than 2 entries in a directory at byte \d+$/);
   });
 
   it('rejects trailing bytes after the root node', async () => {
@@ -156,9 +142,7 @@ describe('readNar rejects hostile input', () => {
   });
 
   it('rejects a file with a missing closing parenthesis', async () => {
-    expect((await failure(nar(...HEADER, 'regular', 'contents', str('hi'), 'entry'))).message).toBe(
-      'expected ")" at byte 104',
-    );
+    expect((await failure(nar(...HEADER, 'regular', 'contents', str('hi'), 'entry'))).message).toBe('expected ")" at byte 104');
   });
 });
 
@@ -166,12 +150,7 @@ describe('readNar rejects hostile input', () => {
 function nestedDirectories(depth: number): Uint8Array {
   const open = nar('entry', '(', 'name', 'd', 'node', '(', 'type', 'directory');
   const close = nar(')', ')');
-  return concatBytes([
-    nar(...ROOT_DIR),
-    ...Array.from({ length: depth - 1 }, () => open),
-    ...Array.from({ length: depth - 1 }, () => close),
-    nar(')'),
-  ]);
+  return concatBytes([nar(...ROOT_DIR), ...Array.from({ length: depth - 1 }, () => open), ...Array.from({ length: depth - 1 }, () => close), nar(')')]);
 }
 
 function escapeRegExp(text: string): string {

@@ -32,19 +32,12 @@ async function failure(events: Iterable<NarEvent>): Promise<NarBridgeError> {
 
 describe('writeNar', () => {
   it('writes a directory of empty files exactly', async () => {
-    const events: NarEvent[] = [
-      { type: 'directory', name: null },
-      file('a', new Uint8Array(0)),
-      file('b', new Uint8Array(0)),
-      { type: 'end' },
-    ];
+    const events: NarEvent[] = [{ type: 'directory', name: null }, file('a', new Uint8Array(0)), file('b', new Uint8Array(0)), { type: 'end' }];
     expectSameBytes(await collectBytes(writeNar(events)), directoryNar(['a', 'b']));
   });
 
   it('writes an executable with padding', async () => {
-    const events: NarEvent[] = [
-      { type: 'file', name: null, executable: true, size: 3, contents: bytesOf(utf8('a'), utf8('bc')) },
-    ];
+    const events: NarEvent[] = [{ type: 'file', name: null, executable: true, size: 3, contents: bytesOf(utf8('a'), utf8('bc')) }];
     const expected = nar('nix-archive-1', '(', 'type', 'regular', 'executable', '', 'contents', str('abc'), ')');
     expectSameBytes(await collectBytes(writeNar(events)), expected);
   });
@@ -92,11 +85,7 @@ describe('writeNar', () => {
     ['an end before the root', [{ type: 'end' }], '"end" without an open directory'],
     ['a named root', [file('a', new Uint8Array(0))], 'root node has a name'],
     ['an unnamed entry', [{ type: 'directory', name: null }, file(null, new Uint8Array(0))], 'directory entry without a name'],
-    [
-      'unsorted entries',
-      [{ type: 'directory', name: null }, file('b', new Uint8Array(0)), file('a', new Uint8Array(0))],
-      'entry names not strictly ascending',
-    ],
+    ['unsorted entries', [{ type: 'directory', name: null }, file('b', new Uint8Array(0)), file('a', new Uint8Array(0))], 'entry names not strictly ascending'],
     [
       'duplicate entries',
       [{ type: 'directory', name: null }, file('a', new Uint8Array(0)), file('a', new Uint8Array(0))],
@@ -104,11 +93,7 @@ describe('writeNar', () => {
     ],
     ['an unclosed directory', [{ type: 'directory', name: null }], '1 directories left open'],
     ['a second root', [file(null, new Uint8Array(0)), file(null, new Uint8Array(0))], 'node after the root node'],
-    [
-      'an extra end',
-      [{ type: 'directory', name: null }, { type: 'end' }, { type: 'end' }],
-      '"end" without an open directory',
-    ],
+    ['an extra end', [{ type: 'directory', name: null }, { type: 'end' }, { type: 'end' }], '"end" without an open directory'],
   ])('rejects %s', async (_, events, reason) => {
     const err = await failure(events);
     expect({ code: err.code, message: err.message }).toEqual({

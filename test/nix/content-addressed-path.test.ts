@@ -15,7 +15,12 @@ describe('contentAddressedPath', () => {
     ['/nix/store/y571mflw99fpzl0z4hhrmjzxlzsi0gr1-y.drv', 'text:sha256:05l2qfydv18lpcchgjsn5ag95agn35mqp33zibxqn6iilg93p6np', [DEP, DEPTREE]],
   ])('computes %s from %s', (path, ca, refs) => {
     const expected = StorePath.parseAbsolute(path);
-    const computed = contentAddressedPath(expected.name, parseContentAddress(ca), refs.map((r) => StorePath.parseAbsolute(r)), expected);
+    const computed = contentAddressedPath(
+      expected.name,
+      parseContentAddress(ca),
+      refs.map((r) => StorePath.parseAbsolute(r)),
+      expected,
+    );
     expect(computed?.basename).toBe(expected.basename);
   });
 

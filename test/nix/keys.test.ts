@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { generateSigningKey, PublicKey, Signature, SigningKey } from '../../src/nix/index.js';
 import { expectNarBridgeError } from './expect-error.js';
 
-const FINGERPRINT =
-  '1;/nix/store/z45ailnkm27lnvhimqkhy08f6sh5m17d-hello.txt;sha256:00zns3gj9hwz2a4b0i07y7nmxybq59lh24bl3xsxblcl6333mjil;128;';
+const FINGERPRINT = '1;/nix/store/z45ailnkm27lnvhimqkhy08f6sh5m17d-hello.txt;sha256:00zns3gj9hwz2a4b0i07y7nmxybq59lh24bl3xsxblcl6333mjil;128;';
 
 /** A secret key file whose halves are `seed` and `pub`, base64-encoded as Nix writes them. */
 function secretKeyFile(name: string, seed: Uint8Array, pub: Uint8Array): string {
@@ -40,9 +39,7 @@ describe('signing keys', () => {
   it('reject a secret key file whose public half does not match its seed', () => {
     const [a, b] = [generateSigningKey('k'), generateSigningKey('k')];
     const seed = Buffer.from(a.toString().slice(2), 'base64').subarray(0, 32);
-    const message = expectNarBridgeError('NB_ERR_CONFIG', () =>
-      SigningKey.parse(secretKeyFile('k', seed, b.publicKey().bytes)),
-    );
+    const message = expectNarBridgeError('NB_ERR_CONFIG', () => SigningKey.parse(secretKeyFile('k', seed, b.publicKey().bytes)));
     expect(message).toContain('does not match');
   });
 

@@ -31,16 +31,12 @@ describe('cache.nixos.org narinfos', () => {
   });
 
   it('each carry a Sig that verifies with the cache.nixos.org-1 key', () => {
-    const unverified = infos.filter(
-      ({ info }) => info.sigs.length !== 1 || !info.sigs.every((sig) => CACHE_NIXOS_ORG.verify(fingerprint(info), sig)),
-    );
+    const unverified = infos.filter(({ info }) => info.sigs.length !== 1 || !info.sigs.every((sig) => CACHE_NIXOS_ORG.verify(fingerprint(info), sig)));
     expect(unverified.map(({ info }) => info.storePath.basename)).toEqual([]);
   });
 
   it('fail verification once NarSize changes, since NarSize is signed', () => {
-    const stillVerified = infos.filter(({ info }) =>
-      info.sigs.some((sig) => CACHE_NIXOS_ORG.verify(fingerprint(info, info.narSize + 1), sig)),
-    );
+    const stillVerified = infos.filter(({ info }) => info.sigs.some((sig) => CACHE_NIXOS_ORG.verify(fingerprint(info, info.narSize + 1), sig)));
     expect(stillVerified.map(({ info }) => info.storePath.basename)).toEqual([]);
   });
 });

@@ -29,9 +29,7 @@ describe('parseNarInfo and formatNarInfo', () => {
     expect(info.narSize).toBe(576);
     expect(info.references.map((ref) => ref.basename)).toEqual([DEPTREE, DEP]);
     expect(info.deriver?.basename).toBe('y571mflw99fpzl0z4hhrmjzxlzsi0gr1-y.drv');
-    expect(info.sigs.map(String)).toEqual([
-      'test-1:3sPEu31v4Ej8vZ0nsM5YDXT715nTXs7KJRDnT0IBdWfW1BzaaY4/OkXwEAVhum60GdF35Q3pLXo1RVWQJStjCg==',
-    ]);
+    expect(info.sigs.map(String)).toEqual(['test-1:3sPEu31v4Ej8vZ0nsM5YDXT715nTXs7KJRDnT0IBdWfW1BzaaY4/OkXwEAVhum60GdF35Q3pLXo1RVWQJStjCg==']);
     expect(info.ca).toBeUndefined();
     expect(info.system).toBeUndefined();
   });
@@ -86,10 +84,7 @@ describe('parseNarInfo and formatNarInfo', () => {
 
   // The nix-base32 spelling comes from `nix-hash --type sha256 --to-base32`.
   it('accept NarHash in base16 and SRI, and write nix-base32', () => {
-    for (const spelling of [
-      'sha256:c6e155b3456e30b7612263ec095070811caf8abfd59faa72ab82a592efdeb253',
-      'sha256-xuFVs0VuMLdhImPsCVBwgRyvir/Vn6pyq4Klku/eslM=',
-    ]) {
+    for (const spelling of ['sha256:c6e155b3456e30b7612263ec095070811caf8abfd59faa72ab82a592efdeb253', 'sha256-xuFVs0VuMLdhImPsCVBwgRyvir/Vn6pyq4Klku/eslM=']) {
       const info = parseNarInfo(withLine('NarHash', `NarHash: ${spelling}`));
       expect(formatNarInfo(info)).toContain('\nNarHash: sha256:0lxjvvpr59c2mdram7ympy5ay741f180kv3349hvfc3f8nrmbqf6\n');
     }

@@ -4,16 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  fingerprintPath,
-  formatNarInfo,
-  generateSigningKey,
-  type NarInfo,
-  parseNarInfo,
-  PublicKey,
-  SigningKey,
-  StorePath,
-} from '../../src/nix/index.js';
+import { fingerprintPath, formatNarInfo, generateSigningKey, type NarInfo, parseNarInfo, PublicKey, SigningKey, StorePath } from '../../src/nix/index.js';
 
 /** Runs `nix` with its home, config, caches and store confined to one temp directory. */
 class NixSandbox {
@@ -76,8 +67,7 @@ describe('agreement with Nix 2.8', () => {
 
   describe('on narinfos written by `nix copy --to file://`', () => {
     const keyFile = (name: string): string => join(nix.dir, `${name}.secret`);
-    const narInfoFile = (path: string, cache = join(nix.dir, 'binary-cache')): string =>
-      join(cache, `${StorePath.parseAbsolute(path).hashPart}.narinfo`);
+    const narInfoFile = (path: string, cache = join(nix.dir, 'binary-cache')): string => join(cache, `${StorePath.parseAbsolute(path).hashPart}.narinfo`);
     let storePath: string;
     let publicKeys: PublicKey[];
 
@@ -124,10 +114,7 @@ describe('agreement with Nix 2.8', () => {
       cpSync(join(nix.dir, 'binary-cache'), ourCache, { recursive: true });
       writeFileSync(narInfoFile(storePath, ourCache), formatNarInfo(info));
       const verify = (trusted: PublicKey) =>
-        nix.attempt([
-          'store', 'verify', '--no-contents', '--store', `file://${ourCache}`,
-          '--option', 'trusted-public-keys', trusted.toString(), storePath,
-        ]);
+        nix.attempt(['store', 'verify', '--no-contents', '--store', `file://${ourCache}`, '--option', 'trusted-public-keys', trusted.toString(), storePath]);
 
       expect(verify(key.publicKey())).toMatchObject({ status: 0 });
       const untrusted = verify(generateSigningKey('ours-1').publicKey());

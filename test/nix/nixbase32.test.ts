@@ -38,9 +38,7 @@ describe('nix-base32', () => {
 
   it('rejects non-zero bits beyond the last byte', () => {
     // 52 characters carry 260 bits for 256: a leading digit above 1 sets padding bits.
-    expectNarBridgeError('NB_ERR_INVALID_DIGEST', () =>
-      decodeNixBase32('2mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73'),
-    );
+    expectNarBridgeError('NB_ERR_INVALID_DIGEST', () => decodeNixBase32('2mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73'));
     expect(() => decodeNixBase32('1mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73')).not.toThrow();
   });
 

@@ -13,10 +13,48 @@ export type RandomNode =
  * multi-byte UTF-8 (sorting after every ASCII byte) and invalid UTF-8, which a string-based sort would reorder.
  */
 const TRICKY_NAMES: readonly Buffer[] = [
-  'a', 'A', 'b', 'B', 'Z', 'z', 'a b', ' lead', 'trail ', '-rf', '--', '-', '~', '~a', 'a~', '.hidden', '..a', 'a..', '...',
-  'a-', 'a.', 'a0', 'a_', 'ab', 'aB', 'é', 'e\u0301', '日本語', '😀', 'a\tb', 'a\nb', '\\', 'a:b', '*', '?', '"', "'", '$HOME',
+  'a',
+  'A',
+  'b',
+  'B',
+  'Z',
+  'z',
+  'a b',
+  ' lead',
+  'trail ',
+  '-rf',
+  '--',
+  '-',
+  '~',
+  '~a',
+  'a~',
+  '.hidden',
+  '..a',
+  'a..',
+  '...',
+  'a-',
+  'a.',
+  'a0',
+  'a_',
+  'ab',
+  'aB',
+  'é',
+  'e\u0301',
+  '日本語',
+  '😀',
+  'a\tb',
+  'a\nb',
+  '\\',
+  'a:b',
+  '*',
+  '?',
+  '"',
+  "'",
+  '$HOME',
   'a'.repeat(255),
-].map((name) => Buffer.from(name, 'utf8')).concat([Buffer.from([0xff]), Buffer.from([0xc3, 0x28]), Buffer.from([0x80, 0x61]), Buffer.from([0x7f])]);
+]
+  .map((name) => Buffer.from(name, 'utf8'))
+  .concat([Buffer.from([0xff]), Buffer.from([0xc3, 0x28]), Buffer.from([0x80, 0x61]), Buffer.from([0x7f])]);
 
 const SYMLINK_TARGETS: readonly string[] = ['a', '../a b', '/nix/store/nonexistent', '.', '..', '-', '~', 'é/日本語', 'dangling/../x', ' '];
 
@@ -24,10 +62,12 @@ function randomName(rng: Prng): Buffer {
   if (rng.chance(0.6)) return rng.pick(TRICKY_NAMES);
   for (;;) {
     // Any byte but NUL and '/', which are the only ones a file name cannot hold.
-    const name = Buffer.from(Array.from({ length: rng.between(1, 12) }, () => {
-      const byte = rng.between(1, 255);
-      return byte === 0x2f ? 0x5f : byte;
-    }));
+    const name = Buffer.from(
+      Array.from({ length: rng.between(1, 12) }, () => {
+        const byte = rng.between(1, 255);
+        return byte === 0x2f ? 0x5f : byte;
+      }),
+    );
     const text = name.toString('latin1');
     if (text !== '.' && text !== '..') return name;
   }
@@ -35,7 +75,15 @@ function randomName(rng: Prng): Buffer {
 
 /** Sizes around the 8-byte NAR padding, empty files, and the odd larger one. */
 function randomContents(rng: Prng): Buffer {
-  const size = rng.pick([0, 0, rng.between(1, 17), rng.between(1, 17), rng.between(0, 3) * 8, rng.between(18, 2000), rng.chance(0.1) ? rng.between(40_000, 80_000) : 7]);
+  const size = rng.pick([
+    0,
+    0,
+    rng.between(1, 17),
+    rng.between(1, 17),
+    rng.between(0, 3) * 8,
+    rng.between(18, 2000),
+    rng.chance(0.1) ? rng.between(40_000, 80_000) : 7,
+  ]);
   return rng.bytes(size);
 }
 

@@ -15,7 +15,13 @@ const bzip2Children = () => childrenNamed('bzip2');
 
 it.each([0, 1, 300 * 1024])('compresses %i bytes so that bzip2 -d gives them back', async (n) => {
   const data = randomBytes(n);
-  const encoded = await collect(bzip2Compress((async function* () { if (n > 0) yield data; })()));
+  const encoded = await collect(
+    bzip2Compress(
+      (async function* () {
+        if (n > 0) yield data;
+      })(),
+    ),
+  );
   expect(encoded.subarray(0, 3).toString('latin1')).toBe('BZh');
   expect(execFileSync('bzip2', ['-d', '-c'], { input: encoded }).equals(data)).toBe(true);
 });

@@ -129,7 +129,13 @@ describe('CachingPathInfoService', () => {
   it('waits for the peers to forget before a put resolves', async () => {
     const { inner } = counting();
     let forgotten = false;
-    const peers: PathInfoCachePeers = { changed: async () => { await new Promise((r) => setTimeout(r, 20)); forgotten = true; }, subscribe: () => undefined };
+    const peers: PathInfoCachePeers = {
+      changed: async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        forgotten = true;
+      },
+      subscribe: () => undefined,
+    };
     await new CachingPathInfoService(inner, { peers }).put(A);
     expect(forgotten).toBe(true);
   });

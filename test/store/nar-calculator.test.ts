@@ -8,7 +8,25 @@ async function* once(bytes: Uint8Array) {
   yield bytes;
 }
 
-const narBytes = nar('nix-archive-1', '(', 'type', 'directory', 'entry', '(', 'name', 'a', 'node', '(', 'type', 'regular', 'contents', str('hi\n'), ')', ')', ')');
+const narBytes = nar(
+  'nix-archive-1',
+  '(',
+  'type',
+  'directory',
+  'entry',
+  '(',
+  'name',
+  'a',
+  'node',
+  '(',
+  'type',
+  'regular',
+  'contents',
+  str('hi\n'),
+  ')',
+  ')',
+  ')',
+);
 
 describe('NarCalculator', () => {
   it('gives NarSize and the digest under any algorithm of the NAR a node renders to', async () => {

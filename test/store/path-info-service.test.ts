@@ -3,9 +3,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { B3Digest, migrate, openDatabase, SymlinkTarget, } from '../../src/castore/index.js';
+import { B3Digest, migrate, openDatabase, SymlinkTarget } from '../../src/castore/index.js';
 import { NixHash, Signature, StorePath, parseContentAddress } from '../../src/nix/index.js';
-import { encodePathInfo, MemoryPathInfoService, pathInfoServiceFromUrl, SqlitePathInfoService, type PathInfo, type PathInfoService, type RecentPathInfos } from '../../src/store/index.js';
+import {
+  encodePathInfo,
+  MemoryPathInfoService,
+  pathInfoServiceFromUrl,
+  SqlitePathInfoService,
+  type PathInfo,
+  type PathInfoService,
+  type RecentPathInfos,
+} from '../../src/store/index.js';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
 import { plainPathInfo as plain } from './plain-path-info.js';
 
@@ -108,7 +116,13 @@ function describePathInfoService(make: () => Promise<PathInfoService>): void {
     const service = await make();
     await service.put(INFO);
     expect(plain(await service.get(INFO.storePath.digest))).toEqual(plain(INFO));
-    const symlinkInfo: PathInfo = { ...INFO, storePath: dep, node: { kind: 'symlink', target: SymlinkTarget.fromString('/nix/store/x') }, references: [], signatures: [] };
+    const symlinkInfo: PathInfo = {
+      ...INFO,
+      storePath: dep,
+      node: { kind: 'symlink', target: SymlinkTarget.fromString('/nix/store/x') },
+      references: [],
+      signatures: [],
+    };
     const { deriver: _d, ca: _c, ...bare } = symlinkInfo;
     await service.put(bare);
     const listed = [];
@@ -185,7 +199,9 @@ describe('recently registered paths', () => {
       ['b', 5_000],
       ['a', null],
     ]);
-    const plan = old.prepare('EXPLAIN QUERY PLAN SELECT data, registered_at FROM path_infos ORDER BY registered_at DESC LIMIT ?').all([10]) as Array<{ detail: string }>;
+    const plan = old.prepare('EXPLAIN QUERY PLAN SELECT data, registered_at FROM path_infos ORDER BY registered_at DESC LIMIT ?').all([10]) as Array<{
+      detail: string;
+    }>;
     expect(plan.map((row) => row.detail).join(' ')).toMatch(/USING INDEX path_infos_registered/);
   });
 });

@@ -1,7 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { NarBridgeError } from '../../src/errors.js';
 import { DrvOutputId, fingerprintRealisation, formatRealisation, generateSigningKey, makeRealisation, parseRealisation } from '../../src/nix/index.js';
-import { checkRealisationPolicy, MemoryRealisationService, OPEN_UPLOAD_POLICY, SqliteRealisationService, type RealisationService, type UploadPolicy } from '../../src/store/index.js';
+import {
+  checkRealisationPolicy,
+  MemoryRealisationService,
+  OPEN_UPLOAD_POLICY,
+  SqliteRealisationService,
+  type RealisationService,
+  type UploadPolicy,
+} from '../../src/store/index.js';
 import { tempDatabases } from '../castore/temp-databases.js';
 
 const ID = 'sha256:a37c6d520058b0d7487afb8db07a08b334189d53c013a31d3f9af2b4711b1186!out';

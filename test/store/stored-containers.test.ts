@@ -10,7 +10,10 @@ import { xzStored, xzStoredSize } from '../../src/store/compression/xz-stored.js
 import { zstdRaw, zstdRawSize } from '../../src/store/compression/zstd-raw.js';
 
 const MAX_BUFFER = 256 * 1024 * 1024;
-const tool = (cmd: string, ...args: string[]) => (input: Buffer) => execFileSync(cmd, args, { input, maxBuffer: MAX_BUFFER });
+const tool =
+  (cmd: string, ...args: string[]) =>
+  (input: Buffer) =>
+    execFileSync(cmd, args, { input, maxBuffer: MAX_BUFFER });
 
 const ENCODERS = [
   { name: 'xz', encode: xzStored, size: xzStoredSize, block: 64 * 1024, decoders: [tool('xz', '-d', '-c')] },

@@ -44,20 +44,36 @@ class StoppedBlobService implements BlobService {
   #fail(): never {
     throw new Error('far is stopped');
   }
-  async has(): Promise<boolean> { this.#fail(); }
-  async chunks(): Promise<readonly ChunkMeta[] | null> { this.#fail(); }
-  async openRead(): Promise<AsyncIterable<Uint8Array> | null> { this.#fail(); }
-  openWrite(): BlobWriter { this.#fail(); }
+  async has(): Promise<boolean> {
+    this.#fail();
+  }
+  async chunks(): Promise<readonly ChunkMeta[] | null> {
+    this.#fail();
+  }
+  async openRead(): Promise<AsyncIterable<Uint8Array> | null> {
+    this.#fail();
+  }
+  openWrite(): BlobWriter {
+    this.#fail();
+  }
   async flush(): Promise<void> {} // a gRPC client commits nothing of its own
 }
 
 /** A far that flips one bit of every blob it sends. */
 class CorruptingBlobService implements BlobService {
   constructor(private readonly inner: BlobService) {}
-  has(d: B3Digest, o?: CallOptions) { return this.inner.has(d, o); }
-  chunks(d: B3Digest, o?: CallOptions) { return this.inner.chunks(d, o); }
-  openWrite(o?: CallOptions) { return this.inner.openWrite(o); }
-  flush(o?: CallOptions) { return this.inner.flush(o); }
+  has(d: B3Digest, o?: CallOptions) {
+    return this.inner.has(d, o);
+  }
+  chunks(d: B3Digest, o?: CallOptions) {
+    return this.inner.chunks(d, o);
+  }
+  openWrite(o?: CallOptions) {
+    return this.inner.openWrite(o);
+  }
+  flush(o?: CallOptions) {
+    return this.inner.flush(o);
+  }
   async openRead(d: B3Digest, o?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
     const source = await this.inner.openRead(d, o);
     if (!source) return null;
@@ -74,8 +90,18 @@ class CorruptingBlobService implements BlobService {
 }
 
 async function farStore(): Promise<Store & { info: typeof INFO }> {
-  const far = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService(), pathInfos: new MemoryPathInfoService(), narUploads: undefined as never };
-  const { node, narHash, narSize } = await ingestNar((async function* () { yield NAR; })(), far);
+  const far = {
+    blobs: new MemoryBlobService(),
+    directories: new MemoryDirectoryService(),
+    pathInfos: new MemoryPathInfoService(),
+    narUploads: undefined as never,
+  };
+  const { node, narHash, narSize } = await ingestNar(
+    (async function* () {
+      yield NAR;
+    })(),
+    far,
+  );
   const info = { ...INFO, node, narHash, narSize };
   await far.pathInfos.put(info);
   return { ...far, info };
@@ -105,8 +131,12 @@ describe('tiered store', () => {
     const again = await second.pathInfos.get(far.info.storePath.digest);
     expect(Buffer.from(await collectBytes((await planNar(again!.node, second)).stream())).equals(NAR)).toBe(true);
     expect(counts.fetchedBytes).toBe(fromFar);
-    const hits = Object.entries(counts.served_).filter(([k]) => k.endsWith(':near')).reduce((n, [, v]) => n + v, 0);
-    const misses = Object.entries(counts.served_).filter(([k]) => k.endsWith(':far')).reduce((n, [, v]) => n + v, 0);
+    const hits = Object.entries(counts.served_)
+      .filter(([k]) => k.endsWith(':near'))
+      .reduce((n, [, v]) => n + v, 0);
+    const misses = Object.entries(counts.served_)
+      .filter(([k]) => k.endsWith(':far'))
+      .reduce((n, [, v]) => n + v, 0);
     console.info(`tiers: ${hits} near hits, ${misses} far reads, ${fromFar} bytes from far (NAR ${NAR.length} bytes)`);
   });
 

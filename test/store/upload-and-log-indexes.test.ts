@@ -7,13 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { B3Digest, blake3, openDatabase, SymlinkTarget } from '../../src/castore/index.js';
 import { NixHash, StorePath } from '../../src/nix/index.js';
-import {
-  SqliteBuildLogIndex,
-  SqliteNarUploadIndex,
-  type BuildLogIndex,
-  type NarUploadIndex,
-  type UploadedNar,
-} from '../../src/store/index.js';
+import { SqliteBuildLogIndex, SqliteNarUploadIndex, type BuildLogIndex, type NarUploadIndex, type UploadedNar } from '../../src/store/index.js';
 import { postgresStoreMetadataFromUrl } from '../../src/cli/postgres-metadata.js';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
 
@@ -68,12 +62,14 @@ function describeIndexes(make: () => Promise<Indexes>): void {
   });
 }
 
-
 describe('sqlite upload and log indexes', () =>
   describeIndexes(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'nb-indexes-'));
     const db = openDatabase(join(dir, 'meta.sqlite'));
-    cleanups.push(() => db.close(), () => rm(dir, { recursive: true, force: true }));
+    cleanups.push(
+      () => db.close(),
+      () => rm(dir, { recursive: true, force: true }),
+    );
     return { narUploads: new SqliteNarUploadIndex(db), buildLogs: new SqliteBuildLogIndex(db) };
   }));
 

@@ -21,7 +21,8 @@ const OTHER = StorePath.parseBasename('x96hvirq193g8zpxanfdkgkxys1bji78-dep.txt'
 
 const fileNar = (contents: string, executable = false) =>
   nar('nix-archive-1', '(', 'type', 'regular', ...(executable ? ['executable', ''] : []), 'contents', str(contents), ')');
-const dirNar = () => nar('nix-archive-1', '(', 'type', 'directory', 'entry', '(', 'name', 'a', 'node', '(', 'type', 'regular', 'contents', str('hi\n'), ')', ')', ')');
+const dirNar = () =>
+  nar('nix-archive-1', '(', 'type', 'directory', 'entry', '(', 'name', 'a', 'node', '(', 'type', 'regular', 'contents', str('hi\n'), ')', ')', ')');
 const sha = (algo: string, data: Uint8Array | string) => new Uint8Array(createHash(algo).update(data).digest());
 
 async function* once(bytes: Uint8Array) {
@@ -48,8 +49,7 @@ async function refusal(info: PathInfo, castore: Castore, policy = POLICY): Promi
   }
 }
 
-const narCa = (narBytes: Uint8Array, algo = 'sha256') =>
-  parseContentAddress(`fixed:r:${algo}:${Buffer.from(sha(algo, narBytes)).toString('hex')}`);
+const narCa = (narBytes: Uint8Array, algo = 'sha256') => parseContentAddress(`fixed:r:${algo}:${Buffer.from(sha(algo, narBytes)).toString('hex')}`);
 const fileCa = (method: 'fixed:' | 'text:', contents: string, algo = 'sha256') =>
   parseContentAddress(`${method}${algo}:${Buffer.from(sha(algo, contents)).toString('hex')}`);
 

@@ -50,7 +50,10 @@ function setup(caches: readonly StaticCache[], settings: Partial<UpstreamSetting
   const castore = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService() };
   const inner: PathInfoService = new MemoryPathInfoService();
   const observer = new CountingObserver();
-  const clients = caches.map((c, i) => new BinaryCacheClient(parseUpstreamUrl(`${c.url}?trusted-public-keys=${encodeURIComponent(KEY.publicKey().toString())}&priority=${10 + i}`), timeouts));
+  const clients = caches.map(
+    (c, i) =>
+      new BinaryCacheClient(parseUpstreamUrl(`${c.url}?trusted-public-keys=${encodeURIComponent(KEY.publicKey().toString())}&priority=${10 + i}`), timeouts),
+  );
   const service = new UpstreamPathInfoService(inner, castore, clients, { missTtlMs: 60_000, observer, ...settings });
   return { castore, inner, observer, service };
 }
@@ -172,4 +175,3 @@ describe('parseUpstreamUrl', () => {
     expect(() => parseUpstreamUrl(raw)).toThrow(expect.objectContaining({ code: 'NB_ERR_CONFIG' }));
   });
 });
-

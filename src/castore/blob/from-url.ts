@@ -7,10 +7,13 @@ import type { BlobService } from './service.js';
 
 export const BLOB_SCHEMES: SchemeTable<BlobService> = new Map([
   ['memory', memoryScheme<BlobService>(() => new MemoryBlobService())],
-  ['local', (url: URL) => {
-    requirePlainScheme(url);
-    return { service: new LocalBlobService(absolutePathOf(url)), close: () => undefined };
-  }],
+  [
+    'local',
+    (url: URL) => {
+      requirePlainScheme(url);
+      return { service: new LocalBlobService(absolutePathOf(url)), close: () => undefined };
+    },
+  ],
   ['grpc', grpcScheme<BlobService>((connection) => new GrpcBlobService(connection))],
 ]);
 

@@ -32,7 +32,6 @@ export class GrpcBlobService implements BlobService {
     }
   }
 
-
   async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
     try {
       const answer = await this.connection.unary(BLOB_METHODS.stat, { digest: digest.bytes, sendChunks: true }, opts);
@@ -126,7 +125,6 @@ export class GrpcBlobService implements BlobService {
     return new GrpcBlobWriter(this.connection, opts);
   }
 }
-
 
 /** `messages` once its first message (or its end) is in; null if the peer answered NOT_FOUND instead. */
 async function started(messages: AsyncIterable<BlobChunk>): Promise<AsyncIterable<BlobChunk> | null> {

@@ -90,7 +90,12 @@ export class LocalBlobService implements BlobService {
  * blob, and garbage collection then dominates serving trees of many small files. Plain fd calls, as
  * FileHandle objects cost a third more per small file. Closes the fd on end, error or early `break`.
  */
-async function* readFile(fd: number, offset: number, sizeHint: number | undefined, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+async function* readFile(
+  fd: number,
+  offset: number,
+  sizeHint: number | undefined,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Uint8Array, void, undefined> {
   try {
     if (sizeHint !== undefined && offset === 0 && sizeHint < READ_CHUNK_BYTES) {
       // A small blob of known size is one read: asking one byte more proves where it ends, without an fstat.

@@ -5,7 +5,11 @@
  * caller that must verify the whole stream relies on that); once `take` bytes are out the source is
  * released without reading further.
  */
-export async function* sliceBytes(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, skip: number, take = Number.POSITIVE_INFINITY): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* sliceBytes(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  skip: number,
+  take = Number.POSITIVE_INFINITY,
+): AsyncGenerator<Uint8Array, void, undefined> {
   if (take <= 0) return;
   let toSkip = skip;
   let toTake = take;

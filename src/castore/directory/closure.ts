@@ -4,11 +4,7 @@ import type { Directory } from '../directory.js';
 import type { Node } from '../node.js';
 import type { DirectoryService } from './service.js';
 
-export async function loadDirectoryClosure(
-  root: Node,
-  directories: DirectoryService,
-  opts: CallOptions = {},
-): Promise<Map<string, Directory>> {
+export async function loadDirectoryClosure(root: Node, directories: DirectoryService, opts: CallOptions = {}): Promise<Map<string, Directory>> {
   const closure = new Map<string, Directory>();
   if (root.kind === 'directory') {
     for await (const directory of directories.getRecursive(root.digest, opts)) {

@@ -15,9 +15,6 @@ const DIRECTORY_SCHEMES: SchemeTable<DirectoryService> = new Map([
   ...POSTGRES_SCHEMES.map((scheme) => [scheme, postgresScheme<DirectoryService>((db) => PostgresDirectoryService.open(db))] as const),
 ]);
 
-export function directoryServiceFromUrl(
-  raw: string,
-  schemes: SchemeTable<DirectoryService> = DIRECTORY_SCHEMES,
-): Promise<OpenedService<DirectoryService>> {
+export function directoryServiceFromUrl(raw: string, schemes: SchemeTable<DirectoryService> = DIRECTORY_SCHEMES): Promise<OpenedService<DirectoryService>> {
   return serviceFromUrl(raw, schemes);
 }

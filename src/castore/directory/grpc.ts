@@ -61,13 +61,16 @@ export class GrpcDirectoryService implements DirectoryService {
       call ??= this.connection.clientStream(DIRECTORY_METHODS.put, opts);
       return call;
     };
-    const inner = new ValidatingPutter({
-      storedSize: async (digest) => (await this.get(digest, opts))?.size ?? null,
-      write: async (batch) => {
-        const stream = open();
-        for (const { directory } of batch) await stream.write(directory);
+    const inner = new ValidatingPutter(
+      {
+        storedSize: async (digest) => (await this.get(digest, opts))?.size ?? null,
+        write: async (batch) => {
+          const stream = open();
+          for (const { directory } of batch) await stream.write(directory);
+        },
       },
-    }, opts);
+      opts,
+    );
     return {
       put: async (directory) => {
         try {

@@ -19,11 +19,14 @@ export class MemoryDirectoryService implements DirectoryService {
   }
 
   putter(opts?: CallOptions): DirectoryPutter {
-    return new ValidatingPutter({
-      storedSize: async (digest) => this.#directories.get(digest.toHex())?.size ?? null,
-      write: async (batch) => {
-        for (const { digest, directory } of batch) this.#directories.set(digest.toHex(), directory);
+    return new ValidatingPutter(
+      {
+        storedSize: async (digest) => this.#directories.get(digest.toHex())?.size ?? null,
+        write: async (batch) => {
+          for (const { digest, directory } of batch) this.#directories.set(digest.toHex(), directory);
+        },
       },
-    }, opts);
+      opts,
+    );
   }
 }

@@ -55,21 +55,24 @@ export class PostgresDirectoryService implements DirectoryService {
   }
 
   putter(opts?: CallOptions): DirectoryPutter {
-    return new ValidatingPutter({
-      storedSize: async (digest) => {
-        const [row] = await this.db.query('read directory size', 'SELECT size FROM castore_directories WHERE digest = $1', [digest.bytes], opts);
-        return row === undefined ? null : integerColumn(row, 'size');
-      },
-      // One statement per batch, so the batch lands whole or not at all; a directory already there is the same bytes.
-      write: async (batch) => {
-        await this.db.query(
-          'write directories',
-          `INSERT INTO castore_directories (digest, size, data)
+    return new ValidatingPutter(
+      {
+        storedSize: async (digest) => {
+          const [row] = await this.db.query('read directory size', 'SELECT size FROM castore_directories WHERE digest = $1', [digest.bytes], opts);
+          return row === undefined ? null : integerColumn(row, 'size');
+        },
+        // One statement per batch, so the batch lands whole or not at all; a directory already there is the same bytes.
+        write: async (batch) => {
+          await this.db.query(
+            'write directories',
+            `INSERT INTO castore_directories (digest, size, data)
            SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) ON CONFLICT (digest) DO NOTHING`,
-          [batch.map((d) => d.digest.bytes), batch.map((d) => d.directory.size), batch.map((d) => d.bytes)],
-          opts,
-        );
+            [batch.map((d) => d.digest.bytes), batch.map((d) => d.directory.size), batch.map((d) => d.bytes)],
+            opts,
+          );
+        },
       },
-    }, opts);
+      opts,
+    );
   }
 }

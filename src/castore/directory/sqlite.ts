@@ -71,7 +71,10 @@ export class SqliteDirectoryService implements DirectoryService {
 
   async get(digest: B3Digest, opts?: CallOptions): Promise<Directory | null> {
     opts?.signal?.throwIfAborted();
-    const row = readRow('castore_directories', run('read', () => this.#select.get([digest.bytes])));
+    const row = readRow(
+      'castore_directories',
+      run('read', () => this.#select.get([digest.bytes])),
+    );
     if (!row) return null;
     return decodeStoredDirectory(digest, row.bytes('data'));
   }
@@ -81,11 +84,19 @@ export class SqliteDirectoryService implements DirectoryService {
   }
 
   putter(opts?: CallOptions): DirectoryPutter {
-    return new ValidatingPutter({
-      storedSize: async (digest) => {
-        return readRow('castore_directories', run('read', () => this.#selectSize.get([digest.bytes])))?.integer('size') ?? null;
+    return new ValidatingPutter(
+      {
+        storedSize: async (digest) => {
+          return (
+            readRow(
+              'castore_directories',
+              run('read', () => this.#selectSize.get([digest.bytes])),
+            )?.integer('size') ?? null
+          );
+        },
+        write: async (batch) => run('write', () => this.#insertBatch.immediate(batch)),
       },
-      write: async (batch) => run('write', () => this.#insertBatch.immediate(batch)),
-    }, opts);
+      opts,
+    );
   }
 }

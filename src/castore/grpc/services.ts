@@ -19,27 +19,42 @@ const DIRECTORY: Codec<Directory> = { encode: encodeDirectory, decode: decodeDir
 const BLOB = '/tvix.castore.v1.BlobService';
 export const BLOB_METHODS = {
   stat: {
-    path: `${BLOB}/Stat`, requestStream: false, responseStream: false,
-    request: protoCodec<StatBlobRequest>(v1.StatBlobRequest), response: protoCodec<StatBlobResponse>(v1.StatBlobResponse),
+    path: `${BLOB}/Stat`,
+    requestStream: false,
+    responseStream: false,
+    request: protoCodec<StatBlobRequest>(v1.StatBlobRequest),
+    response: protoCodec<StatBlobResponse>(v1.StatBlobResponse),
   } satisfies MethodSpec<StatBlobRequest, StatBlobResponse>,
   read: {
-    path: `${BLOB}/Read`, requestStream: false, responseStream: true,
-    request: protoCodec<ReadBlobRequest>(v1.ReadBlobRequest), response: protoCodec<BlobChunk>(v1.BlobChunk),
+    path: `${BLOB}/Read`,
+    requestStream: false,
+    responseStream: true,
+    request: protoCodec<ReadBlobRequest>(v1.ReadBlobRequest),
+    response: protoCodec<BlobChunk>(v1.BlobChunk),
   } satisfies MethodSpec<ReadBlobRequest, BlobChunk>,
   put: {
-    path: `${BLOB}/Put`, requestStream: true, responseStream: false,
-    request: protoCodec<BlobChunk>(v1.BlobChunk), response: protoCodec<PutBlobResponse>(v1.PutBlobResponse),
+    path: `${BLOB}/Put`,
+    requestStream: true,
+    responseStream: false,
+    request: protoCodec<BlobChunk>(v1.BlobChunk),
+    response: protoCodec<PutBlobResponse>(v1.PutBlobResponse),
   } satisfies MethodSpec<BlobChunk, PutBlobResponse>,
 } as const;
 
 const DIRECTORY_SERVICE = '/tvix.castore.v1.DirectoryService';
 export const DIRECTORY_METHODS = {
   get: {
-    path: `${DIRECTORY_SERVICE}/Get`, requestStream: false, responseStream: true,
-    request: protoCodec<GetDirectoryRequest>(v1.GetDirectoryRequest), response: DIRECTORY,
+    path: `${DIRECTORY_SERVICE}/Get`,
+    requestStream: false,
+    responseStream: true,
+    request: protoCodec<GetDirectoryRequest>(v1.GetDirectoryRequest),
+    response: DIRECTORY,
   } satisfies MethodSpec<GetDirectoryRequest, Directory>,
   put: {
-    path: `${DIRECTORY_SERVICE}/Put`, requestStream: true, responseStream: false,
-    request: DIRECTORY, response: protoCodec<PutDirectoryResponse>(v1.PutDirectoryResponse),
+    path: `${DIRECTORY_SERVICE}/Put`,
+    requestStream: true,
+    responseStream: false,
+    request: DIRECTORY,
+    response: protoCodec<PutDirectoryResponse>(v1.PutDirectoryResponse),
   } satisfies MethodSpec<Directory, PutDirectoryResponse>,
 } as const;

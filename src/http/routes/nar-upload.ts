@@ -60,7 +60,9 @@ export async function narUploadRoutes(app: FastifyInstance, { store, limits = DE
   app.put<UploadRequest>('/nar/:file', async (request, reply) => {
     const fileHash = nameOf(request.params.file).fileHash;
     const body = idleLimited(request, limits.uploadIdleTimeoutMs);
-    const upload = await slots.run(request.raw, () => receiveNar(store, fileHash, body, { limits: limits.upload, brotli: request.params.file.endsWith('.br') }));
+    const upload = await slots.run(request.raw, () =>
+      receiveNar(store, fileHash, body, { limits: limits.upload, brotli: request.params.file.endsWith('.br') }),
+    );
     request.log.info({ file: request.params.file, narSize: upload.narSize, fileSize: upload.fileSize }, 'NAR ingested');
     return reply.code(204).send();
   });

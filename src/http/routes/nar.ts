@@ -33,11 +33,7 @@ export async function narRoutes(app: FastifyInstance, { store, maxEncoders }: Na
     return nar;
   };
   const headers = (reply: FastifyReply, nar: NarPlan) =>
-    reply
-      .type('application/x-nix-nar')
-      .header('accept-ranges', 'bytes')
-      .header('vary', 'Accept-Encoding')
-      .header('content-length', String(nar.narSize));
+    reply.type('application/x-nix-nar').header('accept-ranges', 'bytes').header('vary', 'Accept-Encoding').header('content-length', String(nar.narSize));
 
   app.get<NarRequest>('/nar/tvix-castore/:node', { schema: NAR_SCHEMA, config: NAR_CONFIG, exposeHeadRoute: false }, async (request, reply) => {
     const nar = await plan(request.params.node, request.query.narsize);

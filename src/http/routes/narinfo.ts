@@ -29,13 +29,17 @@ export async function narInfoRoutes(
     return text;
   };
 
-  app.get<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS }, config: { cachePolicy: 'narinfo' } }, async (request, reply) => {
-    const info = await store.pathInfos.get(parseStorePathHashPart(request.params.hash));
-    // A miss is an answer, not a failure (and the commonest one): no error object, no stack capture.
-    if (!info) return reply.code(404).type('text/plain; charset=utf-8').send('no such path\n');
-    onPathAccess?.(info.storePath.digest);
-    return sendEncoded(request, reply.type('text/x-nix-narinfo'), textOf(info));
-  });
+  app.get<{ Params: { hash: string } }>(
+    '/:hash.narinfo',
+    { schema: { params: HASH_PART_PARAMS }, config: { cachePolicy: 'narinfo' } },
+    async (request, reply) => {
+      const info = await store.pathInfos.get(parseStorePathHashPart(request.params.hash));
+      // A miss is an answer, not a failure (and the commonest one): no error object, no stack capture.
+      if (!info) return reply.code(404).type('text/plain; charset=utf-8').send('no such path\n');
+      onPathAccess?.(info.storePath.digest);
+      return sendEncoded(request, reply.type('text/x-nix-narinfo'), textOf(info));
+    },
+  );
 
   app.put<{ Params: { hash: string } }>('/:hash.narinfo', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
     const text = await readTextBody(request, maxNarInfoBytes, uploadIdleTimeoutMs);
@@ -44,4 +48,3 @@ export async function narInfoRoutes(
     return reply.code(204).send();
   });
 }
-

@@ -33,7 +33,10 @@ interface PathRequest {
 
 export async function uiRoutes(app: FastifyInstance, { store, landing = {}, privateReads = false }: UiOptions): Promise<void> {
   const sendPage = (reply: FastifyReply, title: string, body: Html) =>
-    reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'").send(page(title, body));
+    reply
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+      .send(page(title, body));
 
   const pathInfo = async (hash: string): Promise<PathInfo> => {
     const info = await store.pathInfos.get(parseStorePathHashPart(hash));
@@ -58,7 +61,11 @@ export async function uiRoutes(app: FastifyInstance, { store, landing = {}, priv
     }
     hits.sort((a, b) => (a.storePath.name < b.storePath.name ? -1 : a.storePath.name > b.storePath.name ? 1 : 0));
     const rows = hits.map((i) => html`<li><a href="/ui/${i.storePath.hashPart}">${i.storePath.toAbsolute()}</a> (${formatBytes(i.narSize)})</li>`);
-    return sendPage(reply, `Search: ${q}`, html`<p>${hits.length} found${hits.length >= MAX_SEARCH_RESULTS ? ' (first ones)' : ''}</p><ul id="results">${rows}</ul>`);
+    return sendPage(
+      reply,
+      `Search: ${q}`,
+      html`<p>${hits.length} found${hits.length >= MAX_SEARCH_RESULTS ? ' (first ones)' : ''}</p><ul id="results">${rows}</ul>`,
+    );
   });
 
   app.get<PathRequest>('/ui/:hash', { schema: { params: HASH_PART_PARAMS } }, async (request, reply) => {
@@ -127,7 +134,11 @@ export async function uiRoutes(app: FastifyInstance, { store, landing = {}, priv
     const sub = request.params['*'] ?? '';
     const node = await nodeAt(info.node, sub);
     if (node.kind !== 'file') throw new NarBridgeError('NB_ERR_NOT_FOUND', 'not a regular file');
-    const name = sub.split('/').filter((p) => p !== '').at(-1) ?? info.storePath.name;
+    const name =
+      sub
+        .split('/')
+        .filter((p) => p !== '')
+        .at(-1) ?? info.storePath.name;
     reply
       .type(contentTypeFor(name, node.executable))
       .header('accept-ranges', 'bytes')
@@ -144,7 +155,10 @@ export async function uiRoutes(app: FastifyInstance, { store, landing = {}, priv
     const contents = await store.blobs.openRead(node.digest, { offset: start });
     if (!contents) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', 'file contents are missing');
     if (range.kind === 'range') {
-      reply.code(206).header('content-range', `bytes ${start}-${end}/${node.size}`).header('content-length', String(end - start + 1));
+      reply
+        .code(206)
+        .header('content-range', `bytes ${start}-${end}/${node.size}`)
+        .header('content-length', String(end - start + 1));
       return reply.send(Readable.from(sliceBytes(contents, 0, end - start + 1), { objectMode: false }));
     }
     return reply.header('content-length', String(node.size)).send(Readable.from(contents, { objectMode: false }));
@@ -157,7 +171,10 @@ function breadcrumbs(storePath: StorePath, sub: string): Html {
   const base = `/ui/${storePath.hashPart}`;
   const links = parts.map((part, i) => {
     if (i === parts.length - 1) return html` / <span>${part}</span>`;
-    return html` / <a href="${base}/tree/${parts.slice(0, i + 1).map(encodeURIComponent).join('/')}">${part}</a>`;
+    return html` / <a href="${base}/tree/${parts
+      .slice(0, i + 1)
+      .map(encodeURIComponent)
+      .join('/')}">${part}</a>`;
   });
   return html`<nav id="breadcrumbs" class="m"><a href="${base}">${storePath.basename}</a>${links}</nav>`;
 }

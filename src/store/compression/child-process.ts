@@ -13,7 +13,10 @@ const MAX_STDERR_CHUNKS = 16;
  * NB_ERR_STORAGE when the program cannot be run, and an Error carrying its last stderr line when it exits non-zero.
  * The program is killed whenever the output is not read to the end (consumer gone, failure).
  */
-export async function* throughProcess([cmd, ...args]: readonly [string, ...string[]], input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* throughProcess(
+  [cmd, ...args]: readonly [string, ...string[]],
+  input: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array, void, undefined> {
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr: Buffer[] = [];
   child.stderr.on('data', (chunk: Buffer) => stderr.length < MAX_STDERR_CHUNKS && stderr.push(chunk));
@@ -22,7 +25,10 @@ export async function* throughProcess([cmd, ...args]: readonly [string, ...strin
     child.once('close', resolve);
   });
   // stdin errors (EPIPE when the program quits early) surface through the exit status instead.
-  const feeding = pipeline(Readable.from(input, { objectMode: false }), child.stdin).then(() => undefined, (err: unknown) => err);
+  const feeding = pipeline(Readable.from(input, { objectMode: false }), child.stdin).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   let finished = false;
   try {
     for await (const chunk of child.stdout) yield chunk as Uint8Array;

@@ -62,7 +62,10 @@ export async function* decompress(source: AsyncIterable<Uint8Array>, opts: Decom
 
   const compression = detectCompression(first, opts.brotli);
   if (compression === null) {
-    throw new NarBridgeError('NB_ERR_NAR_MALFORMED', `not a NAR and not a known compression (expected nix-archive-1, xz, zstd, bzip2, gzip${opts.brotli ? ' or brotli' : ', or brotli under a .nar.br name'})`);
+    throw new NarBridgeError(
+      'NB_ERR_NAR_MALFORMED',
+      `not a NAR and not a known compression (expected nix-archive-1, xz, zstd, bzip2, gzip${opts.brotli ? ' or brotli' : ', or brotli under a .nar.br name'})`,
+    );
   }
   opts.detected?.(compression);
   if (compression === 'none') {
@@ -76,7 +79,10 @@ export async function* decompress(source: AsyncIterable<Uint8Array>, opts: Decom
 async function* decodeWithZlib(compression: Compression, input: AsyncIterable<Uint8Array>) {
   const decoder = compression === 'gzip' ? createGunzip() : createBrotliDecompress();
   // Settles to the error (not a rejection), so it is never left unhandled when the consumer stops early.
-  const feeding = pipeline(Readable.from(input, { objectMode: false }), decoder).then(() => undefined, (err: unknown) => err);
+  const feeding = pipeline(Readable.from(input, { objectMode: false }), decoder).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   try {
     for await (const chunk of decoder) yield chunk as Uint8Array;
   } catch (err) {

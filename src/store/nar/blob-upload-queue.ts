@@ -92,4 +92,3 @@ async function collect(contents: AsyncIterable<Uint8Array>, size: number): Promi
   }
   return bytes;
 }
-

@@ -67,7 +67,11 @@ export class BlobReadahead {
     while (this.#scheduled < this.refs.length && this.#reads < READAHEAD_READS) {
       const batch = this.#nextBatch();
       if (batch.length === 0) break;
-      const read = readBatch(this.blobs, batch.map((b) => b.ref), this.opts);
+      const read = readBatch(
+        this.blobs,
+        batch.map((b) => b.ref),
+        this.opts,
+      );
       read.catch(() => undefined); // surfaced when consumed; a stream torn down early never asks
       this.#reads++;
       const id = batch[0]?.index ?? 0;

@@ -23,9 +23,6 @@ const PATH_INFO_SCHEMES: SchemeTable<PathInfoService> = new Map([
   ...POSTGRES_SCHEMES.map((scheme) => [scheme, postgresScheme<PathInfoService>((db) => PostgresPathInfoService.open(db))] as const),
 ]);
 
-export function pathInfoServiceFromUrl(
-  raw: string,
-  schemes: SchemeTable<PathInfoService> = PATH_INFO_SCHEMES,
-): Promise<OpenedService<PathInfoService>> {
+export function pathInfoServiceFromUrl(raw: string, schemes: SchemeTable<PathInfoService> = PATH_INFO_SCHEMES): Promise<OpenedService<PathInfoService>> {
   return serviceFromUrl(raw, schemes);
 }

@@ -21,18 +21,31 @@ const ROOT_NODE: Codec<NamedNode> = { encode: ({ name, node }) => encodeRootNode
 const SERVICE = '/tvix.store.v1.PathInfoService';
 export const PATH_INFO_METHODS = {
   get: {
-    path: `${SERVICE}/Get`, requestStream: false, responseStream: false,
-    request: protoCodec<GetPathInfoRequest>(v1.GetPathInfoRequest), response: PATH_INFO,
+    path: `${SERVICE}/Get`,
+    requestStream: false,
+    responseStream: false,
+    request: protoCodec<GetPathInfoRequest>(v1.GetPathInfoRequest),
+    response: PATH_INFO,
   } satisfies MethodSpec<GetPathInfoRequest, PathInfo>,
   put: {
-    path: `${SERVICE}/Put`, requestStream: false, responseStream: false, request: PATH_INFO, response: PATH_INFO,
+    path: `${SERVICE}/Put`,
+    requestStream: false,
+    responseStream: false,
+    request: PATH_INFO,
+    response: PATH_INFO,
   } satisfies MethodSpec<PathInfo, PathInfo>,
   calculateNar: {
-    path: `${SERVICE}/CalculateNAR`, requestStream: false, responseStream: false,
-    request: ROOT_NODE, response: protoCodec<CalculateNarResponse>(v1.CalculateNARResponse),
+    path: `${SERVICE}/CalculateNAR`,
+    requestStream: false,
+    responseStream: false,
+    request: ROOT_NODE,
+    response: protoCodec<CalculateNarResponse>(v1.CalculateNARResponse),
   } satisfies MethodSpec<NamedNode, CalculateNarResponse>,
   list: {
-    path: `${SERVICE}/List`, requestStream: false, responseStream: true,
-    request: protoCodec<ListPathInfoRequest>(v1.ListPathInfoRequest), response: PATH_INFO,
+    path: `${SERVICE}/List`,
+    requestStream: false,
+    responseStream: true,
+    request: protoCodec<ListPathInfoRequest>(v1.ListPathInfoRequest),
+    response: PATH_INFO,
   } satisfies MethodSpec<ListPathInfoRequest, PathInfo>,
 } as const;

@@ -47,18 +47,23 @@ export class GuardedPathInfoService implements PathInfoService {
   #write(info: PathInfo, verify: () => Promise<VerifiedPathInfo>, opts?: CallOptions): Promise<void> {
     // A writer behind the GC fence, re-checking presence inside it: objects a GC swept before this write began are
     // seen missing here, and no GC sweeps until the PathInfo is in.
-    return asWriter(this.castore.fence, () => this.#writes.run(info.storePath.digest, async () => {
-      const held = await this.inner.get(info.storePath.digest, opts);
-      if (held && !sameContents(held, info)) {
-        throw new NarBridgeError('NB_ERR_FORBIDDEN', `${info.storePath.basename} is already stored with another NarHash or contents; store paths are immutable`);
-      }
-      // The same contents as held still get verified: what we hold may predate these checks.
-      const verified = await verify();
-      const kept: PathInfo = held ? { ...held, signatures: mergeSignatures(held.signatures, info.signatures) } : verified;
-      await checkUploadPolicy(kept, this.policy, this.castore, this.calculator, opts);
-      await requireStoredRoot(this.castore, kept.node, opts);
-      await this.inner.put(kept, opts);
-    }));
+    return asWriter(this.castore.fence, () =>
+      this.#writes.run(info.storePath.digest, async () => {
+        const held = await this.inner.get(info.storePath.digest, opts);
+        if (held && !sameContents(held, info)) {
+          throw new NarBridgeError(
+            'NB_ERR_FORBIDDEN',
+            `${info.storePath.basename} is already stored with another NarHash or contents; store paths are immutable`,
+          );
+        }
+        // The same contents as held still get verified: what we hold may predate these checks.
+        const verified = await verify();
+        const kept: PathInfo = held ? { ...held, signatures: mergeSignatures(held.signatures, info.signatures) } : verified;
+        await checkUploadPolicy(kept, this.policy, this.castore, this.calculator, opts);
+        await requireStoredRoot(this.castore, kept.node, opts);
+        await this.inner.put(kept, opts);
+      }),
+    );
   }
 }
 

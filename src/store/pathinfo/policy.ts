@@ -17,7 +17,13 @@ export interface UploadPolicy {
 export const OPEN_UPLOAD_POLICY: UploadPolicy = { trustedKeys: [], requireSigned: false };
 
 /** Throws NB_ERR_FORBIDDEN, with the reason, unless `info` may be stored under `policy`. */
-export async function checkUploadPolicy(info: PathInfo, policy: UploadPolicy, castore: Castore, calculator: NarCalculator, opts: CallOptions = {}): Promise<void> {
+export async function checkUploadPolicy(
+  info: PathInfo,
+  policy: UploadPolicy,
+  castore: Castore,
+  calculator: NarCalculator,
+  opts: CallOptions = {},
+): Promise<void> {
   if (!policy.requireSigned) return;
   const fingerprint = fingerprintPath(info.storePath, info.narHash, info.narSize, info.references);
   if (signedByTrustedKey(fingerprint, info.signatures, policy)) return;
@@ -36,7 +42,13 @@ export function trustedKeyNames(policy: UploadPolicy): string {
 }
 
 /** Null when the content we hold and the store path are exactly what `ca` claims; else why not. */
-async function contentAddressProblem(info: PathInfo, ca: ContentAddress, castore: Castore, calculator: NarCalculator, opts: CallOptions): Promise<string | null> {
+async function contentAddressProblem(
+  info: PathInfo,
+  ca: ContentAddress,
+  castore: Castore,
+  calculator: NarCalculator,
+  opts: CallOptions,
+): Promise<string | null> {
   const expected = contentAddressedPath(info.storePath.name, ca, info.references, info.storePath);
   if (!expected) return 'its content address cannot have these references';
   if (!expected.equals(info.storePath)) return 'its store path does not match its content address';

@@ -35,9 +35,15 @@ export class PostgresPathInfoService implements PathInfoService {
   async *list(opts?: CallOptions): AsyncIterable<PathInfo> {
     let after: Uint8Array | null = null;
     for (;;) {
-      const rows: readonly unknown[] = after === null
-        ? await this.db.query('list path infos', 'SELECT digest, data FROM path_infos ORDER BY digest LIMIT $1', [LIST_PAGE_ROWS], opts)
-        : await this.db.query('list path infos', 'SELECT digest, data FROM path_infos WHERE digest > $1 ORDER BY digest LIMIT $2', [after, LIST_PAGE_ROWS], opts);
+      const rows: readonly unknown[] =
+        after === null
+          ? await this.db.query('list path infos', 'SELECT digest, data FROM path_infos ORDER BY digest LIMIT $1', [LIST_PAGE_ROWS], opts)
+          : await this.db.query(
+              'list path infos',
+              'SELECT digest, data FROM path_infos WHERE digest > $1 ORDER BY digest LIMIT $2',
+              [after, LIST_PAGE_ROWS],
+              opts,
+            );
       for (const row of rows) yield decodePathInfo(bytesColumn(row, 'data'));
       const last = rows.at(-1);
       if (rows.length < LIST_PAGE_ROWS || last === undefined) return;

@@ -43,11 +43,13 @@ export class SqlitePathInfoService implements PathInfoService, RecentPathInfos {
   /** Read and write in one transaction: the read-modify-write of another process sharing the file lands before or after. */
   async put(info: PathInfo): Promise<void> {
     const digest = Buffer.from(info.storePath.digest);
-    this.#db.transaction(() => {
-      const row = readRow('path_infos', this.#get.get([digest]));
-      const kept = overwriting(row && pathInfoOf(row), info);
-      this.#put.run([digest, Buffer.from(encodePathInfo(kept)), this.now()]);
-    }).immediate();
+    this.#db
+      .transaction(() => {
+        const row = readRow('path_infos', this.#get.get([digest]));
+        const kept = overwriting(row && pathInfoOf(row), info);
+        this.#put.run([digest, Buffer.from(encodePathInfo(kept)), this.now()]);
+      })
+      .immediate();
   }
 
   async *list(): AsyncIterable<PathInfo> {

@@ -19,8 +19,10 @@ interface IngestedNar {
 /** `info`, checked against a NAR we ingested ourselves; throws NB_ERR_HASH_MISMATCH if it claims anything else. */
 export function verifiedByIngest(info: PathInfo, ingested: IngestedNar): VerifiedPathInfo {
   if (!sameNode(info.node, ingested.node)) throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: root node is not the ingested NAR's`);
-  if (info.narSize !== ingested.narSize) throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: NarSize does not match the ingested NAR`);
-  if (!info.narHash.equals(ingested.narHash)) throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: NarHash does not match the ingested NAR`);
+  if (info.narSize !== ingested.narSize)
+    throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: NarSize does not match the ingested NAR`);
+  if (!info.narHash.equals(ingested.narHash))
+    throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: NarHash does not match the ingested NAR`);
   return info as VerifiedPathInfo;
 }
 
@@ -32,7 +34,10 @@ export async function verifyPathInfo(info: PathInfo, calculator: NarCalculator, 
   if (info.narHash.algo !== 'sha256') throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: NarHash must be a sha256 hash`);
   const facts = await calculator.calculate(info.node, opts);
   if (facts.narSize !== info.narSize) {
-    throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: NarSize ${info.narSize} is not the ${facts.narSize} bytes its graph renders to`);
+    throw new NarBridgeError(
+      'NB_ERR_HASH_MISMATCH',
+      `${info.storePath.basename}: NarSize ${info.narSize} is not the ${facts.narSize} bytes its graph renders to`,
+    );
   }
   if (Buffer.compare(facts.narSha256, info.narHash.digest) !== 0) {
     throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${info.storePath.basename}: NarHash is not the sha256 of the NAR its graph renders to`);

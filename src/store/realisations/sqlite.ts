@@ -29,11 +29,13 @@ export class SqliteRealisationService implements RealisationService {
   async put(realisation: Realisation): Promise<Realisation> {
     const key = realisation.id.toString();
     // Read, merge and write in one transaction, so two uploads signing the same output both keep their signature.
-    return this.#db.transaction(() => {
-      const merged = mergeRealisations(this.#read(key), realisation);
-      this.#put.run([key, formatRealisation(merged)]);
-      return merged;
-    }).immediate();
+    return this.#db
+      .transaction(() => {
+        const merged = mergeRealisations(this.#read(key), realisation);
+        this.#put.run([key, formatRealisation(merged)]);
+        return merged;
+      })
+      .immediate();
   }
 
   #read(key: string): Realisation | null {

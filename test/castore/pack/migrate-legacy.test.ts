@@ -63,7 +63,10 @@ async function legacyDataDir(): Promise<{ dataDir: string; nars: Map<string, Buf
     narUploads: new SqliteNarUploadIndex(db),
   };
   const nars = new Map<string, Buffer>();
-  for (const [path, nar] of [[TREE, TREE_NAR], [BIG, await bigNar()]] as const) {
+  for (const [path, nar] of [
+    [TREE, TREE_NAR],
+    [BIG, await bigNar()],
+  ] as const) {
     const { node, narHash, narSize } = await ingestNar(once(nar), store);
     await store.pathInfos.put({ storePath: path, node, narHash, narSize, references: [], signatures: [] });
     nars.set(path.basename, nar);

@@ -41,14 +41,28 @@ describeBlobService('packs, default chunking', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'nar-bridge-packs-'));
   const db = openDatabase(join(dir, 'meta.sqlite'));
   const service = new PackBlobService(db, join(dir, 'packs'));
-  return { service, cleanup: async () => { await service.close(); db.close(); await rm(dir, { recursive: true, force: true }); } };
+  return {
+    service,
+    cleanup: async () => {
+      await service.close();
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 });
 
 describeBlobService('packs, small chunks and packs', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'nar-bridge-packs-'));
   const db = openDatabase(join(dir, 'meta.sqlite'));
   const service = new PackBlobService(db, join(dir, 'packs'), { chunking: SMALL, packTargetBytes: 256 * 1024 });
-  return { service, cleanup: async () => { await service.close(); db.close(); await rm(dir, { recursive: true, force: true }); } };
+  return {
+    service,
+    cleanup: async () => {
+      await service.close();
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 });
 
 describe('PackBlobService', () => {
@@ -166,11 +180,13 @@ describe('PackBlobService', () => {
     const blobs = open(dir, { chunking: SMALL, packTargetBytes: 32 * 1024 });
     const data = Array.from({ length: 60 }, (_, i) => randomBytes(500 + ((i * 997) % 12_000)));
     const flushes: Array<Promise<void>> = [];
-    const digests = await Promise.all(data.map(async (d, i) => {
-      const digest = await put(blobs, d);
-      if (i % 7 === 0) flushes.push(blobs.flush());
-      return digest;
-    }));
+    const digests = await Promise.all(
+      data.map(async (d, i) => {
+        const digest = await put(blobs, d);
+        if (i % 7 === 0) flushes.push(blobs.flush());
+        return digest;
+      }),
+    );
     await Promise.all(flushes);
     await blobs.flush();
     const read = await Promise.race([

@@ -79,8 +79,12 @@ describe('the landing page', () => {
     const text = await landing(await serve({ recent }));
     const table = text.slice(text.indexOf('<table id="recent">'));
     expect(table.indexOf('-new')).toBeLessThan(table.indexOf('-old'));
-    expect(table).toContain('<a href="/ui/779m3di9zfa8v1jnyx2kd168ydc5pgss">779m3di9zfa8v1jnyx2kd168ydc5pgss-new</a></td><td>5.0 MiB</td><td>2026-12-02 05:02 UTC</td>');
-    expect(table).toMatch(/<a class="nar" href="\/nar\/tvix-castore\/[A-Za-z0-9_-]+\?narsize=2048" download="z45ailnkm27lnvhimqkhy08f6sh5m17d-old.nar">NAR<\/a>/);
+    expect(table).toContain(
+      '<a href="/ui/779m3di9zfa8v1jnyx2kd168ydc5pgss">779m3di9zfa8v1jnyx2kd168ydc5pgss-new</a></td><td>5.0 MiB</td><td>2026-12-02 05:02 UTC</td>',
+    );
+    expect(table).toMatch(
+      /<a class="nar" href="\/nar\/tvix-castore\/[A-Za-z0-9_-]+\?narsize=2048" download="z45ailnkm27lnvhimqkhy08f6sh5m17d-old.nar">NAR<\/a>/,
+    );
   });
 
   it('still searches when asked', async () => {

@@ -184,9 +184,12 @@ export class PackAppender {
   /** Offers a full buffer for reuse once every write from it is done (writes complete in order: the last one is). */
   #recycle(buffer: Buffer): void {
     if (buffer.byteLength !== WRITE_BUFFER_BYTES) return;
-    void this.#lastWrite.then(() => {
-      if (this.#spares.length < SPARE_BUFFERS) this.#spares.push(buffer);
-    }, () => undefined);
+    void this.#lastWrite.then(
+      () => {
+        if (this.#spares.length < SPARE_BUFFERS) this.#spares.push(buffer);
+      },
+      () => undefined,
+    );
   }
 
   #throwIfFailed(): void {

@@ -31,7 +31,10 @@ export async function pullNar(narInfo: NarInfo, client: BinaryCacheClient, casto
   const counted = onBytes ? countBytes(file, onBytes) : file;
   const { node, narHash, narSize } = await ingestNar(decompress(counted, { brotli: narInfo.compression === 'br' }), castore, call);
   if (!narHash.equals(narInfo.narHash) || narSize !== narInfo.narSize) {
-    throw new NarBridgeError('NB_ERR_HASH_MISMATCH', `${narInfo.storePath.basename} from ${client.cache.baseUrl}: the NAR does not match its signed NarHash/NarSize`);
+    throw new NarBridgeError(
+      'NB_ERR_HASH_MISMATCH',
+      `${narInfo.storePath.basename} from ${client.cache.baseUrl}: the NAR does not match its signed NarHash/NarSize`,
+    );
   }
   return {
     storePath: narInfo.storePath,

@@ -31,13 +31,19 @@ export function parseUpstreamUrl(raw: string): UpstreamCache {
   let trustedKeys: PublicKey[] = [];
   let priority = DEFAULT_UPSTREAM_PRIORITY;
   // Split by hand: URLSearchParams turns '+' into a space, and '+' is a base64 digit in keys.
-  for (const pair of url.search.slice(1).split('&').filter((p) => p !== '')) {
+  for (const pair of url.search
+    .slice(1)
+    .split('&')
+    .filter((p) => p !== '')) {
     const eq = pair.indexOf('=');
     const name = eq < 0 ? pair : pair.slice(0, eq);
     const value = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1));
     if (name === 'trusted-public-keys') {
       try {
-        trustedKeys = value.split(/\s+/).filter((k) => k !== '').map((k) => PublicKey.parse(k));
+        trustedKeys = value
+          .split(/\s+/)
+          .filter((k) => k !== '')
+          .map((k) => PublicKey.parse(k));
       } catch (err) {
         throw configError(raw, 'bad trusted-public-keys', err);
       }

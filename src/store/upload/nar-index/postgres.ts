@@ -1,5 +1,13 @@
 // NarUploadIndex in PostgreSQL: a NAR PUT answered by one replica is matched by the narinfo PUT another one answers.
-import { bytesColumn, decodeRootNode, encodeRootNode, integerColumn, optionalBytesColumn, type CallOptions, type PostgresDatabase } from '../../../castore/index.js';
+import {
+  bytesColumn,
+  decodeRootNode,
+  encodeRootNode,
+  integerColumn,
+  optionalBytesColumn,
+  type CallOptions,
+  type PostgresDatabase,
+} from '../../../castore/index.js';
 import { NixHash, storePathDigest, type StorePathDigest } from '../../../nix/index.js';
 import type { NarUploadIndex, UploadedNar } from './service.js';
 
