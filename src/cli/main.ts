@@ -116,7 +116,7 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
   // GC, deletion and access times need every service embedded and no tiers (a tier's contents are another store's).
   const gcTarget: GcTarget | null =
     local.gc && compositionFile === null ? { ...local.gc, ...(store.forgetPaths ? { forgetPaths: store.forgetPaths } : {}) } : null;
-  const access = gcTarget ? new AccessRecorder(gcTarget.tables) : null;
+  const access = gcTarget ? new AccessRecorder(gcTarget.tables, (err) => app.log.warn({ err }, 'access times not recorded (retried later)')) : null;
   gcTarget?.tables.registerServer(Date.now());
   const app = await buildServer({
     store,
@@ -145,7 +145,12 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
   const close = async () => {
     await gcSchedule?.stop();
     access?.close();
-    gcTarget?.tables.unregisterServer();
+    try {
+      gcTarget?.tables.unregisterServer();
+    } catch (err) {
+      // A full disk must not fail the shutdown: the row of a process that is gone is dropped by the next reader.
+      app.log.warn({ err }, 'server registration not removed');
+    }
     await grpc?.close();
     await app.close();
     local.close();

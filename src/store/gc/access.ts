@@ -10,8 +10,10 @@ export class AccessRecorder {
   #pending = new Map<PathKey, number>();
   readonly #timer: NodeJS.Timeout;
 
+  /** `failed` hears of a batch that could not be written (a full disk, say); its times are kept for the next try. */
   constructor(
     private readonly tables: GcTables,
+    private readonly failed: (err: unknown) => void,
     private readonly now: () => number = Date.now,
   ) {
     this.#timer = setInterval(() => this.flush(), FLUSH_EVERY_MS);
@@ -23,11 +25,17 @@ export class AccessRecorder {
     this.#pending.set(pathKey(digest), this.now());
   }
 
+  /** Access times are a hint for retention, never a reason to fail a request or a shutdown. */
   flush(): void {
     if (this.#pending.size === 0) return;
     const batch = this.#pending;
     this.#pending = new Map();
-    this.tables.recordAccess(batch);
+    try {
+      this.tables.recordAccess(batch);
+    } catch (err) {
+      for (const [key, at] of batch) if (!this.#pending.has(key)) this.#pending.set(key, at);
+      this.failed(err);
+    }
   }
 
   close(): void {

@@ -108,7 +108,13 @@ test('max-size evicts the least recently used first, never a path something kept
   for (const name of ['old', 'mid', 'new', 'pinned']) await addPath(local, name, { f: random(100_000) });
   await addPath(local, 'user', { f: random(1000) }, ['old']); // keeps `old` while it stays
   let now = 1_000_000;
-  const access = new AccessRecorder(gc.tables, () => now);
+  const access = new AccessRecorder(
+    gc.tables,
+    (err) => {
+      throw err;
+    },
+    () => now,
+  );
   for (const name of ['old', 'user', 'mid', 'new', 'pinned']) {
     access.accessed(storePath(name).digest);
     now += 1000;
