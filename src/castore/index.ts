@@ -25,7 +25,7 @@ export { requireStoredRoot } from './stored-root.js';
 export { asWriter, WriteFence } from './write-fence.js';
 export { isProcessAlive } from './process-alive.js';
 export { sameNode } from './same-node.js';
-export { migrate, openDatabase, readRow, readRows, writeTransaction, type Database, type Row } from './sqlite.js';
+export { migrate, openDatabase, readRow, readRows, readTuple, readTuples, writeTransaction, type Database, type Row } from './sqlite.js';
 export {
   PostgresDatabase,
   POSTGRES_SCHEMES,

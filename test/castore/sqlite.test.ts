@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { B3Digest, migrate, openDatabase, readRow, readRows, SqliteDirectoryService, type Database } from '../../src/castore/index.js';
+import { B3Digest, migrate, openDatabase, readRow, readRows, readTuple, readTuples, SqliteDirectoryService, type Database } from '../../src/castore/index.js';
+import { PackIndex } from '../../src/castore/blob/pack/pack-index.js';
 import { SqlitePathInfoService } from '../../src/store/index.js';
 import { INFO } from '../grpc/path-info-fixture.js';
 import { NarBridgeError } from '../../src/errors.js';
@@ -104,6 +105,26 @@ describe('readRow', () => {
     expect(storageError(() => row?.text('nope'))).toBe('metadata database: a t row has no column nope');
   });
 
+  it('reads positional rows (raw mode) by column name, with the same checks and messages', () => {
+    const columns = ['b', 'i', 's'] as const;
+    const row = readTuple('t', columns, db.prepare('SELECT b, i, s FROM t WHERE i = 7').raw(true).get([]));
+    expect(Array.from(row?.bytes('b') ?? [])).toEqual([1, 2]);
+    expect(row?.integer('i')).toBe(7);
+    expect(row?.text('s')).toBe('x');
+    const rows = Array.from(readTuples('t', columns, db.prepare('SELECT b, i, s FROM t ORDER BY i DESC').raw(true).iterate([])));
+    expect(rows.map((r) => r.integerOrNull('i'))).toEqual([7, null]);
+    expect(rows[1]?.bytesOrNull('b')).toBeNull();
+    expect(readTuple('t', columns, db.prepare('SELECT b, i, s FROM t WHERE i = 8').raw(true).get([]))).toBeNull();
+    expect(storageError(() => row?.bytes('s'))).toBe('metadata database: t.s is not a BLOB (string)');
+    expect(storageError(() => row?.text('i'))).toBe('metadata database: t.i is not TEXT (number)');
+    expect(storageError(() => rows[1]?.integer('i'))).toBe('metadata database: t.i is not an INTEGER (NULL)');
+    expect(storageError(() => row?.text('nope'))).toBe('metadata database: a t row has no column nope');
+    // Fewer values than columns named (a query and its column list out of step) is a missing column, not undefined.
+    const short = readTuple('t', columns, db.prepare('SELECT b, i FROM t WHERE i = 7').raw(true).get([]));
+    expect(storageError(() => short?.text('s'))).toBe('metadata database: a t row has no column s');
+    expect(storageError(() => readTuple('t', columns, { b: 1 }))).toBe('metadata database: a t row is not a row');
+  });
+
   it('makes a backend fail with NB_ERR_STORAGE on a corrupt row instead of decoding garbage', async () => {
     const directories = new SqliteDirectoryService(db);
     const pathInfos = new SqlitePathInfoService(db);
@@ -113,5 +134,17 @@ describe('readRow', () => {
     const digest = B3Digest.parse(new Uint8Array(32).fill(9));
     db.prepare('INSERT INTO castore_directories (digest, size, data) VALUES (?, ?, ?)').run([Buffer.from(digest.bytes), 1, 'not bytes']);
     await expect(directories.get(digest)).rejects.toThrow(/castore_directories\.data is not a BLOB/);
+  });
+
+  it('makes the pack index (raw rows) fail with NB_ERR_STORAGE on a corrupt row', () => {
+    const index = new PackIndex(db);
+    const digest = B3Digest.parse(new Uint8Array(32).fill(5));
+    const pack = index.allocatePack(process.pid, 16);
+    index.commit({ records: [{ digest, pack, offset: 16, size: 3 }], lists: [], packs: [{ id: pack, durableBytes: 59, sealed: true }] });
+    expect(index.record(digest)).toEqual({ pack, offset: 16, size: 3 });
+    db.prepare('UPDATE pack_records SET size = ?').run(['three']);
+    expect(storageError(() => index.record(digest))).toBe('metadata database: pack_records.size is not an INTEGER below 2^53 (string)');
+    expect(storageError(() => index.records([digest]))).toMatch(/pack_records\.size is not an INTEGER/);
+    expect(storageError(() => Array.from(index.allRecords()))).toMatch(/pack_records\.size is not an INTEGER/);
   });
 });

@@ -3,7 +3,7 @@ import { NarBridgeError } from '../../errors.js';
 import type { CallOptions } from '../call-options.js';
 import { B3Digest } from '../digest.js';
 import type { Directory } from '../directory.js';
-import { migrate, readRow, writeTransaction, type Database } from '../sqlite.js';
+import { migrate, readRow, readTuples, writeTransaction, type Database } from '../sqlite.js';
 import { ValidatingPutter, type PendingDirectory } from './putter.js';
 import type { DirectoryPutter, DirectoryService } from './service.js';
 import { decodeStoredDirectory } from './stored.js';
@@ -48,7 +48,7 @@ export class SqliteDirectoryService implements DirectoryService {
       for (const { digest, directory, bytes } of batch) insert.run([digest.bytes, directory.size, bytes]);
     });
     const remove = db.prepare('DELETE FROM castore_directories WHERE digest = ?');
-    this.#deleteBatch = writeTransaction(db, (digests: readonly B3Digest[]) => digests.reduce((n, d) => n + remove.run([d.bytes]).changes, 0));
+    this.#deleteBatch = writeTransaction(db, (digests: readonly B3Digest[]): number => digests.reduce((n, d) => n + remove.run([d.bytes]).changes, 0));
     this.#digests = db.prepare('SELECT digest FROM castore_directories').raw(true);
   }
 
@@ -57,7 +57,14 @@ export class SqliteDirectoryService implements DirectoryService {
    * statement over the table is still stepping.
    */
   digests(): B3Digest[] {
-    return (run('read', () => this.#digests.all([])) as Array<[Uint8Array | ArrayBuffer]>).map(([d]) => B3Digest.parse(new Uint8Array(d)));
+    return Array.from(
+      readTuples(
+        'castore_directories',
+        ['digest'],
+        run('read', () => this.#digests.all([])),
+      ),
+      (row) => B3Digest.parse(row.bytes('digest')),
+    );
   }
 
   /**
@@ -66,7 +73,7 @@ export class SqliteDirectoryService implements DirectoryService {
    * implying its whole graph is stored (requireStoredRoot relies on it).
    */
   delete(digests: readonly B3Digest[]): number {
-    return run('write', () => this.#deleteBatch(digests)) as number;
+    return run('write', () => this.#deleteBatch(digests));
   }
 
   async get(digest: B3Digest, opts?: CallOptions): Promise<Directory | null> {

@@ -184,7 +184,7 @@ async function markAndSweep(target: GcTarget, run: Run): Promise<Omit<GcReport, 
     const objects = packs.deleteObjects(deadObjects);
     return { uploads, buildLogs, dirs, objects };
   });
-  const result = sweep.immediate() as { uploads: number; buildLogs: number; dirs: number; objects: { records: number; lists: number; bytes: number } };
+  const result = sweep.immediate();
   if (evicted.length > 0) target.forgetPaths?.(evicted.map((key) => Buffer.from(key, 'hex')));
   await run.atPhase('swept');
   return {

@@ -2,7 +2,7 @@
 // when each path was last asked for. Also the few statements GC runs on the tables of other components (path_infos,
 // nar_uploads, build_logs): a sweep deletes across all of them in one transaction, which only SQL on the one
 // database can do.
-import { isProcessAlive, migrate, type Database } from '../../castore/index.js';
+import { isProcessAlive, migrate, readRow, readRows, readTuples, type Database } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 
 const SCHEMA = [
@@ -23,6 +23,10 @@ const SCHEMA = [
   'CREATE TABLE gc_servers (pid INTEGER PRIMARY KEY, started_at INTEGER NOT NULL)',
 ];
 
+/** The columns of the raw(true) statements, in select order. */
+const UPLOAD_COLUMNS = ['file_sha256', 'root_node', 'claimed_by', 'uploaded_at'] as const;
+const BUILD_LOG_COLUMNS = ['drv', 'log_blake3'] as const;
+
 /** Store path digests as hex, the key GC's in-memory sets use. */
 export type PathKey = string;
 
@@ -41,9 +45,9 @@ export class GcTables {
    */
   lock(now: number): void {
     const take = this.db.transaction(() => {
-      const row = this.db.prepare('SELECT pid FROM gc_lock WHERE id = 1').get([]) as { pid: number } | undefined;
-      if (row && row.pid !== process.pid && isProcessAlive(row.pid))
-        throw new NarBridgeError('NB_ERR_CONFLICT', `another garbage collection is running (pid ${row.pid})`);
+      const holder = readRow('gc_lock', this.db.prepare('SELECT pid FROM gc_lock WHERE id = 1').get([]))?.integer('pid');
+      if (holder !== undefined && holder !== process.pid && isProcessAlive(holder))
+        throw new NarBridgeError('NB_ERR_CONFLICT', `another garbage collection is running (pid ${holder})`);
       this.db.prepare('INSERT OR REPLACE INTO gc_lock (id, pid, started_at) VALUES (1, ?, ?)').run([process.pid, now]);
     });
     take.immediate();
@@ -67,8 +71,8 @@ export class GcTables {
    * GC only. Rows of processes that are gone (kill -9) are dropped.
    */
   requireNoServer(what: string): void {
-    const rows = this.db.prepare('SELECT pid FROM gc_servers').all([]) as Array<{ pid: number }>;
-    for (const { pid } of rows) {
+    const pids = Array.from(readRows('gc_servers', this.db.prepare('SELECT pid FROM gc_servers').all([])), (row) => row.integer('pid'));
+    for (const pid of pids) {
       if (pid === process.pid) continue;
       if (!isProcessAlive(pid)) {
         this.db.prepare('DELETE FROM gc_servers WHERE pid = ?').run([pid]);
@@ -79,8 +83,7 @@ export class GcTables {
   }
 
   pins(): Map<PathKey, number> {
-    const rows = this.db.prepare('SELECT digest, pinned_at FROM gc_pins').raw(true).all([]) as Array<[ArrayBuffer, number]>;
-    return new Map(rows.map(([digest, at]) => [pathKey(new Uint8Array(digest)), Number(at)]));
+    return this.#timesByPath('gc_pins', 'pinned_at', 'SELECT digest, pinned_at FROM gc_pins');
   }
 
   pin(digests: readonly Uint8Array[], now: number): void {
@@ -95,13 +98,12 @@ export class GcTables {
   /** How many of `digests` were pinned. */
   unpin(digests: readonly Uint8Array[]): number {
     const remove = this.db.prepare('DELETE FROM gc_pins WHERE digest = ?');
-    return this.db.transaction(() => digests.reduce((n, d) => n + remove.run([Buffer.from(d)]).changes, 0)).immediate() as number;
+    return this.db.transaction((): number => digests.reduce((n, d) => n + remove.run([Buffer.from(d)]).changes, 0)).immediate();
   }
 
   /** Last access per path (only paths ever looked up). */
   accessTimes(): Map<PathKey, number> {
-    const rows = this.db.prepare('SELECT digest, accessed_at FROM path_access').raw(true).all([]) as Array<[ArrayBuffer, number]>;
-    return new Map(rows.map(([digest, at]) => [pathKey(new Uint8Array(digest)), Number(at)]));
+    return this.#timesByPath('path_access', 'accessed_at', 'SELECT digest, accessed_at FROM path_access');
   }
 
   recordAccess(times: ReadonlyMap<PathKey, number>): void {
@@ -117,23 +119,21 @@ export class GcTables {
 
   /** When each path was registered (null for paths stored before times were kept). */
   registrationTimes(): Map<PathKey, number> {
-    const rows = this.db.prepare('SELECT digest, registered_at FROM path_infos WHERE registered_at IS NOT NULL').raw(true).all([]) as Array<
-      [ArrayBuffer, number]
-    >;
-    return new Map(rows.map(([digest, at]) => [pathKey(new Uint8Array(digest)), Number(at)]));
+    return this.#timesByPath('path_infos', 'registered_at', 'SELECT digest, registered_at FROM path_infos WHERE registered_at IS NOT NULL');
   }
 
   /** Upload records: root node bytes, who claimed them, when uploaded. */
   uploads(): Array<{ fileHash: Buffer; rootNode: Uint8Array; claimedBy: PathKey | null; uploadedAt: number | null }> {
-    const rows = this.db.prepare('SELECT file_sha256, root_node, claimed_by, uploaded_at FROM nar_uploads').raw(true).all([]) as Array<
-      [ArrayBuffer, ArrayBuffer, ArrayBuffer | null, number | null]
-    >;
-    return rows.map(([fileHash, rootNode, claimedBy, uploadedAt]) => ({
-      fileHash: Buffer.from(fileHash),
-      rootNode: new Uint8Array(rootNode),
-      claimedBy: claimedBy === null ? null : pathKey(new Uint8Array(claimedBy)),
-      uploadedAt: uploadedAt === null ? null : Number(uploadedAt),
-    }));
+    const rows = this.db.prepare('SELECT file_sha256, root_node, claimed_by, uploaded_at FROM nar_uploads').raw(true).all([]);
+    return Array.from(readTuples('nar_uploads', UPLOAD_COLUMNS, rows), (row) => {
+      const claimedBy = row.bytesOrNull('claimed_by');
+      return {
+        fileHash: Buffer.from(row.bytes('file_sha256')),
+        rootNode: row.bytes('root_node'),
+        claimedBy: claimedBy === null ? null : pathKey(claimedBy),
+        uploadedAt: row.integerOrNull('uploaded_at'),
+      };
+    });
   }
 
   deleteUploads(fileHashes: readonly Buffer[]): number {
@@ -148,8 +148,8 @@ export class GcTables {
 
   /** Build logs: drv basename → log blob digest. */
   buildLogs(): Array<{ drv: string; log: Uint8Array }> {
-    const rows = this.db.prepare('SELECT drv, log_blake3 FROM build_logs').raw(true).all([]) as Array<[string, ArrayBuffer]>;
-    return rows.map(([drv, log]) => ({ drv, log: new Uint8Array(log) }));
+    const rows = this.db.prepare('SELECT drv, log_blake3 FROM build_logs').raw(true).all([]);
+    return Array.from(readTuples('build_logs', BUILD_LOG_COLUMNS, rows), (row) => ({ drv: row.text('drv'), log: row.bytes('log_blake3') }));
   }
 
   deleteBuildLogs(drvs: readonly string[]): number {
@@ -165,5 +165,11 @@ export class GcTables {
       forget.run([Buffer.from(k, 'hex')]);
       return n + remove.run([Buffer.from(k, 'hex')]).changes;
     }, 0);
+  }
+
+  /** `select` reads (digest, `column`) rows of `table`, raw: these run over every path. */
+  #timesByPath(table: string, column: string, select: string): Map<PathKey, number> {
+    const rows = readTuples(table, ['digest', column], this.db.prepare(select).raw(true).all([]));
+    return new Map(Array.from(rows, (row) => [pathKey(row.bytes('digest')), row.integer(column)]));
   }
 }

@@ -2,7 +2,7 @@
 // is — in SQLite, beside the rest of the metadata, so one transaction commits a whole flush.
 import { NarBridgeError } from '../../../errors.js';
 import { B3_DIGEST_LENGTH, B3Digest } from '../../digest.js';
-import { migrate, writeTransaction, type Database } from '../../sqlite.js';
+import { migrate, readRow, readRows, readTuple, readTuples, writeTransaction, type Database, type Row } from '../../sqlite.js';
 import type { ChunkMeta } from '../service.js';
 import { RECORD_HEADER_BYTES } from './format.js';
 
@@ -50,6 +50,13 @@ export interface ChunkList {
   readonly chunks: readonly ChunkMeta[];
 }
 
+/** What deleting objects dropped: index rows of records and of chunk lists, and the record bytes (headers included). */
+export interface ObjectDeletion {
+  readonly records: number;
+  readonly lists: number;
+  readonly bytes: number;
+}
+
 /** What one flush commits: records and chunk lists made durable, and each touched pack's new durable length. */
 export interface IndexCommit {
   readonly records: readonly IndexedRecord[];
@@ -61,6 +68,12 @@ const CHUNK_ENTRY_BYTES = B3_DIGEST_LENGTH + 8;
 /** SQLite's default limit on bound parameters is 32,766; lookups go in batches well below it. */
 const LOOKUP_BATCH = 500;
 const PAGE_ROWS = 10_000;
+/** The columns of the raw(true) statements, in select order. */
+const PLACE_COLUMNS = ['pack', 'offset', 'size'] as const;
+const LOOKUP_COLUMNS = ['digest', 'pack', 'offset', 'size'] as const;
+const LIST_COLUMNS = ['chunks'] as const;
+const CONTAINS_COLUMNS = ['present'] as const;
+const DELETED_COLUMNS = ['pack', 'size'] as const;
 
 export class PackIndex {
   readonly #record;
@@ -83,7 +96,7 @@ export class PackIndex {
     this.#record = db.prepare('SELECT pack, offset, size FROM pack_records WHERE digest = ?').raw(true);
     this.#list = db.prepare('SELECT chunks FROM pack_chunked_blobs WHERE digest = ?').raw(true);
     this.#contains = db
-      .prepare('SELECT EXISTS (SELECT 1 FROM pack_records WHERE digest = ?1) OR EXISTS (SELECT 1 FROM pack_chunked_blobs WHERE digest = ?1)')
+      .prepare('SELECT EXISTS (SELECT 1 FROM pack_records WHERE digest = ?1) OR EXISTS (SELECT 1 FROM pack_chunked_blobs WHERE digest = ?1) AS present')
       .raw(true);
     this.#allocate = db.prepare('INSERT INTO pack_files (durable_bytes, live_bytes, owner_pid) VALUES (?, 0, ?)');
     this.#packs = db.prepare('SELECT id, durable_bytes, live_bytes, owner_pid FROM pack_files ORDER BY id');
@@ -106,18 +119,20 @@ export class PackIndex {
     });
     const deleteRecord = db.prepare('DELETE FROM pack_records WHERE digest = ? RETURNING pack, size').raw(true);
     const deleteList = db.prepare('DELETE FROM pack_chunked_blobs WHERE digest = ?');
-    this.#delete = writeTransaction(db, (digests: readonly B3Digest[]) => {
+    this.#delete = writeTransaction(db, (digests: readonly B3Digest[]): ObjectDeletion => {
       let records = 0;
       let bytes = 0;
       let lists = 0;
       const dead = new Map<number, number>();
       for (const digest of digests) {
         lists += deleteList.run([digest.bytes]).changes;
-        const row = deleteRecord.get([digest.bytes]) as [number, number] | undefined;
+        const row = readTuple('pack_records', DELETED_COLUMNS, deleteRecord.get([digest.bytes]));
         if (!row) continue;
+        const pack = row.integer('pack');
+        const gone = RECORD_HEADER_BYTES + row.integer('size');
         records++;
-        bytes += RECORD_HEADER_BYTES + row[1];
-        dead.set(row[0], (dead.get(row[0]) ?? 0) + RECORD_HEADER_BYTES + row[1]);
+        bytes += gone;
+        dead.set(pack, (dead.get(pack) ?? 0) + gone);
       }
       for (const [pack, gone] of dead) addLive.run([-gone, pack]);
       return { records, lists, bytes };
@@ -138,18 +153,14 @@ export class PackIndex {
    * Drops the index rows of `digests` (records and chunk lists) in one transaction, taking their bytes off their
    * packs' live counts; what is not indexed is skipped. The bytes stay in the packs until a repack.
    */
-  deleteObjects(digests: readonly B3Digest[]): { records: number; lists: number; bytes: number } {
-    return run('write', () => this.#delete(digests)) as { records: number; lists: number; bytes: number };
+  deleteObjects(digests: readonly B3Digest[]): ObjectDeletion {
+    return run('write', () => this.#delete(digests));
   }
 
   /** The records of one pack, in file order. */
   recordsIn(pack: number): IndexedRecord[] {
-    const rows = run('read', () => this.db.prepare('SELECT digest, offset, size FROM pack_records WHERE pack = ? ORDER BY offset').all([pack])) as Array<{
-      digest: ArrayBuffer;
-      offset: number;
-      size: number;
-    }>;
-    return rows.map((r) => ({ digest: B3Digest.parse(blobColumn(r.digest)), pack, offset: r.offset, size: r.size }));
+    const rows = run('read', () => this.db.prepare('SELECT digest, pack, offset, size FROM pack_records WHERE pack = ? ORDER BY offset').all([pack]));
+    return Array.from(readRows('pack_records', rows), indexedRecord);
   }
 
   /**
@@ -161,14 +172,23 @@ export class PackIndex {
   }
 
   record(digest: B3Digest): RecordPlace | null {
-    const row = run('read', () => this.#record.get([digest.bytes])) as [number, number, number] | undefined;
-    return row ? { pack: row[0], offset: row[1], size: row[2] } : null;
+    const row = readTuple(
+      'pack_records',
+      PLACE_COLUMNS,
+      run('read', () => this.#record.get([digest.bytes])),
+    );
+    return row ? recordPlace(row) : null;
   }
 
   /** Whether the object is indexed, as a record or a chunk list: one query. */
   contains(digest: B3Digest): boolean {
-    const row = run('read', () => this.#contains.get([digest.bytes])) as [number] | undefined;
-    return row?.[0] === 1;
+    return (
+      readTuple(
+        'pack_records',
+        CONTAINS_COLUMNS,
+        run('read', () => this.#contains.get([digest.bytes])),
+      )?.integer('present') === 1
+    );
   }
 
   /** Places of those of `digests` that are indexed, keyed by hex digest; one query per few hundred. */
@@ -176,15 +196,19 @@ export class PackIndex {
     const found = new Map<string, RecordPlace>();
     for (let at = 0; at < digests.length; at += LOOKUP_BATCH) {
       const batch = digests.slice(at, at + LOOKUP_BATCH);
-      const rows = run('read', () => this.#batchLookup(batch.length).all(batch.map((d) => d.bytes))) as Array<[ArrayBuffer, number, number, number]>;
-      for (const [digest, pack, offset, size] of rows) found.set(blobColumn(digest).toString('hex'), { pack, offset, size });
+      const rows = run('read', () => this.#batchLookup(batch.length).all(batch.map((d) => d.bytes)));
+      for (const row of readTuples('pack_records', LOOKUP_COLUMNS, rows)) found.set(blobColumn(row.bytes('digest')).toString('hex'), recordPlace(row));
     }
     return found;
   }
 
   chunkList(digest: B3Digest): ChunkMeta[] | null {
-    const row = run('read', () => this.#list.get([digest.bytes])) as [ArrayBuffer] | undefined;
-    return row ? decodeChunks(digest, blobColumn(row[0])) : null;
+    const row = readTuple(
+      'pack_chunked_blobs',
+      LIST_COLUMNS,
+      run('read', () => this.#list.get([digest.bytes])),
+    );
+    return row ? decodeChunks(digest, blobColumn(row.bytes('chunks'))) : null;
   }
 
   /** A new pack owned by `pid`, holding just its header so far. */
@@ -193,8 +217,18 @@ export class PackIndex {
   }
 
   packs(): PackRow[] {
-    const rows = run('read', () => this.#packs.all([])) as Array<{ id: number; durable_bytes: number; live_bytes: number; owner_pid: number | null }>;
-    return rows.map((r) => ({ id: r.id, durableBytes: r.durable_bytes, liveBytes: r.live_bytes, ownerPid: r.owner_pid }));
+    return Array.from(
+      readRows(
+        'pack_files',
+        run('read', () => this.#packs.all([])),
+      ),
+      (r) => ({
+        id: r.integer('id'),
+        durableBytes: r.integer('durable_bytes'),
+        liveBytes: r.integer('live_bytes'),
+        ownerPid: r.integerOrNull('owner_pid'),
+      }),
+    );
   }
 
   /** Commits records, chunk lists and packs' new durable lengths together: call only once those bytes are fsynced. */
@@ -221,8 +255,14 @@ export class PackIndex {
   *allRecords(): Generator<IndexedRecord, void, undefined> {
     const page = this.db.prepare('SELECT digest, pack, offset, size FROM pack_records WHERE (pack, offset) > (?, ?) ORDER BY pack, offset LIMIT ?');
     for (let after = [0, -1]; ; ) {
-      const rows = run('read', () => page.all([...after, PAGE_ROWS])) as Array<{ digest: ArrayBuffer; pack: number; offset: number; size: number }>;
-      for (const row of rows) yield { digest: B3Digest.parse(blobColumn(row.digest)), pack: row.pack, offset: row.offset, size: row.size };
+      const rows = Array.from(
+        readRows(
+          'pack_records',
+          run('read', () => page.all([...after, PAGE_ROWS])),
+        ),
+        indexedRecord,
+      );
+      yield* rows;
       const last = rows.at(-1);
       if (!last || rows.length < PAGE_ROWS) return;
       after = [last.pack, last.offset];
@@ -232,21 +272,26 @@ export class PackIndex {
   *allChunkLists(): Generator<ChunkList, void, undefined> {
     const page = this.db.prepare('SELECT digest, chunks FROM pack_chunked_blobs WHERE digest > ? ORDER BY digest LIMIT ?');
     for (let after: Uint8Array = new Uint8Array(0); ; ) {
-      const rows = run('read', () => page.all([after, PAGE_ROWS])) as Array<{ digest: ArrayBuffer; chunks: ArrayBuffer }>;
+      const rows = Array.from(
+        readRows(
+          'pack_chunked_blobs',
+          run('read', () => page.all([after, PAGE_ROWS])),
+        ),
+      );
       for (const row of rows) {
-        const digest = B3Digest.parse(blobColumn(row.digest));
-        yield { digest, chunks: decodeChunks(digest, blobColumn(row.chunks)) };
+        const digest = B3Digest.parse(row.bytes('digest'));
+        yield { digest, chunks: decodeChunks(digest, blobColumn(row.bytes('chunks'))) };
       }
       const last = rows.at(-1);
       if (!last || rows.length < PAGE_ROWS) return;
-      after = blobColumn(last.digest);
+      after = last.bytes('digest');
     }
   }
 
   /** Record count and payload bytes (each distinct object once). */
   totals(): { records: number; payloadBytes: number } {
-    const row = this.db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM pack_records').get([]) as { n: number; bytes: number };
-    return { records: Number(row.n), payloadBytes: Number(row.bytes) };
+    const row = readRow('pack_records', this.db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM pack_records').get([]));
+    return { records: row?.integer('n') ?? 0, payloadBytes: row?.integer('bytes') ?? 0 };
   }
 
   #batchLookup(count: number) {
@@ -271,9 +316,17 @@ function encodeChunks(chunks: readonly ChunkMeta[]): Buffer {
   return bytes;
 }
 
-/** libsql hands BLOB columns out as ArrayBuffers. */
-function blobColumn(value: ArrayBuffer | Uint8Array): Buffer {
-  return value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : Buffer.from(value);
+/** A BLOB column as a Buffer over the same memory, for its hex and integer readers. */
+function blobColumn(value: Uint8Array): Buffer {
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function recordPlace(row: Row): RecordPlace {
+  return { pack: row.integer('pack'), offset: row.integer('offset'), size: row.integer('size') };
+}
+
+function indexedRecord(row: Row): IndexedRecord {
+  return { digest: B3Digest.parse(row.bytes('digest')), ...recordPlace(row) };
 }
 
 function decodeChunks(blob: B3Digest, bytes: Buffer): ChunkMeta[] {
