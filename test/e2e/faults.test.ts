@@ -100,6 +100,20 @@ function push(url: string, storePath: string, env: NixEnv, expect: 'ok' | 'fail'
   return runNix(['copy', '--to', url, storePath], env, { expect });
 }
 
+/**
+ * Nix 2.7/2.8 itself sometimes aborts one of two concurrent `nix copy --to` runs with "error: coroutine has finished"
+ * before sending anything (NixOS/nix#6417, a client bug seen against file:// and S3 caches too). What this file
+ * tests is the server, so a client that died of that bug alone pushes again.
+ */
+async function pushBesideAnother(url: string, storePath: string, env: NixEnv): Promise<void> {
+  try {
+    await push(url, storePath, env);
+  } catch (err) {
+    if (!(err instanceof Error && err.message.includes('error: coroutine has finished'))) throw err;
+    await push(url, storePath, env);
+  }
+}
+
 describe('faults', () => {
   test('a client that disconnects mid-upload leaves no upload record and no PathInfo; the server keeps serving', async () => {
     const fx = await makeFixtures();
@@ -180,7 +194,7 @@ describe('faults', () => {
     const dataDir = await makeTempDir('data');
     const server = await startServer({ dataDir });
     const [a, b] = await Promise.all([nixEnv(), nixEnv()]);
-    await Promise.all([push(server.url, fx.y, a), push(server.url, fx.y, b)]);
+    await Promise.all([pushBesideAnother(server.url, fx.y, a), pushBesideAnother(server.url, fx.y, b)]);
     await runNix(['copy', '--from', server.url, '--to', a.newStore(), '--no-check-sigs', fx.y], a);
     await server.stop();
     expect((await checkEveryPathInfo(dataDir)).sort()).toEqual([fx.y, fx.deptree, fx.dep].map((p) => path.basename(p)).sort());
