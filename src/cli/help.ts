@@ -14,8 +14,8 @@ import { DELETE_USAGE, GC_USAGE, PIN_USAGE, PINS_USAGE, UNPIN_USAGE } from './gc
 
 const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--priority N] [--log-level LEVEL] …
 
-  Serves the store to Nix as an HTTP binary cache (and, with --grpc-listen, as tvix gRPC services). Logs JSON lines
-  on stdout; the first info line, "nar-bridge listening", sums up the configuration (addresses, store, signing key).
+  Serves the store to Nix as an HTTP binary cache (and, with --grpc-listen, as tvix gRPC services). Logs to stdout
+  (readable lines on a terminal, JSON lines otherwise, see --log-format); the first info line, "nar-bridge listening", sums up the configuration (addresses, store, signing key).
 
   --config     TOML file whose keys are these flags' names (env NAR_BRIDGE_CONFIG); flags > env > file > defaults
   --listen     address to serve HTTP on (env NAR_BRIDGE_LISTEN, default 127.0.0.1:9000)

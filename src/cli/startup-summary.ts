@@ -26,7 +26,8 @@ export function startupSummary(settings: ServeSettings, trust: Trust, listening:
     priority: settings.priority,
     store: {
       // Service URLs may carry a password (postgresql://user:secret@…): logs only ever see it redacted.
-      blobs: redactUrlPassword(settings.blobServiceAddr ?? `local://${dataDir}/blobs`),
+      // The embedded default has no URL of its own: name the pack directory it keeps blobs in.
+      blobs: settings.blobServiceAddr === null ? `packs in ${dataDir}/packs` : redactUrlPassword(settings.blobServiceAddr),
       directories: redactUrlPassword(settings.directoryServiceAddr ?? embeddedMeta),
       pathInfos: redactUrlPassword(settings.pathInfoServiceAddr ?? embeddedMeta),
       ...(settings.composition.compositionFile === null ? {} : { composition: settings.composition.compositionFile }),

@@ -35,7 +35,7 @@ test('the listening line sums up addresses, store, signing key, tokens and chang
     url: server.url,
     grpc: expect.stringMatching(/^127\.0\.0\.1:[1-9]\d*$/),
     dataDir,
-    store: { blobs: `local://${dataDir}/blobs`, directories: `sqlite://${dataDir}/meta.sqlite`, pathInfos: `sqlite://${dataDir}/meta.sqlite` },
+    store: { blobs: `packs in ${dataDir}/packs`, directories: `sqlite://${dataDir}/meta.sqlite`, pathInfos: `sqlite://${dataDir}/meta.sqlite` },
     signingKeys: [key.publicKey],
     tokens: { read: 1, write: 2 },
     privateReads: true,
