@@ -44,6 +44,27 @@ export function blake3(data: Uint8Array): B3Digest {
   return B3Digest.parse(nativeBlake3(asBuffer(data)));
 }
 
+/** Proves a HashedBytes was made by `HashedBytes.of`: the constructor refuses anything else, even at run time. */
+const HASHING = Symbol('hashing');
+
+/**
+ * Bytes with their blake3 digest, made only by hashing them, so a store handed one may keep the bytes under that
+ * digest without hashing them again. The holder must not change the bytes afterwards.
+ */
+export class HashedBytes {
+  private constructor(
+    proof: symbol,
+    readonly bytes: Uint8Array,
+    readonly digest: B3Digest,
+  ) {
+    if (proof !== HASHING) throw new NarBridgeError('NB_ERR_INVALID_DIGEST', 'HashedBytes are made only by hashing the bytes');
+  }
+
+  static of(bytes: Uint8Array): HashedBytes {
+    return new HashedBytes(HASHING, bytes, blake3(bytes));
+  }
+}
+
 /** The native binding is typed for Buffer; a view over the same memory costs no copy. */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -1,6 +1,6 @@
 // BlobService: content-addressed byte blobs keyed by their blake3 digest.
 import type { CallOptions } from '../call-options.js';
-import type { B3Digest } from '../digest.js';
+import type { B3Digest, HashedBytes } from '../digest.js';
 
 export interface ReadOptions extends CallOptions {
   /** Start reading here (bytes): how Range requests avoid reading what they skip. */
@@ -30,6 +30,11 @@ export interface BlobService {
    */
   openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null>;
   openWrite(opts?: WriteOptions): BlobWriter;
+  /**
+   * Optional: stores bytes the caller has already hashed (a HashedBytes is only made by hashing its bytes), so the
+   * backend need not hash them again; like a writer's close(), readable once settled and durable after `flush()`.
+   */
+  putHashed?(blob: HashedBytes, opts?: WriteOptions): Promise<void>;
   /**
    * How the blob is stored in chunks (tvix `Stat` with `send_chunks`): an empty list when it is stored
    * whole, null when absent. Each chunk is itself a blob readable through `openRead`.

@@ -1,7 +1,7 @@
 // Concurrent blob writes for NAR ingest. Small files are hashed in-process (native blake3) so the parser
 // can move on at once; their writes run in the background under a byte and task budget, so a NAR of
 // many small files is not one filesystem round trip (open, write, fsync, rename) after another.
-import { blake3, type B3Digest, type BlobService, type WriteOptions } from '../../castore/index.js';
+import { HashedBytes, type B3Digest, type BlobService, type WriteOptions } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 
 /** Files up to this size are buffered whole and written in the background; larger ones stream. */
@@ -25,14 +25,13 @@ export class BlobUploadQueue {
 
   /** Buffers a small file's contents, returns its digest now and stores it in the background. */
   async addSmall(contents: AsyncIterable<Uint8Array>, size: number): Promise<B3Digest> {
-    const bytes = await collect(contents, size);
-    const digest = blake3(bytes);
+    const blob = HashedBytes.of(await collect(contents, size));
     while (this.#bytes > 0 && (this.#bytes + size > QUEUE_BUDGET_BYTES || this.#pending.size >= MAX_WRITES_IN_FLIGHT)) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
     this.#throwIfFailed();
     this.#bytes += size;
-    const write = this.#store(bytes, digest)
+    const write = this.#store(blob)
       .catch((err: unknown) => {
         this.#failure ??= err;
       })
@@ -42,7 +41,7 @@ export class BlobUploadQueue {
         this.#waiters.shift()?.();
       });
     this.#pending.add(write);
-    return digest;
+    return blob.digest;
   }
 
   /** Streams a large file's contents straight into a blob writer. */
@@ -69,8 +68,11 @@ export class BlobUploadQueue {
     await Promise.all([...this.#pending]);
   }
 
-  async #store(bytes: Uint8Array, digest: B3Digest): Promise<void> {
+  /** Hashed once, above: a backend that takes the digest along does not hash the bytes again. */
+  async #store(blob: HashedBytes): Promise<void> {
+    const { bytes, digest } = blob;
     if (await this.blobs.has(digest, this.opts)) return;
+    if (this.blobs.putHashed) return this.blobs.putHashed(blob, this.opts);
     const writer = this.blobs.openWrite(this.opts);
     await writer.write(bytes);
     const stored = await writer.close();

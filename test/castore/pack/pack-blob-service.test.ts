@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { blake3, openDatabase, type Database } from '../../../src/castore/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { blake3, HashedBytes, openDatabase, type Database } from '../../../src/castore/index.js';
 import { chunkingParams } from '../../../src/castore/blob/fastcdc.js';
 import { PackBlobService } from '../../../src/castore/blob/pack/pack-blob-service.js';
 import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES } from '../../../src/castore/blob/pack/format.js';
@@ -252,5 +252,38 @@ describe('PackBlobService', () => {
     await blobs.flush({ locality: c });
     expect((await readdir(join(dir, 'packs'))).length).toBe(packsBefore); // a released pack took the new group
     expect([blobs.index.record(digestsA[0]!)!.pack, blobs.index.record(digestsB[0]!)!.pack]).toContain(blobs.index.record(later)!.pack);
+  });
+});
+
+describe('putHashed (bytes hashed once, by the caller)', () => {
+  it('stores a blob of at most one chunk as one record under its digest, without a writer', async () => {
+    const blobs = open(await tempDir(), { chunking: SMALL });
+    const data = patternBytes(3000, 5);
+    const writers = vi.spyOn(blobs, 'openWrite');
+    const blob = HashedBytes.of(data);
+    await blobs.putHashed(blob);
+    await blobs.flush();
+    expect(writers).not.toHaveBeenCalled();
+    expect(blob.digest.equals(blake3(data))).toBe(true);
+    expect(await blobs.chunks(blob.digest)).toEqual([]);
+    expect(Buffer.from((await readAll(await blobs.openRead(blob.digest)))!).equals(Buffer.from(data))).toBe(true);
+    await blobs.close();
+  });
+
+  it('cuts a blob larger than a chunk as a writer would', async () => {
+    const dir = await tempDir();
+    const blobs = open(dir, { chunking: SMALL });
+    const data = randomBytes(64 * 1024);
+    const blob = HashedBytes.of(data);
+    await blobs.putHashed(blob);
+    expect(await blobs.chunks(blob.digest)).toEqual(await blobs.chunks(await put(open(await tempDir(), { chunking: SMALL }), data)));
+    expect((await blobs.chunks(blob.digest))?.length).toBeGreaterThan(1);
+    expect(Buffer.from((await readAll(await blobs.openRead(blob.digest)))!).equals(Buffer.from(data))).toBe(true);
+    await blobs.close();
+  });
+
+  it('has no way to pair bytes with a digest other than hashing them', () => {
+    const Forged = HashedBytes as unknown as new (...args: unknown[]) => HashedBytes;
+    expect(() => new Forged(Buffer.from('evil'), blake3(Buffer.from('good')))).toThrow();
   });
 });

@@ -5,7 +5,7 @@
 import { mkdirSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { isEnoent, NarBridgeError } from '../../../errors.js';
-import { blake3, Blake3Hasher, type B3Digest } from '../../digest.js';
+import { blake3, Blake3Hasher, type B3Digest, type HashedBytes } from '../../digest.js';
 import type { Database } from '../../sqlite.js';
 import { isProcessAlive } from '../../process-alive.js';
 import { ChunkCutter } from '../chunk-cutter.js';
@@ -160,6 +160,16 @@ export class PackBlobService implements BlobService {
   openWrite(opts?: WriteOptions): BlobWriter {
     this.#checkOpen();
     return new PackBlobWriter(this, this.#params, opts);
+  }
+
+  /** A blob of at most one chunk is one record under the digest it came with; a larger one is cut as a writer would. */
+  async putHashed(blob: HashedBytes, opts?: WriteOptions): Promise<void> {
+    this.#checkOpen();
+    opts?.signal?.throwIfAborted();
+    if (blob.bytes.byteLength <= this.#params.maxSize) return this.store(blob.digest, blob.bytes, opts?.locality);
+    const writer = this.openWrite(opts);
+    await writer.write(blob.bytes);
+    await writer.close();
   }
 
   /**
