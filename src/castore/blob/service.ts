@@ -32,7 +32,8 @@ export interface BlobService {
   openWrite(opts?: WriteOptions): BlobWriter;
   /**
    * Optional: stores bytes the caller has already hashed (a HashedBytes is only made by hashing its bytes), so the
-   * backend need not hash them again; like a writer's close(), readable once settled and durable after `flush()`.
+   * backend need not hash them again; does nothing for a blob already stored (so callers need not ask `has` first);
+   * like a writer's close(), readable once settled and durable after `flush()`.
    */
   putHashed?(blob: HashedBytes, opts?: WriteOptions): Promise<void>;
   /**

@@ -71,8 +71,8 @@ export class BlobUploadQueue {
   /** Hashed once, above: a backend that takes the digest along does not hash the bytes again. */
   async #store(blob: HashedBytes): Promise<void> {
     const { bytes, digest } = blob;
-    if (await this.blobs.has(digest, this.opts)) return;
     if (this.blobs.putHashed) return this.blobs.putHashed(blob, this.opts);
+    if (await this.blobs.has(digest, this.opts)) return;
     const writer = this.blobs.openWrite(this.opts);
     await writer.write(bytes);
     const stored = await writer.close();

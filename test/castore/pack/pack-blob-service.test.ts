@@ -282,6 +282,21 @@ describe('putHashed (bytes hashed once, by the caller)', () => {
     await blobs.close();
   });
 
+  it('stores a blob put twice once', async () => {
+    const dir = await tempDir();
+    const blobs = open(dir, { chunking: SMALL });
+    for (const data of [patternBytes(3000, 6), randomBytes(64 * 1024)]) {
+      await blobs.putHashed(HashedBytes.of(data));
+      await blobs.flush();
+      const packBytes = async () => (await readdir(join(dir, 'packs'))).length + (await stat(join(dir, 'packs', (await readdir(join(dir, 'packs')))[0]!))).size;
+      const once = await packBytes();
+      await blobs.putHashed(HashedBytes.of(data));
+      await blobs.flush();
+      expect(await packBytes()).toBe(once);
+    }
+    await blobs.close();
+  });
+
   it('has no way to pair bytes with a digest other than hashing them', () => {
     const Forged = HashedBytes as unknown as new (...args: unknown[]) => HashedBytes;
     expect(() => new Forged(Buffer.from('evil'), blake3(Buffer.from('good')))).toThrow();

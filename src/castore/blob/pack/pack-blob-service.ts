@@ -162,11 +162,15 @@ export class PackBlobService implements BlobService {
     return new PackBlobWriter(this, this.#params, opts);
   }
 
-  /** A blob of at most one chunk is one record under the digest it came with; a larger one is cut as a writer would. */
+  /**
+   * A blob of at most one chunk is one record under the digest it came with (`store` skips one already there: one
+   * index lookup per small file, not two); a larger one is cut as a writer would.
+   */
   async putHashed(blob: HashedBytes, opts?: WriteOptions): Promise<void> {
     this.#checkOpen();
     opts?.signal?.throwIfAborted();
     if (blob.bytes.byteLength <= this.#params.maxSize) return this.store(blob.digest, blob.bytes, opts?.locality);
+    if (await this.has(blob.digest, opts)) return;
     const writer = this.openWrite(opts);
     await writer.write(blob.bytes);
     await writer.close();
