@@ -15,9 +15,11 @@ const BUSY_TIMEOUT_MS = 5000;
 export function openDatabase(path: string): Database {
   try {
     const db = new Libsql(path);
+    // The busy timeout first: the journal-mode switch and the schema table below take locks, and another process on
+    // the same file (a live server's flush beside a CLI command) must make them wait, not fail with "database is locked".
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = NORMAL');
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.exec('PRAGMA foreign_keys = ON');
     db.exec('CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL)');
     return db;
