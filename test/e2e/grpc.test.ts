@@ -126,7 +126,18 @@ describe.each(['tcp', 'unix'] as const)('nar-bridge B fronting A over gRPC (%s)'
     }
     expect(status).toBe(404);
     expect((await httpRequest('GET', narinfoUrl)).status).toBe(200);
-    await pushSigned(pair.b.url, fx.tree, fx, env);
+    // Each service has its own channels, which reconnect on their own backoff: the blob channels may still be
+    // waiting when the path info one answers. A user retries a refused push; so does this, for up to 15 s.
+    const pushDeadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        await pushSigned(pair.b.url, fx.tree, fx, env);
+        break;
+      } catch (err) {
+        if (Date.now() > pushDeadline || !(err instanceof Error && err.message.includes('UNAVAILABLE'))) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
     await pullAndCompare(pair.b.url, [fx.tree, fx.hello], fx, env);
   });
 });
