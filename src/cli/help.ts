@@ -58,10 +58,8 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
 
 `;
 
-export type Command = 'serve' | 'keys' | 'import' | 'info' | 'export' | 'ls' | 'cat' | 'verify' | 'migrate' | 'gc' | 'delete' | 'pin' | 'unpin' | 'pins';
-
 /** Each command: one line for the list, and its full usage. */
-const COMMANDS: Readonly<Record<Command, { readonly summary: string; readonly usage: string }>> = {
+const COMMANDS = {
   serve: { summary: 'serve the store to Nix as an HTTP binary cache (and tvix gRPC)', usage: SERVE_USAGE },
   keys: { summary: 'generate a signing key, or print the public key of one', usage: KEYS_USAGE },
   import: { summary: 'copy paths (and closures) from the local /nix/store into the store', usage: IMPORT_USAGE },
@@ -76,7 +74,10 @@ const COMMANDS: Readonly<Record<Command, { readonly summary: string; readonly us
   pin: { summary: 'keep store paths and their closures from eviction and deletion', usage: PIN_USAGE },
   unpin: { summary: 'remove pins', usage: UNPIN_USAGE },
   pins: { summary: 'list pinned store paths', usage: PINS_USAGE },
-};
+} as const satisfies Record<string, { readonly summary: string; readonly usage: string }>;
+
+/** A command's name: the keys of the table above, so adding a command is one line. */
+export type Command = keyof typeof COMMANDS;
 
 export function isCommand(name: string): name is Command {
   return Object.hasOwn(COMMANDS, name);
