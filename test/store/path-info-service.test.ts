@@ -58,17 +58,6 @@ const backends: Array<[string, () => Promise<PathInfoService>]> = [
 
 describe.each(backends)('%s PathInfoService', (_name, make) => {
   describePathInfoService(make);
-
-  // Worker processes sign and merge by read-modify-write; a put built from an older read must not drop a signature
-  // another process added meanwhile, while a key's own fresh signature replaces what claimed that key's name.
-  it('keeps the stored signatures of other keys when the same contents are put again', async () => {
-    const service = await make();
-    const other = Signature.parse('other-1:3sPEu31v4Ej8vZ0nsM5YDXT715nTXs7KJRDnT0IBdWfW1BzaaY4/OkXwEAVhum60GdF35Q3pLXo1RVWQJStjCg==');
-    const fresh = Signature.parse('test-1:AAAAu31v4Ej8vZ0nsM5YDXT715nTXs7KJRDnT0IBdWfW1BzaaY4/OkXwEAVhum60GdF35Q3pLXo1RVWQJStjCg==');
-    await service.put({ ...INFO, signatures: [...INFO.signatures, other] });
-    await service.put({ ...INFO, signatures: [fresh] });
-    expect((await service.get(INFO.storePath.digest))?.signatures.map(String)).toEqual([fresh, other].map(String));
-  });
 });
 
 describePostgres('postgres PathInfoService', () => {
@@ -99,6 +88,17 @@ describePostgres('postgres PathInfoService', () => {
     expect(plain(await (await open(url)).get(INFO.storePath.digest))).toEqual(plain(INFO));
   });
 
+  // Replicas merge signatures by read-modify-write too: puts racing from two pools must each keep the other's.
+  it('keeps every signature when replicas put the same contents at once', async () => {
+    const url = await database.freshSchemaUrl();
+    const [a, b] = [await open(url), await open(url)];
+    await a.put({ ...INFO, signatures: [] });
+    const signed = (name: string) => ({ ...INFO, signatures: [Signature.parse(`${name}:${INFO.signatures[0]?.toString().split(':')[1]}`)] });
+    const names = Array.from({ length: 12 }, (_, i) => `key-${i}`);
+    await Promise.all(names.map((name, i) => (i % 2 === 0 ? a : b).put(signed(name))));
+    expect((await a.get(INFO.storePath.digest))?.signatures.map((sig) => sig.keyName).sort()).toEqual([...names].sort());
+  });
+
   it('stores the same PathInfo bytes as SQLite', async () => {
     const url = await database.freshSchemaUrl();
     await (await open(url)).put(INFO);
@@ -108,6 +108,16 @@ describePostgres('postgres PathInfoService', () => {
 });
 
 function describePathInfoService(make: () => Promise<PathInfoService>): void {
+  // Worker processes sign and merge by read-modify-write; a put built from an older read must not drop a signature
+  // another process added meanwhile, while a key's own fresh signature replaces what claimed that key's name.
+  it('keeps the stored signatures of other keys when the same contents are put again', async () => {
+    const service = await make();
+    const other = Signature.parse('other-1:3sPEu31v4Ej8vZ0nsM5YDXT715nTXs7KJRDnT0IBdWfW1BzaaY4/OkXwEAVhum60GdF35Q3pLXo1RVWQJStjCg==');
+    const fresh = Signature.parse('test-1:AAAAu31v4Ej8vZ0nsM5YDXT715nTXs7KJRDnT0IBdWfW1BzaaY4/OkXwEAVhum60GdF35Q3pLXo1RVWQJStjCg==');
+    await service.put({ ...INFO, signatures: [...INFO.signatures, other] });
+    await service.put({ ...INFO, signatures: [fresh] });
+    expect((await service.get(INFO.storePath.digest))?.signatures.map(String)).toEqual([fresh, other].map(String));
+  });
   it('returns null for a missing path', async () => {
     expect(await (await make()).get(INFO.storePath.digest)).toBeNull();
   });

@@ -3,8 +3,17 @@ import { bytesColumn, type CallOptions, type PostgresDatabase } from '../../cast
 import type { PathInfo } from '../path-info.js';
 import type { PathInfoService } from './service.js';
 import { decodePathInfo, encodePathInfo } from '../wire.js';
+import { overwriting } from './overwrite.js';
 
 const SCHEMA = ['CREATE TABLE path_infos (digest bytea PRIMARY KEY, data bytea NOT NULL)'];
+
+/** The first key of the two-key advisory locks taken per store path ("nbpi"), apart from the migration lock. */
+const PATH_LOCK_CLASS = 0x6e627069;
+
+/** The second key: 32 bits of the store path digest (a collision only makes two puts wait for each other). */
+function lockKey(digest: Uint8Array): number {
+  return Buffer.from(digest).readInt32BE(0);
+}
 
 /** Rows per page of list(): a page is one short query, so a long listing holds no connection or snapshot. */
 const LIST_PAGE_ROWS = 1000;
@@ -22,11 +31,24 @@ export class PostgresPathInfoService implements PathInfoService {
     return row === undefined ? null : decodePathInfo(bytesColumn(row, 'data'));
   }
 
+  /**
+   * Read, merge and write in one transaction under a per-path advisory lock: replicas and workers sign and merge by
+   * read-modify-write, and a row lock cannot cover a path not stored yet, so two first puts would otherwise both
+   * read nothing and the later one would drop the earlier one's signatures.
+   */
   async put(info: PathInfo, opts?: CallOptions): Promise<void> {
-    await this.db.query(
+    const digest = info.storePath.digest;
+    await this.db.transaction(
       'write path info',
-      'INSERT INTO path_infos (digest, data) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET data = excluded.data',
-      [info.storePath.digest, encodePathInfo(info)],
+      async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock($1, $2)', [PATH_LOCK_CLASS, lockKey(digest)]);
+        const [row] = await tx.query('SELECT data FROM path_infos WHERE digest = $1', [digest]);
+        const kept = overwriting(row === undefined ? null : decodePathInfo(bytesColumn(row, 'data')), info);
+        await tx.query('INSERT INTO path_infos (digest, data) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET data = excluded.data', [
+          digest,
+          encodePathInfo(kept),
+        ]);
+      },
       opts,
     );
   }
