@@ -30,10 +30,16 @@ function decodeRequest<Req>(spec: MethodSpec<Req, unknown>, bytes: Buffer): Req 
   }
 }
 
-/** Aborts when the client cancels the call or goes away. */
+/**
+ * The abort reason of every cancelled call, made once: grpc-js reports 'cancelled' at the end of every call, also
+ * after a status was sent, so a fresh error (and its stack trace) per call was a measurable share of a small Read.
+ */
+const CLIENT_CANCELLED = new NarBridgeError('NB_ERR_UPSTREAM', 'the client cancelled the call');
+
+/** Aborts when the client cancels the call or goes away (and once it has ended: see CLIENT_CANCELLED). */
 function callSignal(call: { on(event: 'cancelled', listener: () => void): unknown }): AbortSignal {
   const controller = new AbortController();
-  call.on('cancelled', () => controller.abort(new NarBridgeError('NB_ERR_UPSTREAM', 'the client cancelled the call')));
+  call.on('cancelled', () => controller.abort(CLIENT_CANCELLED));
   return controller.signal;
 }
 
