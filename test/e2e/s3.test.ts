@@ -2,7 +2,9 @@
 // pack objects in one bucket. Real Nix pushes through two replicas (NARs to one, narinfos to the other), and a third,
 // started afterwards on an empty data dir, serves the closure: nothing needed lives on a replica's disk.
 import http from 'node:http';
+import { readdir, stat } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
 import { describeS3, useTestBucket } from '../castore/s3-fixture.js';
@@ -12,6 +14,7 @@ import {
   httpRequest,
   inChroot,
   makeFixtures,
+  makeLargePath,
   makeTempDir,
   nixEnv,
   runNix,
@@ -22,6 +25,13 @@ import {
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);
+
+/** Bytes in the spool packs under a data dir (what a replica has taken in and not yet uploaded). */
+async function spooled(dataDir: string): Promise<number> {
+  const files = await readdir(path.join(dataDir, 's3-spool'), { recursive: true }).catch(() => []);
+  const sizes = await Promise.all(files.filter((f) => f.endsWith('.pack')).map((f) => stat(path.join(dataDir, 's3-spool', f)).then((s) => s.size, () => 0)));
+  return sizes.reduce((a, b) => a + b, 0);
+}
 
 /** A GET as Nix sends it (no Accept-Encoding), its status and body as text. */
 function plainGet(url: string): Promise<{ status: number; body: string }> {
@@ -110,6 +120,33 @@ describeS3('nar-bridge on S3', () => {
       expect(keys.length).toBe(await count('object_packs'));
       expect(c.logs()).not.toMatch(/nbtestsecretkey|AWS_SECRET/);
     });
+
+    it('a replica killed with -9 mid-push loses nothing committed; the retry through the other one succeeds', async () => {
+      const fx = await makeFixtures();
+      const env = await nixEnv();
+      const large = await makeLargePath(24);
+      const pg = await database.freshSchemaUrl();
+      const s3 = bucket.freshUrl();
+      const args = ['--directory-service-addr', pg, '--path-info-service-addr', pg, '--blob-service-addr', s3];
+      const aDir = await makeTempDir('s3-kill-a');
+      const a = await startServer({ dataDir: aDir, extraArgs: args });
+      const b = await startServer({ dataDir: await makeTempDir('s3-kill-b'), extraArgs: args });
+      await runNix(['copy', '--to', `${a.url}?secret-key=${fx.secretKeyFile}`, fx.dep], env);
+
+      const push = runNix(['copy', '--to', `${a.url}?secret-key=${fx.secretKeyFile}&compression=none`, large], env, { expect: 'fail' });
+      while ((await spooled(aDir)) < 4 * 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 10));
+      await a.kill9();
+      await push;
+
+      await runNix(['copy', '--to', `${b.url}?secret-key=${fx.secretKeyFile}&compression=none`, large], env);
+      const store = env.newStore();
+      await runNix(['copy', '--from', b.url, '--to', store, '--option', 'trusted-public-keys', fx.publicKey, large, fx.dep], env);
+      for (const p of [large, fx.dep]) expect(await snapshotTree(inChroot(store, p)), p).toEqual(await snapshotTree(p));
+      // Every indexed object is in the bucket: nothing committed points at what the killed replica never uploaded.
+      const schema = new URL(pg).searchParams.get('schema');
+      const indexed = (await database.sql(`SELECT key FROM ${schema}.object_packs`)).rows.map((r) => `${new URL(s3).pathname.slice(1)}/${r.key}`);
+      expect((await bucket.keys(`${new URL(s3).pathname.slice(1)}/`)).sort()).toEqual(expect.arrayContaining(indexed.sort()));
+    }, 180_000);
 
     it('refuses uploads cleanly while S3 is away, answers reads with a one-line 500, and recovers by itself', async () => {
       const fx = await makeFixtures();
