@@ -28,11 +28,13 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
   --workers N  processes serving requests on the same addresses and data dir (env NAR_BRIDGE_WORKERS,
                default: the number of CPUs; 1 serves from a single process)
   --blob-service-addr URL       blobs elsewhere: memory://, local:///DIR, grpc+http://H:P, grpc+https://H:P,
-                                grpc+unix:///SOCKET (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
+                                grpc+unix:///SOCKET, s3://BUCKET/PREFIX?endpoint=URL&region=R&path-style=true
+                                (env NAR_BRIDGE_BLOB_SERVICE_ADDR, default: the data dir)
   --directory-service-addr URL  memory://, sqlite:///FILE, postgresql://USER@HOST:PORT/DB or grpc+…
                                 (env NAR_BRIDGE_DIRECTORY_SERVICE_ADDR)
   --path-info-service-addr URL  the same schemes (env NAR_BRIDGE_PATH_INFO_SERVICE_ADDR); with postgresql:// the NAR
-                                upload and build-log indexes are kept there too, shared by every replica
+                                upload and build-log indexes (and an s3:// blob index) are kept there too, shared by
+                                every replica
                                 grpc+… URLs take ?token-file=/PATH (sent as a Bearer token); grpc+https also ?ca-file=/PEM
   --grpc-client-token-file FILE token for grpc+… service URLs without their own (env NAR_BRIDGE_GRPC_CLIENT_TOKEN_FILE)
   --signing-key-file FILE       sign served narinfos with this Nix secret key; repeatable (env NAR_BRIDGE_SIGNING_KEY_FILE)

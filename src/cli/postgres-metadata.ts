@@ -1,7 +1,14 @@
-// The store's metadata in PostgreSQL, over one pool: PathInfos, and beside them the NAR upload index and the build-log
-// index, so that replicas behind one load balancer share all three (a NAR PUT and its narinfo PUT may reach different
-// replicas; a log pushed to one is served by all).
-import { POSTGRES_SCHEMES, postgresScheme, serviceFromUrl, type OpenedService } from '../castore/index.js';
+// The store's metadata in PostgreSQL, over one pool: PathInfos, and beside them the NAR upload index, the build-log
+// index and the index of blobs in S3 pack objects, so that replicas behind one load balancer share them all (a NAR PUT
+// and its narinfo PUT may reach different replicas; a log pushed to one is served by all).
+import {
+  POSTGRES_SCHEMES,
+  postgresScheme,
+  PostgresPackObjectIndex,
+  serviceFromUrl,
+  type OpenedService,
+  type PackObjectIndex,
+} from '../castore/index.js';
 import {
   PostgresBuildLogIndex,
   PostgresNarUploadIndex,
@@ -15,12 +22,15 @@ export interface StoreMetadata {
   readonly pathInfos: PathInfoService;
   readonly narUploads: NarUploadIndex;
   readonly buildLogs: BuildLogIndex;
+  /** Where blobs are among the pack objects of an s3:// blob service (its tables exist whether or not one is used). */
+  readonly objectPacks: PackObjectIndex;
 }
 
 const POSTGRES_METADATA = postgresScheme<StoreMetadata>(async (db) => ({
   pathInfos: await PostgresPathInfoService.open(db),
   narUploads: await PostgresNarUploadIndex.open(db),
   buildLogs: await PostgresBuildLogIndex.open(db),
+  objectPacks: await PostgresPackObjectIndex.open(db),
 }));
 
 /** Whether `raw` names a PostgreSQL database (whose store metadata postgresStoreMetadataFromUrl opens). */

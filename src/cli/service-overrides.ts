@@ -1,5 +1,18 @@
 // --blob-service-addr and friends → services that replace the embedded store's, opened and validated at startup.
-import { blobServiceFromUrl, directoryServiceFromUrl, type OpenedService } from '../castore/index.js';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  BLOB_SCHEMES,
+  blobServiceFromUrl,
+  directoryServiceFromUrl,
+  openDatabase,
+  openS3BlobService,
+  SqlitePackObjectIndex,
+  type BlobService,
+  type OpenedService,
+  type PackObjectIndex,
+  type SchemeTable,
+} from '../castore/index.js';
 import { pathInfoServiceFromUrl, type BuildLogIndex, type Store } from '../store/index.js';
 import { isPostgresUrl, postgresStoreMetadataFromUrl } from './postgres-metadata.js';
 import type { StoreSettings } from './settings.js';
@@ -18,24 +31,49 @@ interface OpenOverrides {
 export async function openStoreOverrides(settings: StoreSettings): Promise<OpenOverrides> {
   const withToken = (raw: string | null) => (raw === null ? undefined : withDefaultTokenFile(raw, settings.grpcClientTokenFile));
   const pathInfos = settings.pathInfoServiceAddr ?? undefined;
-  const inPostgres = pathInfos !== undefined && isPostgresUrl(pathInfos);
-  const opened = await openServices({
-    blobs: withToken(settings.blobServiceAddr),
-    directories: withToken(settings.directoryServiceAddr),
-    pathInfos: inPostgres ? undefined : withToken(settings.pathInfoServiceAddr),
-  });
-  if (!inPostgres) return opened;
+  const metadata = pathInfos !== undefined && isPostgresUrl(pathInfos) ? await postgresStoreMetadataFromUrl(pathInfos) : null;
   try {
-    const metadata = await postgresStoreMetadataFromUrl(pathInfos);
+    const opened = await openServices(
+      {
+        blobs: withToken(settings.blobServiceAddr),
+        directories: withToken(settings.directoryServiceAddr),
+        pathInfos: metadata ? undefined : withToken(settings.pathInfoServiceAddr),
+      },
+      new Map([...BLOB_SCHEMES, ['s3', (url: URL) => openS3Blobs(url, settings.dataDir, metadata?.service.objectPacks ?? null)]]),
+    );
+    if (!metadata) return opened;
+    const { pathInfos: inPostgres, narUploads, buildLogs } = metadata.service;
     return {
-      services: { ...opened.services, ...metadata.service },
+      services: { ...opened.services, pathInfos: inPostgres, narUploads, buildLogs },
       close: () => {
-        metadata.close();
         opened.close();
+        metadata.close();
       },
     };
   } catch (err) {
-    opened.close();
+    metadata?.close();
+    throw err;
+  }
+}
+
+/**
+ * `s3://…` blobs: spooled under the data dir, indexed beside the PathInfos when those are in PostgreSQL (so replicas
+ * share the index), otherwise in the data dir's own database (one node).
+ */
+async function openS3Blobs(url: URL, dataDir: string, shared: PackObjectIndex | null): Promise<OpenedService<BlobService>> {
+  await mkdir(dataDir, { recursive: true });
+  const local = shared ? null : openDatabase(join(dataDir, 'meta.sqlite'));
+  try {
+    const opened = await openS3BlobService(url, { index: shared ?? new SqlitePackObjectIndex(local!), spoolDir: join(dataDir, 's3-spool') });
+    return {
+      service: opened.service,
+      close: () => {
+        opened.close();
+        local?.close();
+      },
+    };
+  } catch (err) {
+    local?.close();
     throw err;
   }
 }
@@ -55,7 +93,7 @@ type ServiceUrls = Partial<Record<keyof StoreOverrides, string>>;
  * Opens the service each given URL names (also the far tiers of --composition). Throws NB_ERR_CONFIG (exit 2)
  * on a bad URL, after closing whatever was already opened.
  */
-export async function openServices(urls: ServiceUrls): Promise<OpenOverrides> {
+export async function openServices(urls: ServiceUrls, blobSchemes: SchemeTable<BlobService> = BLOB_SCHEMES): Promise<OpenOverrides> {
   const opened: Array<OpenedService<unknown>> = [];
   const open = async <S>(raw: string | undefined, fromUrl: (raw: string) => Promise<OpenedService<S>>): Promise<S | undefined> => {
     if (raw === undefined) return undefined;
@@ -67,7 +105,7 @@ export async function openServices(urls: ServiceUrls): Promise<OpenOverrides> {
     for (const service of opened) service.close();
   };
   try {
-    const blobs = await open(urls.blobs, (raw) => blobServiceFromUrl(raw));
+    const blobs = await open(urls.blobs, (raw) => blobServiceFromUrl(raw, blobSchemes));
     const directories = await open(urls.directories, (raw) => directoryServiceFromUrl(raw));
     const pathInfos = await open(urls.pathInfos, (raw) => pathInfoServiceFromUrl(raw));
     return {

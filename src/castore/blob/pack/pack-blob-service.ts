@@ -571,19 +571,25 @@ function fileSize(path: string): number | null {
   }
 }
 
+/** Where a PackBlobWriter puts what it cuts: one record per chunk (or whole small blob), and chunked blobs' lists. */
+export interface RecordSink {
+  store(digest: B3Digest, payload: Uint8Array, locality: object | undefined): Promise<void>;
+  addChunkList(digest: B3Digest, chunks: readonly ChunkMeta[]): void;
+}
+
 /**
  * Hashes each byte once for the whole blob as it arrives, and once for its chunk when a chunk is cut (no other pass
  * re-reads it); a blob of at most one maximum chunk is one record under the whole digest, larger ones are FastCDC
  * chunks plus a list. Buffers up to two maximum chunks.
  */
-class PackBlobWriter implements BlobWriter {
+export class PackBlobWriter implements BlobWriter {
   readonly #whole = new Blake3Hasher();
   readonly #cutter: ChunkCutter;
   readonly #chunks: ChunkMeta[] = [];
   #state: 'open' | 'closed' | 'aborted' = 'open';
 
   constructor(
-    private readonly service: PackBlobService,
+    private readonly service: RecordSink,
     params: ChunkingParams,
     private readonly opts: WriteOptions | undefined,
   ) {

@@ -307,7 +307,8 @@ export class PackIndex {
   }
 }
 
-function encodeChunks(chunks: readonly ChunkMeta[]): Buffer {
+/** A chunk list as stored: 40 bytes per chunk (blake3 digest, u64 LE size). */
+export function encodeChunks(chunks: readonly ChunkMeta[]): Buffer {
   const bytes = Buffer.alloc(chunks.length * CHUNK_ENTRY_BYTES);
   chunks.forEach((chunk, i) => {
     bytes.set(chunk.digest.bytes, i * CHUNK_ENTRY_BYTES);
@@ -329,7 +330,7 @@ function indexedRecord(row: Row): IndexedRecord {
   return { digest: B3Digest.parse(row.bytes('digest')), ...recordPlace(row) };
 }
 
-function decodeChunks(blob: B3Digest, bytes: Buffer): ChunkMeta[] {
+export function decodeChunks(blob: B3Digest, bytes: Buffer): ChunkMeta[] {
   if (bytes.byteLength === 0 || bytes.byteLength % CHUNK_ENTRY_BYTES !== 0) {
     throw new NarBridgeError('NB_ERR_STORAGE', `chunk list of blob ${blob.toHex()} is damaged`);
   }

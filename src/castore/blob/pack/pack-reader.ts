@@ -32,14 +32,17 @@ export interface Run {
   readonly records: readonly WantedRecord[];
 }
 
-/** Splits `records` (kept in order) into runs of at most `maxRunBytes` (a single larger record is a run of its own). */
-export function planRuns(records: readonly WantedRecord[], maxRunBytes: number): Run[] {
+/**
+ * Splits `records` (kept in order) into runs of at most `maxRunBytes` (a single larger record is a run of its own);
+ * records at most `maxGapBytes` apart share a run.
+ */
+export function planRuns(records: readonly WantedRecord[], maxRunBytes: number, maxGapBytes = MAX_GAP_BYTES): Run[] {
   const runs: Run[] = [];
   let current: { pack: number; start: number; end: number; records: WantedRecord[] } | null = null;
   for (const record of records) {
     const { pack, offset, size } = record.place;
     const end = offset + RECORD_HEADER_BYTES + size;
-    if (current && current.pack === pack && offset >= current.end && offset - current.end <= MAX_GAP_BYTES && end - current.start <= maxRunBytes) {
+    if (current && current.pack === pack && offset >= current.end && offset - current.end <= maxGapBytes && end - current.start <= maxRunBytes) {
       current.records.push(record);
       current.end = end;
       continue;
