@@ -46,7 +46,11 @@ function zlibEncode(coding: 'br' | 'gzip', source: Readable): Readable {
 
 function zstd(source: Readable): Readable {
   const child = spawn('zstd', ['-1', '--quiet', '--stdout'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  pipeline(source, child.stdin).catch(() => child.kill('SIGKILL'));
+  // The failure is passed on before the kill: the killed child's stdout would otherwise end as if complete.
+  pipeline(source, child.stdin).catch((err: unknown) => {
+    child.stdout.destroy(err instanceof Error ? err : new Error(String(err)));
+    child.kill('SIGKILL');
+  });
   child.once('error', (err) => child.stdout.destroy(err));
   child.once('exit', (code) => {
     if (code !== 0) child.stdout.destroy(new Error(`zstd exited with status ${code}`));

@@ -48,6 +48,9 @@ export interface ServerOptions {
   readonly onPathAccess?: (digest: Uint8Array) => void;
 }
 
+/** What describes a body, not the request's outcome: dropped when an error answer takes the body's place. */
+const ABANDONED_ANSWER_HEADERS = ['content-encoding', 'content-length', 'content-type', 'content-range', 'accept-ranges'] as const;
+
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { store, priority, buildLogs, metrics, access, limits = DEFAULT_HTTP_LIMITS } = options;
   const logger =
@@ -78,6 +81,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (status >= 500 || (!ours && !fastifyStatus)) request.log.error({ err }, 'request failed');
     else request.log.debug({ err }, 'request refused');
     request.refusal = message;
+    // The error replaces an answer that failed before its first byte went out (once bytes are out, Fastify cuts the
+    // connection instead): its coding, length, type and range would describe bytes never sent, and a client told
+    // `Content-Encoding: gzip` could not read the one-line reason.
+    for (const name of ABANDONED_ANSWER_HEADERS) reply.removeHeader(name);
     // A body refused part-way is left paused, unread: its socket then never sees the client leave and would keep
     // the server from closing on SIGTERM. Closing the connection after the answer ends it.
     if (!request.raw.complete) reply.header('connection', 'close');
