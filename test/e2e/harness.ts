@@ -37,7 +37,8 @@ const pendingCleanups: Array<() => Promise<void>> = [];
 /** Commands still running when a test ends (it timed out or threw): killed before their temp dirs go. */
 const runningChildren = new Set<ChildProcess>();
 
-function onCleanup(fn: () => Promise<void>): void {
+/** Runs `fn` at the next cleanupE2E, latest first: for resources a test file starts itself. */
+export function onCleanup(fn: () => Promise<void>): void {
   pendingCleanups.push(fn);
 }
 

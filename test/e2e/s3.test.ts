@@ -3,7 +3,6 @@
 // started afterwards on an empty data dir, serves the closure: nothing needed lives on a replica's disk.
 import http from 'node:http';
 import { readdir, stat } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
@@ -22,6 +21,7 @@ import {
   startRecordingProxy,
   startServer,
 } from './harness.js';
+import { startRelay } from './tcp-relay.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);
@@ -29,7 +29,16 @@ afterAll(disposeFixtures);
 /** Bytes in the spool packs under a data dir (what a replica has taken in and not yet uploaded). */
 async function spooled(dataDir: string): Promise<number> {
   const files = await readdir(path.join(dataDir, 's3-spool'), { recursive: true }).catch(() => []);
-  const sizes = await Promise.all(files.filter((f) => f.endsWith('.pack')).map((f) => stat(path.join(dataDir, 's3-spool', f)).then((s) => s.size, () => 0)));
+  const sizes = await Promise.all(
+    files
+      .filter((f) => f.endsWith('.pack'))
+      .map((f) =>
+        stat(path.join(dataDir, 's3-spool', f)).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+  );
   return sizes.reduce((a, b) => a + b, 0);
 }
 
@@ -46,40 +55,6 @@ function plainGet(url: string): Promise<{ status: number; body: string }> {
       })
       .on('error', reject);
   });
-}
-
-/** A TCP relay to S3 that can be cut and restored, to take the object store away from a running server. */
-async function startRelay(target: URL): Promise<{ url: string; cut(): void; restore(): void; close(): Promise<void> }> {
-  let up = true;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    if (!up) return client.destroy();
-    const upstream = net.connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const address = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    cut: () => {
-      up = false;
-      for (const s of sockets) s.destroy();
-    },
-    restore: () => {
-      up = true;
-    },
-    close: () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy(); // the server's keep-alive connections would hold close() open
-      return closed;
-    },
-  };
 }
 
 describeS3('nar-bridge on S3', () => {
@@ -181,7 +156,6 @@ describeS3('nar-bridge on S3', () => {
         for (const p of [fx.tree, fx.dep]) expect(await snapshotTree(inChroot(store, p)), p).toEqual(await snapshotTree(p));
       } finally {
         relay.restore();
-        await relay.close();
       }
     }, 120_000);
   });
