@@ -1,5 +1,5 @@
 // The store as `serve` would open it (--data-dir, --*-service-addr, --config and their variables), for the commands
-// that read or write it directly without a server: import, export, ls, cat.
+// that read or write it directly without a server: import, export, ls, cat, info.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NarBridgeError } from '../errors.js';
@@ -8,6 +8,7 @@ import { withConfigFile, type OptionValues } from './config-file.js';
 import { openLocalStore } from './open-store.js';
 import { openStoreOverrides } from './service-overrides.js';
 import { CONFIG_OPTION, SERVE_OPTIONS, STORE_OPTIONS, storeSettings, type StoreSettings } from './settings.js';
+import type { StoreTotals } from './store-stats.js';
 
 /** Spread into a store command's parseArgs options. */
 export const STORE_COMMAND_OPTIONS = { ...STORE_OPTIONS, ...CONFIG_OPTION } as const;
@@ -17,6 +18,8 @@ export const STORE_COMMAND_USAGE = `--data-dir DIR, --blob-service-addr URL, --d
 
 interface ConfiguredStore {
   readonly store: Store;
+  /** Counts and sizes of what the store's services hold, measured now. */
+  stats(): Promise<StoreTotals>;
   close(): void;
 }
 
@@ -40,6 +43,7 @@ export async function openConfiguredStore(
     const local = await openLocalStore(settings.dataDir, overrides.services);
     return {
       store: local.store,
+      stats: local.stats,
       close: () => {
         local.close();
         overrides.close();

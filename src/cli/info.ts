@@ -1,14 +1,14 @@
-// `nar-bridge info`: what the embedded store holds, and how much deduplication saves.
+// `nar-bridge info`: what the store holds, and how much deduplication saves.
 import { parseArgs } from 'node:util';
 import { formatBytes } from './progress.js';
-import { configuredStoreSettings, requireStore } from './configured-store.js';
-import { openLocalStore } from './open-store.js';
-import { CONFIG_OPTION } from './settings.js';
+import { configuredStoreSettings, openConfiguredStore, STORE_COMMAND_OPTIONS, STORE_COMMAND_USAGE } from './configured-store.js';
 
-export const INFO_USAGE = `usage: nar-bridge info [--json] [--data-dir DIR] [--config FILE]
+export const INFO_USAGE = `usage: nar-bridge info [--json]
 
   Counts (path infos, directories, blobs), sizes, and the deduplication ratio: bytes of the NARs the store
-  represents over bytes of blobs it keeps.
+  represents over bytes of blobs it keeps. Counts come from the services named (PostgreSQL and the S3 object
+  index too); disk use is the data dir's.
+  ${STORE_COMMAND_USAGE}
 `;
 
 interface InfoIo {
@@ -17,13 +17,11 @@ interface InfoIo {
 }
 
 export async function infoCommand(args: readonly string[], io: InfoIo): Promise<number> {
-  const { values } = parseArgs({ args: [...args], strict: true, options: { json: { type: 'boolean' }, 'data-dir': { type: 'string' }, ...CONFIG_OPTION } });
-  // Only the embedded store's data dir: its counts come from there (service URLs are not measured).
+  const { values } = parseArgs({ args: [...args], strict: true, options: { json: { type: 'boolean' }, ...STORE_COMMAND_OPTIONS } });
   const { dataDir } = configuredStoreSettings(values, io.env);
-  requireStore(dataDir);
-  const local = await openLocalStore(dataDir);
+  const configured = await openConfiguredStore(values, io.env, { existing: true });
   try {
-    const stats = await local.stats();
+    const stats = await configured.stats();
     const { narBytes } = stats;
     // Null for an empty store: there is nothing to deduplicate yet.
     const dedupRatio = stats.blobBytes > 0 ? narBytes / stats.blobBytes : null;
@@ -45,7 +43,7 @@ export async function infoCommand(args: readonly string[], io: InfoIo): Promise<
       );
     }
   } finally {
-    local.close();
+    configured.close();
   }
   return 0;
 }

@@ -15,7 +15,7 @@ import {
   type Store,
 } from '../store/index.js';
 import type { StoreOverrides } from './service-overrides.js';
-import { measureEmbeddedStore, type EmbeddedStoreStats } from './store-stats.js';
+import { measureStore, type StoreTotals } from './store-stats.js';
 
 export interface OpenStore {
   readonly store: Store;
@@ -30,8 +30,8 @@ export interface OpenStore {
    * server to add (its PathInfo cache).
    */
   readonly gc: Omit<GcTarget, 'forgetPaths'> | null;
-  /** Counts and sizes, measured now. */
-  stats(): Promise<EmbeddedStoreStats>;
+  /** Counts and sizes of what the store's services hold, measured now. */
+  stats(): Promise<StoreTotals>;
   close(): void;
 }
 
@@ -60,7 +60,7 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
     recent: overrides.pathInfos ? null : pathInfos,
     packs,
     gc: embedded ? { tables: new GcTables(db), pathInfos, directories, packs, fence } : null,
-    stats: () => measureEmbeddedStore(dataDir, db, packs, pathInfos),
+    stats: () => measureStore(dataDir, db, store),
     close: () => {
       void packs?.close(); // stops at once; what was never flushed is an uncommitted tail the next open cuts off
       db.close();

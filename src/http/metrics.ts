@@ -4,9 +4,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { RequestObservation, RequestObserver } from './observe.js';
 
-/** What the store holds, as the composition root can measure it (counts from SQLite, sizes from disk). */
+/** What the store holds, as the composition root measures it (from SQLite or PostgreSQL and the blob index). */
 export interface StoreStats {
   readonly blobs: number;
+  /** Sum of blob lengths: file contents kept, each distinct content once (wherever they live, S3 included). */
+  readonly blobBytes: number;
   readonly directories: number;
   readonly pathInfos: number;
   /** Bytes the data directory takes on disk: blob files plus the metadata database. */
@@ -65,6 +67,15 @@ export class HttpMetrics implements RequestObserver {
           this.set({ kind: 'blobs' }, s.blobs);
           this.set({ kind: 'directories' }, s.directories);
           this.set({ kind: 'path_infos' }, s.pathInfos);
+        },
+      });
+      new Gauge({
+        name: 'nar_bridge_store_blob_bytes',
+        help: 'Bytes of blob contents the store keeps, each distinct content once',
+        registers,
+        aggregator: 'max',
+        async collect() {
+          this.set((await stats()).blobBytes);
         },
       });
       new Gauge({

@@ -50,6 +50,10 @@ describeS3('replicas on S3', () => {
       expect(new Set(puts.map((r) => r.upstream))).toEqual(new Set(replicas.map((r) => new URL(r.url).host)));
 
       for (const replica of replicas) {
+        // Each replica's store gauges count the shared store (PostgreSQL, the object index), not its own data dir.
+        const metrics = (await httpRequest('GET', `${replica.url}/metrics`)).body;
+        expect(metrics).toMatch(/^nar_bridge_store_objects\{kind="path_infos"\} 3$/m);
+        expect(metrics).toMatch(/^nar_bridge_store_objects\{kind="blobs"\} [1-9]/m);
         const store = env.newStore();
         await runNix(['copy', '--from', replica.url, '--to', store, '--option', 'trusted-public-keys', fx.publicKey, fx.y], env);
         for (const p of [fx.y, fx.deptree, fx.dep]) expect(await snapshotTree(inChroot(store, p)), `${p} from ${replica.url}`).toEqual(await snapshotTree(p));

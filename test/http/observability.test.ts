@@ -33,7 +33,7 @@ beforeEach(async () => {
   logLines = [];
   pathInfosSeen = 3;
   const stream = captured(logLines);
-  const metrics = new HttpMetrics(new Registry(), async () => ({ blobs: 1, directories: 2, pathInfos: pathInfosSeen, diskBytes: 4096 }));
+  const metrics = new HttpMetrics(new Registry(), async () => ({ blobs: 1, blobBytes: 2048, directories: 2, pathInfos: pathInfosSeen, diskBytes: 4096 }));
   app = await buildServer({ store, priority: 40, metrics, logger: { level: 'info', stream } });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
@@ -74,6 +74,7 @@ describe('metrics', () => {
     pathInfosSeen = 4;
     expect(await sample('nar_bridge_store_objects{kind="path_infos"}')).toBe(4);
     expect(await sample('nar_bridge_store_disk_bytes')).toBe(4096);
+    expect(await sample('nar_bridge_store_blob_bytes')).toBe(2048);
   });
 
   it('counts an upload as in flight while its body is arriving', async () => {

@@ -54,6 +54,12 @@ export class PostgresDirectoryService implements DirectoryService {
     });
   }
 
+  /** How many Directories are stored, for store statistics. */
+  async count(opts?: CallOptions): Promise<number> {
+    const [row] = await this.db.query('count directories', 'SELECT count(*) AS n FROM castore_directories', [], opts);
+    return integerColumn(row, 'n');
+  }
+
   putter(opts?: CallOptions): DirectoryPutter {
     return new ValidatingPutter(
       {

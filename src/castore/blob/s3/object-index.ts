@@ -33,6 +33,17 @@ export interface PackObjectIndex {
    * already placed elsewhere keeps its place; these bytes stay dead) and the lists. Adds the live bytes to the object.
    */
   commit(commit: ObjectCommit, opts?: CallOptions): Promise<void>;
+  /** What is committed, for store statistics. */
+  stats(opts?: CallOptions): Promise<ObjectIndexStats>;
+}
+
+export interface ObjectIndexStats {
+  /** Records (blobs stored whole, and chunks), each distinct content once, and the sum of their lengths. */
+  readonly records: number;
+  readonly payloadBytes: number;
+  /** Pack objects in the bucket, and their bytes (dead records included). */
+  readonly objects: number;
+  readonly objectBytes: number;
 }
 
 /** The PostgreSQL tables; the SQLite ones are the same with SQLite types. */
@@ -82,6 +93,12 @@ const COMPONENT = 'castore.object_packs';
 /** Digests per lookup query (SQLite's bound-parameter limit is far above; PostgreSQL takes one array). */
 const LOOKUP_BATCH = 500;
 const RECORD_COLUMNS = ['digest', 'object_id', 'offset', 'size'] as const;
+/** The same query on both engines: one row of ObjectIndexStats. */
+const STATS_QUERY = `SELECT (SELECT count(*) FROM object_pack_records) AS records,
+  (SELECT coalesce(sum(size), 0) FROM object_pack_records) AS payload_bytes,
+  (SELECT count(*) FROM object_packs) AS objects,
+  (SELECT coalesce(sum(bytes), 0) FROM object_packs) AS object_bytes`;
+const STATS_COLUMNS = ['records', 'payload_bytes', 'objects', 'object_bytes'] as const;
 
 /** Object keys never change once written, so each is looked up once per process. */
 class KeyCache {
@@ -171,6 +188,12 @@ export class SqlitePackObjectIndex implements PackObjectIndex {
   async commit(commit: ObjectCommit): Promise<void> {
     sqlite('write', () => this.#commit.immediate(commit));
   }
+
+  async stats(): Promise<ObjectIndexStats> {
+    const row = readTuple('object_packs', STATS_COLUMNS, sqlite('read', () => this.db.prepare(STATS_QUERY).raw(true).get([])));
+    if (!row) throw new NarBridgeError('NB_ERR_STORAGE', 'object index: statistics query returned no row');
+    return { records: row.integer('records'), payloadBytes: row.integer('payload_bytes'), objects: row.integer('objects'), objectBytes: row.integer('object_bytes') };
+  }
 }
 
 function sqlite<T>(what: string, body: () => T): T {
@@ -251,6 +274,16 @@ export class PostgresPackObjectIndex implements PackObjectIndex {
       },
       opts,
     );
+  }
+
+  async stats(opts?: CallOptions): Promise<ObjectIndexStats> {
+    const [row] = await this.db.query('read object statistics', STATS_QUERY, [], opts);
+    return {
+      records: integerColumn(row, 'records'),
+      payloadBytes: integerColumn(row, 'payload_bytes'),
+      objects: integerColumn(row, 'objects'),
+      objectBytes: integerColumn(row, 'object_bytes'),
+    };
   }
 }
 

@@ -17,7 +17,7 @@ import { damaged, PackReader, planRuns, type Run, type WantedRecord } from '../p
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
 import { claimTempSpace } from '../temp-space.js';
 import type { S3Bucket } from './bucket.js';
-import type { ObjectCommit, PackObjectIndex } from './object-index.js';
+import type { ObjectCommit, ObjectIndexStats, PackObjectIndex } from './object-index.js';
 
 export interface S3BlobServiceOptions {
   /** Where this process keeps its spool packs (a folder of its own is made below it; stale ones are removed). */
@@ -120,6 +120,11 @@ export class S3BlobService implements BlobService, RecordSink {
   }
 
   /** Neighbouring records come in one ranged GET; a batch's GETs run together (the caller bounds the batches). */
+  /** What the object index holds (committed objects only, not what is still spooled), for store statistics. */
+  stats(opts?: CallOptions): Promise<ObjectIndexStats> {
+    return this.index.stats(opts);
+  }
+
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
     opts?.signal?.throwIfAborted();
     const places = await this.#placesOf(
