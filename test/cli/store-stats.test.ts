@@ -43,6 +43,17 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 describeS3('store totals', () => {
   const bucket = useTestBucket('stats');
 
+  it('count blobs in S3 from the object index in the data dir when the rest is embedded', async () => {
+    const configured = await openConfiguredStore({ 'data-dir': await dataDir(), 'blob-service-addr': bucket.freshUrl() }, process.env);
+    try {
+      const contents = randomBytes(50_000);
+      const narBytes = await addPath(configured.store, 'three', { file: contents });
+      expect(await configured.stats()).toMatchObject({ pathInfos: 1, directories: 1, blobBytes: contents.byteLength, narBytes });
+    } finally {
+      configured.close();
+    }
+  });
+
   describePostgres('with PathInfos and Directories in PostgreSQL and blobs in S3', () => {
     const database = useTestDatabase('stats');
 

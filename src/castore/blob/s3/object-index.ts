@@ -190,9 +190,15 @@ export class SqlitePackObjectIndex implements PackObjectIndex {
   }
 
   async stats(): Promise<ObjectIndexStats> {
-    const row = readTuple('object_packs', STATS_COLUMNS, sqlite('read', () => this.db.prepare(STATS_QUERY).raw(true).get([])));
+    const raw = sqlite('read', () => this.db.prepare(STATS_QUERY).raw(true).get([]));
+    const row = readTuple('object_packs', STATS_COLUMNS, raw);
     if (!row) throw new NarBridgeError('NB_ERR_STORAGE', 'object index: statistics query returned no row');
-    return { records: row.integer('records'), payloadBytes: row.integer('payload_bytes'), objects: row.integer('objects'), objectBytes: row.integer('object_bytes') };
+    return {
+      records: row.integer('records'),
+      payloadBytes: row.integer('payload_bytes'),
+      objects: row.integer('objects'),
+      objectBytes: row.integer('object_bytes'),
+    };
   }
 }
 
