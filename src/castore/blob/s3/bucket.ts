@@ -69,6 +69,11 @@ export class S3Bucket {
   readonly #client: S3Client;
 
   constructor(private readonly location: S3Location) {
+    // On Node < 22 the SDK writes a multi-line notice to stderr at the first client: its releases after January 2027
+    // will need Node 22. That is about our dependency's future, not this process; on a server's stderr (its log) it
+    // is noise an operator can do nothing about. The SDK has no client option for it, only this variable, read when
+    // a client is made; an operator who sets it keeps their value.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.#client = new S3Client(location.config);
   }
 
