@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const s3 = testS3Client();
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   try {
-    const fx = await makeFixtures();
+    await makeFixtures();
     const env = await nixEnv();
     const large = await makeLargePath(mib);
     const url = new URL(`s3://${bucket}/store`);
@@ -73,7 +73,9 @@ async function main(): Promise<void> {
       }
     }
     const ratio = median(nar) / median(plain);
-    console.log(`NAR of ${(narSize / 1e6).toFixed(1)} MB, c1, ${runs} runs (MB/s): from the S3 backend ${nar.map((r) => r.toFixed(0)).join(', ')}; plain S3 GET ${plain.map((r) => r.toFixed(0)).join(', ')}`);
+    console.log(
+      `NAR of ${(narSize / 1e6).toFixed(1)} MB, c1, ${runs} runs (MB/s): from the S3 backend ${nar.map((r) => r.toFixed(0)).join(', ')}; plain S3 GET ${plain.map((r) => r.toFixed(0)).join(', ')}`,
+    );
     console.log(`medians: NAR ${median(nar).toFixed(0)} MB/s, plain ${median(plain).toFixed(0)} MB/s, ratio ${ratio.toFixed(2)} (target ≥ ${TARGET})`);
     console.log(`server peak RSS ${((await server.peakRssBytes()) / 2 ** 20).toFixed(0)} MiB`);
   } finally {

@@ -1,14 +1,7 @@
 // The store's metadata in PostgreSQL, over one pool: PathInfos, and beside them the NAR upload index, the build-log
 // index and the index of blobs in S3 pack objects, so that replicas behind one load balancer share them all (a NAR PUT
 // and its narinfo PUT may reach different replicas; a log pushed to one is served by all).
-import {
-  POSTGRES_SCHEMES,
-  postgresScheme,
-  PostgresPackObjectIndex,
-  serviceFromUrl,
-  type OpenedService,
-  type PackObjectIndex,
-} from '../castore/index.js';
+import { POSTGRES_SCHEMES, postgresScheme, PostgresPackObjectIndex, serviceFromUrl, type OpenedService, type PackObjectIndex } from '../castore/index.js';
 import {
   PostgresBuildLogIndex,
   PostgresNarUploadIndex,

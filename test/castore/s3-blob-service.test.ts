@@ -192,7 +192,7 @@ describeS3('S3BlobService', () => {
   });
 
   it('fails a flush cleanly while S3 is unreachable, keeps the blob readable, and commits it at a later flush', async () => {
-    const { a, cleanup } = await replicas();
+    const { cleanup } = await replicas();
     const down = new S3BlobService(
       new S3Bucket(parseS3Url(new URL('s3://nowhere/x?endpoint=http://127.0.0.1:9&path-style=true'))),
       new SqlitePackObjectIndex(openDatabase(join(await mkdtemp(join(dir, 'down-')), 'meta.sqlite'))),
@@ -271,7 +271,12 @@ describe('S3 URLs', () => {
     const loc = parseS3Url(new URL('s3://my-bucket/some/prefix/?endpoint=http://127.0.0.1:7480&region=eu-west-1&path-style=true'));
     expect(loc.bucket).toBe('my-bucket');
     expect(loc.prefix).toBe('some/prefix/');
-    expect(loc.config).toMatchObject({ endpoint: 'http://127.0.0.1:7480', region: 'eu-west-1', forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    expect(loc.config).toMatchObject({
+      endpoint: 'http://127.0.0.1:7480',
+      region: 'eu-west-1',
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
     expect(parseS3Url(new URL('s3://my-bucket')).prefix).toBe('');
     expect(() => parseS3Url(new URL('s3://my-bucket/x?part-size=1'))).toThrow(/unknown parameter 'part-size'/);
   });

@@ -148,7 +148,7 @@ function reason(err: unknown): string {
   if (err instanceof S3ServiceException) return `${err.$metadata.httpStatusCode ?? '?'} ${err.name}`;
   if (err instanceof Error) {
     const code = Reflect.get(err, 'code');
-    return typeof code === 'string' ? code : err.name === 'Error' ? err.message.split('\n')[0] ?? 'error' : err.name;
+    return typeof code === 'string' ? code : err.name === 'Error' ? (err.message.split('\n')[0] ?? 'error') : err.name;
   }
   return String(err);
 }

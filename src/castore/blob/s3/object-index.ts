@@ -3,7 +3,7 @@
 // SQLite in the data dir for a single node; PostgreSQL beside the PathInfos for replicas sharing one bucket.
 import { NarBridgeError } from '../../../errors.js';
 import type { CallOptions } from '../../call-options.js';
-import { B3Digest } from '../../digest.js';
+import type { B3Digest } from '../../digest.js';
 import { bytesColumn, integerColumn, type PostgresDatabase, type Queryable } from '../../postgres.js';
 import { migrate, readTuple, readTuples, type Database } from '../../sqlite.js';
 import { RECORD_HEADER_BYTES } from '../pack/format.js';
@@ -151,9 +151,18 @@ export class SqlitePackObjectIndex implements PackObjectIndex {
     for (let at = 0; at < digests.length; at += LOOKUP_BATCH) {
       const batch = digests.slice(at, at + LOOKUP_BATCH);
       const sql = `SELECT digest, object_id, offset, size FROM object_pack_records WHERE digest IN (${batch.map(() => '?').join(',')})`;
-      const rows = sqlite('read', () => this.db.prepare(sql).raw(true).all(batch.map((d) => d.bytes)));
+      const rows = sqlite('read', () =>
+        this.db
+          .prepare(sql)
+          .raw(true)
+          .all(batch.map((d) => d.bytes)),
+      );
       for (const row of readTuples('object_pack_records', RECORD_COLUMNS, rows)) {
-        found.set(Buffer.from(row.bytes('digest')).toString('hex'), { pack: row.integer('object_id'), offset: row.integer('offset'), size: row.integer('size') });
+        found.set(Buffer.from(row.bytes('digest')).toString('hex'), {
+          pack: row.integer('object_id'),
+          offset: row.integer('offset'),
+          size: row.integer('size'),
+        });
       }
     }
     return found;
@@ -171,7 +180,13 @@ export class SqlitePackObjectIndex implements PackObjectIndex {
   async contains(digest: B3Digest): Promise<boolean> {
     const sql =
       'SELECT EXISTS (SELECT 1 FROM object_pack_records WHERE digest = ?1) OR EXISTS (SELECT 1 FROM object_chunked_blobs WHERE digest = ?1) AS present';
-    return readTuple('object_pack_records', ['present'], sqlite('read', () => this.db.prepare(sql).raw(true).get([digest.bytes])))?.integer('present') === 1;
+    return (
+      readTuple(
+        'object_pack_records',
+        ['present'],
+        sqlite('read', () => this.db.prepare(sql).raw(true).get([digest.bytes])),
+      )?.integer('present') === 1
+    );
   }
 
   objectKey(id: number): Promise<string> {

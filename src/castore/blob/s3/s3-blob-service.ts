@@ -139,7 +139,11 @@ export class S3BlobService implements BlobService, RecordSink {
       const hex = blob.digest.toHex();
       const place = places.get(hex);
       if (!place) {
-        others.push(this.#readWhole(blob.digest, opts).then((bytes) => void (results[i] = bytes)));
+        others.push(
+          this.#readWhole(blob.digest, opts).then((bytes) => {
+            results[i] = bytes;
+          }),
+        );
       } else if (slots.has(hex)) {
         slots.get(hex)?.push(i);
       } else {
@@ -314,7 +318,8 @@ export class S3BlobService implements BlobService, RecordSink {
   /** The spool pack to append `bytes` to: the current one, or (once that is full or failed) a new one. */
   async #spoolFor(bytes: number): Promise<SpoolPack> {
     for (;;) {
-      const active = (this.#active ??= this.#createSpool());
+      this.#active ??= this.#createSpool();
+      const active = this.#active;
       let spool: SpoolPack;
       try {
         spool = await active;
