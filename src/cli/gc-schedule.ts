@@ -1,4 +1,7 @@
-// serve --gc-interval: garbage collection in the background, one run at a time, one log line per run.
+// serve --gc-interval: garbage collection in the background, one run at a time, one log line per run. Under --workers
+// every worker keeps the schedule and they take turns through the database (GcTables.takeTurn): the first to tick
+// after an interval runs, the others see the run and let it be, and a worker that dies leaves the turn to the rest.
+import { NarBridgeError } from '../errors.js';
 import type { GcMetrics } from '../http/index.js';
 import { collectGarbage, type GcTarget } from '../store/index.js';
 import type { GcSettings } from './gc-settings.js';
@@ -19,6 +22,7 @@ export function startGcSchedule(target: GcTarget, settings: GcSettings & { inter
   const runOnce = async () => {
     const started = Date.now();
     try {
+      if (!target.tables.takeTurn(started, settings.intervalMs / 2)) return;
       const report = await collectGarbage(target, { retention: settings.retention, uploadGraceMs: settings.uploadGraceMs });
       if (report.skipped) {
         metrics.ran('skipped');
@@ -29,6 +33,12 @@ export function startGcSchedule(target: GcTarget, settings: GcSettings & { inter
       const { evicted, ...counts } = report;
       log.info({ ...counts, evicted: evicted.length }, 'garbage collection done');
     } catch (err) {
+      if (err instanceof NarBridgeError && err.code === 'NB_ERR_CONFLICT') {
+        // `nar-bridge gc` took the lock between our turn and our run: its run is this interval's.
+        metrics.ran('skipped');
+        log.info({ reason: err.message }, 'garbage collection skipped');
+        return;
+      }
       metrics.ran({ ok: false, durationMs: Date.now() - started, objects: 0, diskBytesFreed: 0 });
       log.error({ err }, 'garbage collection failed');
     }

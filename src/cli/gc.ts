@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { parseStorePathHashPart, STORE_DIR, type StorePathDigest } from '../nix/index.js';
-import { collectGarbage, deleteStorePaths, GC_PHASES, PathGraph, pathKey, type GcPhase, type GcReport, type GcTarget } from '../store/index.js';
+import { collectGarbage, DEFAULT_UPLOAD_GRACE_MS, deleteStorePaths, GC_PHASES, PathGraph, pathKey, type GcPhase, type GcReport, type GcTarget } from '../store/index.js';
 import { configuredStoreSettings } from './configured-store.js';
 import { RETENTION_OPTIONS, retentionSettings } from './gc-settings.js';
 import { openLocalStore, type OpenStore } from './open-store.js';
@@ -16,8 +16,9 @@ export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-siz
 
   Deletes everything no stored path needs: Directories, blobs and chunks of deleted or evicted paths, upload records
   no narinfo claimed, build logs of deleted paths; then rewrites packs that are mostly dead to give the disk space
-  back. For a data dir no server has open (a server collects with serve --gc-interval): uploads no narinfo claimed
-  are reclaimed at once unless --gc-upload-grace says otherwise.
+  back. Safe beside a running server (its pushes wait while the collector marks and sweeps). Uploads no narinfo
+  claimed are kept for --gc-upload-grace: 24h while a server has the data dir open (a push may be half-way), else 0
+  (reclaimed at once).
   --dry-run          report what would go, delete nothing
   --json             print the report as JSON
   --gc-max-size SIZE evict least recently used paths until their NarSizes add up to at most SIZE (512M, 20G)
@@ -29,6 +30,8 @@ export const DELETE_USAGE = `usage: nar-bridge delete [--recursive] PATH… ${ST
 
   Deletes store paths (PATH: /nix/store/HASH-NAME, HASH-NAME or HASH); their objects go at the next gc. Refused while
   a kept path refers to one of them (--recursive deletes those referrers too) and for pinned paths and closures.
+  Beside a running server, its workers may serve a deleted narinfo from memory for up to 10 s; DELETE /<hash>.narinfo
+  through the server forgets it at once.
 `;
 
 export const PIN_USAGE = `usage: nar-bridge pin PATH… ${STORE_FLAGS}
@@ -51,15 +54,12 @@ async function withGcTarget<T>(
   values: { 'data-dir'?: string | undefined; config?: string | undefined },
   env: NodeJS.ProcessEnv,
   body: (target: GcTarget, local: OpenStore) => Promise<T>,
-  /** Refuse while a server has the data dir open, naming what to do instead; pins alone are safe beside one. */
-  besideServer?: string,
 ): Promise<T> {
   const { dataDir } = configuredStoreSettings(values, env);
   requireStore(dataDir);
   const local = await openLocalStore(dataDir);
   try {
     if (!local.gc) throw new NarBridgeError('NB_ERR_CONFIG', 'garbage collection works on the embedded store');
-    if (besideServer !== undefined) local.gc.tables.requireNoServer(besideServer);
     return await body(local.gc, local);
   } finally {
     local.close();
@@ -72,7 +72,7 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
     strict: true,
     options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...RETENTION_OPTIONS, ...STORE_PARSE },
   });
-  const { retention, uploadGraceMs } = retentionSettings(values, io.env, 0);
+  retentionSettings(values, io.env); // bad flags are refused before the store is opened
   const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
   if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
     throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
@@ -81,13 +81,12 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
     io.env,
     (target) =>
       collectGarbage(target, {
+        // Beside a live server a push may have its NAR in and its narinfo still to come: the server's grace by default.
+        ...retentionSettings(values, io.env, target.tables.liveServers().length > 0 ? DEFAULT_UPLOAD_GRACE_MS : 0),
         dryRun: values['dry-run'] ?? false,
-        retention,
-        uploadGraceMs,
         // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
         ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
       }),
-    'collect with its --gc-interval instead',
   );
   io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
   return 0;
@@ -128,7 +127,6 @@ export async function deleteCommand(args: readonly string[], io: GcIo): Promise<
     values,
     io.env,
     (target) => deleteStorePaths(target, digests, values.recursive === true),
-    'delete through it (DELETE /<hash>.narinfo)',
   );
   for (const name of deleted) io.stdout(`deleted: ${STORE_DIR}/${name}\n`);
   return 0;

@@ -141,7 +141,6 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     gcTarget && intervalMs !== null
       ? startGcSchedule(gcTarget, { ...settings.gc, intervalMs }, app.log.child({ component: 'gc' }), new GcMetrics(registry))
       : null;
-  if (!gcTarget && intervalMs !== null) app.log.warn({}, '--gc-interval ignored: garbage collection works on the embedded store without tiers');
   const close = async () => {
     await gcSchedule?.stop();
     access?.close();
