@@ -2,7 +2,17 @@
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { parseStorePathHashPart, STORE_DIR, type StorePathDigest } from '../nix/index.js';
-import { collectGarbage, DEFAULT_UPLOAD_GRACE_MS, deleteStorePaths, GC_PHASES, PathGraph, pathKey, type GcPhase, type GcReport, type GcTarget } from '../store/index.js';
+import {
+  collectGarbage,
+  DEFAULT_UPLOAD_GRACE_MS,
+  deleteStorePaths,
+  GC_PHASES,
+  PathGraph,
+  pathKey,
+  type GcPhase,
+  type GcReport,
+  type GcTarget,
+} from '../store/index.js';
 import { configuredStoreSettings } from './configured-store.js';
 import { RETENTION_OPTIONS, retentionSettings } from './gc-settings.js';
 import { openLocalStore, type OpenStore } from './open-store.js';
@@ -76,17 +86,14 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
   const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
   if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
     throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
-  const report = await withGcTarget(
-    values,
-    io.env,
-    (target) =>
-      collectGarbage(target, {
-        // Beside a live server a push may have its NAR in and its narinfo still to come: the server's grace by default.
-        ...retentionSettings(values, io.env, target.tables.liveServers().length > 0 ? DEFAULT_UPLOAD_GRACE_MS : 0),
-        dryRun: values['dry-run'] ?? false,
-        // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
-        ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
-      }),
+  const report = await withGcTarget(values, io.env, (target) =>
+    collectGarbage(target, {
+      // Beside a live server a push may have its NAR in and its narinfo still to come: the server's grace by default.
+      ...retentionSettings(values, io.env, target.tables.liveServers().length > 0 ? DEFAULT_UPLOAD_GRACE_MS : 0),
+      dryRun: values['dry-run'] ?? false,
+      // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
+      ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
+    }),
   );
   io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
   return 0;
@@ -123,11 +130,7 @@ function pathArgs(args: readonly string[]) {
 
 export async function deleteCommand(args: readonly string[], io: GcIo): Promise<number> {
   const { values, digests } = pathArgs(args);
-  const deleted = await withGcTarget(
-    values,
-    io.env,
-    (target) => deleteStorePaths(target, digests, values.recursive === true),
-  );
+  const deleted = await withGcTarget(values, io.env, (target) => deleteStorePaths(target, digests, values.recursive === true));
   for (const name of deleted) io.stdout(`deleted: ${STORE_DIR}/${name}\n`);
   return 0;
 }

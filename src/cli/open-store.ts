@@ -1,7 +1,16 @@
 // The embedded default store: blobs in pack files (src/castore/blob/pack), everything else in one SQLite file.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hasLegacyLayout, migrateLegacyLayout, openDatabase, PackBlobService, SqliteDirectoryService, SqliteFenceBoard, WriteFence, type Database } from '../castore/index.js';
+import {
+  hasLegacyLayout,
+  migrateLegacyLayout,
+  openDatabase,
+  PackBlobService,
+  SqliteDirectoryService,
+  SqliteFenceBoard,
+  WriteFence,
+  type Database,
+} from '../castore/index.js';
 import {
   GcTables,
   SqliteBuildLogIndex,

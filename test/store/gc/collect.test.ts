@@ -14,8 +14,14 @@ import {
   type GcTarget,
 } from '../../../src/store/index.js';
 import { addPath, once, openLocalStore, packBytes, random, storePath, tempDataDir, treeNar, verifyDir } from './fixture.js';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once as onceEvent } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
+const SLOW_PUSH_CHILD = fileURLToPath(new URL('./slow-push-child.ts', import.meta.url));
 const dirs: string[] = [];
 const opened: OpenStore[] = [];
 afterEach(async () => {
@@ -222,3 +228,27 @@ test('a deleted path is gone from the served store at once, though its narinfo w
   await deleteStorePaths({ ...gc, ...(served.forgetPaths ? { forgetPaths: served.forgetPaths } : {}) }, [storePath('cached').digest], false);
   expect(await served.pathInfos.get(storePath('cached').digest)).toBeNull();
 });
+
+test('a GC in one process waits for a push in flight in another (a worker, or a server beside nar-bridge gc)', async () => {
+  const { dataDir, local, gc } = await open();
+  const shared = random(400_000);
+  await addPath(local, 'gone', { shared });
+  await deleteStorePaths(gc, [storePath('gone').digest], false);
+  await local.packs?.flush();
+  const narFile = join(dataDir, 'push.nar');
+  await writeFile(narFile, treeNar({ shared, mine: 'y' }));
+  const child = spawn(process.execPath, ['--import', 'tsx', SLOW_PUSH_CHILD, dataDir, narFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = onceEvent(child, 'exit');
+  await onceEvent(child.stdout, 'data'); // paused mid-push, `shared` deduplicated
+  // Without a fence shared between the processes this run would delete `shared` under the push.
+  expect(await collectGarbage(gc, { uploadGraceMs: 0, fenceTimeoutMs: 300 })).toMatchObject({ skipped: expect.stringMatching(/writers/) });
+  const waiting = collectGarbage(gc, { uploadGraceMs: 60_000 }); // the narinfo comes after the NAR: its upload stays
+  child.stdin.write('go\n');
+  expect((await exited)[0]).toBe(0);
+  await waiting;
+  await collectGarbage(gc, { uploadGraceMs: 0 });
+  expect(await rendersToItsHash(local, 'newcomer')).toBe(true);
+  local.close();
+  opened.splice(opened.indexOf(local), 1);
+  expect(await verifyDir(dataDir)).toMatchObject({ code: 0, paths: 1 });
+}, 30_000);
