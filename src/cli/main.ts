@@ -91,6 +91,17 @@ async function serve(args: readonly string[]): Promise<number> {
   return asWorker((worker) => serveHere(settings, worker));
 }
 
+/** How often a server closes its descriptors of packs removed by another process (their disk space then comes back). */
+const FORGET_PACKS_EVERY_MS = 30_000;
+
+function forgetRemovedPacks(target: GcTarget, log: { warn(fields: object, msg: string): void }): void {
+  try {
+    target.packs.forgetRemovedPacks();
+  } catch (err) {
+    log.warn({ err }, 'removed packs not checked (retried later)');
+  }
+}
+
 /** The server itself: the only process, or one of --workers. */
 async function serveHere(settings: ServeSettings, worker: ClusterWorker | null): Promise<number> {
   await prepareDataDir(settings.dataDir);
@@ -141,7 +152,10 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     gcTarget && intervalMs !== null
       ? startGcSchedule(gcTarget, { ...settings.gc, intervalMs }, app.log.child({ component: 'gc' }), new GcMetrics(registry))
       : null;
+  // Another process's GC (another worker's turn, `nar-bridge gc`) may remove packs this one has open.
+  const forgetPacks = gcTarget ? setInterval(() => forgetRemovedPacks(gcTarget, app.log), FORGET_PACKS_EVERY_MS).unref() : null;
   const close = async () => {
+    if (forgetPacks) clearInterval(forgetPacks);
     await gcSchedule?.stop();
     access?.close();
     try {

@@ -17,7 +17,7 @@ import { addPath, once, openLocalStore, packBytes, random, storePath, tempDataDi
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once as onceEvent } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -252,3 +252,29 @@ test('a GC in one process waits for a push in flight in another (a worker, or a 
   opened.splice(opened.indexOf(local), 1);
   expect(await verifyDir(dataDir)).toMatchObject({ code: 0, paths: 1 });
 }, 30_000);
+
+/** Descriptors this process holds on pack files that were removed. */
+async function removedPacksOpen(dataDir: string): Promise<number> {
+  let count = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith(join(dataDir, 'packs')) && target.endsWith('(deleted)')) count++;
+  }
+  return count;
+}
+
+test("a server process lets go of packs another process's GC removed, so their disk space comes back", async () => {
+  const { dataDir, local: writer } = await open();
+  await addPath(writer, 'kept', { f: random(10_000) });
+  await addPath(writer, 'gone', { f: random(2_000_000) });
+  const { local: server } = await reopen(dataDir, writer); // the writer's pack is sealed now
+  expect(await rendersToItsHash(server, 'gone')).toBe(true); // the server has the pack open
+  const { gc: collector } = await open(dataDir);
+  await deleteStorePaths(collector, [storePath('gone').digest], false);
+  expect(await collectGarbage(collector, { uploadGraceMs: 0 })).toMatchObject({ packsRemoved: 1 });
+  expect(await removedPacksOpen(dataDir)).toBe(1);
+  server.packs?.forgetRemovedPacks();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(await removedPacksOpen(dataDir)).toBe(0);
+  expect(await rendersToItsHash(server, 'kept')).toBe(true);
+});

@@ -269,6 +269,15 @@ export class PackBlobService implements BlobService {
     return { packsRemoved, bytesFreed, bytesCopied };
   }
 
+  /**
+   * Closes the descriptors of packs no longer indexed: another process's repack removed them, and an open descriptor
+   * would keep their disk space taken.
+   */
+  forgetRemovedPacks(): void {
+    const indexed = new Set(this.#index.packs().map((p) => p.id));
+    this.#reader.forgetAllBut(indexed);
+  }
+
   /** Counts and sizes for store statistics. */
   stats(): { records: number; payloadBytes: number; packs: number; packBytes: number } {
     const packs = this.#index.packs();
