@@ -8,7 +8,9 @@ import {
   collectGarbage,
   composeStore,
   deleteStorePaths,
+  describeUploadedNar,
   NarCalculator,
+  SqliteNarUploadIndex,
   receiveNar,
   verifiedByIngest,
   type GcTarget,
@@ -277,4 +279,23 @@ test("a server process lets go of packs another process's GC removed, so their d
   await new Promise((resolve) => setTimeout(resolve, 20));
   expect(await removedPacksOpen(dataDir)).toBe(0);
   expect(await rendersToItsHash(server, 'kept')).toBe(true);
+});
+
+test('a HEAD that finds an unclaimed upload renews its grace period: Nix skips the PUT and names it in a narinfo later', async () => {
+  const { local, gc } = await open();
+  const t0 = Date.now();
+  let clock = t0;
+  // The upload index on an injected clock, over the same database the GC reads.
+  const store = { ...local.store, narUploads: new SqliteNarUploadIndex(gc.tables.db, () => clock) };
+  const bytes = treeNar({ f: random(1000) });
+  const fileHash = createHash('sha256').update(bytes).digest();
+  await receiveNar(store, fileHash, once(bytes));
+  const hour = 3_600_000;
+  const grace = 24 * hour;
+  clock = t0 + 20 * hour;
+  expect(await describeUploadedNar(store, { fileHash, extension: '' })).not.toBeNull(); // HEAD: 200
+  // 30 h after the upload but 10 h after the HEAD: kept.
+  expect(await collectGarbage(gc, { uploadGraceMs: grace, now: () => t0 + 30 * hour })).toMatchObject({ uploads: 0, records: 0 });
+  expect(await collectGarbage(gc, { uploadGraceMs: grace, now: () => t0 + 45 * hour })).toMatchObject({ uploads: 1, records: 1 });
+  expect(await describeUploadedNar(store, { fileHash, extension: '' })).toBeNull();
 });
