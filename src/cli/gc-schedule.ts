@@ -23,7 +23,11 @@ export function startGcSchedule(target: GcTarget, settings: GcSettings & { inter
     const started = Date.now();
     try {
       if (!target.tables.takeTurn(started, settings.intervalMs / 2)) return;
-      const report = await collectGarbage(target, { retention: settings.retention, uploadGraceMs: settings.uploadGraceMs });
+      const report = await collectGarbage(target, {
+        retention: settings.retention,
+        uploadGraceMs: settings.uploadGraceMs,
+        objectGraceMs: settings.objectGraceMs,
+      });
       if (report.skipped) {
         metrics.ran('skipped');
         log.warn({ reason: report.skipped }, 'garbage collection skipped');

@@ -2,19 +2,9 @@
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { parseStorePathHashPart, STORE_DIR, type StorePathDigest } from '../nix/index.js';
-import {
-  collectGarbage,
-  DEFAULT_UPLOAD_GRACE_MS,
-  deleteStorePaths,
-  GC_PHASES,
-  PathGraph,
-  pathKey,
-  type GcPhase,
-  type GcReport,
-  type GcTarget,
-} from '../store/index.js';
+import { collectGarbage, deleteStorePaths, GC_PHASES, PathGraph, pathKey, type GcPhase, type GcReport, type GcTarget } from '../store/index.js';
 import { configuredStoreSettings } from './configured-store.js';
-import { RETENTION_OPTIONS, retentionSettings } from './gc-settings.js';
+import { RETENTION_OPTIONS, retentionSettings, serverGraceDefaults } from './gc-settings.js';
 import { openLocalStore, type OpenStore } from './open-store.js';
 import { formatBytes } from './progress.js';
 import { CONFIG_OPTION } from './settings.js';
@@ -22,17 +12,18 @@ import { requireStore } from './configured-store.js';
 
 const STORE_FLAGS = '[--data-dir DIR] [--config FILE]';
 
-export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-size SIZE] [--gc-max-age DUR] [--gc-upload-grace DUR] ${STORE_FLAGS}
+export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-size SIZE] [--gc-max-age DUR] [--gc-upload-grace DUR] [--gc-object-grace DUR] ${STORE_FLAGS}
 
   Deletes everything no stored path needs: Directories, blobs and chunks of deleted or evicted paths, upload records
   no narinfo claimed, build logs of deleted paths; then rewrites packs that are mostly dead to give the disk space
-  back. Safe beside a running server (its pushes wait while the collector marks and sweeps). Uploads no narinfo
-  claimed are kept for --gc-upload-grace: 24h while a server has the data dir open (a push may be half-way), else 0
-  (reclaimed at once).
-  --dry-run          report what would go, delete nothing
-  --json             print the report as JSON
-  --gc-max-size SIZE evict least recently used paths until their NarSizes add up to at most SIZE (512M, 20G)
-  --gc-max-age DUR   evict paths not looked up for DUR (30m, 12h, 7d)
+  back. Safe beside a running server (its pushes wait while the collector marks and sweeps).
+  --dry-run             report what would go, delete nothing
+  --json                print the report as JSON
+  --gc-max-size SIZE    evict least recently used paths until their NarSizes add up to at most SIZE (512M, 20G)
+  --gc-max-age DUR      evict paths not looked up for DUR (30m, 12h, 7d)
+  --gc-upload-grace DUR keep a NAR no narinfo claimed this long after its upload or last HEAD
+  --gc-object-grace DUR keep blobs and Directories nothing refers to yet this long after they were written
+  The graces default to 24h and 1h while a server has the data dir open (a push may be half-way), else to 0.
   Pinned paths and their closures are never evicted; a path is only evicted once nothing kept refers to it.
 `;
 
@@ -52,6 +43,9 @@ export const PIN_USAGE = `usage: nar-bridge pin PATH… ${STORE_FLAGS}
 export const UNPIN_USAGE = `usage: nar-bridge unpin PATH… ${STORE_FLAGS}\n\n  Removes pins.\n`;
 
 export const PINS_USAGE = `usage: nar-bridge pins ${STORE_FLAGS}\n\n  Lists pinned store paths.\n`;
+
+/** With no server on the data dir nothing is half-way: what nothing refers to goes at once. */
+const ALONE = { uploadGraceMs: 0, objectGraceMs: 0 } as const;
 
 export interface GcIo {
   readonly env: NodeJS.ProcessEnv;
@@ -82,14 +76,15 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
     strict: true,
     options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...RETENTION_OPTIONS, ...STORE_PARSE },
   });
-  retentionSettings(values, io.env); // bad flags are refused before the store is opened
+  retentionSettings(values, io.env, ALONE); // bad flags are refused before the store is opened
   const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
   if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
     throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
   const report = await withGcTarget(values, io.env, (target) =>
     collectGarbage(target, {
-      // Beside a live server a push may have its NAR in and its narinfo still to come: the server's grace by default.
-      ...retentionSettings(values, io.env, target.tables.liveServers().length > 0 ? DEFAULT_UPLOAD_GRACE_MS : 0),
+      // Beside a live server a push may be half-way (its NAR in, its narinfo to come; a gRPC client's objects in, its
+      // PathInfo to come): the server's grace periods by default.
+      ...retentionSettings(values, io.env, target.tables.liveServers().length > 0 ? serverGraceDefaults(true) : ALONE),
       dryRun: values['dry-run'] ?? false,
       // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
       ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),

@@ -1,6 +1,6 @@
 // `nar-bridge gc` and `delete` beside a live server: allowed (pushes of every process wait behind the fence in
-// meta.sqlite), and `gc` then keeps NARs no narinfo claimed yet for the server's grace period, as a push may be
-// half-way; with no live server (one killed -9 counts as gone) it reclaims them at once.
+// meta.sqlite), and `gc` then keeps NARs no narinfo claimed yet and objects nothing refers to yet for the server's
+// grace periods, as a push may be half-way; with no live server (one killed -9 counts as gone) it reclaims them at once.
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { afterEach, expect, test } from 'vitest';
@@ -39,7 +39,8 @@ const io = { env: {}, stdout: () => undefined };
 test('beside a live server gc keeps a half-way push for the grace period, and delete and pin work', async () => {
   const { dataDir, path } = await servedBy(process.ppid);
   expect(await gcJson(dataDir)).toMatchObject({ uploads: 0, records: 0 });
-  expect(await gcJson(dataDir, '--gc-upload-grace', '0s')).toMatchObject({ uploads: 1, records: 1 });
+  expect(await gcJson(dataDir, '--gc-upload-grace', '0s')).toMatchObject({ uploads: 1, records: 0 }); // objects: 1 h
+  expect(await gcJson(dataDir, '--gc-object-grace', '0s')).toMatchObject({ uploads: 0, records: 1 });
   expect(await pinCommand(['--data-dir', dataDir, path], io)).toBe(0);
   await expect(deleteCommand(['--data-dir', dataDir, path], io)).rejects.toThrow(/pinned/);
 });

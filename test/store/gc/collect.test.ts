@@ -1,6 +1,7 @@
 // Issue 14: mark and sweep over the embedded store, deletion, pins, retention, uploads' grace period, and GC racing
 // pushes (made deterministic with the phase hook).
 import { rm } from 'node:fs/promises';
+import { DirectoryBuilder, PathComponent } from '../../../src/castore/index.js';
 import { afterEach, expect, test } from 'vitest';
 import type { OpenStore } from '../../../src/cli/open-store.js';
 import {
@@ -298,4 +299,35 @@ test('a HEAD that finds an unclaimed upload renews its grace period: Nix skips t
   expect(await collectGarbage(gc, { uploadGraceMs: grace, now: () => t0 + 30 * hour })).toMatchObject({ uploads: 0, records: 0 });
   expect(await collectGarbage(gc, { uploadGraceMs: grace, now: () => t0 + 45 * hour })).toMatchObject({ uploads: 1, records: 1 });
   expect(await describeUploadedNar(store, { fileHash, extension: '' })).toBeNull();
+});
+
+test("a gRPC client's blobs and Directories put before its PathInfo survive a GC within the object grace, and go after it", async () => {
+  const { local, gc } = await open();
+  const t = Date.now();
+  const put = async (bytes: Uint8Array) => {
+    const writer = local.store.blobs.openWrite();
+    await writer.write(bytes);
+    return writer.close();
+  };
+  const small = random(5_000);
+  const smallDigest = await put(small);
+  await put(random(3 * 1024 * 1024)); // chunked: a chunk list and its chunks
+  const putter = local.store.directories.putter();
+  await putter.put(
+    new DirectoryBuilder().add(PathComponent.fromString('f'), { kind: 'file', digest: smallDigest, size: small.length, executable: false }).build(),
+  );
+  await putter.close();
+  await local.packs?.flush();
+  const hour = 3_600_000;
+  // Its PathInfo has not come yet: everything stays.
+  expect(await collectGarbage(gc, { uploadGraceMs: 0, objectGraceMs: hour, now: () => t + 1000 })).toMatchObject({
+    records: 0,
+    chunkLists: 0,
+    directories: 0,
+  });
+  // It never came: the next run after the grace takes it all.
+  const late = await collectGarbage(gc, { uploadGraceMs: 0, objectGraceMs: hour, now: () => t + 2 * hour });
+  expect(late).toMatchObject({ chunkLists: 1, directories: 1 });
+  expect(late.records).toBeGreaterThan(2);
+  expect(await local.store.blobs.has(smallDigest)).toBe(false);
 });

@@ -2,7 +2,7 @@
 // records appended to pack files (format.ts) in the order they were written; the index (pack-index.ts) maps digests
 // to places. close() makes a blob readable; flush() makes everything closed so far durable with one fsync per pack
 // and one SQLite transaction.
-import { mkdirSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, truncateSync, unlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isEnoent, NarBridgeError } from '../../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest, type HashedBytes } from '../../digest.js';
@@ -267,6 +267,16 @@ export class PackBlobService implements BlobService {
       packsRemoved++;
     }
     return { packsRemoved, bytesFreed, bytesCopied };
+  }
+
+  /** The packs last written at or after `since` (milliseconds since the epoch; the file's modification time). */
+  packsWrittenSince(since: number): Set<number> {
+    return new Set(
+      this.#index
+        .packs()
+        .filter((p) => (fileMtime(join(this.dir, packFileName(p.id))) ?? 0) >= since)
+        .map((p) => p.id),
+    );
   }
 
   /**
@@ -572,8 +582,16 @@ export class PackBlobService implements BlobService {
 }
 
 function fileSize(path: string): number | null {
+  return fileStat(path)?.size ?? null;
+}
+
+function fileMtime(path: string): number | null {
+  return fileStat(path)?.mtimeMs ?? null;
+}
+
+function fileStat(path: string): Stats | null {
   try {
-    return statSync(path).size;
+    return statSync(path);
   } catch (err) {
     if (isEnoent(err)) return null;
     throw err;
