@@ -3,8 +3,9 @@
 // Roots: every PathInfo kept (after retention evicted some), the upload records of NARs not yet claimed by a
 // narinfo while younger than the grace period (a push in progress: its NAR is in, its narinfo not yet; a HEAD that
 // found it renews it), build logs, and blobs, chunks and Directories written within the object grace period (a gRPC
-// client puts them in calls before the one with its PathInfo; a pack file's modification time dates its records). Reachable from them: Directories (SQLite), blobs, and the chunks of chunked blobs (a chunk stays while any
-// blob listing it stays). The rest is deleted in ONE SQLite transaction — PathInfos evicted, upload records and build
+// client puts them in calls before the one with its PathInfo; a pack file's modification time dates its records).
+// Reachable from them: Directories (SQLite), blobs, and the chunks of chunked blobs (a chunk stays while any blob
+// listing it stays). The rest is deleted in ONE SQLite transaction — PathInfos evicted, upload records and build
 // logs let go, Directories, pack index rows — so a kill -9 at any point leaves either the old state or the new one;
 // the disk space comes back afterwards by repacking (pack-blob-service.ts repack), which is crash-safe on its own.
 //
