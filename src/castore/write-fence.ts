@@ -19,13 +19,14 @@
 // database's one write lock for the whole of a NAR upload.)
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import { NarBridgeError } from '../errors.js';
 import { isProcessAlive } from './process-alive.js';
 import { migrate, readRows, writeTransaction, type Database } from './sqlite.js';
 
 /** How often a writer held off by another process's fence, or a GC waiting for another process's writers, looks again. */
 const POLL_MS = 20;
-/** How soon a failed deregistration (a busy or full database) is retried: until it succeeds, this process blocks GCs. */
-const LEAVE_RETRY_MS = 1000;
+/** How soon a failed deregistration or fence lowering (a busy or full database) is retried. */
+const RETRY_MS = 1000;
 
 /** Where the fences of processes sharing one store meet. */
 export interface FenceBoard {
@@ -79,10 +80,11 @@ export class WriteFence {
    */
   async exclusive<T>(body: () => Promise<T>, timeoutMs: number): Promise<{ value: T } | null> {
     this.#exclusiveWaiting++;
-    const token = this.board?.raise() ?? null;
     const deadline = Date.now() + timeoutMs;
+    let token: string | null = null;
     let acquired = false;
     try {
+      token = this.board?.raise() ?? null;
       while (this.#exclusive || this.#shared > 0 || this.board?.othersWriting()) {
         const left = deadline - Date.now();
         if (left <= 0) return null;
@@ -91,7 +93,7 @@ export class WriteFence {
       acquired = true;
     } finally {
       this.#exclusiveWaiting--;
-      if (!acquired && token !== null) this.board?.lower(token);
+      if (!acquired && token !== null) this.#lower(token);
       this.#wake(); // writers held back by this wait re-check (they go ahead if it gave up)
     }
     this.#exclusive = true;
@@ -99,7 +101,7 @@ export class WriteFence {
       return { value: await body() };
     } finally {
       this.#exclusive = false;
-      if (token !== null) this.board?.lower(token);
+      if (token !== null) this.#lower(token);
       this.#wake();
     }
   }
@@ -117,8 +119,17 @@ export class WriteFence {
     try {
       this.board.leave();
     } catch {
-      this.#leaveRetry = setTimeout(() => this.#leave(), LEAVE_RETRY_MS);
+      this.#leaveRetry = setTimeout(() => this.#leave(), RETRY_MS);
       this.#leaveRetry.unref();
+    }
+  }
+
+  /** Lowers a fence; retried while it fails, as a fence left up would hold off every other process's writers. */
+  #lower(token: string): void {
+    try {
+      this.board?.lower(token);
+    } catch {
+      setTimeout(() => this.#lower(token), RETRY_MS).unref();
     }
   }
 
@@ -186,29 +197,29 @@ export class SqliteFenceBoard implements FenceBoard {
   }
 
   enter(): boolean {
-    return this.#enter();
+    return storage('register a writer', this.#enter);
   }
 
   fenced(): boolean {
-    return this.#livePids(readRows('write_fences', this.#fencePids.all([])), this.#dropFencesOf);
+    return storage('read the fences', () => this.#livePids(readRows('write_fences', this.#fencePids.all([])), this.#dropFencesOf));
   }
 
   leave(): void {
-    this.#leave.run([this.#pid]);
+    storage('deregister a writer', () => this.#leave.run([this.#pid]));
   }
 
   raise(): string {
     const token = randomUUID();
-    this.#raise.run([token, this.#pid]);
+    storage('raise a fence', () => this.#raise.run([token, this.#pid]));
     return token;
   }
 
   lower(token: string): void {
-    this.#lower.run([token]);
+    storage('lower a fence', () => this.#lower.run([token]));
   }
 
   othersWriting(): boolean {
-    return this.#livePids(readRows('write_fence_writers', this.#writerPids.all([this.#pid])), this.#dropWriter);
+    return storage('read the writers', () => this.#livePids(readRows('write_fence_writers', this.#writerPids.all([this.#pid])), this.#dropWriter));
   }
 
   /** Whether any of `rows` names a live process; rows of dead ones are dropped (best effort: they are ignored anyway). */
@@ -226,5 +237,15 @@ export class SqliteFenceBoard implements FenceBoard {
       }
     }
     return live;
+  }
+}
+
+/** Runs a statement of the board, turning driver failures (a busy or full database) into NB_ERR_STORAGE. */
+function storage<T>(what: string, statement: () => T): T {
+  try {
+    return statement();
+  } catch (err) {
+    if (err instanceof NarBridgeError) throw err;
+    throw new NarBridgeError('NB_ERR_STORAGE', `write fence: cannot ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
