@@ -331,3 +331,22 @@ test("a gRPC client's blobs and Directories put before its PathInfo survive a GC
   expect(late.records).toBeGreaterThan(2);
   expect(await local.store.blobs.has(smallDigest)).toBe(false);
 });
+
+test("a read that looked its blob up before another process's repack moved it still gets it", async () => {
+  const { dataDir, local: writer } = await open();
+  const kept = random(10_000);
+  await addPath(writer, 'kept', { f: kept });
+  await addPath(writer, 'gone', { f: random(2_000_000) });
+  const { local: server } = await reopen(dataDir, writer); // the pack is sealed, and the server never opened it
+  const info = await server.store.pathInfos.get(storePath('kept').digest);
+  if (info?.node.kind !== 'directory') throw new Error('a directory expected');
+  const file = (await server.store.directories.get(info.node.digest))?.entries[0]?.node;
+  if (file?.kind !== 'file') throw new Error('a file expected');
+  const stream = await server.store.blobs.openRead(file.digest); // the place is looked up now, read later
+  const { gc: collector } = await open(dataDir);
+  await deleteStorePaths(collector, [storePath('gone').digest], false);
+  expect(await collectGarbage(collector, { uploadGraceMs: 0 })).toMatchObject({ packsRemoved: 1 });
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream ?? []) chunks.push(chunk);
+  expect(Buffer.concat(chunks).equals(kept)).toBe(true);
+});

@@ -151,7 +151,7 @@ export class PackBlobService implements BlobService {
     // One run at a time: the caller keeps several batches in flight already, and a batch of scattered records
     // (ingested beside another upload) must not flood libuv's thread pool ahead of the reads the stream needs first.
     const payloads: Buffer[][] = [];
-    for (const run of runs) payloads.push(await this.#reader.readRun(run));
+    for (const run of runs) payloads.push(await this.#readRun(run));
     for (const run of payloads) for (const payload of run) results[slots[slot++] ?? -1] = payload;
     await Promise.all(others);
     return results;
@@ -368,6 +368,28 @@ export class PackBlobService implements BlobService {
     return places;
   }
 
+  /**
+   * A run's payloads. Its places were looked up a moment ago; if its pack is gone since (a repack, maybe in another
+   * process, copied the records elsewhere and removed the file), they are looked up again and read from there.
+   */
+  async #readRun(run: Run): Promise<Buffer[]> {
+    try {
+      return await this.#reader.readRun(run);
+    } catch (err) {
+      if (!(err instanceof NarBridgeError && isEnoent(err.cause))) throw err;
+      const places = this.#placesOf(run.records.map((r) => r.digest));
+      const moved: WantedRecord[] = [];
+      for (const { digest } of run.records) {
+        const place = places.get(digest.toHex());
+        if (!place || place.pack === run.pack) throw err; // not moved: really missing
+        moved.push({ digest, place });
+      }
+      const payloads: Buffer[] = [];
+      for (const again of planRuns(moved, STREAM_RUN_BYTES)) payloads.push(...(await this.#reader.readRun(again)));
+      return payloads;
+    }
+  }
+
   /** Places of a chunked blob's chunks, in order; a missing one means the blob is damaged. */
   #places(chunks: readonly ChunkMeta[], blob: B3Digest): WantedRecord[] {
     const places = this.#placesOf(chunks.map((c) => c.digest));
@@ -401,7 +423,7 @@ export class PackBlobService implements BlobService {
     let next: Promise<Buffer[]> | null = null;
     const start = (run: Run | undefined): Promise<Buffer[]> | null => {
       if (!run) return null;
-      const read = this.#reader.readRun(run);
+      const read = this.#readRun(run);
       read.catch(() => undefined); // surfaced when its turn comes; a reader that stops early never asks
       return read;
     };
