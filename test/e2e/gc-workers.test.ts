@@ -1,8 +1,25 @@
 // Issue 14 under serve --workers 2: a background GC (whichever worker's turn it is) races concurrent `nix copy --to`
-// of closures deduplicating against what is being deleted, on both workers; and `nar-bridge gc` runs beside the live
-// server while pushes go on. Every PathInfo left must render to its NarHash, and the closures must substitute.
-import { afterAll, afterEach, expect, test } from 'vitest';
-import { cleanupE2E, disposeFixtures, hashPart, httpRequest, makeFixtures, makeLargePath, makeTempDir, nixEnv, startServer, type NixEnv } from './harness.js';
+// of closures deduplicating against what is being deleted, on both workers; `nar-bridge gc` runs beside the live
+// server while pushes go on; a tvix gRPC client's blob waits for its PathInfo through GC runs (object grace). Every
+// PathInfo left must render to its NarHash, and the closures must substitute.
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, expect, test, vi } from 'vitest';
+import { GrpcBlobService, GrpcConnection, grpcEndpointFromUrl } from '../../src/castore/index.js';
+import { NixHash, StorePath } from '../../src/nix/index.js';
+import { GrpcPathInfoService } from '../../src/store/index.js';
+import {
+  cleanupE2E,
+  disposeFixtures,
+  freePort,
+  hashPart,
+  httpRequest,
+  makeFixtures,
+  makeLargePath,
+  makeTempDir,
+  nixEnv,
+  startServer,
+  type NixEnv,
+} from './harness.js';
 import { cli, push, substitutes } from './gc-helpers.js';
 
 afterEach(cleanupE2E);
@@ -85,3 +102,53 @@ test('nar-bridge gc beside a live two-worker server, while pushes go on: it runs
   for (const p of [fx.x, fx.y, fx.dep, fx.deptree]) expect(await substitutes(server.url, p, fx.env)).toBe(true);
   await server.stop();
 }, 180_000);
+
+/**
+ * A tvix client puts a blob, and its PathInfo only after the background GC ran twice: with --grpc-listen the object
+ * grace period (1 h by default) keeps the blob, so the put succeeds; with --gc-object-grace 0s the blob was swept and
+ * the put is refused (never a PathInfo pointing at nothing).
+ */
+test.each([
+  ['the default object grace', [], true],
+  ['--gc-object-grace 0s', ['--gc-object-grace', '0s'], false],
+] as const)(
+  'a gRPC client putting its blob and its PathInfo in separate calls, GC running between: %s',
+  async (_what, flags, kept) => {
+    const grpcPort = await freePort();
+    const server = await startServer({
+      dataDir: await makeTempDir('gc-grpc'),
+      extraArgs: ['--workers', '2', '--grpc-listen', `127.0.0.1:${grpcPort}`, '--gc-interval', '1s', '--gc-upload-grace', '0s', ...flags],
+    });
+    const connection = new GrpcConnection(await grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${grpcPort}`)));
+    try {
+      const bytes = randomBytes(100_000);
+      const writer = new GrpcBlobService(connection).openWrite();
+      await writer.write(bytes);
+      const node = { kind: 'file', digest: await writer.close(), size: bytes.length, executable: false } as const;
+      const pathInfos = new GrpcPathInfoService(connection);
+      const facts = await pathInfos.calculateNar(node);
+      const written = Date.now();
+      // Two runs that started after the blob was flushed (within 2 s of its write) and could have swept it.
+      await vi.waitFor(
+        () => {
+          const runs = server.logRecords().filter((r) => r.msg === 'garbage collection done' && Number(r.time) > written + 2500);
+          if (runs.length < 2) throw new Error('waiting for two GC runs');
+        },
+        { timeout: 15_000, interval: 200 },
+      );
+      const storePath = StorePath.parseBasename('7r1prhqk1w9qykcclfckkcww64ax9341-late-pathinfo');
+      const info = { storePath, node, references: [], narHash: NixHash.fromDigest('sha256', facts.narSha256), narSize: facts.narSize, signatures: [] };
+      const put = await pathInfos.put(info).then(
+        () => 'stored',
+        (err: unknown) => String(err),
+      );
+      if (kept) expect(put).toBe('stored');
+      else expect(put).toMatch(/not stored|missing/i);
+      expect((await httpRequest('GET', `${server.url}/${storePath.hashPart}.narinfo`)).status).toBe(kept ? 200 : 404);
+    } finally {
+      connection.close();
+      await server.stop();
+    }
+  },
+  60_000,
+);
