@@ -1,9 +1,10 @@
 // serve --gc-interval: garbage collection in the background, one run at a time, one log line per run. Under --workers
 // every worker keeps the schedule and they take turns through the database (GcTables.takeTurn): the first to tick
 // after an interval runs, the others see the run and let it be, and a worker that dies leaves the turn to the rest.
+// POST /admin/gc runs the same way on request (gcRunner).
 import { NarBridgeError } from '../errors.js';
-import type { GcMetrics } from '../http/index.js';
-import { collectGarbage, type GcTarget } from '../store/index.js';
+import type { CollectGarbage, GcMetrics } from '../http/index.js';
+import { collectGarbage, type GcReport, type GcTarget } from '../store/index.js';
 import type { GcSettings } from './gc-settings.js';
 
 export interface GcLog {
@@ -17,42 +18,66 @@ export interface GcSchedule {
   stop(): Promise<void>;
 }
 
-export function startGcSchedule(target: GcTarget, settings: GcSettings & { intervalMs: number }, log: GcLog, metrics: GcMetrics): GcSchedule {
-  let running: Promise<void> | null = null;
-  const runOnce = async () => {
+function isConflict(err: unknown): boolean {
+  return err instanceof NarBridgeError && err.code === 'NB_ERR_CONFLICT';
+}
+
+/**
+ * One run with the server's settings, counted in the metrics and logged in one line (a dry run neither: it changes
+ * nothing). A run refused because another holds the GC lock counts as skipped; failures are logged and thrown on.
+ */
+export function gcRunner(target: GcTarget, settings: Omit<GcSettings, 'intervalMs'>, log: GcLog, metrics: GcMetrics): CollectGarbage {
+  return async (dryRun) => {
     const started = Date.now();
+    let report: GcReport;
     try {
-      if (!target.tables.takeTurn(started, settings.intervalMs / 2)) return;
-      const report = await collectGarbage(target, {
+      report = await collectGarbage(target, {
+        dryRun,
         retention: settings.retention,
         uploadGraceMs: settings.uploadGraceMs,
         objectGraceMs: settings.objectGraceMs,
       });
-      if (report.skipped) {
-        metrics.ran('skipped');
-        log.warn({ reason: report.skipped }, 'garbage collection skipped');
-        return;
-      }
-      metrics.ran({ ok: true, durationMs: report.durationMs, objects: report.records + report.directories, diskBytesFreed: report.diskBytesFreed });
-      const { evicted, ...counts } = report;
-      log.info({ ...counts, evicted: evicted.length }, 'garbage collection done');
     } catch (err) {
-      if (err instanceof NarBridgeError && err.code === 'NB_ERR_CONFLICT') {
-        // `nar-bridge gc` took the lock between our turn and our run: its run is this interval's.
+      if (isConflict(err)) {
         metrics.ran('skipped');
-        log.info({ reason: err.message }, 'garbage collection skipped');
-        return;
+        log.info({ reason: err instanceof Error ? err.message : String(err) }, 'garbage collection skipped');
+      } else {
+        metrics.ran({ ok: false, durationMs: Date.now() - started, objects: 0, diskBytesFreed: 0 });
+        log.error({ err }, 'garbage collection failed');
       }
-      metrics.ran({ ok: false, durationMs: Date.now() - started, objects: 0, diskBytesFreed: 0 });
-      log.error({ err }, 'garbage collection failed');
+      throw err;
     }
+    if (dryRun) return report;
+    if (report.skipped) {
+      metrics.ran('skipped');
+      log.warn({ reason: report.skipped }, 'garbage collection skipped');
+      return report;
+    }
+    metrics.ran({ ok: true, durationMs: report.durationMs, objects: report.records + report.directories, diskBytesFreed: report.diskBytesFreed });
+    const { evicted, ...counts } = report;
+    log.info({ ...counts, evicted: evicted.length }, 'garbage collection done');
+    return report;
+  };
+}
+
+export function startGcSchedule(target: GcTarget, intervalMs: number, run: CollectGarbage, log: GcLog): GcSchedule {
+  let running: Promise<void> | null = null;
+  const runOnce = async () => {
+    let turn: boolean;
+    try {
+      turn = target.tables.takeTurn(Date.now(), intervalMs / 2);
+    } catch (err) {
+      log.error({ err }, 'garbage collection not started');
+      return;
+    }
+    if (turn) await run(false).catch(() => undefined); // logged and counted by the runner
   };
   const timer = setInterval(() => {
     if (running) return; // the previous run is still going: this tick is skipped, not queued
     running = runOnce().finally(() => {
       running = null;
     });
-  }, settings.intervalMs);
+  }, intervalMs);
   timer.unref();
   return {
     stop: async () => {

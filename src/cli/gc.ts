@@ -1,4 +1,5 @@
 // `nar-bridge gc`, `delete`, `pin`, `unpin`, `pins`: garbage collection, deletion and pins on a data dir.
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { parseStorePathHashPart, STORE_DIR, type StorePathDigest } from '../nix/index.js';
@@ -13,6 +14,7 @@ import { requireStore } from './configured-store.js';
 const STORE_FLAGS = '[--data-dir DIR] [--config FILE]';
 
 export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-size SIZE] [--gc-max-age DUR] [--gc-upload-grace DUR] [--gc-object-grace DUR] ${STORE_FLAGS}
+       nar-bridge gc --server URL [--token-file FILE] [--dry-run] [--json]
 
   Deletes everything no stored path needs: Directories, blobs and chunks of deleted or evicted paths, upload records
   no narinfo claimed, build logs of deleted paths; then rewrites packs that are mostly dead to give the disk space
@@ -25,6 +27,8 @@ export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-siz
   --gc-object-grace DUR keep blobs and Directories nothing refers to yet this long after they were written
   The graces default to 24h and 1h while a server has the data dir open (a push may be half-way), else to 0.
   Pinned paths and their closures are never evicted; a path is only evicted once nothing kept refers to it.
+  --server URL          ask that server to run it (POST URL/admin/gc), with the server's own --gc-* settings; every
+                        worker forgets evicted paths at once. --token-file FILE holds a write token for it.
 `;
 
 export const DELETE_USAGE = `usage: nar-bridge delete [--recursive] PATH… ${STORE_FLAGS}
@@ -74,8 +78,23 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
   const { values } = parseArgs({
     args: [...args],
     strict: true,
-    options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...RETENTION_OPTIONS, ...STORE_PARSE },
+    options: {
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      server: { type: 'string' },
+      'token-file': { type: 'string' },
+      ...RETENTION_OPTIONS,
+      ...STORE_PARSE,
+    },
   });
+  if (values.server !== undefined) {
+    const local = Object.keys(values).find((key) => key in RETENTION_OPTIONS || key in STORE_PARSE);
+    if (local) throw new NarBridgeError('NB_ERR_CONFIG', `--${local} does not go with --server: the server collects with its own settings`);
+    const report = await gcThroughServer(values.server, values['token-file'], values['dry-run'] ?? false);
+    io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
+    return 0;
+  }
+  if (values['token-file'] !== undefined) throw new NarBridgeError('NB_ERR_CONFIG', '--token-file goes with --server');
   retentionSettings(values, io.env, ALONE); // bad flags are refused before the store is opened
   const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
   if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
@@ -92,6 +111,28 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
   );
   io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
   return 0;
+}
+
+/** POST /admin/gc: the server runs one collection and answers its report. */
+async function gcThroughServer(server: string, tokenFile: string | undefined, dryRun: boolean): Promise<GcReport> {
+  if (!URL.canParse(server)) throw new NarBridgeError('NB_ERR_CONFIG', `--server ${server} is not a URL`);
+  const url = new URL(`${server.replace(/\/+$/, '')}/admin/gc`);
+  if (dryRun) url.searchParams.set('dry-run', '1');
+  const token = tokenFile === undefined ? null : (await readFile(tokenFile, 'utf8')).trim();
+  const response = await fetch(url, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((err: unknown) => {
+    throw new NarBridgeError(
+      'NB_ERR_CONFIG',
+      `cannot reach ${server}: ${err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err)}`,
+    );
+  });
+  const body = await response.text();
+  if (response.ok) return JSON.parse(body) as GcReport;
+  const why = `${server} answered ${response.status}: ${body.trim()}`;
+  // 409: a run is going already (exit 1, as a refusal); anything else: this command cannot run as invoked.
+  throw new NarBridgeError(
+    response.status === 409 ? 'NB_ERR_CONFLICT' : 'NB_ERR_CONFIG',
+    response.status === 404 ? `${why} (is it serving the embedded store?)` : why,
+  );
 }
 
 export function describeReport(report: GcReport): string {

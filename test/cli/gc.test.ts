@@ -2,11 +2,16 @@
 // meta.sqlite), and `gc` then keeps NARs no narinfo claimed yet and objects nothing refers to yet for the server's
 // grace periods, as a push may be half-way; with no live server (one killed -9 counts as gone) it reclaims them at once.
 import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { deleteCommand, gcCommand, pinCommand } from '../../src/cli/gc.js';
 import { openLocalStore } from '../../src/cli/open-store.js';
+import { NarBridgeError } from '../../src/errors.js';
+import { buildServer } from '../../src/http/index.js';
+import { AccessTokens } from '../../src/http/tokens.js';
 import { receiveNar } from '../../src/store/index.js';
+import { servedMemoryStore } from '../store/memory-store.js';
 import { addPath, once, tempDataDir, treeNar } from '../store/gc/fixture.js';
 
 const dirs: string[] = [];
@@ -49,4 +54,54 @@ test('with no live server (one killed -9 is gone) gc reclaims unclaimed uploads 
   const { dataDir, path } = await servedBy(2 ** 22 + 12345); // above Linux's pid_max: no such process
   expect(await gcJson(dataDir)).toMatchObject({ uploads: 1, records: 1 });
   expect(await deleteCommand(['--data-dir', dataDir, path], io)).toBe(0);
+});
+
+test('gc --server asks the server to collect (with a write token from --token-file) and prints its report', async () => {
+  const dir = await tempDataDir();
+  dirs.push(dir);
+  const tokenFile = join(dir, 'token');
+  await writeFile(tokenFile, 'w-0123456789abcdef\n');
+  const asked: boolean[] = [];
+  const app = await buildServer({
+    store: servedMemoryStore(),
+    priority: 40,
+    access: { tokens: AccessTokens.parse('write w-0123456789abcdef\n'), privateReads: false },
+    collectGarbage: async (dryRun) => {
+      asked.push(dryRun);
+      if (asked.length === 3) throw new NarBridgeError('NB_ERR_CONFLICT', 'another garbage collection is running (pid 7)');
+      return {
+        dryRun,
+        evicted: [],
+        directories: 1,
+        records: 2,
+        chunkLists: 0,
+        objectBytes: 2048,
+        uploads: 0,
+        buildLogs: 0,
+        packsRemoved: 1,
+        diskBytesFreed: 4096,
+        durationMs: 3,
+        fencedMs: 1,
+      };
+    },
+  });
+  try {
+    const server = await app.listen({ host: '127.0.0.1', port: 0 });
+    let out = '';
+    const capture = { env: {}, stdout: (t: string) => (out += t) };
+    expect(await gcCommand(['--server', server, '--token-file', tokenFile, '--dry-run'], capture)).toBe(0);
+    expect(out).toMatch(/^would reclaim: 0 paths evicted, 1 directories, 2 objects/);
+    out = '';
+    expect(await gcCommand(['--server', server, '--token-file', tokenFile, '--json'], capture)).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ dryRun: false, records: 2, packsRemoved: 1 });
+    await expect(gcCommand(['--server', server, '--token-file', tokenFile], io)).rejects.toMatchObject({
+      code: 'NB_ERR_CONFLICT',
+      message: expect.stringMatching(/answered 409: another garbage collection is running/),
+    });
+    await expect(gcCommand(['--server', server], io)).rejects.toThrow(/answered 401/);
+    await expect(gcCommand(['--server', server, '--gc-max-size', '1G'], io)).rejects.toThrow(/--gc-max-size does not go with --server/);
+    expect(asked).toEqual([true, false, false]);
+  } finally {
+    await app.close();
+  }
 });

@@ -81,7 +81,7 @@ test('two workers: pushes sharing objects with paths being deleted race the back
   expect((await cli(['verify', '--data-dir', dataDir])).code).toBe(0);
 }, 240_000);
 
-test('nar-bridge gc beside a live two-worker server, while pushes go on: it runs, and nothing breaks', async () => {
+test('nar-bridge gc beside a live two-worker server while pushes go on, and through it (--server): it runs, and nothing breaks', async () => {
   const fx = await makeFixtures();
   const large = await makeLargePath(3);
   const dataDir = await makeTempDir('gc-beside');
@@ -100,6 +100,13 @@ test('nar-bridge gc beside a live two-worker server, while pushes go on: it runs
   expect((await gcs).reduce((sum, r) => sum + r.records, 0)).toBeGreaterThan(0); // the deleted large path's chunks
   expect((await cli(['verify', '--data-dir', dataDir])).code).toBe(0);
   for (const p of [fx.x, fx.y, fx.dep, fx.deptree]) expect(await substitutes(server.url, p, fx.env)).toBe(true);
+  // Through the server instead (POST /admin/gc, run by whichever worker answers, with the server's settings).
+  await push(server.url, large, fx.env);
+  expect((await httpRequest('DELETE', `${server.url}/${hashPart(large)}.narinfo`)).status).toBe(200);
+  const remote = JSON.parse((await cli(['gc', '--server', server.url, '--json'])).stdout) as { records: number; packsRemoved: number };
+  expect(remote.records).toBeGreaterThan(0);
+  expect(server.logRecords().some((r) => r.msg === 'garbage collection done' && r.component === 'gc')).toBe(true);
+  expect((await cli(['verify', '--data-dir', dataDir])).code).toBe(0);
   await server.stop();
 }, 180_000);
 
