@@ -24,10 +24,14 @@ function isConflict(err: unknown): boolean {
 
 /**
  * One run with the server's settings, counted in the metrics and logged in one line (a dry run neither: it changes
- * nothing). A run refused because another holds the GC lock counts as skipped; failures are logged and thrown on.
+ * nothing). A run refused because another is going counts as skipped; failures are logged and thrown on.
  */
 export function gcRunner(target: GcTarget, settings: Omit<GcSettings, 'intervalMs'>, log: GcLog, metrics: GcMetrics): CollectGarbage {
-  return async (dryRun) => {
+  const skipped = (err: unknown) => {
+    metrics.ran('skipped');
+    log.info({ reason: err instanceof Error ? err.message : String(err) }, 'garbage collection skipped');
+  };
+  const runOnce = async (dryRun: boolean): Promise<GcReport> => {
     const started = Date.now();
     let report: GcReport;
     try {
@@ -38,10 +42,8 @@ export function gcRunner(target: GcTarget, settings: Omit<GcSettings, 'intervalM
         objectGraceMs: settings.objectGraceMs,
       });
     } catch (err) {
-      if (isConflict(err)) {
-        metrics.ran('skipped');
-        log.info({ reason: err instanceof Error ? err.message : String(err) }, 'garbage collection skipped');
-      } else {
+      if (isConflict(err)) skipped(err);
+      else {
         metrics.ran({ ok: false, durationMs: Date.now() - started, objects: 0, diskBytesFreed: 0 });
         log.error({ err }, 'garbage collection failed');
       }
@@ -57,6 +59,21 @@ export function gcRunner(target: GcTarget, settings: Omit<GcSettings, 'intervalM
     const { evicted, ...counts } = report;
     log.info({ ...counts, evicted: evicted.length }, 'garbage collection done');
     return report;
+  };
+  // The GC lock keeps other processes out; within this one (the schedule and POST /admin/gc) this flag does.
+  let running = false;
+  return async (dryRun) => {
+    if (running) {
+      const err = new NarBridgeError('NB_ERR_CONFLICT', `another garbage collection is running (pid ${process.pid})`);
+      skipped(err);
+      throw err;
+    }
+    running = true;
+    try {
+      return await runOnce(dryRun);
+    } finally {
+      running = false;
+    }
   };
 }
 
