@@ -22,7 +22,7 @@ export * from './service-url.js';
 export type { CallOptions } from './call-options.js';
 export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
-export { asWriter, WriteFence } from './write-fence.js';
+export { asWriter, SqliteFenceBoard, WriteFence, type FenceBoard } from './write-fence.js';
 export { isProcessAlive } from './process-alive.js';
 export { sameNode } from './same-node.js';
 export { migrate, openDatabase, readRow, readRows, readTuple, readTuples, writeTransaction, type Database, type Row } from './sqlite.js';

@@ -8,6 +8,7 @@ export const RETENTION_OPTIONS = {
   'gc-max-size': { type: 'string' },
   'gc-max-age': { type: 'string' },
   'gc-upload-grace': { type: 'string' },
+  'gc-object-grace': { type: 'string' },
 } as const;
 
 export const GC_OPTIONS = { 'gc-interval': { type: 'string' }, ...RETENTION_OPTIONS } as const;
@@ -17,7 +18,25 @@ export interface GcSettings {
   readonly intervalMs: number | null;
   readonly retention: RetentionPolicy;
   readonly uploadGraceMs: number;
+  /** Blobs and Directories nothing refers to yet are kept this long after they were written (gRPC clients). */
+  readonly objectGraceMs: number;
 }
+
+/** What an unset grace flag means; it depends on who may be writing. */
+export interface GraceDefaults {
+  readonly uploadGraceMs: number;
+  readonly objectGraceMs: number;
+}
+
+/**
+ * A server's: an unclaimed NAR may be a push half-way for a day; with gRPC, objects may wait an hour for the PathInfo
+ * naming them (HTTP writes are covered by their upload records).
+ */
+export function serverGraceDefaults(grpc: boolean): GraceDefaults {
+  return { uploadGraceMs: DEFAULT_UPLOAD_GRACE_MS, objectGraceMs: grpc ? DEFAULT_OBJECT_GRACE_MS : 0 };
+}
+
+const DEFAULT_OBJECT_GRACE_MS = 60 * 60 * 1000;
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -32,23 +51,25 @@ export function parseDuration(flag: string, text: string): number {
 export function retentionSettings(
   values: OptionValues<typeof RETENTION_OPTIONS>,
   env: NodeJS.ProcessEnv,
-  defaultGraceMs = DEFAULT_UPLOAD_GRACE_MS,
+  defaults: GraceDefaults,
 ): Omit<GcSettings, 'intervalMs'> {
   const maxSize = values['gc-max-size'] ?? env.NAR_BRIDGE_GC_MAX_SIZE;
   const maxAge = values['gc-max-age'] ?? env.NAR_BRIDGE_GC_MAX_AGE;
   const grace = values['gc-upload-grace'] ?? env.NAR_BRIDGE_GC_UPLOAD_GRACE;
+  const objectGrace = values['gc-object-grace'] ?? env.NAR_BRIDGE_GC_OBJECT_GRACE;
   return {
     retention: {
       ...(maxSize === undefined ? {} : { maxSizeBytes: parseBytes('--gc-max-size', maxSize) }),
       ...(maxAge === undefined ? {} : { maxAgeMs: parseDuration('--gc-max-age', maxAge) }),
     },
-    uploadGraceMs: grace === undefined ? defaultGraceMs : parseDuration('--gc-upload-grace', grace),
+    uploadGraceMs: grace === undefined ? defaults.uploadGraceMs : parseDuration('--gc-upload-grace', grace),
+    objectGraceMs: objectGrace === undefined ? defaults.objectGraceMs : parseDuration('--gc-object-grace', objectGrace),
   };
 }
 
-export function gcSettings(values: OptionValues<typeof GC_OPTIONS>, env: NodeJS.ProcessEnv): GcSettings {
+export function gcSettings(values: OptionValues<typeof GC_OPTIONS>, env: NodeJS.ProcessEnv, grpc: boolean): GcSettings {
   const interval = values['gc-interval'] ?? env.NAR_BRIDGE_GC_INTERVAL;
   const intervalMs = interval === undefined ? null : parseDuration('--gc-interval', interval);
   if (intervalMs !== null && intervalMs < 1000) throw new NarBridgeError('NB_ERR_CONFIG', '--gc-interval must be at least 1s');
-  return { intervalMs, ...retentionSettings(values, env) };
+  return { intervalMs, ...retentionSettings(values, env, serverGraceDefaults(grpc)) };
 }

@@ -1,10 +1,11 @@
 // `nar-bridge gc`, `delete`, `pin`, `unpin`, `pins`: garbage collection, deletion and pins on a data dir.
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { parseStorePathHashPart, STORE_DIR, type StorePathDigest } from '../nix/index.js';
 import { collectGarbage, deleteStorePaths, GC_PHASES, PathGraph, pathKey, type GcPhase, type GcReport, type GcTarget } from '../store/index.js';
 import { configuredStoreSettings } from './configured-store.js';
-import { RETENTION_OPTIONS, retentionSettings } from './gc-settings.js';
+import { RETENTION_OPTIONS, retentionSettings, serverGraceDefaults } from './gc-settings.js';
 import { openLocalStore, type OpenStore } from './open-store.js';
 import { formatBytes } from './progress.js';
 import { CONFIG_OPTION } from './settings.js';
@@ -12,23 +13,30 @@ import { requireStore } from './configured-store.js';
 
 const STORE_FLAGS = '[--data-dir DIR] [--config FILE]';
 
-export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-size SIZE] [--gc-max-age DUR] [--gc-upload-grace DUR] ${STORE_FLAGS}
+export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-size SIZE] [--gc-max-age DUR] [--gc-upload-grace DUR] [--gc-object-grace DUR] ${STORE_FLAGS}
+       nar-bridge gc --server URL [--token-file FILE] [--dry-run] [--json]
 
   Deletes everything no stored path needs: Directories, blobs and chunks of deleted or evicted paths, upload records
   no narinfo claimed, build logs of deleted paths; then rewrites packs that are mostly dead to give the disk space
-  back. For a data dir no server has open (a server collects with serve --gc-interval): uploads no narinfo claimed
-  are reclaimed at once unless --gc-upload-grace says otherwise.
-  --dry-run          report what would go, delete nothing
-  --json             print the report as JSON
-  --gc-max-size SIZE evict least recently used paths until their NarSizes add up to at most SIZE (512M, 20G)
-  --gc-max-age DUR   evict paths not looked up for DUR (30m, 12h, 7d)
+  back. Safe beside a running server (its pushes wait while the collector marks and sweeps).
+  --dry-run             report what would go, delete nothing
+  --json                print the report as JSON
+  --gc-max-size SIZE    evict least recently used paths until their NarSizes add up to at most SIZE (512M, 20G)
+  --gc-max-age DUR      evict paths not looked up for DUR (30m, 12h, 7d)
+  --gc-upload-grace DUR keep a NAR no narinfo claimed this long after its upload or last HEAD
+  --gc-object-grace DUR keep blobs and Directories nothing refers to yet this long after they were written
+  The graces default to 24h and 1h while a server has the data dir open (a push may be half-way), else to 0.
   Pinned paths and their closures are never evicted; a path is only evicted once nothing kept refers to it.
+  --server URL          ask that server to run it (POST URL/admin/gc), with the server's own --gc-* settings; every
+                        worker forgets evicted paths at once. --token-file FILE holds a write token for it.
 `;
 
 export const DELETE_USAGE = `usage: nar-bridge delete [--recursive] PATH… ${STORE_FLAGS}
 
   Deletes store paths (PATH: /nix/store/HASH-NAME, HASH-NAME or HASH); their objects go at the next gc. Refused while
   a kept path refers to one of them (--recursive deletes those referrers too) and for pinned paths and closures.
+  Beside a running server, its workers may serve a deleted narinfo from memory for up to 10 s; DELETE /<hash>.narinfo
+  through the server forgets it at once.
 `;
 
 export const PIN_USAGE = `usage: nar-bridge pin PATH… ${STORE_FLAGS}
@@ -39,6 +47,9 @@ export const PIN_USAGE = `usage: nar-bridge pin PATH… ${STORE_FLAGS}
 export const UNPIN_USAGE = `usage: nar-bridge unpin PATH… ${STORE_FLAGS}\n\n  Removes pins.\n`;
 
 export const PINS_USAGE = `usage: nar-bridge pins ${STORE_FLAGS}\n\n  Lists pinned store paths.\n`;
+
+/** With no server on the data dir nothing is half-way: what nothing refers to goes at once. */
+const ALONE = { uploadGraceMs: 0, objectGraceMs: 0 } as const;
 
 export interface GcIo {
   readonly env: NodeJS.ProcessEnv;
@@ -51,15 +62,12 @@ async function withGcTarget<T>(
   values: { 'data-dir'?: string | undefined; config?: string | undefined },
   env: NodeJS.ProcessEnv,
   body: (target: GcTarget, local: OpenStore) => Promise<T>,
-  /** Refuse while a server has the data dir open, naming what to do instead; pins alone are safe beside one. */
-  besideServer?: string,
 ): Promise<T> {
   const { dataDir } = configuredStoreSettings(values, env);
   requireStore(dataDir);
   const local = await openLocalStore(dataDir);
   try {
     if (!local.gc) throw new NarBridgeError('NB_ERR_CONFIG', 'garbage collection works on the embedded store');
-    if (besideServer !== undefined) local.gc.tables.requireNoServer(besideServer);
     return await body(local.gc, local);
   } finally {
     local.close();
@@ -70,27 +78,61 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
   const { values } = parseArgs({
     args: [...args],
     strict: true,
-    options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...RETENTION_OPTIONS, ...STORE_PARSE },
+    options: {
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      server: { type: 'string' },
+      'token-file': { type: 'string' },
+      ...RETENTION_OPTIONS,
+      ...STORE_PARSE,
+    },
   });
-  const { retention, uploadGraceMs } = retentionSettings(values, io.env, 0);
+  if (values.server !== undefined) {
+    const local = Object.keys(values).find((key) => key in RETENTION_OPTIONS || key in STORE_PARSE);
+    if (local) throw new NarBridgeError('NB_ERR_CONFIG', `--${local} does not go with --server: the server collects with its own settings`);
+    const report = await gcThroughServer(values.server, values['token-file'], values['dry-run'] ?? false);
+    io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
+    return 0;
+  }
+  if (values['token-file'] !== undefined) throw new NarBridgeError('NB_ERR_CONFIG', '--token-file goes with --server');
+  retentionSettings(values, io.env, ALONE); // bad flags are refused before the store is opened
   const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
   if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
     throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
-  const report = await withGcTarget(
-    values,
-    io.env,
-    (target) =>
-      collectGarbage(target, {
-        dryRun: values['dry-run'] ?? false,
-        retention,
-        uploadGraceMs,
-        // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
-        ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
-      }),
-    'collect with its --gc-interval instead',
+  const report = await withGcTarget(values, io.env, (target) =>
+    collectGarbage(target, {
+      // Beside a live server a push may be half-way (its NAR in, its narinfo to come; a gRPC client's objects in, its
+      // PathInfo to come): the server's grace periods by default.
+      ...retentionSettings(values, io.env, target.tables.liveServers().length > 0 ? serverGraceDefaults(true) : ALONE),
+      dryRun: values['dry-run'] ?? false,
+      // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
+      ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
+    }),
   );
   io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
   return 0;
+}
+
+/** POST /admin/gc: the server runs one collection and answers its report. */
+async function gcThroughServer(server: string, tokenFile: string | undefined, dryRun: boolean): Promise<GcReport> {
+  if (!URL.canParse(server)) throw new NarBridgeError('NB_ERR_CONFIG', `--server ${server} is not a URL`);
+  const url = new URL(`${server.replace(/\/+$/, '')}/admin/gc`);
+  if (dryRun) url.searchParams.set('dry-run', '1');
+  const token = tokenFile === undefined ? null : (await readFile(tokenFile, 'utf8')).trim();
+  const response = await fetch(url, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((err: unknown) => {
+    throw new NarBridgeError(
+      'NB_ERR_CONFIG',
+      `cannot reach ${server}: ${err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err)}`,
+    );
+  });
+  const body = await response.text();
+  if (response.ok) return JSON.parse(body) as GcReport;
+  const why = `${server} answered ${response.status}: ${body.trim()}`;
+  // 409: a run is going already (exit 1, as a refusal); anything else: this command cannot run as invoked.
+  throw new NarBridgeError(
+    response.status === 409 ? 'NB_ERR_CONFLICT' : 'NB_ERR_CONFIG',
+    response.status === 404 ? `${why} (is it serving the embedded store?)` : why,
+  );
 }
 
 export function describeReport(report: GcReport): string {
@@ -124,12 +166,7 @@ function pathArgs(args: readonly string[]) {
 
 export async function deleteCommand(args: readonly string[], io: GcIo): Promise<number> {
   const { values, digests } = pathArgs(args);
-  const deleted = await withGcTarget(
-    values,
-    io.env,
-    (target) => deleteStorePaths(target, digests, values.recursive === true),
-    'delete through it (DELETE /<hash>.narinfo)',
-  );
+  const deleted = await withGcTarget(values, io.env, (target) => deleteStorePaths(target, digests, values.recursive === true));
   for (const name of deleted) io.stdout(`deleted: ${STORE_DIR}/${name}\n`);
   return 0;
 }

@@ -56,7 +56,10 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
   --gc-interval DUR             collect garbage in the background this often (30m, 6h; env NAR_BRIDGE_GC_INTERVAL)
   --gc-max-size SIZE            evict least recently used paths until their NarSizes fit in SIZE (env NAR_BRIDGE_GC_MAX_SIZE)
   --gc-max-age DUR              evict paths not looked up for DUR (env NAR_BRIDGE_GC_MAX_AGE)
-  --gc-upload-grace DUR         keep a NAR no narinfo claimed this long (default 24h; env NAR_BRIDGE_GC_UPLOAD_GRACE)
+  --gc-upload-grace DUR         keep a NAR no narinfo claimed this long after its upload or last HEAD (default 24h;
+                                env NAR_BRIDGE_GC_UPLOAD_GRACE)
+  --gc-object-grace DUR         keep blobs and Directories nothing refers to yet this long after they were written (gRPC
+                                clients put the PathInfo last; default 1h with --grpc-listen, else 0; env NAR_BRIDGE_GC_OBJECT_GRACE)
 
 `;
 

@@ -1,7 +1,7 @@
 // The composition root: argv/env → settings → store → HTTP server. Help texts live in help.ts, exit codes in fail.ts.
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildServer, GcMetrics, HttpMetrics } from '../http/index.js';
-import { startGcSchedule, type GcSchedule } from './gc-schedule.js';
+import { gcRunner, startGcSchedule, type GcLog, type GcSchedule } from './gc-schedule.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
@@ -91,6 +91,17 @@ async function serve(args: readonly string[]): Promise<number> {
   return asWorker((worker) => serveHere(settings, worker));
 }
 
+/** How often a server closes its descriptors of packs removed by another process (their disk space then comes back). */
+const FORGET_PACKS_EVERY_MS = 30_000;
+
+function forgetRemovedPacks(target: GcTarget, log: { warn(fields: object, msg: string): void }): void {
+  try {
+    target.packs.forgetRemovedPacks();
+  } catch (err) {
+    log.warn({ err }, 'removed packs not checked (retried later)');
+  }
+}
+
 /** The server itself: the only process, or one of --workers. */
 async function serveHere(settings: ServeSettings, worker: ClusterWorker | null): Promise<number> {
   await prepareDataDir(settings.dataDir);
@@ -118,6 +129,13 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     local.gc && compositionFile === null ? { ...local.gc, ...(store.forgetPaths ? { forgetPaths: store.forgetPaths } : {}) } : null;
   const access = gcTarget ? new AccessRecorder(gcTarget.tables, (err) => app.log.warn({ err }, 'access times not recorded (retried later)')) : null;
   gcTarget?.tables.registerServer(Date.now());
+  // Runs (scheduled, or POST /admin/gc) happen while serving, by which time the server's logger exists.
+  const gcLog: GcLog = {
+    info: (fields, msg) => app.log.info({ component: 'gc', ...fields }, msg),
+    warn: (fields, msg) => app.log.warn({ component: 'gc', ...fields }, msg),
+    error: (fields, msg) => app.log.error({ component: 'gc', ...fields }, msg),
+  };
+  const runGc = gcTarget ? gcRunner(gcTarget, settings.gc, gcLog, new GcMetrics(registry)) : null;
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),
@@ -132,17 +150,17 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     metrics: new HttpMetrics(registry, stats, worker ? { exposition: worker.metricsOf(registry) } : {}),
     ready: () => storeWritable(settings.dataDir),
     ...(gcTarget ? { deletePaths: (digests: readonly Uint8Array[], recursive: boolean) => deleteStorePaths(gcTarget, digests, recursive) } : {}),
+    ...(runGc ? { collectGarbage: runGc } : {}),
     ...(access ? { onPathAccess: (digest: Uint8Array) => access.accessed(digest) } : {}),
     landing: { publicKeys: trust.signingKeys.map((key) => key.publicKey().toString()), totals: stats, ...(local.recent ? { recent: local.recent } : {}) },
   });
   let grpc: GrpcListener | null = null;
   const { intervalMs } = settings.gc;
-  const gcSchedule: GcSchedule | null =
-    gcTarget && intervalMs !== null
-      ? startGcSchedule(gcTarget, { ...settings.gc, intervalMs }, app.log.child({ component: 'gc' }), new GcMetrics(registry))
-      : null;
-  if (!gcTarget && intervalMs !== null) app.log.warn({}, '--gc-interval ignored: garbage collection works on the embedded store without tiers');
+  const gcSchedule: GcSchedule | null = gcTarget && runGc && intervalMs !== null ? startGcSchedule(gcTarget, intervalMs, runGc, gcLog) : null;
+  // Another process's GC (another worker's turn, `nar-bridge gc`) may remove packs this one has open.
+  const forgetPacks = gcTarget ? setInterval(() => forgetRemovedPacks(gcTarget, app.log), FORGET_PACKS_EVERY_MS).unref() : null;
   const close = async () => {
+    if (forgetPacks) clearInterval(forgetPacks);
     await gcSchedule?.stop();
     access?.close();
     try {

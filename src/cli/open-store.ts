@@ -1,7 +1,16 @@
 // The embedded default store: blobs in pack files (src/castore/blob/pack), everything else in one SQLite file.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hasLegacyLayout, migrateLegacyLayout, openDatabase, PackBlobService, SqliteDirectoryService, WriteFence, type Database } from '../castore/index.js';
+import {
+  hasLegacyLayout,
+  migrateLegacyLayout,
+  openDatabase,
+  PackBlobService,
+  SqliteDirectoryService,
+  SqliteFenceBoard,
+  WriteFence,
+  type Database,
+} from '../castore/index.js';
 import {
   GcTables,
   SqliteBuildLogIndex,
@@ -43,23 +52,24 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
   const blobs = overrides.blobs ?? (await openPacks(dataDir, db));
   const packs = blobs instanceof PackBlobService ? blobs : null;
   const directories = overrides.directories ?? new SqliteDirectoryService(db);
-  const fence = new WriteFence();
+  const embedded = packs && directories instanceof SqliteDirectoryService && !overrides.pathInfos && !overrides.narUploads && !overrides.buildLogs;
+  // Every process on the data dir (workers, a CLI gc beside a server) meets on the board in meta.sqlite.
+  const fence = embedded ? new WriteFence(new SqliteFenceBoard(db)) : null;
   const store: Store = {
     blobs,
     directories,
     pathInfos: overrides.pathInfos ?? pathInfos,
     narUploads: overrides.narUploads ?? new SqliteNarUploadIndex(db),
-    fence,
+    ...(fence ? { fence } : {}),
   };
   const buildLogs = overrides.buildLogs ?? new SqliteBuildLogIndex(db);
-  const embedded = packs && directories instanceof SqliteDirectoryService && !overrides.pathInfos && !overrides.narUploads && !overrides.buildLogs;
   return {
     store,
     buildLogs,
     realisations: new SqliteRealisationService(db),
     recent: overrides.pathInfos ? null : pathInfos,
     packs,
-    gc: embedded ? { tables: new GcTables(db), pathInfos, directories, packs, fence } : null,
+    gc: embedded && fence ? { tables: new GcTables(db), pathInfos, directories, packs, fence } : null,
     stats: () => measureStore(dataDir, db, store),
     close: () => {
       void packs?.close(); // stops at once; what was never flushed is an uncommitted tail the next open cuts off

@@ -90,13 +90,22 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   const store = storeSettings(values, env);
   // A memory:// service lives inside one process: workers would each hold a different store.
   const inMemory = [store.blobServiceAddr, store.directoryServiceAddr, store.pathInfoServiceAddr].some((addr) => addr?.startsWith('memory:'));
-  // The garbage collector's write fence is per process: a background GC is only safe when one process writes.
-  const gc = gcSettings(values, env);
-  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory || gc.intervalMs !== null ? 1 : availableParallelism()));
+  const grpcListen = optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress);
+  const gc = gcSettings(values, env, grpcListen !== null);
+  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory ? 1 : availableParallelism()));
   if (!Number.isInteger(workers) || workers < 1) throw new NarBridgeError('NB_ERR_CONFIG', '--workers must be a positive integer');
   if (workers > 1 && inMemory) throw new NarBridgeError('NB_ERR_CONFIG', '--workers above 1 needs services every worker shares; memory:// is per process');
-  if (workers > 1 && gc.intervalMs !== null) {
-    throw new NarBridgeError('NB_ERR_CONFIG', '--gc-interval needs --workers 1 for now: the collector fences out pushes of its own process only');
+  const composition = compositionSettings(values, env);
+  // GC deletes across the embedded database in one transaction and fences writers through it: with metadata or
+  // objects elsewhere (PostgreSQL, gRPC, local://, tiers) there is nothing it could collect safely.
+  const elsewhere = Object.entries({
+    '--path-info-service-addr': store.pathInfoServiceAddr,
+    '--directory-service-addr': store.directoryServiceAddr,
+    '--blob-service-addr': store.blobServiceAddr,
+    '--composition': composition.compositionFile,
+  }).find(([, value]) => value !== null)?.[0];
+  if (gc.intervalMs !== null && elsewhere !== undefined) {
+    throw new NarBridgeError('NB_ERR_CONFIG', `--gc-interval works on the embedded store only, not with ${elsewhere}: nothing would collect; drop one of them`);
   }
   return {
     listen: parseListenAddress(values.listen ?? env.NAR_BRIDGE_LISTEN ?? '127.0.0.1:9000'),
@@ -104,11 +113,11 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
     priority,
     logLevel,
     logFormat,
-    grpcListen: optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress),
+    grpcListen,
     grpcTlsCertFile: values['grpc-tls-cert'] || env.NAR_BRIDGE_GRPC_TLS_CERT || null,
     grpcTlsKeyFile: values['grpc-tls-key'] || env.NAR_BRIDGE_GRPC_TLS_KEY || null,
     trust: trustSettings(values, env),
-    composition: compositionSettings(values, env),
+    composition,
     workers,
     gc,
   };

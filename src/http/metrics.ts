@@ -146,7 +146,13 @@ export class GcMetrics {
       registers,
     });
     this.#bytes = new Counter({ name: 'nar_bridge_gc_reclaimed_bytes_total', help: 'Pack file bytes given back to the file system', registers });
-    this.#lastSuccess = new Gauge({ name: 'nar_bridge_gc_last_success_timestamp_seconds', help: 'When the last garbage collection run finished', registers });
+    // Under --workers one of them runs each collection: the cluster's last success is the latest of theirs.
+    this.#lastSuccess = new Gauge({
+      name: 'nar_bridge_gc_last_success_timestamp_seconds',
+      help: 'When the last garbage collection run finished',
+      aggregator: 'max',
+      registers,
+    });
   }
 
   ran(facts: GcRunFacts | 'skipped'): void {

@@ -21,6 +21,7 @@ import type { LandingFacts } from './ui/landing.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
 import { narInfoRoutes } from './routes/narinfo.js';
+import { adminGcRoutes, type CollectGarbage } from './routes/admin-gc.js';
 import { narInfoDeleteRoutes, type DeletePaths } from './routes/narinfo-delete.js';
 import { realisationRoutes } from './routes/realisations.js';
 
@@ -44,6 +45,8 @@ export interface ServerOptions {
   readonly landing?: LandingFacts;
   /** Store path deletion (DELETE /<hash>.narinfo); without it the route does not exist. */
   readonly deletePaths?: DeletePaths;
+  /** One garbage collection on request (POST /admin/gc); without it the route does not exist. */
+  readonly collectGarbage?: CollectGarbage;
   /** Told the 20-byte digest of every narinfo served (retention by last access). */
   readonly onPathAccess?: (digest: Uint8Array) => void;
 }
@@ -104,6 +107,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...(options.onPathAccess ? { onPathAccess: options.onPathAccess } : {}),
   });
   if (options.deletePaths) await app.register(narInfoDeleteRoutes, { deletePaths: options.deletePaths });
+  if (options.collectGarbage) await app.register(adminGcRoutes, { collectGarbage: options.collectGarbage });
   await app.register(narRoutes, { store });
   await app.register(narUploadRoutes, { store, limits });
   await app.register(listingRoutes, { store });

@@ -16,6 +16,9 @@ const SCHEMA = [
      size INTEGER NOT NULL,
      data BLOB NOT NULL
    )`,
+  // Milliseconds since the epoch of the last put (NULL: stored before times were kept). GC keeps a Directory nothing
+  // refers to yet for a grace period after it was put: a gRPC client puts a PathInfo naming it in a later call.
+  'ALTER TABLE castore_directories ADD COLUMN written_at INTEGER',
 ] as const;
 
 function storageError(what: string, err: unknown): NarBridgeError {
@@ -37,19 +40,27 @@ export class SqliteDirectoryService implements DirectoryService {
   readonly #insertBatch;
   readonly #deleteBatch;
   readonly #digests;
+  readonly #writtenSince;
 
-  constructor(db: Database) {
+  constructor(
+    db: Database,
+    private readonly now: () => number = Date.now,
+  ) {
     migrate(db, 'castore.directories', SCHEMA);
     // libsql reads a lone object argument as named parameters, so positional ones always go in an array.
     this.#select = db.prepare('SELECT data FROM castore_directories WHERE digest = ?');
     this.#selectSize = db.prepare('SELECT size FROM castore_directories WHERE digest = ?');
-    const insert = db.prepare('INSERT OR IGNORE INTO castore_directories (digest, size, data) VALUES (?, ?, ?)');
+    const insert = db.prepare(
+      'INSERT INTO castore_directories (digest, size, data, written_at) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET written_at = excluded.written_at',
+    );
     this.#insertBatch = db.transaction((batch: readonly PendingDirectory[]) => {
-      for (const { digest, directory, bytes } of batch) insert.run([digest.bytes, directory.size, bytes]);
+      const at = this.now();
+      for (const { digest, directory, bytes } of batch) insert.run([digest.bytes, directory.size, bytes, at]);
     });
     const remove = db.prepare('DELETE FROM castore_directories WHERE digest = ?');
     this.#deleteBatch = writeTransaction(db, (digests: readonly B3Digest[]): number => digests.reduce((n, d) => n + remove.run([d.bytes]).changes, 0));
     this.#digests = db.prepare('SELECT digest FROM castore_directories').raw(true);
+    this.#writtenSince = db.prepare('SELECT digest FROM castore_directories WHERE written_at >= ?').raw(true);
   }
 
   /**
@@ -62,6 +73,18 @@ export class SqliteDirectoryService implements DirectoryService {
         'castore_directories',
         ['digest'],
         run('read', () => this.#digests.all([])),
+      ),
+      (row) => B3Digest.parse(row.bytes('digest')),
+    );
+  }
+
+  /** The Directories put at or after `since` (milliseconds since the epoch). */
+  writtenSince(since: number): B3Digest[] {
+    return Array.from(
+      readTuples(
+        'castore_directories',
+        ['digest'],
+        run('read', () => this.#writtenSince.all([since])),
       ),
       (row) => B3Digest.parse(row.bytes('digest')),
     );

@@ -1,13 +1,16 @@
 // Garbage collection of the embedded store: everything not reachable from a retained PathInfo is reclaimed.
 //
 // Roots: every PathInfo kept (after retention evicted some), the upload records of NARs not yet claimed by a
-// narinfo while younger than the grace period (a push in progress: its NAR is in, its narinfo not yet), and build
-// logs. Reachable from them: Directories (SQLite), blobs, and the chunks of chunked blobs (a chunk stays while any
-// blob listing it stays). The rest is deleted in ONE SQLite transaction — PathInfos evicted, upload records and build
+// narinfo while younger than the grace period (a push in progress: its NAR is in, its narinfo not yet; a HEAD that
+// found it renews it), build logs, and blobs, chunks and Directories written within the object grace period (a gRPC
+// client puts them in calls before the one with its PathInfo; a pack file's modification time dates its records).
+// Reachable from them: Directories (SQLite), blobs, and the chunks of chunked blobs (a chunk stays while any blob
+// listing it stays). The rest is deleted in ONE SQLite transaction — PathInfos evicted, upload records and build
 // logs let go, Directories, pack index rows — so a kill -9 at any point leaves either the old state or the new one;
 // the disk space comes back afterwards by repacking (pack-blob-service.ts repack), which is crash-safe on its own.
 //
-// Safety against concurrent writers (see WriteFence): mark and sweep run inside the fence's exclusive section, so no
+// Safety against concurrent writers (see WriteFence): mark and sweep run inside the fence's exclusive section — across
+// every process on the data dir (serve workers, `nar-bridge gc` beside a server), which meet on its board — so no
 // NAR ingest, upload record or PathInfo put is half-way while reachability is decided; a writer that deduplicated
 // against an object before the GC started has finished (and written the reference that keeps it) before the mark
 // begins, and one starting after the sweep re-checks presence (requireStoredRoot, the Directory putter) and fails
@@ -45,6 +48,11 @@ export interface GcOptions {
   readonly dryRun?: boolean;
   /** An upload record no narinfo claimed is a root this long (a push in progress); 0 when no server is running. */
   readonly uploadGraceMs?: number;
+  /**
+   * Blobs, chunks and Directories written this recently are kept though nothing refers to them yet: a gRPC client puts
+   * them in calls before the one putting its PathInfo. Per pack file (its modification time) and per Directory.
+   */
+  readonly objectGraceMs?: number;
   readonly retention?: RetentionPolicy;
   /** Repack a pack once at most this share of it is live. */
   readonly repackBelow?: number;
@@ -81,7 +89,14 @@ const DEFAULT_REPACK_BELOW = 0.5;
 const DEFAULT_FENCE_TIMEOUT_MS = 10_000;
 
 export async function collectGarbage(target: GcTarget, options: GcOptions = {}): Promise<GcReport> {
-  const { dryRun = false, uploadGraceMs = DEFAULT_UPLOAD_GRACE_MS, retention = {}, repackBelow = DEFAULT_REPACK_BELOW, now = Date.now } = options;
+  const {
+    dryRun = false,
+    uploadGraceMs = DEFAULT_UPLOAD_GRACE_MS,
+    objectGraceMs = 0,
+    retention = {},
+    repackBelow = DEFAULT_REPACK_BELOW,
+    now = Date.now,
+  } = options;
   const atPhase = options.atPhase ?? (() => undefined);
   const started = now();
   target.tables.lock(started);
@@ -89,7 +104,7 @@ export async function collectGarbage(target: GcTarget, options: GcOptions = {}):
     await atPhase('locked');
     const fenced = now();
     const swept = await target.fence.exclusive(
-      () => markAndSweep(target, { dryRun, uploadGraceMs, retention, now: now(), atPhase }),
+      () => markAndSweep(target, { dryRun, uploadGraceMs, objectGraceMs, retention, now: now(), atPhase }),
       options.fenceTimeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS,
     );
     if (!swept) return { ...EMPTY, dryRun, skipped: 'writers in flight did not finish in time', durationMs: now() - started, fencedMs: 0 };
@@ -116,6 +131,7 @@ const EMPTY = { evicted: [], directories: 0, records: 0, chunkLists: 0, objectBy
 interface Run {
   readonly dryRun: boolean;
   readonly uploadGraceMs: number;
+  readonly objectGraceMs: number;
   readonly retention: RetentionPolicy;
   readonly now: number;
   readonly atPhase: (phase: GcPhase) => void | Promise<void>;
@@ -149,9 +165,22 @@ async function markAndSweep(target: GcTarget, run: Run): Promise<Omit<GcReport, 
     else live.add(Buffer.from(log).toString('hex'));
   }
 
-  const liveDirectories = await markDirectories(directories, roots, live);
+  // Objects written within the object grace period are roots too, with what they name (a chunked blob's list whose
+  // chunks are young is young itself).
+  const youngSince = run.now - run.objectGraceMs;
+  const young = new Set<string>();
+  if (run.objectGraceMs > 0) {
+    const youngPacks = packs.packsWrittenSince(youngSince);
+    if (youngPacks.size > 0) for (const record of packs.index.allRecords()) if (youngPacks.has(record.pack)) young.add(record.digest.toHex());
+  }
+  const youngDirectories = run.objectGraceMs > 0 ? directories.writtenSince(youngSince) : [];
+  const liveDirectories = await markDirectories(directories, roots, live, youngDirectories);
+  for (const hex of young) live.add(hex);
   for (const list of packs.index.allChunkLists()) {
-    if (live.has(list.digest.toHex())) for (const chunk of list.chunks) live.add(chunk.digest.toHex());
+    const hex = list.digest.toHex();
+    if (!live.has(hex) && !list.chunks.some((chunk) => young.has(chunk.digest.toHex()))) continue;
+    live.add(hex);
+    for (const chunk of list.chunks) live.add(chunk.digest.toHex());
   }
   const deadDirectories = directories.digests().filter((d) => !liveDirectories.has(d.toHex()));
   const deadObjects: B3Digest[] = [];
@@ -199,10 +228,15 @@ async function markAndSweep(target: GcTarget, run: Run): Promise<Omit<GcReport, 
   };
 }
 
-/** The hex digests of every Directory reachable from `roots`; adds every blob they name to `liveBlobs`. */
-async function markDirectories(directories: SqliteDirectoryService, roots: readonly Node[], liveBlobs: Set<string>): Promise<Set<string>> {
+/** The hex digests of every Directory reachable from `roots` and `more`; adds every blob they name to `liveBlobs`. */
+async function markDirectories(
+  directories: SqliteDirectoryService,
+  roots: readonly Node[],
+  liveBlobs: Set<string>,
+  more: readonly B3Digest[],
+): Promise<Set<string>> {
   const seen = new Set<string>();
-  const todo: B3Digest[] = [];
+  const todo: B3Digest[] = [...more];
   for (const root of roots) {
     if (root.kind === 'file') liveBlobs.add(root.digest.toHex());
     if (root.kind === 'directory') todo.push(root.digest);

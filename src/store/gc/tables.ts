@@ -19,8 +19,10 @@ const SCHEMA = [
      digest BLOB PRIMARY KEY NOT NULL, -- 20-byte store path digest
      accessed_at INTEGER NOT NULL      -- milliseconds since the epoch of the last narinfo lookup (batched)
    ) WITHOUT ROWID;`,
-  // Servers with the data dir open: a GC or deletion from another process would not be fenced against their pushes.
+  // Servers with the data dir open: `nar-bridge gc` beside one keeps a push's half-way upload (its grace period).
   'CREATE TABLE gc_servers (pid INTEGER PRIMARY KEY, started_at INTEGER NOT NULL)',
+  // When the last run started, whichever process ran it: the workers of a server take turns by it.
+  'CREATE TABLE gc_runs (id INTEGER PRIMARY KEY CHECK (id = 1), started_at INTEGER NOT NULL)',
 ];
 
 /** The columns of the raw(true) statements, in select order. */
@@ -45,19 +47,40 @@ export class GcTables {
    */
   lock(now: number): void {
     const take = this.db.transaction(() => {
-      const holder = readRow('gc_lock', this.db.prepare('SELECT pid FROM gc_lock WHERE id = 1').get([]))?.integer('pid');
-      if (holder !== undefined && holder !== process.pid && isProcessAlive(holder))
-        throw new NarBridgeError('NB_ERR_CONFLICT', `another garbage collection is running (pid ${holder})`);
+      const holder = this.#otherLockHolder();
+      if (holder !== null) throw new NarBridgeError('NB_ERR_CONFLICT', `another garbage collection is running (pid ${holder})`);
       this.db.prepare('INSERT OR REPLACE INTO gc_lock (id, pid, started_at) VALUES (1, ?, ?)').run([process.pid, now]);
+      this.db.prepare('INSERT OR REPLACE INTO gc_runs (id, started_at) VALUES (1, ?)').run([now]);
     });
     take.immediate();
+  }
+
+  /**
+   * Whether a scheduled run is this process's turn: none is running elsewhere and none started in the last
+   * `minGapMs`. A turn taken counts as a run started now, so of several workers ticking together one runs.
+   */
+  takeTurn(now: number, minGapMs: number): boolean {
+    const take = this.db.transaction((): boolean => {
+      if (this.#otherLockHolder() !== null) return false;
+      const last = readRow('gc_runs', this.db.prepare('SELECT started_at FROM gc_runs WHERE id = 1').get([]))?.integer('started_at');
+      if (last !== undefined && last > now - minGapMs) return false;
+      this.db.prepare('INSERT OR REPLACE INTO gc_runs (id, started_at) VALUES (1, ?)').run([now]);
+      return true;
+    });
+    return take.immediate();
+  }
+
+  /** The live process other than this one holding the GC lock, if any. */
+  #otherLockHolder(): number | null {
+    const holder = readRow('gc_lock', this.db.prepare('SELECT pid FROM gc_lock WHERE id = 1').get([]))?.integer('pid');
+    return holder !== undefined && holder !== process.pid && isProcessAlive(holder) ? holder : null;
   }
 
   unlock(): void {
     this.db.prepare('DELETE FROM gc_lock WHERE id = 1 AND pid = ?').run([process.pid]);
   }
 
-  /** Notes that this process serves the data dir (and collects it, fenced against its own pushes). */
+  /** Notes that this process serves the data dir. */
   registerServer(now: number): void {
     this.db.prepare('INSERT OR REPLACE INTO gc_servers (pid, started_at) VALUES (?, ?)').run([process.pid, now]);
   }
@@ -66,20 +89,15 @@ export class GcTables {
     this.db.prepare('DELETE FROM gc_servers WHERE pid = ?').run([process.pid]);
   }
 
-  /**
-   * Refuses (NB_ERR_CONFLICT) while another live process serves the data dir: its pushes are fenced against its own
-   * GC only. Rows of processes that are gone (kill -9) are dropped.
-   */
-  requireNoServer(what: string): void {
+  /** The live processes other than this one serving the data dir; rows of processes that are gone (kill -9) are dropped. */
+  liveServers(): number[] {
     const pids = Array.from(readRows('gc_servers', this.db.prepare('SELECT pid FROM gc_servers').all([])), (row) => row.integer('pid'));
-    for (const pid of pids) {
-      if (pid === process.pid) continue;
-      if (!isProcessAlive(pid)) {
-        this.db.prepare('DELETE FROM gc_servers WHERE pid = ?').run([pid]);
-        continue;
-      }
-      throw new NarBridgeError('NB_ERR_CONFLICT', `a server (pid ${pid}) has this data dir open: ${what}`);
-    }
+    return pids.filter((pid) => {
+      if (pid === process.pid) return false;
+      if (isProcessAlive(pid)) return true;
+      this.db.prepare('DELETE FROM gc_servers WHERE pid = ?').run([pid]);
+      return false;
+    });
   }
 
   pins(): Map<PathKey, number> {

@@ -11,7 +11,7 @@ import type { Compression } from '../compression/decompress.js';
 import { gzipStored, gzipStoredSize } from '../compression/gzip-stored.js';
 import type { UploadedNar } from './nar-index/service.js';
 import { planNar } from '../nar/render.js';
-import { sameNode } from '../../castore/index.js';
+import { asWriter, sameNode } from '../../castore/index.js';
 import type { Store } from '../store.js';
 import type { UploadedNarName } from './receive.js';
 import { xzStored, xzStoredSize } from '../compression/xz-stored.js';
@@ -47,10 +47,19 @@ interface ServedNar extends UploadedNarFile {
   stream(): AsyncIterable<Uint8Array>;
 }
 
-/** What GET would send for this upload, or null when nothing was uploaded under that name. */
+/**
+ * What GET would send for this upload, or null when nothing was uploaded under that name (HEAD). Telling a client
+ * that an unclaimed upload is here renews its grace period: the client skips the upload and PUTs the narinfo naming it
+ * later. As a writer (see WriteFence), so a GC either swept it before (the client is told 404 and uploads) or sees the
+ * renewal.
+ */
 export async function describeUploadedNar(store: Store, name: UploadedNarName, opts?: CallOptions): Promise<UploadedNarFile | null> {
-  const upload = await store.narUploads.get(name.fileHash, opts);
-  return upload && describe(name, upload);
+  return asWriter(store.fence, async () => {
+    const upload = await store.narUploads.get(name.fileHash, opts);
+    const file = upload && describe(name, upload);
+    if (file && !upload.claimedBy) await store.narUploads.touch(name.fileHash, opts);
+    return file;
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 // Issue 14: mark and sweep over the embedded store, deletion, pins, retention, uploads' grace period, and GC racing
 // pushes (made deterministic with the phase hook).
 import { rm } from 'node:fs/promises';
+import { DirectoryBuilder, PathComponent } from '../../../src/castore/index.js';
 import { afterEach, expect, test } from 'vitest';
 import type { OpenStore } from '../../../src/cli/open-store.js';
 import {
@@ -8,14 +9,22 @@ import {
   collectGarbage,
   composeStore,
   deleteStorePaths,
+  describeUploadedNar,
   NarCalculator,
+  SqliteNarUploadIndex,
   receiveNar,
   verifiedByIngest,
   type GcTarget,
 } from '../../../src/store/index.js';
 import { addPath, once, openLocalStore, packBytes, random, storePath, tempDataDir, treeNar, verifyDir } from './fixture.js';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once as onceEvent } from 'node:events';
+import { readdir, readlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
+const SLOW_PUSH_CHILD = fileURLToPath(new URL('./slow-push-child.ts', import.meta.url));
 const dirs: string[] = [];
 const opened: OpenStore[] = [];
 afterEach(async () => {
@@ -221,4 +230,123 @@ test('a deleted path is gone from the served store at once, though its narinfo w
   expect(await served.pathInfos.get(storePath('cached').digest)).not.toBeNull(); // now in the PathInfo cache
   await deleteStorePaths({ ...gc, ...(served.forgetPaths ? { forgetPaths: served.forgetPaths } : {}) }, [storePath('cached').digest], false);
   expect(await served.pathInfos.get(storePath('cached').digest)).toBeNull();
+});
+
+test('a GC in one process waits for a push in flight in another (a worker, or a server beside nar-bridge gc)', async () => {
+  const { dataDir, local, gc } = await open();
+  const shared = random(400_000);
+  await addPath(local, 'gone', { shared });
+  await deleteStorePaths(gc, [storePath('gone').digest], false);
+  await local.packs?.flush();
+  const narFile = join(dataDir, 'push.nar');
+  await writeFile(narFile, treeNar({ shared, mine: 'y' }));
+  const child = spawn(process.execPath, ['--import', 'tsx', SLOW_PUSH_CHILD, dataDir, narFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = onceEvent(child, 'exit');
+  await onceEvent(child.stdout, 'data'); // paused mid-push, `shared` deduplicated
+  // Without a fence shared between the processes this run would delete `shared` under the push.
+  expect(await collectGarbage(gc, { uploadGraceMs: 0, fenceTimeoutMs: 300 })).toMatchObject({ skipped: expect.stringMatching(/writers/) });
+  const waiting = collectGarbage(gc, { uploadGraceMs: 60_000 }); // the narinfo comes after the NAR: its upload stays
+  child.stdin.write('go\n');
+  expect((await exited)[0]).toBe(0);
+  await waiting;
+  await collectGarbage(gc, { uploadGraceMs: 0 });
+  expect(await rendersToItsHash(local, 'newcomer')).toBe(true);
+  local.close();
+  opened.splice(opened.indexOf(local), 1);
+  expect(await verifyDir(dataDir)).toMatchObject({ code: 0, paths: 1 });
+}, 30_000);
+
+/** Descriptors this process holds on pack files that were removed. */
+async function removedPacksOpen(dataDir: string): Promise<number> {
+  let count = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith(join(dataDir, 'packs')) && target.endsWith('(deleted)')) count++;
+  }
+  return count;
+}
+
+test("a server process lets go of packs another process's GC removed, so their disk space comes back", async () => {
+  const { dataDir, local: writer } = await open();
+  await addPath(writer, 'kept', { f: random(10_000) });
+  await addPath(writer, 'gone', { f: random(2_000_000) });
+  const { local: server } = await reopen(dataDir, writer); // the writer's pack is sealed now
+  expect(await rendersToItsHash(server, 'gone')).toBe(true); // the server has the pack open
+  const { gc: collector } = await open(dataDir);
+  await deleteStorePaths(collector, [storePath('gone').digest], false);
+  expect(await collectGarbage(collector, { uploadGraceMs: 0 })).toMatchObject({ packsRemoved: 1 });
+  expect(await removedPacksOpen(dataDir)).toBe(1);
+  server.packs?.forgetRemovedPacks();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(await removedPacksOpen(dataDir)).toBe(0);
+  expect(await rendersToItsHash(server, 'kept')).toBe(true);
+});
+
+test('a HEAD that finds an unclaimed upload renews its grace period: Nix skips the PUT and names it in a narinfo later', async () => {
+  const { local, gc } = await open();
+  const t0 = Date.now();
+  let clock = t0;
+  // The upload index on an injected clock, over the same database the GC reads.
+  const store = { ...local.store, narUploads: new SqliteNarUploadIndex(gc.tables.db, () => clock) };
+  const bytes = treeNar({ f: random(1000) });
+  const fileHash = createHash('sha256').update(bytes).digest();
+  await receiveNar(store, fileHash, once(bytes));
+  const hour = 3_600_000;
+  const grace = 24 * hour;
+  clock = t0 + 20 * hour;
+  expect(await describeUploadedNar(store, { fileHash, extension: '' })).not.toBeNull(); // HEAD: 200
+  // 30 h after the upload but 10 h after the HEAD: kept.
+  expect(await collectGarbage(gc, { uploadGraceMs: grace, now: () => t0 + 30 * hour })).toMatchObject({ uploads: 0, records: 0 });
+  expect(await collectGarbage(gc, { uploadGraceMs: grace, now: () => t0 + 45 * hour })).toMatchObject({ uploads: 1, records: 1 });
+  expect(await describeUploadedNar(store, { fileHash, extension: '' })).toBeNull();
+});
+
+test("a gRPC client's blobs and Directories put before its PathInfo survive a GC within the object grace, and go after it", async () => {
+  const { local, gc } = await open();
+  const t = Date.now();
+  const put = async (bytes: Uint8Array) => {
+    const writer = local.store.blobs.openWrite();
+    await writer.write(bytes);
+    return writer.close();
+  };
+  const small = random(5_000);
+  const smallDigest = await put(small);
+  await put(random(3 * 1024 * 1024)); // chunked: a chunk list and its chunks
+  const putter = local.store.directories.putter();
+  await putter.put(
+    new DirectoryBuilder().add(PathComponent.fromString('f'), { kind: 'file', digest: smallDigest, size: small.length, executable: false }).build(),
+  );
+  await putter.close();
+  await local.packs?.flush();
+  const hour = 3_600_000;
+  // Its PathInfo has not come yet: everything stays.
+  expect(await collectGarbage(gc, { uploadGraceMs: 0, objectGraceMs: hour, now: () => t + 1000 })).toMatchObject({
+    records: 0,
+    chunkLists: 0,
+    directories: 0,
+  });
+  // It never came: the next run after the grace takes it all.
+  const late = await collectGarbage(gc, { uploadGraceMs: 0, objectGraceMs: hour, now: () => t + 2 * hour });
+  expect(late).toMatchObject({ chunkLists: 1, directories: 1 });
+  expect(late.records).toBeGreaterThan(2);
+  expect(await local.store.blobs.has(smallDigest)).toBe(false);
+});
+
+test("a read that looked its blob up before another process's repack moved it still gets it", async () => {
+  const { dataDir, local: writer } = await open();
+  const kept = random(10_000);
+  await addPath(writer, 'kept', { f: kept });
+  await addPath(writer, 'gone', { f: random(2_000_000) });
+  const { local: server } = await reopen(dataDir, writer); // the pack is sealed, and the server never opened it
+  const info = await server.store.pathInfos.get(storePath('kept').digest);
+  if (info?.node.kind !== 'directory') throw new Error('a directory expected');
+  const file = (await server.store.directories.get(info.node.digest))?.entries[0]?.node;
+  if (file?.kind !== 'file') throw new Error('a file expected');
+  const stream = await server.store.blobs.openRead(file.digest); // the place is looked up now, read later
+  const { gc: collector } = await open(dataDir);
+  await deleteStorePaths(collector, [storePath('gone').digest], false);
+  expect(await collectGarbage(collector, { uploadGraceMs: 0 })).toMatchObject({ packsRemoved: 1 });
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream ?? []) chunks.push(chunk);
+  expect(Buffer.concat(chunks).equals(kept)).toBe(true);
 });

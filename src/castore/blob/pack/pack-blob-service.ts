@@ -2,7 +2,7 @@
 // records appended to pack files (format.ts) in the order they were written; the index (pack-index.ts) maps digests
 // to places. close() makes a blob readable; flush() makes everything closed so far durable with one fsync per pack
 // and one SQLite transaction.
-import { mkdirSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, truncateSync, unlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isEnoent, NarBridgeError } from '../../../errors.js';
 import { blake3, Blake3Hasher, type B3Digest, type HashedBytes } from '../../digest.js';
@@ -151,7 +151,7 @@ export class PackBlobService implements BlobService {
     // One run at a time: the caller keeps several batches in flight already, and a batch of scattered records
     // (ingested beside another upload) must not flood libuv's thread pool ahead of the reads the stream needs first.
     const payloads: Buffer[][] = [];
-    for (const run of runs) payloads.push(await this.#reader.readRun(run));
+    for (const run of runs) payloads.push(await this.#readRun(run));
     for (const run of payloads) for (const payload of run) results[slots[slot++] ?? -1] = payload;
     await Promise.all(others);
     return results;
@@ -269,6 +269,25 @@ export class PackBlobService implements BlobService {
     return { packsRemoved, bytesFreed, bytesCopied };
   }
 
+  /** The packs last written at or after `since` (milliseconds since the epoch; the file's modification time). */
+  packsWrittenSince(since: number): Set<number> {
+    return new Set(
+      this.#index
+        .packs()
+        .filter((p) => (fileMtime(join(this.dir, packFileName(p.id))) ?? 0) >= since)
+        .map((p) => p.id),
+    );
+  }
+
+  /**
+   * Closes the descriptors of packs no longer indexed: another process's repack removed them, and an open descriptor
+   * would keep their disk space taken.
+   */
+  forgetRemovedPacks(): void {
+    const indexed = new Set(this.#index.packs().map((p) => p.id));
+    this.#reader.forgetAllBut(indexed);
+  }
+
   /** Counts and sizes for store statistics. */
   stats(): { records: number; payloadBytes: number; packs: number; packBytes: number } {
     const packs = this.#index.packs();
@@ -349,6 +368,28 @@ export class PackBlobService implements BlobService {
     return places;
   }
 
+  /**
+   * A run's payloads. Its places were looked up a moment ago; if its pack is gone since (a repack, maybe in another
+   * process, copied the records elsewhere and removed the file), they are looked up again and read from there.
+   */
+  async #readRun(run: Run): Promise<Buffer[]> {
+    try {
+      return await this.#reader.readRun(run);
+    } catch (err) {
+      if (!(err instanceof NarBridgeError && isEnoent(err.cause))) throw err;
+      const places = this.#placesOf(run.records.map((r) => r.digest));
+      const moved: WantedRecord[] = [];
+      for (const { digest } of run.records) {
+        const place = places.get(digest.toHex());
+        if (!place || place.pack === run.pack) throw err; // not moved: really missing
+        moved.push({ digest, place });
+      }
+      const payloads: Buffer[] = [];
+      for (const again of planRuns(moved, STREAM_RUN_BYTES)) payloads.push(...(await this.#reader.readRun(again)));
+      return payloads;
+    }
+  }
+
   /** Places of a chunked blob's chunks, in order; a missing one means the blob is damaged. */
   #places(chunks: readonly ChunkMeta[], blob: B3Digest): WantedRecord[] {
     const places = this.#placesOf(chunks.map((c) => c.digest));
@@ -382,7 +423,7 @@ export class PackBlobService implements BlobService {
     let next: Promise<Buffer[]> | null = null;
     const start = (run: Run | undefined): Promise<Buffer[]> | null => {
       if (!run) return null;
-      const read = this.#reader.readRun(run);
+      const read = this.#readRun(run);
       read.catch(() => undefined); // surfaced when its turn comes; a reader that stops early never asks
       return read;
     };
@@ -563,8 +604,16 @@ export class PackBlobService implements BlobService {
 }
 
 function fileSize(path: string): number | null {
+  return fileStat(path)?.size ?? null;
+}
+
+function fileMtime(path: string): number | null {
+  return fileStat(path)?.mtimeMs ?? null;
+}
+
+function fileStat(path: string): Stats | null {
   try {
-    return statSync(path).size;
+    return statSync(path);
   } catch (err) {
     if (isEnoent(err)) return null;
     throw err;

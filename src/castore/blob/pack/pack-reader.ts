@@ -95,6 +95,11 @@ export class PackReader {
     if (open.readers === 0) void closeQuietly(open.fd);
   }
 
+  /** forget() for every open pack not in `packs`. */
+  forgetAllBut(packs: ReadonlySet<number>): void {
+    for (const pack of [...this.#fds.keys()]) if (!packs.has(pack)) this.forget(pack);
+  }
+
   async close(): Promise<void> {
     const packs = [...this.#fds.values()];
     this.#fds.clear();

@@ -24,6 +24,11 @@ export interface NarUploadIndex {
   put(fileHash: Uint8Array, upload: Omit<UploadedNar, 'claimedBy'>, opts?: CallOptions): Promise<void>;
   /** Notes that the PathInfo of `storePath` (its 20-byte digest) was made from this upload. */
   claim(fileHash: Uint8Array, storePath: StorePathDigest, opts?: CallOptions): Promise<void>;
+  /**
+   * Notes that a client was just told this unclaimed upload is here (HEAD): it may skip the upload and PUT the narinfo
+   * naming it any time now, so a GC's grace period for unclaimed uploads counts from this moment.
+   */
+  touch(fileHash: Uint8Array, opts?: CallOptions): Promise<void>;
 }
 
 export class MemoryNarUploadIndex implements NarUploadIndex {
@@ -44,4 +49,7 @@ export class MemoryNarUploadIndex implements NarUploadIndex {
     const upload = this.#uploads.get(key);
     if (upload) this.#uploads.set(key, { ...upload, claimedBy: storePathDigest(storePath.slice()) });
   }
+
+  /** Nothing collects a memory store. */
+  async touch(): Promise<void> {}
 }

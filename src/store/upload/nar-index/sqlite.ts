@@ -12,7 +12,8 @@ const SCHEMA = [
      file_size INTEGER NOT NULL
    ) WITHOUT ROWID`,
   'ALTER TABLE nar_uploads ADD COLUMN claimed_by BLOB',
-  // Milliseconds since the epoch of the last upload of the file: GC keeps an unclaimed upload this long (grace).
+  // Milliseconds since the epoch of the last upload of the file, or of the last HEAD that found it unclaimed: GC keeps
+  // an unclaimed upload this long after (grace).
   'ALTER TABLE nar_uploads ADD COLUMN uploaded_at INTEGER',
 ];
 
@@ -20,6 +21,7 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
   readonly #get;
   readonly #put;
   readonly #claim;
+  readonly #touch;
 
   constructor(
     db: Database,
@@ -33,6 +35,7 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
          nar_size = excluded.nar_size, file_size = excluded.file_size, uploaded_at = excluded.uploaded_at`,
     );
     this.#claim = db.prepare('UPDATE nar_uploads SET claimed_by = ? WHERE file_sha256 = ?');
+    this.#touch = db.prepare('UPDATE nar_uploads SET uploaded_at = ? WHERE file_sha256 = ? AND claimed_by IS NULL');
   }
 
   async get(fileHash: Uint8Array): Promise<UploadedNar | null> {
@@ -61,5 +64,9 @@ export class SqliteNarUploadIndex implements NarUploadIndex {
 
   async claim(fileHash: Uint8Array, storePath: StorePathDigest): Promise<void> {
     this.#claim.run([Buffer.from(storePath), Buffer.from(fileHash)]);
+  }
+
+  async touch(fileHash: Uint8Array): Promise<void> {
+    this.#touch.run([this.now(), Buffer.from(fileHash)]);
   }
 }
