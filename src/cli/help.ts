@@ -51,6 +51,8 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
                                 'http://H:P/PATH?trusted-public-keys=name:KEY%20name2:KEY2&priority=N'
   --upstream-miss-ttl SECONDS   answer a path no upstream had as absent for this long (default 60)
   --composition FILE            TOML or JSON file composing tiered services (see README, Composition)
+  --cache-max-size SIZE         keep hot blobs of --blob-service-addr on local disk (DATA_DIR/near-cache), at most SIZE,
+                                least recently read evicted (at least 4M; 512M, 20G; env NAR_BRIDGE_CACHE_MAX_SIZE)
   --gc-interval DUR             collect garbage in the background this often (30m, 6h; env NAR_BRIDGE_GC_INTERVAL)
   --gc-max-size SIZE            evict least recently used paths until their NarSizes fit in SIZE (env NAR_BRIDGE_GC_MAX_SIZE)
   --gc-max-age DUR              evict paths not looked up for DUR (env NAR_BRIDGE_GC_MAX_AGE)

@@ -25,6 +25,7 @@ import { AccessRecorder, composeStore, deleteStorePaths, GuardedRealisationServi
 import { CompositionMetrics } from './composition-metrics.js';
 import { upstreamComposition } from './upstream-store.js';
 import { readComposition, withTiers } from './tiers.js';
+import { withNearCache } from './near-cache.js';
 import { asksForHelp, isCommand, overview, unknownCommand, usageOf, version } from './help.js';
 import { failure } from './fail.js';
 import { prepareDataDir, startupWarnings, storeWritable } from './startup-checks.js';
@@ -96,12 +97,13 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
   await prepareDataDir(settings.dataDir);
   const trust = await loadTrust(settings.trust);
   const overrides = await openStoreOverrides(settings);
-  const local = await openLocalStore(settings.dataDir, overrides.services);
-  const grpcTls = await readGrpcTls(settings);
   const registry = processMetrics();
+  const compositionMetrics = new CompositionMetrics(registry);
+  const nearCache = withNearCache(settings.dataDir, settings.composition.cacheMaxBytes, overrides.services, compositionMetrics);
+  const local = await openLocalStore(settings.dataDir, nearCache.services);
+  const grpcTls = await readGrpcTls(settings);
   // Upstreams are only asked while serving requests, by which time the server (and its logger) exists.
   const upstreamLog: UpstreamLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) };
-  const compositionMetrics = new CompositionMetrics(registry);
   const { compositionFile } = settings.composition;
   const tiers = await withTiers(local.store, compositionFile === null ? {} : await readComposition(compositionFile), compositionMetrics);
   // One store for every door: HTTP and gRPC writes meet the same checks, signing and upload policy.
@@ -154,6 +156,7 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     await grpc?.close();
     await app.close();
     local.close();
+    await nearCache.close();
     tiers.close();
     overrides.close();
   };

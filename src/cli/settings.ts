@@ -92,9 +92,13 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   const inMemory = [store.blobServiceAddr, store.directoryServiceAddr, store.pathInfoServiceAddr].some((addr) => addr?.startsWith('memory:'));
   // The garbage collector's write fence is per process: a background GC is only safe when one process writes.
   const gc = gcSettings(values, env);
-  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory || gc.intervalMs !== null ? 1 : availableParallelism()));
+  const composition = compositionSettings(values, env);
+  // The near cache's read times and eviction live in one process: workers would evict under each other's reads.
+  const cached = composition.cacheMaxBytes !== null;
+  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory || cached || gc.intervalMs !== null ? 1 : availableParallelism()));
   if (!Number.isInteger(workers) || workers < 1) throw new NarBridgeError('NB_ERR_CONFIG', '--workers must be a positive integer');
   if (workers > 1 && inMemory) throw new NarBridgeError('NB_ERR_CONFIG', '--workers above 1 needs services every worker shares; memory:// is per process');
+  if (workers > 1 && cached) throw new NarBridgeError('NB_ERR_CONFIG', '--cache-max-size needs --workers 1 for now: one process keeps the cache');
   if (workers > 1 && gc.intervalMs !== null) {
     throw new NarBridgeError('NB_ERR_CONFIG', '--gc-interval needs --workers 1 for now: the collector fences out pushes of its own process only');
   }
@@ -108,7 +112,7 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
     grpcTlsCertFile: values['grpc-tls-cert'] || env.NAR_BRIDGE_GRPC_TLS_CERT || null,
     grpcTlsKeyFile: values['grpc-tls-key'] || env.NAR_BRIDGE_GRPC_TLS_KEY || null,
     trust: trustSettings(values, env),
-    composition: compositionSettings(values, env),
+    composition,
     workers,
     gc,
   };

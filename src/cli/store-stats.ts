@@ -29,6 +29,8 @@ export async function measureEmbeddedStore(
   pathInfos: PathInfoService,
 ): Promise<EmbeddedStoreStats> {
   const count = (table: string): number => {
+    // A table whose service another replaced (--directory-service-addr) was never created: it holds nothing here.
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get([table])) return 0;
     return readRow(table, db.prepare(`SELECT count(*) AS n FROM ${table}`).get([]))?.integer('n') ?? 0;
   };
   // Objects are pack records (whole small blobs and chunks), each distinct content once.

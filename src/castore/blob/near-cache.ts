@@ -55,6 +55,8 @@ export class NearBlobCache implements BlobService {
   readonly #readers = new Map<number, number>();
   /** Bytes on disk as last measured, plus what writers added since. */
   #bytes = 0;
+  /** Bytes writers made room for and are writing now: not on disk yet, but about to be. */
+  #landing = 0;
   #sinceCheck = 0;
   /** The commit-measure-evict pass under way: one at a time, writers wait for it. */
   #checking: Promise<void> = Promise.resolve();
@@ -125,7 +127,12 @@ export class NearBlobCache implements BlobService {
   }
 
   openWrite(opts?: WriteOptions): BlobWriter {
-    return new NearCacheWriter(this.#packs.openWrite(opts), Math.floor(this.#maxBytes / MAX_BLOB_SHARE), (bytes) => this.#reserve(bytes));
+    return new NearCacheWriter(this.#packs.openWrite(opts), Math.floor(this.#maxBytes / MAX_BLOB_SHARE), {
+      reserve: (bytes) => this.#reserve(bytes),
+      landed: (bytes) => {
+        this.#landing -= bytes;
+      },
+    });
   }
 
   flush(opts?: WriteOptions): Promise<void> {
@@ -163,6 +170,7 @@ export class NearBlobCache implements BlobService {
    * full packs, which only then can go) and evict until the next half pack fits under the cap.
    */
   #reserve(bytes: number): Promise<void> {
+    this.#landing += bytes;
     this.#bytes += bytes;
     this.#sinceCheck += bytes;
     if (this.#bytes <= this.#budget && this.#sinceCheck < this.#packBytes / 2) return this.#checking;
@@ -221,7 +229,7 @@ export class NearBlobCache implements BlobService {
         if (!isEnoent(err)) throw err; // dropped while we listed
       }
     }
-    this.#bytes = bytes;
+    this.#bytes = bytes + this.#landing;
     this.observer?.size(bytes);
   }
 
@@ -260,12 +268,14 @@ export class NearBlobCache implements BlobService {
 class NearCacheWriter implements BlobWriter {
   readonly #hasher = new Blake3Hasher();
   #size = 0;
+  /** Room reserved so far: the pack engine may hold some of it in its chunk cutter until close(). */
+  #reserved = 0;
   #inner: BlobWriter | null;
 
   constructor(
     inner: BlobWriter,
     private readonly maxBytes: number,
-    private readonly reserve: (bytes: number) => Promise<void>,
+    private readonly room: { reserve(bytes: number): Promise<void>; landed(bytes: number): void },
   ) {
     this.#inner = inner;
   }
@@ -274,23 +284,33 @@ class NearCacheWriter implements BlobWriter {
     this.#hasher.update(chunk);
     this.#size += chunk.byteLength;
     if (!this.#inner) return;
-    if (this.#size > this.maxBytes) {
-      const inner = this.#inner;
-      this.#inner = null;
-      await inner.abort();
-      return;
-    }
-    await this.reserve(RECORD_HEADER_BYTES + chunk.byteLength); // room is made before the bytes land
+    if (this.#size > this.maxBytes) return this.#stop((inner) => inner.abort());
+    const bytes = RECORD_HEADER_BYTES + chunk.byteLength;
+    this.#reserved += bytes;
+    await this.room.reserve(bytes); // room is made before the bytes land
     await this.#inner.write(chunk);
   }
 
   async close(): Promise<B3Digest> {
     const digest = this.#hasher.digest();
-    if (this.#inner) await this.#inner.close();
+    await this.#stop((inner) => inner.close());
     return digest;
   }
 
   abort(reason?: unknown): Promise<void> {
-    return this.#inner?.abort(reason) ?? Promise.resolve();
+    return this.#stop((inner) => inner.abort(reason));
+  }
+
+  /** Ends the pack engine's writer (once); its bytes are on disk or dropped, so they stop counting as landing. */
+  async #stop(end: (inner: BlobWriter) => Promise<unknown>): Promise<void> {
+    const inner = this.#inner;
+    if (!inner) return;
+    this.#inner = null;
+    try {
+      await end(inner);
+    } finally {
+      this.room.landed(this.#reserved);
+      this.#reserved = 0;
+    }
   }
 }

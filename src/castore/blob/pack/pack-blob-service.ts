@@ -290,11 +290,14 @@ export class PackBlobService implements BlobService {
 
   /**
    * Removes a sealed pack whole: its records leave the index with it (chunk lists that needed them are left to the
-   * caller, see packsOf), then the file goes. Returns the bytes freed; 0 for a pack still being written.
+   * caller, see packsOf), then the file goes. Returns the bytes freed; 0 for a pack still being written or holding
+   * records not yet committed.
    */
   dropPack(id: number): number {
     const pack = this.#index.packs().find((p) => p.id === id);
     if (!pack || pack.ownerPid !== null) return 0;
+    // Sealed, yet a writer that picked it before it was retired may have appended since: those wait for a flush.
+    for (const record of this.#pending.values()) if (record.place.pack === id) return 0;
     this.#index.dropPack(id);
     this.#reader.forget(id);
     const path = join(this.dir, packFileName(id));
