@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { NarBridgeError } from '../errors.js';
 import { CAT_USAGE } from './cat.js';
+import { COPY_USAGE } from './copy.js';
 import { EXPORT_USAGE } from './export.js';
 import { IMPORT_USAGE } from './import.js';
 import { INFO_USAGE } from './info.js';
@@ -69,6 +70,7 @@ const COMMANDS = {
   export: { summary: 'write the NAR of a store path', usage: EXPORT_USAGE },
   ls: { summary: 'list the files of a store path, like nix store ls', usage: LS_USAGE },
   cat: { summary: 'print one file of a store path', usage: CAT_USAGE },
+  copy: { summary: 'copy every store path of one store into another (resumable, verified)', usage: COPY_USAGE },
   migrate: { summary: 'create or upgrade the PostgreSQL schema of the metadata services', usage: MIGRATE_USAGE },
   verify: { summary: 're-hash every stored object; report what is corrupt and which paths it breaks', usage: VERIFY_USAGE },
   gc: { summary: 'delete what no stored path needs (and evict by size or age); give the disk space back', usage: GC_USAGE },

@@ -9,6 +9,7 @@ import { lsCommand } from './ls.js';
 import { catCommand } from './cat.js';
 import { verifyCommand } from './verify.js';
 import { migrateCommand } from './migrate.js';
+import { copyCommand } from './copy.js';
 import { deleteCommand, gcCommand, pinCommand, pinsCommand, unpinCommand } from './gc.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
@@ -65,6 +66,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await catCommand(rest, { env: process.env, stdout: process.stdout });
       case 'verify':
         return await verifyCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+      case 'copy':
+        return await copyCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: process.stderr });
       case 'migrate':
         return await migrateCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
       case 'gc':

@@ -1,0 +1,183 @@
+// `nar-bridge copy --from STORE --to STORE`: every store path of one store into another (a data dir into PostgreSQL
+// and another blob service, say), references before referrers, each path's objects before its PathInfo, every blob
+// checked against its digest and every path's NAR, rendered from the target, against its NarHash. Paths the target
+// has are skipped, so an interrupted copy is resumed by running it again.
+import { parseArgs } from 'node:util';
+import { NarBridgeError } from '../errors.js';
+import { copyPath, type CopyEnd, type PathInfo } from '../store/index.js';
+import { requireStore } from './configured-store.js';
+import { referencesFirst } from './import.js';
+import { openLocalStore } from './open-store.js';
+import { formatBytes, Progress, type ProgressOutput } from './progress.js';
+import { openStoreOverrides } from './service-overrides.js';
+
+export const COPY_USAGE = `usage: nar-bridge copy --from STORE… --to STORE… [--json]
+
+  Copies every store path of one store into another: blobs, then Directories, then the PathInfo, references
+  before the paths that name them, so the target never holds a path whose objects or references are missing.
+  Each blob is checked against its blake3 digest as it is copied, and each path's NAR, rendered from the target,
+  against its NarHash before its PathInfo is written. Paths (and blobs) the target already has are skipped: run it
+  again to resume an interrupted copy. Progress goes to stderr; --json prints a summary on stdout. A damaged or
+  missing object fails its path (and the paths that refer to it) with a line naming it, the rest is copied, and
+  the exit code is 1.
+
+  STORE, repeatable, is what serve's store flags name:
+    DIR                  a data dir, as --data-dir (the embedded store; with a URL below, what the URLs leave)
+    grpc+http://H:P      all three services of one server (grpc+https://, grpc+unix:// too)
+    blobs=URL            as --blob-service-addr
+    directories=URL      as --directory-service-addr
+    path-infos=URL       as --path-info-service-addr (postgresql://… keeps the upload and build-log indexes too)
+
+  e.g. nar-bridge copy --from ~/.local/share/nar-bridge \\
+         --to /srv/nb --to directories=postgresql://nb@db/nb --to path-infos=postgresql://nb@db/nb
+`;
+
+interface CopyIo {
+  readonly env: NodeJS.ProcessEnv;
+  stdout(text: string): void;
+  readonly stderr: ProgressOutput;
+}
+
+/** One side of the copy as given: a data dir and service URLs, each null when not named. */
+interface StoreSpec {
+  readonly dataDir: string | null;
+  readonly blobs: string | null;
+  readonly directories: string | null;
+  readonly pathInfos: string | null;
+}
+
+interface OpenEnd {
+  readonly end: CopyEnd;
+  close(): void;
+}
+
+const SERVICE_KEYS = { blobs: 'blobs', directories: 'directories', 'path-infos': 'pathInfos' } as const;
+
+export async function copyCommand(args: readonly string[], io: CopyIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    strict: true,
+    options: { from: { type: 'string', multiple: true }, to: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+  });
+  const fromSpec = parseStoreSpec('--from', values.from ?? []);
+  const toSpec = parseStoreSpec('--to', values.to ?? []);
+  if (JSON.stringify(fromSpec) === JSON.stringify(toSpec)) throw new NarBridgeError('NB_ERR_CONFIG', 'copy: --from and --to name the same store');
+  const started = Date.now();
+  const from = await openEnd('--from', fromSpec);
+  try {
+    const to = await openEnd('--to', toSpec);
+    try {
+      return await copyAll(from.end, to.end, io, values.json ?? false, started);
+    } finally {
+      to.close();
+    }
+  } finally {
+    from.close();
+  }
+}
+
+async function copyAll(from: CopyEnd, to: CopyEnd, io: CopyIo, json: boolean, started: number): Promise<number> {
+  const listed: PathInfo[] = [];
+  for await (const info of from.pathInfos.list()) listed.push(info);
+  const ordered = referencesFirst(listed.map((info) => ({ path: info.storePath.toAbsolute(), references: info.references.map((r) => r.toAbsolute()), info })));
+  const todo: PathInfo[] = [];
+  for (const { info } of ordered) if (!(await to.pathInfos.get(info.storePath.digest))) todo.push(info);
+  const present = ordered.length - todo.length;
+  const progress = new Progress(
+    io.stderr,
+    todo.reduce((sum, info) => sum + info.narSize, 0),
+    Date.now,
+    { total: todo.length, noun: 'paths' },
+  );
+  progress.note(`copy: ${ordered.length} paths in the source, ${present} already in the target, ${todo.length} to copy`);
+  const failed = new Map<string, string>();
+  const totals = { paths: 0, narBytes: 0, blobs: 0, blobBytes: 0, directories: 0 };
+  try {
+    for (const info of todo) {
+      const name = info.storePath.toAbsolute();
+      const broken = info.references.map((r) => r.toAbsolute()).find((r) => r !== name && failed.has(r));
+      try {
+        if (broken !== undefined) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `${name}: refers to ${broken}, which was not copied`);
+        const copied = await copyPath(info, from, to);
+        totals.paths++;
+        totals.narBytes += info.narSize;
+        totals.blobs += copied.blobs;
+        totals.blobBytes += copied.blobBytes;
+        totals.directories += copied.directories;
+      } catch (err) {
+        // A path whose objects are damaged or missing is this path's failure; anything else stops the copy.
+        if (!NarBridgeError.is(err) || (err.code !== 'NB_ERR_HASH_MISMATCH' && err.code !== 'NB_ERR_MISSING_OBJECT')) throw err;
+        failed.set(name, err.message);
+        progress.note(`copy: not copied: ${err.message}`);
+      }
+      progress.add(info.narSize, 1);
+    }
+  } finally {
+    progress.finish();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  io.stderr.write(
+    `copy: ${totals.paths} paths copied (${formatBytes(totals.narBytes)} of NAR; ${totals.blobs} blobs, ${formatBytes(totals.blobBytes)}; ` +
+      `${totals.directories} directories) in ${seconds.toFixed(1)} s, ${present} already there, ${failed.size} failed\n`,
+  );
+  if (json) io.stdout(`${JSON.stringify({ ...totals, present, failed: [...failed.values()], seconds })}\n`);
+  return failed.size > 0 ? 1 : 0;
+}
+
+/** `--from`/`--to` values → a data dir and service URLs; a bare URL names every service no key=URL names. */
+function parseStoreSpec(flag: string, values: readonly string[]): StoreSpec {
+  if (values.length === 0) throw new NarBridgeError('NB_ERR_CONFIG', `copy needs ${flag} (nar-bridge copy --help)`);
+  const spec: { -readonly [K in keyof StoreSpec]: StoreSpec[K] } = { dataDir: null, blobs: null, directories: null, pathInfos: null };
+  const once = <K extends keyof StoreSpec>(key: K, value: string, what: string) => {
+    if (spec[key] !== null) throw new NarBridgeError('NB_ERR_CONFIG', `copy: ${flag} names ${what} twice`);
+    spec[key] = value;
+  };
+  const everything: string[] = [];
+  for (const value of values) {
+    const named = /^(blobs|directories|path-infos)=(.+)$/.exec(value);
+    if (named?.[1] && named[2]) once(SERVICE_KEYS[named[1] as keyof typeof SERVICE_KEYS], named[2], named[1]);
+    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) everything.push(value);
+    else once('dataDir', value, 'a data dir');
+  }
+  if (everything.length > 1) throw new NarBridgeError('NB_ERR_CONFIG', `copy: ${flag} names more than one URL for all services`);
+  const all = everything[0];
+  if (all !== undefined) {
+    spec.blobs ??= all;
+    spec.directories ??= all;
+    spec.pathInfos ??= all;
+  }
+  if (spec.dataDir === null && (spec.blobs === null || spec.directories === null || spec.pathInfos === null)) {
+    throw new NarBridgeError('NB_ERR_CONFIG', `copy: ${flag} names no data dir, so it needs blobs=, directories= and path-infos= URLs (or one URL for all)`);
+  }
+  return spec;
+}
+
+/** Opens a side as serve would open that store; a source data dir must hold a store already. */
+async function openEnd(flag: string, spec: StoreSpec): Promise<OpenEnd> {
+  if (flag === '--from' && spec.dataDir !== null) requireStore(spec.dataDir);
+  const overrides = await openStoreOverrides({
+    dataDir: spec.dataDir ?? '',
+    blobServiceAddr: spec.blobs,
+    directoryServiceAddr: spec.directories,
+    pathInfoServiceAddr: spec.pathInfos,
+    grpcClientTokenFile: null,
+  });
+  try {
+    if (spec.dataDir === null) {
+      const { blobs, directories, pathInfos } = overrides.services;
+      if (!blobs || !directories || !pathInfos) throw new NarBridgeError('NB_ERR_CONFIG', `copy: ${flag} does not name every service`);
+      return { end: { blobs, directories, pathInfos }, close: overrides.close };
+    }
+    const local = await openLocalStore(spec.dataDir, overrides.services);
+    return {
+      end: local.store,
+      close: () => {
+        local.close();
+        overrides.close();
+      },
+    };
+  } catch (err) {
+    overrides.close();
+    throw err;
+  }
+}
