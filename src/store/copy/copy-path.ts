@@ -27,7 +27,7 @@ export interface PathCopied {
 type Fail = (why: string, cause?: unknown, code?: ErrorCode) => NarBridgeError;
 
 /** Blobs copied at once: a remote target (gRPC, S3) answers each write after a round trip. */
-const PARALLEL_BLOBS = 4;
+const PARALLEL_BLOBS = 16;
 
 /**
  * Copies `info` with its Directories and blobs from `from` to `to` (skipping objects `to` has), then checks the NAR
