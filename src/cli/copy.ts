@@ -2,6 +2,7 @@
 // and another blob service, say), references before referrers, each path's objects before its PathInfo, every blob
 // checked against its digest and every path's NAR, rendered from the target, against its NarHash. Paths the target
 // has are skipped, so an interrupted copy is resumed by running it again.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { copyPath, type CopyEnd, type PathInfo } from '../store/index.js';
@@ -137,7 +138,7 @@ function parseStoreSpec(flag: string, values: readonly string[]): StoreSpec {
     const named = /^(blobs|directories|path-infos)=(.+)$/.exec(value);
     if (named?.[1] && named[2]) once(SERVICE_KEYS[named[1] as keyof typeof SERVICE_KEYS], named[2], named[1]);
     else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) everything.push(value);
-    else once('dataDir', value, 'a data dir');
+    else once('dataDir', resolve(value), 'a data dir'); // absolute, so the same dir named two ways is one store
   }
   if (everything.length > 1) throw new NarBridgeError('NB_ERR_CONFIG', `copy: ${flag} names more than one URL for all services`);
   const all = everything[0];
