@@ -191,19 +191,15 @@ export class NearBlobCache implements BlobService {
     if (this.#bytes + this.#packBytes / 2 <= this.#budget) return;
     const target = this.#budget - this.#packBytes;
     const now = Date.now();
-    const candidates = this.#packs.index
-      .packs()
-      .filter((p) => p.ownerPid === null && !this.#readers.has(p.id))
-      .map((p) => {
-        // First seen sealed: filled just now, so as recent as a read now.
-        if (!this.#usedAt.has(p.id)) this.#touch(p.id, now);
-        return p;
-      })
-      .sort((a, b) => (this.#usedAt.get(a.id) ?? 0) - (this.#usedAt.get(b.id) ?? 0) || a.id - b.id);
+    const candidates = this.#packs.index.packs().filter((p) => p.ownerPid === null && !this.#readers.has(p.id));
+    // A pack not seen before was filled since the last check: as recent as a read now.
+    for (const pack of candidates) if (!this.#usedAt.has(pack.id)) this.#touch(pack.id, now);
+    candidates.sort((a, b) => (this.#usedAt.get(a.id) ?? 0) - (this.#usedAt.get(b.id) ?? 0) || a.id - b.id);
     const forget = this.#db.prepare('DELETE FROM near_cache_use WHERE pack = ?');
     for (const pack of candidates) {
       if (this.#bytes <= target) break;
       const freed = this.#packs.dropPack(pack.id);
+      if (freed === 0) continue; // records appended late, not yet committed: a later check takes it
       forget.run([pack.id]);
       this.#usedAt.delete(pack.id);
       this.#unsaved.delete(pack.id);
