@@ -6,9 +6,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { copyPath, type CopyEnd, type PathInfo } from '../store/index.js';
-import { requireStore } from './configured-store.js';
+import { openStore, requireStore } from './configured-store.js';
 import { referencesFirst } from './import.js';
-import { openLocalStore } from './open-store.js';
 import { formatBytes, Progress, type ProgressOutput } from './progress.js';
 import { openStoreOverrides } from './service-overrides.js';
 
@@ -155,30 +154,22 @@ function parseStoreSpec(flag: string, values: readonly string[]): StoreSpec {
 
 /** Opens a side as serve would open that store; a source data dir must hold a store already. */
 async function openEnd(flag: string, spec: StoreSpec): Promise<OpenEnd> {
-  if (flag === '--from' && spec.dataDir !== null) requireStore(spec.dataDir);
-  const overrides = await openStoreOverrides({
+  const settings = {
     dataDir: spec.dataDir ?? '',
     blobServiceAddr: spec.blobs,
     directoryServiceAddr: spec.directories,
     pathInfoServiceAddr: spec.pathInfos,
     grpcClientTokenFile: null,
-  });
-  try {
-    if (spec.dataDir === null) {
-      const { blobs, directories, pathInfos } = overrides.services;
-      if (!blobs || !directories || !pathInfos) throw new NarBridgeError('NB_ERR_CONFIG', `copy: ${flag} does not name every service`);
-      return { end: { blobs, directories, pathInfos }, close: overrides.close };
-    }
-    const local = await openLocalStore(spec.dataDir, overrides.services);
-    return {
-      end: local.store,
-      close: () => {
-        local.close();
-        overrides.close();
-      },
-    };
-  } catch (err) {
-    overrides.close();
-    throw err;
+  };
+  if (spec.dataDir !== null) {
+    if (flag === '--from') requireStore(spec.dataDir);
+    const { store, close } = await openStore(settings);
+    return { end: store, close };
   }
+  // Every service by URL: no data dir to create or open.
+  const overrides = await openStoreOverrides(settings);
+  const { blobs, directories, pathInfos } = overrides.services;
+  if (blobs && directories && pathInfos) return { end: { blobs, directories, pathInfos }, close: overrides.close };
+  overrides.close();
+  throw new NarBridgeError('NB_ERR_CONFIG', `copy: ${flag} does not name every service`);
 }

@@ -46,12 +46,12 @@ test('B with --cache-max-size 8M in front of A serves a 24 MiB closure right, tw
   const src = path.join(await makeTempDir('near-src'), 'big');
   await mkdir(src);
   await Promise.all(Array.from({ length: 24 }, (_, i) => writePseudoRandomFile(path.join(src, `f${i}`), 1024 * 1024, `near cache ${i}`)));
-  const big = (await runNixTool('nix-store', ['--add', src], fx.env, { timeoutMs: NIX_DEFAULT_TIMEOUT_MS })).stdout.trim();
+  const big = (await runNixTool('nix-store', ['--add', src], fx.env, { timeoutMs: 3 * NIX_DEFAULT_TIMEOUT_MS })).stdout.trim();
 
   const grpcPort = await freePort();
   const a = await startServer({ dataDir: await makeTempDir('near-a'), extraArgs: ['--grpc-listen', `127.0.0.1:${grpcPort}`] });
   const closure = [big, fx.y, fx.deptree, fx.dep, fx.hello];
-  await runNix(['copy', '--to', `${a.url}?secret-key=${fx.secretKeyFile}`, ...closure], fx.env, { timeoutMs: NIX_DEFAULT_TIMEOUT_MS });
+  await runNix(['copy', '--to', `${a.url}?secret-key=${fx.secretKeyFile}`, ...closure], fx.env, { timeoutMs: 3 * NIX_DEFAULT_TIMEOUT_MS });
 
   const bDataDir = await makeTempDir('near-b');
   const serviceUrl = `grpc+http://127.0.0.1:${grpcPort}`;
@@ -79,7 +79,7 @@ test('B with --cache-max-size 8M in front of A serves a 24 MiB closure right, tw
     for (let round = 0; round < 2; round++) {
       const store = env.newStore();
       await runNix(['copy', '--from', b.url, '--to', store, '--option', 'trusted-public-keys', fx.publicKey, ...closure], env, {
-        timeoutMs: NIX_DEFAULT_TIMEOUT_MS,
+        timeoutMs: 3 * NIX_DEFAULT_TIMEOUT_MS,
       });
       for (const p of closure) expect(await snapshotTree(inChroot(store, p)), p).toEqual(await snapshotTree(p));
     }
@@ -94,4 +94,4 @@ test('B with --cache-max-size 8M in front of A serves a 24 MiB closure right, tw
   expect(value('nar_bridge_near_cache_evictions_total')).toBeGreaterThan(0);
   expect(value('nar_bridge_near_cache_evicted_bytes_total')).toBeGreaterThan(CAP);
   expect(value('nar_bridge_near_cache_bytes')).toBeLessThanOrEqual(CAP);
-}, 180_000);
+}, 600_000);
