@@ -159,6 +159,15 @@ describe('NearBlobCache', () => {
     expect(await cache.has(digest)).toBe(false);
   });
 
+  test('a cache that cannot write (its pack directory gone) still serves the read it was filling, uncached', async () => {
+    const { dir, cache, far, tiered } = await open();
+    const bytes = randomBytes(BLOB);
+    const digest = await put(far, bytes);
+    await rm(join(dir, 'packs'), { recursive: true });
+    expect((await read(tiered, digest)).equals(bytes)).toBe(true);
+    expect(await cache.has(digest)).toBe(false);
+  });
+
   test('read times survive a reopen: the blob read last before closing outlives older ones', async () => {
     const first = await open();
     const data = Array.from({ length: 16 }, () => randomBytes(BLOB));

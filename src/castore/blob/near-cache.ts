@@ -175,11 +175,13 @@ export class NearBlobCache implements BlobService {
     this.#sinceCheck += bytes;
     if (this.#bytes <= this.#budget && this.#sinceCheck < this.#packBytes / 2) return this.#checking;
     this.#sinceCheck = 0;
-    this.#checking = this.#checking.then(async () => {
-      await this.#packs.flush();
-      this.#measure();
-      this.#evict();
-    });
+    this.#checking = this.#checking
+      .catch(() => undefined)
+      .then(async () => {
+        await this.#packs.flush();
+        this.#measure();
+        this.#evict();
+      });
     return this.#checking;
   }
 
@@ -257,9 +259,9 @@ export class NearBlobCache implements BlobService {
 }
 
 /**
- * Writes into the pack engine until the blob outgrows the per-blob limit; from then on it only hashes, so the
- * digest the tier above checks is still the whole blob's, and nothing of the oversized blob stays listed (chunks
- * already stored are valid objects that age out like any other).
+ * Writes into the pack engine until the blob outgrows the per-blob limit or the cache fails (a full disk); from then
+ * on it only hashes, so the digest the tier above checks is still the whole blob's and the read it fills goes on.
+ * Nothing of such a blob stays listed (chunks already stored are valid objects that age out like any other).
  */
 class NearCacheWriter implements BlobWriter {
   readonly #hasher = new Blake3Hasher();
@@ -283,13 +285,17 @@ class NearCacheWriter implements BlobWriter {
     if (this.#size > this.maxBytes) return this.#stop((inner) => inner.abort());
     const bytes = RECORD_HEADER_BYTES + chunk.byteLength;
     this.#reserved += bytes;
-    await this.room.reserve(bytes); // room is made before the bytes land
-    await this.#inner.write(chunk);
+    try {
+      await this.room.reserve(bytes); // room is made before the bytes land
+      await this.#inner.write(chunk);
+    } catch {
+      await this.#stop((inner) => inner.abort()).catch(() => undefined);
+    }
   }
 
   async close(): Promise<B3Digest> {
     const digest = this.#hasher.digest();
-    await this.#stop((inner) => inner.close());
+    await this.#stop((inner) => inner.close()).catch(() => undefined); // not cached: fetched again next time
     return digest;
   }
 
