@@ -1,7 +1,7 @@
 // NearBlobCache as the near tier of a TieredBlobService whose far is the store: bounded on disk, least recently used
 // evicted, reads in progress never broken, evicted blobs fetched again from far and verified.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -166,6 +166,24 @@ describe('NearBlobCache', () => {
     await rm(join(dir, 'packs'), { recursive: true });
     expect((await read(tiered, digest)).equals(bytes)).toBe(true);
     expect(await cache.has(digest)).toBe(false);
+  });
+
+  test('a damaged cached record fails that read and is dropped: the next read comes from far, right', async () => {
+    const { dir, cache, far, counts, tiered } = await open();
+    const bytes = randomBytes(BLOB);
+    const digest = await put(far, bytes);
+    await read(tiered, digest);
+    await cache.flush();
+    const [pack] = await readdir(join(dir, 'packs'));
+    const file = join(dir, 'packs', pack ?? '');
+    const raw = await readFile(file);
+    raw.writeUInt8(raw.readUInt8(raw.length - 10) ^ 1, raw.length - 10);
+    await writeFile(file, raw);
+    await expect(read(tiered, digest)).rejects.toThrow(/damaged/);
+    expect(await cache.has(digest)).toBe(false);
+    const before = counts.fetchedBytes;
+    expect((await read(tiered, digest)).equals(bytes)).toBe(true);
+    expect(counts.fetchedBytes - before).toBe(BLOB);
   });
 
   test('read times survive a reopen: the blob read last before closing outlives older ones', async () => {

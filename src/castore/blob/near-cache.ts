@@ -4,7 +4,7 @@
 // unlink and one transaction, never a rewrite. Anything evicted is fetched again (and verified) by the tier above.
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isEnoent } from '../../errors.js';
+import { isEnoent, NarBridgeError } from '../../errors.js';
 import type { CallOptions } from '../call-options.js';
 import { Blake3Hasher, type B3Digest } from '../digest.js';
 import { migrate, openDatabase, readRows, type Database } from '../sqlite.js';
@@ -123,7 +123,7 @@ export class NearBlobCache implements BlobService {
       this.#release(packs);
       return null;
     }
-    return this.#held(contents, packs);
+    return this.#held(digest, contents, packs);
   }
 
   openWrite(opts?: WriteOptions): BlobWriter {
@@ -149,11 +149,21 @@ export class NearBlobCache implements BlobService {
     this.#db.close();
   }
 
-  async *#held(contents: AsyncIterable<Uint8Array>, packs: ReadonlySet<number>): AsyncGenerator<Uint8Array, void, undefined> {
+  async *#held(digest: B3Digest, contents: AsyncIterable<Uint8Array>, packs: ReadonlySet<number>): AsyncGenerator<Uint8Array, void, undefined> {
+    let failed = false;
     try {
       yield* contents;
+    } catch (err) {
+      failed = NarBridgeError.is(err) && err.code === 'NB_ERR_STORAGE';
+      throw err;
     } finally {
       this.#release(packs);
+      if (failed) {
+        // A damaged (or unreadable) record: the blob and its chunks are forgotten (their bytes go with their pack),
+        // so the next read fetches it again.
+        const chunks = (await this.#packs.chunks(digest)) ?? [];
+        this.#packs.deleteObjects([digest, ...chunks.map((c) => c.digest)]);
+      }
     }
   }
 
@@ -197,18 +207,22 @@ export class NearBlobCache implements BlobService {
     // A pack not seen before was filled since the last check: as recent as a read now.
     for (const pack of candidates) if (!this.#usedAt.has(pack.id)) this.#touch(pack.id, now);
     candidates.sort((a, b) => (this.#usedAt.get(a.id) ?? 0) - (this.#usedAt.get(b.id) ?? 0) || a.id - b.id);
-    const forget = this.#db.prepare('DELETE FROM near_cache_use WHERE pack = ?');
     for (const pack of candidates) {
       if (this.#bytes <= target) break;
-      const freed = this.#packs.dropPack(pack.id);
-      if (freed === 0) continue; // records appended late, not yet committed: a later check takes it
-      forget.run([pack.id]);
-      this.#usedAt.delete(pack.id);
-      this.#unsaved.delete(pack.id);
-      this.#bytes -= freed;
-      this.observer?.evicted(freed);
+      this.#drop(pack.id);
     }
     this.#measure();
+  }
+
+  /** Drops one pack and its read time; a pack with records not yet committed stays for a later check. */
+  #drop(pack: number): void {
+    const freed = this.#packs.dropPack(pack);
+    if (freed === 0) return;
+    this.#db.prepare('DELETE FROM near_cache_use WHERE pack = ?').run([pack]);
+    this.#usedAt.delete(pack);
+    this.#unsaved.delete(pack);
+    this.#bytes -= freed;
+    this.observer?.evicted(freed);
   }
 
   /** Sizes the cache's files on disk: the index and the packs (a handful: each is 1/16 of the cap). */
