@@ -33,14 +33,8 @@ const PARALLEL_BLOBS = 16;
  * Copies `info` with its Directories and blobs from `from` to `to` (skipping objects `to` has), then checks the NAR
  * `to` renders for it and puts the PathInfo. Throws a NarBridgeError naming the path and the object at fault:
  * NB_ERR_HASH_MISMATCH for damage, NB_ERR_MISSING_OBJECT for something the source lacks, else the failing call's.
- * `onBytes` sees blob bytes as they are written.
  */
-export async function copyPath(
-  info: PathInfo,
-  from: CopyEnd,
-  to: CopyEnd,
-  opts: CallOptions & { onBytes?: (bytes: number) => void } = {},
-): Promise<PathCopied> {
+export async function copyPath(info: PathInfo, from: CopyEnd, to: CopyEnd, opts: CallOptions = {}): Promise<PathCopied> {
   const name = info.storePath.toAbsolute();
   const fail: Fail = (why, cause, code) => {
     // Damage (NB_ERR_HASH_MISMATCH) and absence (NB_ERR_MISSING_OBJECT) are this path's; anything else keeps its code.
@@ -71,7 +65,6 @@ export async function copyPath(
       await copyBlob(file, from.blobs, to.blobs, { ...opts, locality }, fail);
       blobs++;
       blobBytes += file.size;
-      opts.onBytes?.(file.size);
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL_BLOBS, queue.length) }, worker));
