@@ -80,6 +80,8 @@ export class NearBlobCache implements BlobService {
     this.#packBytes = Math.min(MAX_PACK_BYTES, Math.max(MIN_PACK_BYTES, Math.floor(maxBytes / PACK_SHARE)));
     this.#packsDir = join(dir, 'packs');
     this.#packs = new PackBlobService(this.#db, this.#packsDir, { packTargetBytes: this.#packBytes });
+    // Read times of packs a crash left empty (the pack engine drops those on open) go too.
+    this.#db.exec('DELETE FROM near_cache_use WHERE pack NOT IN (SELECT id FROM pack_files)');
     for (const row of readRows('near_cache_use', this.#db.prepare('SELECT pack, used_at FROM near_cache_use').all([])))
       this.#usedAt.set(row.integer('pack'), row.integer('used_at'));
     // Packs filled and never read before the last close are the oldest: they go first.
