@@ -2,10 +2,12 @@
 // and another blob service, say), references before referrers, each path's objects before its PathInfo, every blob
 // checked against its digest and every path's NAR, rendered from the target, against its NarHash. Paths the target
 // has are skipped, so an interrupted copy is resumed by running it again.
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
-import { copyPath, type CopyEnd, type PathInfo } from '../store/index.js';
+import { openDatabase } from '../castore/index.js';
+import { copyPath, GcTables, type CopyEnd, type PathInfo } from '../store/index.js';
 import { openStore, requireStore } from './configured-store.js';
 import { referencesFirst } from './import.js';
 import { formatBytes, Progress, type ProgressOutput } from './progress.js';
@@ -27,6 +29,8 @@ export const COPY_USAGE = `usage: nar-bridge copy --from STORE… --to STORE… 
     blobs=URL            as --blob-service-addr
     directories=URL      as --directory-service-addr
     path-infos=URL       as --path-info-service-addr (postgresql://… keeps the upload and build-log indexes too)
+  A source data dir may be in use by a server (it is only read); a target data dir may not (copy through the
+  server's gRPC address instead).
 
   e.g. nar-bridge copy --from ~/.local/share/nar-bridge \\
          --to /srv/nb --to directories=postgresql://nb@db/nb --to path-infos=postgresql://nb@db/nb
@@ -163,6 +167,7 @@ async function openEnd(flag: string, spec: StoreSpec): Promise<OpenEnd> {
   };
   if (spec.dataDir !== null) {
     if (flag === '--from') requireStore(spec.dataDir);
+    else refuseLiveServer(spec.dataDir);
     const { store, close } = await openStore(settings);
     return { end: store, close };
   }
@@ -172,4 +177,19 @@ async function openEnd(flag: string, spec: StoreSpec): Promise<OpenEnd> {
   if (blobs && directories && pathInfos) return { end: { blobs, directories, pathInfos }, close: overrides.close };
   overrides.close();
   throw new NarBridgeError('NB_ERR_CONFIG', `copy: ${flag} does not name every service`);
+}
+
+/**
+ * Writing into a data dir a server has open would bypass its write fence: its garbage collector could sweep blobs
+ * copied for a PathInfo not yet written. Such a server takes the copy through its own doors instead.
+ */
+function refuseLiveServer(dataDir: string): void {
+  const meta = join(dataDir, 'meta.sqlite');
+  if (!existsSync(meta)) return;
+  const db = openDatabase(meta);
+  try {
+    new GcTables(db).requireNoServer('stop it, or copy into it through its gRPC address (--to grpc+http://HOST:PORT)');
+  } finally {
+    db.close();
+  }
 }

@@ -61,9 +61,16 @@ function copy(fx: Fixtures, ...args: string[]) {
 }
 
 /** Serves `args`' store and substitutes `paths` from it into a fresh store, signatures required; compares every file. */
-async function serveAndPull(fx: Fixtures, dataDir: string, extraArgs: readonly string[], paths: readonly string[]): Promise<void> {
+async function serveAndPull(
+  fx: Fixtures,
+  dataDir: string,
+  extraArgs: readonly string[],
+  paths: readonly string[],
+  whileServing: () => Promise<void> = async () => undefined,
+): Promise<void> {
   const env = await nixEnv();
   const server = await startServer({ dataDir, extraArgs });
+  await whileServing();
   const store = env.newStore();
   await runNix(['copy', '--from', server.url, '--to', store, '--option', 'trusted-public-keys', fx.publicKey, ...paths], env, {
     timeoutMs: NIX_DEFAULT_TIMEOUT_MS,
@@ -101,7 +108,12 @@ test('copy into a fresh data dir, killed midway, resumes with only what is left,
 
   const again = JSON.parse((await copy(fx, '--from', dataDir, '--to', target)).stdout) as Summary;
   expect(again).toMatchObject({ paths: 0, present: paths.length, blobs: 0 });
-  await serveAndPull(fx, target, [], paths);
+  await serveAndPull(fx, target, [], paths, async () => {
+    // Served now: copying into its data dir from the side is refused (its collector fences its own writes only).
+    const beside = await copy(fx, '--from', dataDir, '--to', target);
+    expect(beside.code).toBe(1);
+    expect(beside.stderr).toMatch(/a server \(pid \d+\) has this data dir open: stop it, or copy into it through its gRPC address/);
+  });
 }, 240_000);
 
 describePostgres('copy into PostgreSQL', () => {
