@@ -53,6 +53,7 @@ const STORE_ROOMS: Record<string, readonly string[]> = {
   realisations: ['pathinfo'],
   upload: ['nar', 'pathinfo', 'compression'],
   gc: ['pathinfo'],
+  copy: ['nar', 'pathinfo'],
 };
 const STORE = join(SRC, 'store');
 

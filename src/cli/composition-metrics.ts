@@ -1,14 +1,17 @@
 // Prometheus counters for the composed store: what each upstream cache and each tier answered, and the bytes
 // that crossed from far tiers and upstreams.
-import { Counter, type Registry } from 'prom-client';
-import type { Tier, TierObserver } from '../castore/index.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { NearCacheObserver, Tier, TierObserver } from '../castore/index.js';
 import type { UpstreamObserver, UpstreamOutcome } from '../store/index.js';
 
-export class CompositionMetrics implements UpstreamObserver, TierObserver {
+export class CompositionMetrics implements UpstreamObserver, TierObserver, NearCacheObserver {
   readonly #tierReads: Counter<'service' | 'tier'>;
   readonly #farBytes: Counter;
   readonly #upstreamLookups: Counter<'upstream' | 'outcome'>;
   readonly #upstreamBytes: Counter<'upstream'>;
+  readonly #nearCacheBytes: Gauge;
+  readonly #nearCacheEvictions: Counter;
+  readonly #nearCacheEvictedBytes: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -31,6 +34,13 @@ export class CompositionMetrics implements UpstreamObserver, TierObserver {
       labelNames: ['upstream'],
       registers,
     });
+    this.#nearCacheBytes = new Gauge({ name: 'nar_bridge_near_cache_bytes', help: 'Bytes the near blob cache holds on disk (--cache-max-size)', registers });
+    this.#nearCacheEvictions = new Counter({ name: 'nar_bridge_near_cache_evictions_total', help: 'Packs evicted from the near blob cache', registers });
+    this.#nearCacheEvictedBytes = new Counter({
+      name: 'nar_bridge_near_cache_evicted_bytes_total',
+      help: 'Bytes evicted from the near blob cache',
+      registers,
+    });
   }
 
   asked(upstream: string, outcome: UpstreamOutcome): void {
@@ -47,5 +57,14 @@ export class CompositionMetrics implements UpstreamObserver, TierObserver {
 
   fetched(bytes: number): void {
     this.#farBytes.inc(bytes);
+  }
+
+  size(bytes: number): void {
+    this.#nearCacheBytes.set(bytes);
+  }
+
+  evicted(bytes: number): void {
+    this.#nearCacheEvictions.inc();
+    this.#nearCacheEvictedBytes.inc(bytes);
   }
 }

@@ -38,6 +38,11 @@ export async function openConfiguredStore(
   const settings = configuredStoreSettings(values, env);
   if (existing && (settings.blobServiceAddr === null || settings.directoryServiceAddr === null || settings.pathInfoServiceAddr === null))
     requireStore(settings.dataDir);
+  return openStore(settings);
+}
+
+/** The store `settings` name, opened as serve opens it (the data dir created if need be). */
+export async function openStore(settings: StoreSettings): Promise<ConfiguredStore> {
   const overrides = await openStoreOverrides(settings);
   try {
     const local = await openLocalStore(settings.dataDir, overrides.services);

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { NarBridgeError } from '../errors.js';
 import { CAT_USAGE } from './cat.js';
+import { COPY_USAGE } from './copy.js';
 import { EXPORT_USAGE } from './export.js';
 import { IMPORT_USAGE } from './import.js';
 import { INFO_USAGE } from './info.js';
@@ -53,6 +54,8 @@ const SERVE_USAGE = `usage: nar-bridge serve [--config FILE] [--listen HOST:PORT
                                 'http://H:P/PATH?trusted-public-keys=name:KEY%20name2:KEY2&priority=N'
   --upstream-miss-ttl SECONDS   answer a path no upstream had as absent for this long (default 60)
   --composition FILE            TOML or JSON file composing tiered services (see README, Composition)
+  --cache-max-size SIZE         keep hot blobs of --blob-service-addr on local disk (DATA_DIR/near-cache), at most SIZE,
+                                least recently read evicted (at least 4M; 512M, 20G; env NAR_BRIDGE_CACHE_MAX_SIZE)
   --gc-interval DUR             collect garbage in the background this often (30m, 6h; env NAR_BRIDGE_GC_INTERVAL)
   --gc-max-size SIZE            evict least recently used paths until their NarSizes fit in SIZE (env NAR_BRIDGE_GC_MAX_SIZE)
   --gc-max-age DUR              evict paths not looked up for DUR (env NAR_BRIDGE_GC_MAX_AGE)
@@ -72,6 +75,7 @@ const COMMANDS = {
   export: { summary: 'write the NAR of a store path', usage: EXPORT_USAGE },
   ls: { summary: 'list the files of a store path, like nix store ls', usage: LS_USAGE },
   cat: { summary: 'print one file of a store path', usage: CAT_USAGE },
+  copy: { summary: 'copy every store path of one store into another (resumable, verified)', usage: COPY_USAGE },
   migrate: { summary: 'create or upgrade the PostgreSQL schema of the metadata services', usage: MIGRATE_USAGE },
   verify: { summary: 're-hash every stored object; report what is corrupt and which paths it breaks', usage: VERIFY_USAGE },
   gc: { summary: 'delete what no stored path needs (and evict by size or age); give the disk space back', usage: GC_USAGE },

@@ -9,6 +9,7 @@ import { lsCommand } from './ls.js';
 import { catCommand } from './cat.js';
 import { verifyCommand } from './verify.js';
 import { migrateCommand } from './migrate.js';
+import { copyCommand } from './copy.js';
 import { deleteCommand, gcCommand, pinCommand, pinsCommand, unpinCommand } from './gc.js';
 import { formatUrl } from './listen-address.js';
 import { openLocalStore } from './open-store.js';
@@ -25,6 +26,7 @@ import { AccessRecorder, composeStore, deleteStorePaths, GuardedRealisationServi
 import { CompositionMetrics } from './composition-metrics.js';
 import { upstreamComposition } from './upstream-store.js';
 import { readComposition, withTiers } from './tiers.js';
+import { withNearCache } from './near-cache.js';
 import { asksForHelp, isCommand, overview, unknownCommand, usageOf, version } from './help.js';
 import { failure } from './fail.js';
 import { prepareDataDir, startupWarnings, storeWritable } from './startup-checks.js';
@@ -64,6 +66,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await catCommand(rest, { env: process.env, stdout: process.stdout });
       case 'verify':
         return await verifyCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+      case 'copy':
+        return await copyCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t), stderr: process.stderr });
       case 'migrate':
         return await migrateCommand(rest, { env: process.env, stdout: (t) => process.stdout.write(t) });
       case 'gc':
@@ -107,12 +111,13 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
   await prepareDataDir(settings.dataDir);
   const trust = await loadTrust(settings.trust);
   const overrides = await openStoreOverrides(settings);
-  const local = await openLocalStore(settings.dataDir, overrides.services);
-  const grpcTls = await readGrpcTls(settings);
   const registry = processMetrics();
+  const compositionMetrics = new CompositionMetrics(registry);
+  const nearCache = withNearCache(settings.dataDir, settings.composition.cacheMaxBytes, overrides.services, compositionMetrics);
+  const local = await openLocalStore(settings.dataDir, nearCache.services);
+  const grpcTls = await readGrpcTls(settings);
   // Upstreams are only asked while serving requests, by which time the server (and its logger) exists.
   const upstreamLog: UpstreamLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) };
-  const compositionMetrics = new CompositionMetrics(registry);
   const { compositionFile } = settings.composition;
   const tiers = await withTiers(local.store, compositionFile === null ? {} : await readComposition(compositionFile), compositionMetrics);
   // One store for every door: HTTP and gRPC writes meet the same checks, signing and upload policy.
@@ -172,6 +177,7 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     await grpc?.close();
     await app.close();
     local.close();
+    await nearCache.close();
     tiers.close();
     overrides.close();
   };

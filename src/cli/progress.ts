@@ -17,23 +17,26 @@ const BAR_WIDTH = 30;
 export class Progress {
   readonly #started: number;
   #done = 0;
+  #itemsDone = 0;
   #lastShown: number;
   #barShown = false;
 
-  /** `total` bytes are expected; `now` is the clock (milliseconds), replaceable in tests. */
+  /** `total` bytes are expected (and `items`, counted beside them when given); `now` is the clock, replaceable in tests. */
   constructor(
     private readonly out: ProgressOutput,
     private readonly total: number,
     private readonly now: () => number = Date.now,
+    private readonly items?: { readonly total: number; readonly noun: string },
   ) {
     this.#started = now();
     // A terminal shows the bar at once; a log gets its first line only once the operation has taken a while.
     this.#lastShown = out.isTTY ? Number.NEGATIVE_INFINITY : this.#started;
   }
 
-  /** Counts `bytes` more done, and shows it if it is time to. */
-  add(bytes: number): void {
+  /** Counts `bytes` (and `items`) more done, and shows it if it is time to. */
+  add(bytes: number, items = 0): void {
     this.#done += bytes;
+    this.#itemsDone += items;
     const at = this.now();
     if (at - this.#lastShown < (this.out.isTTY ? REDRAW_MS : LINE_MS)) return;
     this.#lastShown = at;
@@ -81,7 +84,8 @@ export class Progress {
     const seconds = (at - this.#started) / 1000;
     const rate = seconds > 0 ? this.#done / seconds : 0;
     const percent = this.total > 0 ? Math.floor((100 * Math.min(this.#done, this.total)) / this.total) : 100;
-    return `${formatBytes(this.#done)} / ${formatBytes(this.total)} (${percent}%), ${formatBytes(rate)}/s`;
+    const items = this.items ? `${this.#itemsDone}/${this.items.total} ${this.items.noun}, ` : '';
+    return `${items}${formatBytes(this.#done)} / ${formatBytes(this.total)} (${percent}%), ${formatBytes(rate)}/s`;
   }
 }
 

@@ -92,10 +92,13 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   const inMemory = [store.blobServiceAddr, store.directoryServiceAddr, store.pathInfoServiceAddr].some((addr) => addr?.startsWith('memory:'));
   const grpcListen = optional(values['grpc-listen'] ?? env.NAR_BRIDGE_GRPC_LISTEN, parseGrpcListenAddress);
   const gc = gcSettings(values, env, grpcListen !== null);
-  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory ? 1 : availableParallelism()));
+  const composition = compositionSettings(values, env);
+  // The near cache's read times and eviction live in one process: workers would evict under each other's reads.
+  const cached = composition.cacheMaxBytes !== null;
+  const workers = Number(values.workers ?? env.NAR_BRIDGE_WORKERS ?? (inMemory || cached ? 1 : availableParallelism()));
   if (!Number.isInteger(workers) || workers < 1) throw new NarBridgeError('NB_ERR_CONFIG', '--workers must be a positive integer');
   if (workers > 1 && inMemory) throw new NarBridgeError('NB_ERR_CONFIG', '--workers above 1 needs services every worker shares; memory:// is per process');
-  const composition = compositionSettings(values, env);
+  if (workers > 1 && cached) throw new NarBridgeError('NB_ERR_CONFIG', '--cache-max-size needs --workers 1 for now: one process keeps the cache');
   // GC deletes across the embedded database in one transaction and fences writers through it: with metadata or
   // objects elsewhere (PostgreSQL, gRPC, local://, tiers) there is nothing it could collect safely.
   const elsewhere = Object.entries({

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Trust } from './load-trust.js';
 import type { ServeSettings } from './settings.js';
 import { trustSettings } from './trust-settings.js';
+import { nearCacheDir } from './near-cache.js';
 import { redactUrlPassword } from '../castore/index.js';
 
 /** The limits with no flag, variable or config key set. */
@@ -31,6 +32,9 @@ export function startupSummary(settings: ServeSettings, trust: Trust, listening:
       directories: redactUrlPassword(settings.directoryServiceAddr ?? embeddedMeta),
       pathInfos: redactUrlPassword(settings.pathInfoServiceAddr ?? embeddedMeta),
       ...(settings.composition.compositionFile === null ? {} : { composition: settings.composition.compositionFile }),
+      ...(settings.composition.cacheMaxBytes === null || settings.blobServiceAddr === null
+        ? {}
+        : { blobCache: { dir: nearCacheDir(dataDir), maxBytes: settings.composition.cacheMaxBytes } }),
     },
     // What a client puts in trusted-public-keys to accept what this server signs.
     signingKeys: trust.signingKeys.map((key) => key.publicKey().toString()),

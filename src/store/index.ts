@@ -35,3 +35,4 @@ export { checkRealisationPolicy, GuardedRealisationService, type RealisationServ
 export { MemoryRealisationService } from './realisations/memory.js';
 export { SqliteRealisationService } from './realisations/sqlite.js';
 export * from './gc/index.js';
+export * from './copy/index.js';

@@ -195,6 +195,15 @@ const ROWS: Readonly<Record<string, Row>> = {
     fromFlag: '/f.toml',
   },
   'gc-interval': { toml: '"10m"', env: '2h', flag: ['3d'], read: (s) => s.gc.intervalMs, fromConfig: 600_000, fromEnv: 7_200_000, fromFlag: 3 * 86_400_000 },
+  'cache-max-size': {
+    toml: '"1G"',
+    env: '2G',
+    flag: ['3G'],
+    read: (s) => s.composition.cacheMaxBytes,
+    fromConfig: 1024 ** 3,
+    fromEnv: 2 * 1024 ** 3,
+    fromFlag: 3 * 1024 ** 3,
+  },
   'gc-max-size': {
     toml: '"1G"',
     env: '2G',
@@ -225,6 +234,10 @@ test('serve runs one worker per CPU unless told, and refuses a count below one',
   expect(() => serveSettings(['--workers', '0'], {})).toThrow(/--workers must be a positive integer/);
   expect(serveSettings(['--blob-service-addr', 'memory://'], {}).workers).toBe(1);
   expect(() => serveSettings(['--blob-service-addr', 'memory://', '--workers', '2'], {})).toThrow(/memory:\/\/ is per process/);
+  // One process keeps the near cache: its default is one worker, and more are refused.
+  expect(serveSettings(['--cache-max-size', '64M'], {}).workers).toBe(1);
+  expect(() => serveSettings(['--cache-max-size', '64M', '--workers', '2'], {})).toThrow(/--cache-max-size needs --workers 1/);
+  expect(() => serveSettings(['--cache-max-size', '1M'], {})).toThrow(/--cache-max-size must be at least 4M/);
 });
 
 test('the table has a row for every serve flag', () => {

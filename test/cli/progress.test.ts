@@ -83,3 +83,13 @@ test.each([
 ])('formatBytes(%d) is %s', (bytes, text) => {
   expect(formatBytes(bytes)).toBe(text);
 });
+
+test('items counted beside the bytes lead the line: paths done of paths to do', () => {
+  const { writes, out } = output(false);
+  const time = clock();
+  const progress = new Progress(out, 4 * 1024 * 1024, time.now, { total: 10, noun: 'paths' });
+  progress.add(1024 * 1024, 3);
+  time.advance(5000);
+  progress.add(1024 * 1024, 1);
+  expect(writes).toEqual(['4/10 paths, 2.0 MiB / 4.0 MiB (50%), 409.6 KiB/s\n']);
+});

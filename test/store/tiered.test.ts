@@ -173,4 +173,30 @@ describe('tiered store', () => {
     expect(counts.fetchedBytes - a.length).toBeLessThan(SMALL.maxSize * 2);
     expect(await near.has(db)).toBe(true);
   });
+
+  test('a chunk near held when the read was planned but dropped before its turn (a cache evicting) comes from far', async () => {
+    const held = new ChunkedBlobService(new MemoryBlobService(), new MemoryChunkIndex(), SMALL);
+    const far = new ChunkedBlobService(new MemoryBlobService(), new MemoryChunkIndex(), SMALL);
+    const data = createCipheriv('aes-128-ctr', Buffer.alloc(16, 2), Buffer.alloc(16)).update(Buffer.alloc(100_000));
+    const w = far.openWrite();
+    await w.write(data);
+    const digest = await w.close();
+    for (const chunk of (await far.chunks(digest)) ?? []) {
+      const cw = held.openWrite();
+      for await (const piece of (await far.openRead(chunk.digest))!) await cw.write(piece);
+      await cw.close();
+    }
+    // Near says it has every chunk, then has none of them when asked to read: evicted in between.
+    const evicting: BlobService = {
+      has: (d, o) => held.has(d, o),
+      chunks: async () => null,
+      openRead: async () => null,
+      openWrite: (o) => held.openWrite(o),
+      flush: (o) => held.flush(o),
+    };
+    const counts = new Counts();
+    const tiered = new TieredBlobService(evicting, far, counts);
+    expect(Buffer.from(await collectBytes((await tiered.openRead(digest))!)).equals(data)).toBe(true);
+    expect(counts.fetchedBytes).toBe(data.length);
+  });
 });

@@ -32,11 +32,20 @@ export interface TierObserver {
   fetched(bytes: number): void;
 }
 
+export interface TierOptions {
+  /**
+   * Where writes go: 'near' (the default) when near is a store of its own and far another store to read from;
+   * 'far' when near is only a cache of far (NearBlobCache), which may drop anything it holds.
+   */
+  readonly writes?: Tier;
+}
+
 export class TieredBlobService implements BlobService {
   constructor(
     private readonly near: BlobService,
     private readonly far: BlobService,
     private readonly observer?: TierObserver,
+    private readonly options: TierOptions = {},
   ) {}
 
   async has(digest: B3Digest, opts?: CallOptions): Promise<boolean> {
@@ -102,10 +111,12 @@ export class TieredBlobService implements BlobService {
         const source = await sources[i];
         const chunk = chunks[i];
         if (!source || !chunk) break;
-        const contents = source.remote ?? (await this.near.openRead(chunk.digest, { signal }));
-        if (!contents) throw farError(digest, `chunk ${chunk.digest.toHex()} vanished from near`);
+        const inNear = source.remote ? null : await this.near.openRead(chunk.digest, { signal });
+        // A chunk near held when it was planned may have been evicted since (near is a cache): far has it.
+        const remote = inNear === null;
+        const contents = inNear ?? source.remote ?? (await this.#farRead(digest, chunk, signal));
         for await (const piece of contents) {
-          if (source.remote) this.observer?.fetched(piece.byteLength);
+          if (remote) this.observer?.fetched(piece.byteLength);
           await writer.write(piece);
           if (held) yield held;
           held = piece;
@@ -125,9 +136,14 @@ export class TieredBlobService implements BlobService {
   /** Where a piece comes from: near if it holds it (opened when its turn comes), else a far read started now. */
   async #source(digest: B3Digest, chunk: Piece, signal: AbortSignal): Promise<Source> {
     if (chunk.size !== null && (await this.near.has(chunk.digest, { signal }))) return { remote: null };
+    return { remote: await this.#farRead(digest, chunk, signal) };
+  }
+
+  /** A verified read of one piece from far. */
+  async #farRead(digest: B3Digest, chunk: Piece, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
     const remote = await this.far.openRead(chunk.digest, chunk.size === null ? { signal } : { signal, size: chunk.size });
     if (!remote) throw farError(digest, `chunk ${chunk.digest.toHex()} vanished`);
-    return { remote: verifiedRead(remote, chunk.digest, chunk.size, (what) => farError(digest, `sent ${what}`)) };
+    return verifiedRead(remote, chunk.digest, chunk.size, (what) => farError(digest, `sent ${what}`));
   }
 
   /** Writes go near, but a far tier may have taken writes of its own (through another door): commit both. */
@@ -135,9 +151,9 @@ export class TieredBlobService implements BlobService {
     await Promise.all([this.near.flush(opts), this.far.flush(opts)]);
   }
 
-  /** Writes go near: far is a source to read from, possibly shared and read-only. */
+  /** Writes go near unless near is only a cache: far is then the store, else a source to read from, maybe read-only. */
   openWrite(opts?: CallOptions): BlobWriter {
-    return this.near.openWrite(opts);
+    return (this.options.writes === 'far' ? this.far : this.near).openWrite(opts);
   }
 }
 

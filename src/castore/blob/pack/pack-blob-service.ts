@@ -288,6 +288,43 @@ export class PackBlobService implements BlobService {
     this.#reader.forgetAllBut(indexed);
   }
 
+  /**
+   * The packs holding every record of the blob (its own, or its chunks'), or null when it is absent or a chunk of
+   * its list is gone (a cache dropped that chunk's pack): a blob readable now reads only from these.
+   */
+  packsOf(digest: B3Digest): Set<number> | null {
+    const place = this.#place(digest);
+    if (place) return new Set([place.pack]);
+    const chunks = this.#chunkList(digest);
+    if (!chunks) return null;
+    const places = this.#placesOf(chunks.map((c) => c.digest));
+    const packs = new Set<number>();
+    for (const chunk of chunks) {
+      const at = places.get(chunk.digest.toHex());
+      if (!at) return null;
+      packs.add(at.pack);
+    }
+    return packs;
+  }
+
+  /**
+   * Removes a sealed pack whole: its records leave the index with it (chunk lists that needed them are left to the
+   * caller, see packsOf), then the file goes. Returns the bytes freed; 0 for a pack still being written or holding
+   * records not yet committed.
+   */
+  dropPack(id: number): number {
+    const pack = this.#index.packs().find((p) => p.id === id);
+    if (!pack || pack.ownerPid !== null) return 0;
+    // Sealed, yet a writer that picked it before it was retired may have appended since: those wait for a flush.
+    for (const record of this.#pending.values()) if (record.place.pack === id) return 0;
+    this.#index.dropPack(id);
+    this.#reader.forget(id);
+    const path = join(this.dir, packFileName(id));
+    const bytes = fileSize(path) ?? 0;
+    if (bytes > 0) unlinkSync(path);
+    return bytes;
+  }
+
   /** Counts and sizes for store statistics. */
   stats(): { records: number; payloadBytes: number; packs: number; packBytes: number } {
     const packs = this.#index.packs();

@@ -88,6 +88,7 @@ export class PackIndex {
   readonly #batchLookups = new Map<number, ReturnType<Database['prepare']>>();
   readonly #delete;
   readonly #repoint;
+  readonly #drop;
 
   constructor(private readonly db: Database) {
     migrate(db, 'castore.packs', SCHEMA);
@@ -103,6 +104,11 @@ export class PackIndex {
     this.#setDurable = db.prepare('UPDATE pack_files SET durable_bytes = ? WHERE id = ?');
     this.#deletePack = db.prepare('DELETE FROM pack_files WHERE id = ?');
     this.#seal = db.prepare('UPDATE pack_files SET owner_pid = NULL WHERE id = ?');
+    const deleteRecordsIn = db.prepare('DELETE FROM pack_records WHERE pack = ?');
+    this.#drop = writeTransaction(db, (pack: number) => {
+      deleteRecordsIn.run([pack]);
+      this.#deletePack.run([pack]);
+    });
     const insertRecord = db.prepare('INSERT OR IGNORE INTO pack_records (digest, pack, offset, size) VALUES (?, ?, ?, ?)');
     const insertList = db.prepare('INSERT OR IGNORE INTO pack_chunked_blobs (digest, size, chunks) VALUES (?, ?, ?)');
     const addLive = db.prepare('UPDATE pack_files SET live_bytes = live_bytes + ? WHERE id = ?');
@@ -246,6 +252,11 @@ export class PackIndex {
 
   deletePack(pack: number): void {
     run('write', () => this.#deletePack.run([pack]));
+  }
+
+  /** Drops a pack's row and every record in it, in one transaction (chunk lists naming those records stay). */
+  dropPack(pack: number): void {
+    run('write', () => this.#drop(pack));
   }
 
   /**
