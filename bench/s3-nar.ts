@@ -1,5 +1,7 @@
 // NAR download speed from the S3 blob backend against a plain GET of one object of the same size from the same S3
-// server (issue #15: at least 0.5×), one request at a time (c1). Every NAR read goes to S3 (no near cache in front).
+// server (issue #15: at least 0.5×), one request at a time (c1), every NAR read going to S3; then the same data dir
+// served again with a near cache (--cache-max-size): its first pull (cold) and later ones (warm) against the same
+// NAR served by the embedded local engine (issue #15: warm as the local engine).
 // Usage: S3_ENDPOINT=… AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… node --import tsx bench/s3-nar.ts [MiB, default 64] [runs, default 5]
 // (/work/shared/services/start-s3.sh prints those variables.)
 import { randomBytes } from 'node:crypto';
@@ -44,7 +46,8 @@ async function main(): Promise<void> {
     const url = new URL(`s3://${bucket}/store`);
     url.searchParams.set('endpoint', endpoint);
     url.searchParams.set('path-style', 'true');
-    const server = await startServer({ dataDir: await makeTempDir('bench-s3'), extraArgs: ['--log-level', 'warn', '--blob-service-addr', url.href] });
+    const dataDir = await makeTempDir('bench-s3');
+    const server = await startServer({ dataDir, extraArgs: ['--log-level', 'warn', '--blob-service-addr', url.href] });
     await runNix(['copy', '--to', `${server.url}?compression=none`, large], env);
     const narinfo = await (await fetch(`${server.url}/${hashPart(large)}.narinfo`)).text();
     const narPath = /^URL: (\S+)$/m.exec(narinfo)?.[1];
@@ -78,6 +81,34 @@ async function main(): Promise<void> {
     );
     console.log(`medians: NAR ${median(nar).toFixed(0)} MB/s, plain ${median(plain).toFixed(0)} MB/s, ratio ${ratio.toFixed(2)} (target ≥ ${TARGET})`);
     console.log(`server peak RSS ${((await server.peakRssBytes()) / 2 ** 20).toFixed(0)} MiB`);
+    await server.stop();
+
+    // The same store with a near cache in front of S3, and the same path in a store of the embedded engine.
+    const cached = await startServer({ dataDir, extraArgs: ['--log-level', 'warn', '--blob-service-addr', url.href, '--cache-max-size', `${mib * 16}M`] });
+    const local = await startServer({ dataDir: await makeTempDir('bench-local'), extraArgs: ['--log-level', 'warn'] });
+    await runNix(['copy', '--to', `${local.url}?compression=none`, large], env);
+    const localNar = /^URL: (\S+)$/m.exec(await (await fetch(`${local.url}/${hashPart(large)}.narinfo`)).text())?.[1];
+    const rate = async (base: string, path: string | undefined) => {
+      const got = await timedGet(`${base}/${path}`);
+      if (got.bytes !== narSize) throw new Error(`${base}: ${got.bytes} bytes, expected ${narSize}`);
+      return narSize / got.seconds / 1e6;
+    };
+    const cold = await rate(cached.url, narPath);
+    const warm: number[] = [];
+    const engine: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      warm.push(await rate(cached.url, narPath));
+      engine.push(await rate(local.url, localNar));
+    }
+    console.log(
+      `near cache: cold ${cold.toFixed(0)} MB/s (${(cold / median(plain)).toFixed(2)}× plain S3 GET); warm ${warm.map((r) => r.toFixed(0)).join(', ')}; local engine ${engine.map((r) => r.toFixed(0)).join(', ')}`,
+    );
+    console.log(
+      `medians: warm ${median(warm).toFixed(0)} MB/s, local engine ${median(engine).toFixed(0)} MB/s, ratio ${(median(warm) / median(engine)).toFixed(2)} (target ≈ 1)`,
+    );
+    console.log(
+      `peak RSS: near-cached server ${((await cached.peakRssBytes()) / 2 ** 20).toFixed(0)} MiB, local ${((await local.peakRssBytes()) / 2 ** 20).toFixed(0)} MiB`,
+    );
   } finally {
     await cleanupE2E();
     await disposeFixtures();

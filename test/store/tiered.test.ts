@@ -200,3 +200,63 @@ describe('tiered store', () => {
     expect(counts.fetchedBytes).toBe(data.length);
   });
 });
+
+/** A far with readMany (as pack objects in S3 have): counts its calls, and can flip a bit of what it sends. */
+class BatchingBlobService extends CorruptingBlobService {
+  readManyCalls = 0;
+  openReadCalls = 0;
+  constructor(
+    private readonly store: BlobService,
+    private readonly corrupt = false,
+  ) {
+    super(store);
+  }
+  override async openRead(d: B3Digest, o?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
+    this.openReadCalls++;
+    return this.store.openRead(d, o);
+  }
+  async readMany(blobs: readonly ChunkMeta[], o?: CallOptions): Promise<Array<Uint8Array | null>> {
+    this.readManyCalls++;
+    return Promise.all(
+      blobs.map(async (blob, i) => {
+        const source = await this.store.openRead(blob.digest, o);
+        if (!source) return null;
+        const bytes = Uint8Array.from(await collectBytes(source));
+        if (this.corrupt && i === 1) bytes[0] = (bytes[0] ?? 0) ^ 1;
+        return bytes;
+      }),
+    );
+  }
+}
+
+describe('filling near from a far with readMany', () => {
+  const put = async (service: BlobService, data: Uint8Array) => {
+    const w = service.openWrite();
+    await w.write(data);
+    return w.close();
+  };
+  const data = createCipheriv('aes-128-ctr', Buffer.alloc(16, 3), Buffer.alloc(16)).update(Buffer.alloc(300_000));
+
+  test("asks for a blob's chunks in one call rather than one call each", async () => {
+    const store = new ChunkedBlobService(new MemoryBlobService(), new MemoryChunkIndex(), SMALL);
+    const digest = await put(store, data);
+    const chunks = (await store.chunks(digest)) ?? [];
+    expect(chunks.length).toBeGreaterThan(10);
+    const far = new BatchingBlobService(store);
+    const near = new MemoryBlobService();
+    const tiered = new TieredBlobService(near, far);
+    expect(Buffer.from(await collectBytes((await tiered.openRead(digest))!)).equals(data)).toBe(true);
+    expect(far.readManyCalls).toBe(1);
+    expect(far.openReadCalls).toBe(0);
+    expect(await near.has(digest)).toBe(true);
+  });
+
+  test('a chunk a batch got wrong fails the read and nothing is kept near', async () => {
+    const store = new ChunkedBlobService(new MemoryBlobService(), new MemoryChunkIndex(), SMALL);
+    const digest = await put(store, data);
+    const near = new MemoryBlobService();
+    const tiered = new TieredBlobService(near, new BatchingBlobService(store, true));
+    await expect(collectBytes((await tiered.openRead(digest))!)).rejects.toMatchObject({ code: 'NB_ERR_UPSTREAM' });
+    expect(await near.has(digest)).toBe(false);
+  });
+});
