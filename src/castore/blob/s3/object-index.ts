@@ -4,6 +4,7 @@
 import { NarBridgeError } from '../../../errors.js';
 import type { CallOptions } from '../../call-options.js';
 import type { B3Digest } from '../../digest.js';
+import { fenceLockKey } from '../../postgres-fence.js';
 import { bytesColumn, integerColumn, type PostgresDatabase, type Queryable } from '../../postgres.js';
 import { migrate, readTuple, readTuples, type Database } from '../../sqlite.js';
 import { RECORD_HEADER_BYTES } from '../pack/format.js';
@@ -18,6 +19,12 @@ export interface ObjectCommit {
   readonly records: ReadonlyArray<{ readonly digest: B3Digest; readonly offset: number; readonly size: number }>;
   /** Chunk lists whose chunks are all committed by now (or in this commit). */
   readonly lists: readonly ChunkList[];
+  /**
+   * Makes sure `object` is (still) in the bucket, uploading it again if not; run by an index a garbage collector
+   * sweeps (PostgreSQL) once the commit holds the write fence, as a GC may have deleted an object of the same name
+   * (the same content) between the upload and the commit.
+   */
+  readonly recheck?: () => Promise<void>;
 }
 
 export interface PackObjectIndex {
@@ -66,6 +73,8 @@ const POSTGRES_SCHEMA = [
      size bigint NOT NULL,
      chunks bytea NOT NULL
    )`,
+  // When an object was last committed: GC keeps the records of young objects (their references may still be coming).
+  'ALTER TABLE object_packs ADD COLUMN committed_at timestamptz NOT NULL DEFAULT now()',
 ];
 
 const SQLITE_SCHEMA = [
@@ -284,6 +293,9 @@ export class PostgresPackObjectIndex implements PackObjectIndex {
     await this.db.transaction(
       'commit pack object',
       async (tx) => {
+        // Shared with other writers, exclusive with a GC's sweep (see PostgresWriteFence).
+        await tx.query(`SELECT pg_advisory_xact_lock_shared(${fenceLockKey()})`);
+        await commit.recheck?.();
         if (commit.object) await commitObject(tx, commit.object, commit.records);
         if (commit.lists.length > 0) {
           await tx.query(
@@ -310,7 +322,8 @@ export class PostgresPackObjectIndex implements PackObjectIndex {
 
 async function commitObject(tx: Queryable, object: NonNullable<ObjectCommit['object']>, records: ObjectCommit['records']): Promise<void> {
   const [row] = await tx.query(
-    'INSERT INTO object_packs (key, bytes, live_bytes) VALUES ($1, $2, 0) ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes RETURNING id',
+    `INSERT INTO object_packs (key, bytes, live_bytes) VALUES ($1, $2, 0)
+     ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes, committed_at = now() RETURNING id`,
     [object.key, object.bytes],
   );
   const id = integerColumn(row, 'id');
