@@ -23,7 +23,7 @@ export type { CallOptions } from './call-options.js';
 export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
 export { asWriter, SqliteFenceBoard, WriteFence, type Fence, type FenceBoard } from './write-fence.js';
-export { fenceLockKey, PostgresWriteFence } from './postgres-fence.js';
+export { PostgresWriteFence } from './postgres-fence.js';
 export { isProcessAlive } from './process-alive.js';
 export { sameNode } from './same-node.js';
 export { migrate, openDatabase, readRow, readRows, readTuple, readTuples, writeTransaction, type Database, type Row } from './sqlite.js';

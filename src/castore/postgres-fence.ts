@@ -5,8 +5,8 @@
 // process (session-level advisory locks count: each writer takes it once and releases it once, so the session holds
 // it while any writer of the process is in flight). A GC takes it EXCLUSIVE on a session of its own for its mark and
 // sweep: PostgreSQL grants that once every replica's writers are done, and holds off every writer starting meanwhile.
-// The index commit of an S3 pack object takes it shared too, inside its transaction (pg_advisory_xact_lock_shared),
-// so an object GC deletes cannot be re-committed by a replica that uploaded the same content-named object just before.
+// (An S3 pack object's index commit is not fenced: a writer's ingest flushes inside the writer; what guards an object
+// a GC deletes against a replica committing one of the same name is the object's row lock, see collectPostgresGarbage.)
 //
 // PostgreSQL queues a lock request behind a conflicting one that waits, so a waiting GC holds off other replicas'
 // first writers. A process that already holds the lock would be granted it again past the waiting GC, though, and
@@ -26,10 +26,7 @@ import type { Fence } from './write-fence.js';
 /** The first key of the fence lock ("nbfc"); the second is the schema's hash, so stores in one database keep apart. */
 const FENCE_LOCK_CLASS = 0x6e626663;
 
-/** The lock's keys as SQL, for statements taking it inside their own transactions. */
-export function fenceLockKey(): string {
-  return `${FENCE_LOCK_CLASS}, hashtext(current_schema())`;
-}
+const FENCE_LOCK_KEY = `${FENCE_LOCK_CLASS}, hashtext(current_schema())`;
 
 /** How often a writer held off by a GC looks again. */
 const POLL_MS = 20;
@@ -56,7 +53,7 @@ export class PostgresWriteFence implements Fence {
     try {
       return await this.#inside.run(true, body);
     } finally {
-      await session.query(`SELECT pg_advisory_unlock_shared(${fenceLockKey()})`).catch(() => this.#drop(session));
+      await session.query(`SELECT pg_advisory_unlock_shared(${FENCE_LOCK_KEY})`).catch(() => this.#drop(session));
     }
   }
 
@@ -66,7 +63,7 @@ export class PostgresWriteFence implements Fence {
     try {
       await session.query(`SET lock_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
       try {
-        await session.query(`SELECT pg_advisory_lock(${fenceLockKey()})`);
+        await session.query(`SELECT pg_advisory_lock(${FENCE_LOCK_KEY})`);
       } catch (err) {
         if (err instanceof NarBridgeError && Reflect.get(Object(err.cause), 'code') === LOCK_NOT_AVAILABLE) return null;
         throw err;
@@ -76,10 +73,12 @@ export class PostgresWriteFence implements Fence {
       return { value: await body() };
     } finally {
       // Closing the session lowers the fence even where the unlock fails.
-      const unlocked = !held || (await session.query(`SELECT pg_advisory_unlock(${fenceLockKey()})`).then(
-        () => true,
-        () => false,
-      ));
+      const unlocked =
+        !held ||
+        (await session.query(`SELECT pg_advisory_unlock(${FENCE_LOCK_KEY})`).then(
+          () => true,
+          () => false,
+        ));
       session.release(!unlocked);
     }
   }

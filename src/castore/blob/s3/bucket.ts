@@ -7,7 +7,10 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
+  S3Client,
+  S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NarBridgeError } from '../../../errors.js';
 import type { CallOptions } from '../../call-options.js';
