@@ -22,7 +22,8 @@ export * from './service-url.js';
 export type { CallOptions } from './call-options.js';
 export type { Castore } from './castore.js';
 export { requireStoredRoot } from './stored-root.js';
-export { asWriter, SqliteFenceBoard, WriteFence, type FenceBoard } from './write-fence.js';
+export { asWriter, SqliteFenceBoard, WriteFence, type Fence, type FenceBoard } from './write-fence.js';
+export { PostgresWriteFence } from './postgres-fence.js';
 export { isProcessAlive } from './process-alive.js';
 export { sameNode } from './same-node.js';
 export { migrate, openDatabase, readRow, readRows, readTuple, readTuples, writeTransaction, type Database, type Row } from './sqlite.js';
@@ -34,6 +35,7 @@ export {
   integerColumn,
   isTransientPostgresError,
   postgresPoolConfig,
+  type PostgresSession,
   type Queryable,
 } from './postgres.js';
 export { redactUrlPassword } from './service-url-error.js';

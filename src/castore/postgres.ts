@@ -129,6 +129,13 @@ export interface Queryable {
   query(text: string, values?: readonly unknown[]): Promise<readonly unknown[]>;
 }
 
+/** A connection held by one user (PostgresDatabase.session). */
+export interface PostgresSession extends Queryable {
+  /** Whether the connection failed (its session, with its locks, is gone). */
+  lost(): boolean;
+  release(destroy?: boolean): void;
+}
+
 /** A pool of connections to one database, named by a service URL. */
 export class PostgresDatabase {
   readonly #pool: pg.Pool;
@@ -219,6 +226,34 @@ export class PostgresDatabase {
         steps.length,
       ]);
     });
+  }
+
+  /**
+   * One connection of the pool held for the caller alone (session-level state: advisory locks), no retries: losing it
+   * loses its session, which only the caller can judge. `release(true)` closes it rather than reusing it.
+   */
+  async session(what: string): Promise<PostgresSession> {
+    const client = await this.#retry(what, undefined, () => this.#pool.connect());
+    let lost = false;
+    let released = false;
+    client.on('error', () => {
+      lost = true;
+    });
+    return {
+      query: async (text, values = []) => {
+        try {
+          return (await client.query({ text, values: [...values] })).rows;
+        } catch (err) {
+          throw new NarBridgeError('NB_ERR_STORAGE', `PostgreSQL ${this.#label}: ${what} failed`, { cause: err });
+        }
+      },
+      lost: () => lost,
+      release: (destroy = false) => {
+        if (released) return;
+        released = true;
+        client.release(destroy || lost);
+      },
+    };
   }
 
   /** Ends the pool once queries in flight finish; safe to call again. */

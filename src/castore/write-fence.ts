@@ -43,7 +43,18 @@ export interface FenceBoard {
   othersWriting(): boolean;
 }
 
-export class WriteFence {
+/**
+ * What writers and a GC meet on: WriteFence (one process, or the processes on one data dir through a FenceBoard) and
+ * PostgresWriteFence (replicas sharing one PostgreSQL schema) both keep this contract.
+ */
+export interface Fence {
+  /** Runs `body` as a writer: concurrently with other writers, never during a GC's mark and sweep. */
+  shared<T>(body: () => Promise<T>): Promise<T>;
+  /** Runs `body` once every writer in flight is done, writers held off; null (body not run) after `timeoutMs`. */
+  exclusive<T>(body: () => Promise<T>, timeoutMs: number): Promise<{ value: T } | null>;
+}
+
+export class WriteFence implements Fence {
   #shared = 0;
   #exclusive = false;
   #exclusiveWaiting = 0;
@@ -149,7 +160,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** `body` as a writer behind `fence`, or just `body` where nothing collects garbage. */
-export function asWriter<T>(fence: WriteFence | undefined, body: () => Promise<T>): Promise<T> {
+export function asWriter<T>(fence: Fence | undefined, body: () => Promise<T>): Promise<T> {
   return fence ? fence.shared(body) : body();
 }
 

@@ -4,13 +4,55 @@
 // POST /admin/gc runs the same way on request (gcRunner).
 import { NarBridgeError } from '../errors.js';
 import type { CollectGarbage, GcMetrics } from '../http/index.js';
-import { collectGarbage, type GcReport, type GcTarget } from '../store/index.js';
+import {
+  collectGarbage,
+  collectPostgresGarbage,
+  deletePostgresPaths,
+  deleteStorePaths,
+  type GcOptions,
+  type GcReport,
+  type GcTarget,
+  type PostgresGcTarget,
+} from '../store/index.js';
 import type { GcSettings } from './gc-settings.js';
 
 export interface GcLog {
   info(fields: object, msg: string): void;
   warn(fields: object, msg: string): void;
   error(fields: object, msg: string): void;
+}
+
+/** What a server collects and deletes from: the embedded store, or a store replicas share on PostgreSQL and S3. */
+export interface Collector {
+  collect(options: Pick<GcOptions, 'dryRun' | 'retention' | 'uploadGraceMs' | 'objectGraceMs'>): Promise<GcReport>;
+  deletePaths(digests: readonly Uint8Array[], recursive: boolean): Promise<string[]>;
+  /** Whether a scheduled run is this process's turn (see GcTables.takeTurn). */
+  takeTurn(now: number, minGapMs: number): boolean;
+}
+
+export function embeddedCollector(target: GcTarget): Collector {
+  return {
+    collect: (options) => collectGarbage(target, options),
+    deletePaths: (digests, recursive) => deleteStorePaths(target, digests, recursive),
+    takeTurn: (now, minGapMs) => target.tables.takeTurn(now, minGapMs),
+  };
+}
+
+/**
+ * Every replica keeps the schedule and tries; the GC lock in PostgreSQL lets one run and the others skip. Retention
+ * and pins need access times and pins in PostgreSQL, which this store does not keep yet (the CLI refuses them).
+ */
+export function postgresCollector(target: PostgresGcTarget): Collector {
+  return {
+    collect: ({ retention, ...options }) => {
+      if (retention?.maxAgeMs !== undefined || retention?.maxSizeBytes !== undefined) {
+        throw new NarBridgeError('NB_ERR_CONFIG', '--gc-max-size and --gc-max-age work on the embedded store only');
+      }
+      return collectPostgresGarbage(target, options);
+    },
+    deletePaths: (digests, recursive) => deletePostgresPaths(target, digests, recursive),
+    takeTurn: () => true,
+  };
 }
 
 export interface GcSchedule {
@@ -26,7 +68,7 @@ function isConflict(err: unknown): boolean {
  * One run with the server's settings, counted in the metrics and logged in one line (a dry run neither: it changes
  * nothing). A run refused because another is going counts as skipped; failures are logged and thrown on.
  */
-export function gcRunner(target: GcTarget, settings: Omit<GcSettings, 'intervalMs'>, log: GcLog, metrics: GcMetrics): CollectGarbage {
+export function gcRunner(collector: Collector, settings: Omit<GcSettings, 'intervalMs'>, log: GcLog, metrics: GcMetrics): CollectGarbage {
   const skipped = (err: unknown) => {
     metrics.ran('skipped');
     log.info({ reason: err instanceof Error ? err.message : String(err) }, 'garbage collection skipped');
@@ -35,7 +77,7 @@ export function gcRunner(target: GcTarget, settings: Omit<GcSettings, 'intervalM
     const started = Date.now();
     let report: GcReport;
     try {
-      report = await collectGarbage(target, {
+      report = await collector.collect({
         dryRun,
         retention: settings.retention,
         uploadGraceMs: settings.uploadGraceMs,
@@ -77,12 +119,12 @@ export function gcRunner(target: GcTarget, settings: Omit<GcSettings, 'intervalM
   };
 }
 
-export function startGcSchedule(target: GcTarget, intervalMs: number, run: CollectGarbage, log: GcLog): GcSchedule {
+export function startGcSchedule(collector: Collector, intervalMs: number, run: CollectGarbage, log: GcLog): GcSchedule {
   let running: Promise<void> | null = null;
   const runOnce = async () => {
     let turn: boolean;
     try {
-      turn = target.tables.takeTurn(Date.now(), intervalMs / 2);
+      turn = collector.takeTurn(Date.now(), intervalMs / 2);
     } catch (err) {
       log.error({ err }, 'garbage collection not started');
       return;

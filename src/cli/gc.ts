@@ -4,16 +4,22 @@ import { parseArgs } from 'node:util';
 import { NarBridgeError } from '../errors.js';
 import { parseStorePathHashPart, STORE_DIR, type StorePathDigest } from '../nix/index.js';
 import { collectGarbage, deleteStorePaths, GC_PHASES, PathGraph, pathKey, type GcPhase, type GcReport, type GcTarget } from '../store/index.js';
-import { configuredStoreSettings } from './configured-store.js';
+import { configuredStoreSettings, STORE_COMMAND_OPTIONS } from './configured-store.js';
+import { postgresCollector, type Collector } from './gc-schedule.js';
+import { openStoreOverrides } from './service-overrides.js';
+import { postgresGcStore } from './settings.js';
 import { RETENTION_OPTIONS, retentionSettings, serverGraceDefaults } from './gc-settings.js';
 import { openLocalStore, type OpenStore } from './open-store.js';
 import { formatBytes } from './progress.js';
 import { CONFIG_OPTION } from './settings.js';
+import type { OptionValues } from './config-file.js';
 import { requireStore } from './configured-store.js';
 
 const STORE_FLAGS = '[--data-dir DIR] [--config FILE]';
+/** gc and delete also work on a store replicas share (PostgreSQL and S3), named as for serve. */
+const SHARED_STORE_FLAGS = `${STORE_FLAGS} [--path-info-service-addr postgresql://… --directory-service-addr (the same) --blob-service-addr s3://…]`;
 
-export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-size SIZE] [--gc-max-age DUR] [--gc-upload-grace DUR] [--gc-object-grace DUR] ${STORE_FLAGS}
+export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-size SIZE] [--gc-max-age DUR] [--gc-upload-grace DUR] [--gc-object-grace DUR] ${SHARED_STORE_FLAGS}
        nar-bridge gc --server URL [--token-file FILE] [--dry-run] [--json]
 
   Deletes everything no stored path needs: Directories, blobs and chunks of deleted or evicted paths, upload records
@@ -27,11 +33,13 @@ export const GC_USAGE = `usage: nar-bridge gc [--dry-run] [--json] [--gc-max-siz
   --gc-object-grace DUR keep blobs and Directories nothing refers to yet this long after they were written
   The graces default to 24h and 1h while a server has the data dir open (a push may be half-way), else to 0.
   Pinned paths and their closures are never evicted; a path is only evicted once nothing kept refers to it.
+  On a store replicas share (PostgreSQL and S3) the graces always default to 24h and 1h (replicas may be pushing),
+  retention (--gc-max-size, --gc-max-age) and pins are not available, and one run at a time goes across replicas.
   --server URL          ask that server to run it (POST URL/admin/gc), with the server's own --gc-* settings; every
                         worker forgets evicted paths at once. --token-file FILE holds a write token for it.
 `;
 
-export const DELETE_USAGE = `usage: nar-bridge delete [--recursive] PATH… ${STORE_FLAGS}
+export const DELETE_USAGE = `usage: nar-bridge delete [--recursive] PATH… ${SHARED_STORE_FLAGS}
 
   Deletes store paths (PATH: /nix/store/HASH-NAME, HASH-NAME or HASH); their objects go at the next gc. Refused while
   a kept path refers to one of them (--recursive deletes those referrers too) and for pinned paths and closures.
@@ -59,11 +67,17 @@ export interface GcIo {
 const STORE_PARSE = { 'data-dir': { type: 'string' }, ...CONFIG_OPTION } as const;
 
 async function withGcTarget<T>(
-  values: { 'data-dir'?: string | undefined; config?: string | undefined },
+  values: OptionValues<typeof STORE_COMMAND_OPTIONS>,
   env: NodeJS.ProcessEnv,
   body: (target: GcTarget, local: OpenStore) => Promise<T>,
 ): Promise<T> {
-  const { dataDir } = configuredStoreSettings(values, env);
+  const { dataDir, ...services } = configuredStoreSettings(values, env);
+  if (services.pathInfoServiceAddr !== null || services.directoryServiceAddr !== null || services.blobServiceAddr !== null) {
+    throw new NarBridgeError(
+      'NB_ERR_CONFIG',
+      'gc, delete and pins work on the embedded store; gc and delete also on PostgreSQL (path infos and directories at one URL) with s3:// blobs',
+    );
+  }
   requireStore(dataDir);
   const local = await openLocalStore(dataDir);
   try {
@@ -71,6 +85,31 @@ async function withGcTarget<T>(
     return await body(local.gc, local);
   } finally {
     local.close();
+  }
+}
+
+/**
+ * `body` with the collector of a store replicas share, when the flags (or config file) name one; else null without
+ * calling it (the embedded store's commands go on).
+ */
+async function withSharedStore<T>(
+  values: OptionValues<typeof STORE_COMMAND_OPTIONS>,
+  env: NodeJS.ProcessEnv,
+  body: (collector: Collector) => Promise<T>,
+): Promise<{ value: T } | null> {
+  const settings = configuredStoreSettings(values, env);
+  if (!postgresGcStore(settings)) return null;
+  const overrides = await openStoreOverrides(settings);
+  try {
+    const local = await openLocalStore(settings.dataDir, overrides.services);
+    try {
+      if (!local.postgresGc) throw new NarBridgeError('NB_ERR_CONFIG', 'garbage collection needs the S3 object index in PostgreSQL');
+      return { value: await body(postgresCollector(local.postgresGc)) };
+    } finally {
+      local.close();
+    }
+  } finally {
+    overrides.close();
   }
 }
 
@@ -84,11 +123,11 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
       server: { type: 'string' },
       'token-file': { type: 'string' },
       ...RETENTION_OPTIONS,
-      ...STORE_PARSE,
+      ...STORE_COMMAND_OPTIONS,
     },
   });
   if (values.server !== undefined) {
-    const local = Object.keys(values).find((key) => key in RETENTION_OPTIONS || key in STORE_PARSE);
+    const local = Object.keys(values).find((key) => key in RETENTION_OPTIONS || key in STORE_COMMAND_OPTIONS);
     if (local) throw new NarBridgeError('NB_ERR_CONFIG', `--${local} does not go with --server: the server collects with its own settings`);
     const report = await gcThroughServer(values.server, values['token-file'], values['dry-run'] ?? false);
     io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
@@ -99,16 +138,21 @@ export async function gcCommand(args: readonly string[], io: GcIo): Promise<numb
   const dieAt = io.env.NAR_BRIDGE_GC_DIE_AT;
   if (dieAt !== undefined && !GC_PHASES.includes(dieAt as GcPhase))
     throw new NarBridgeError('NB_ERR_CONFIG', `NAR_BRIDGE_GC_DIE_AT must be one of ${GC_PHASES.join(', ')}`);
-  const report = await withGcTarget(values, io.env, (target) =>
-    collectGarbage(target, {
-      // Beside a live server a push may be half-way (its NAR in, its narinfo to come; a gRPC client's objects in, its
-      // PathInfo to come): the server's grace periods by default.
-      ...retentionSettings(values, io.env, target.tables.liveServers().length > 0 ? serverGraceDefaults(true) : ALONE),
-      dryRun: values['dry-run'] ?? false,
-      // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
-      ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
-    }),
+  const shared = await withSharedStore(values, io.env, (collector) =>
+    collector.collect({ ...retentionSettings(values, io.env, serverGraceDefaults(true)), dryRun: values['dry-run'] ?? false }),
   );
+  const report =
+    shared?.value ??
+    (await withGcTarget(values, io.env, (target) =>
+      collectGarbage(target, {
+        // Beside a live server a push may be half-way (its NAR in, its narinfo to come; a gRPC client's objects in, its
+        // PathInfo to come): the server's grace periods by default.
+        ...retentionSettings(values, io.env, target.tables.liveServers().length > 0 ? serverGraceDefaults(true) : ALONE),
+        dryRun: values['dry-run'] ?? false,
+        // For crash tests: the process kills itself (no cleanup at all) when it reaches the named phase.
+        ...(dieAt === undefined ? {} : { atPhase: (phase: GcPhase) => void (phase === dieAt && process.kill(process.pid, 'SIGKILL')) }),
+      }),
+    ));
   io.stdout(values.json ? `${JSON.stringify(report)}\n` : describeReport(report));
   return 0;
 }
@@ -159,14 +203,17 @@ function pathDigest(arg: string): StorePathDigest {
 }
 
 function pathArgs(args: readonly string[]) {
-  const parsed = parseArgs({ args: [...args], strict: true, allowPositionals: true, options: { recursive: { type: 'boolean' }, ...STORE_PARSE } });
+  const parsed = parseArgs({ args: [...args], strict: true, allowPositionals: true, options: { recursive: { type: 'boolean' }, ...STORE_COMMAND_OPTIONS } });
   if (parsed.positionals.length === 0) throw new NarBridgeError('NB_ERR_CONFIG', 'name at least one store path');
   return { values: parsed.values, digests: parsed.positionals.map(pathDigest) };
 }
 
 export async function deleteCommand(args: readonly string[], io: GcIo): Promise<number> {
   const { values, digests } = pathArgs(args);
-  const deleted = await withGcTarget(values, io.env, (target) => deleteStorePaths(target, digests, values.recursive === true));
+  const recursive = values.recursive === true;
+  const deleted =
+    (await withSharedStore(values, io.env, (collector) => collector.deletePaths(digests, recursive)))?.value ??
+    (await withGcTarget(values, io.env, (target) => deleteStorePaths(target, digests, recursive)));
   for (const name of deleted) io.stdout(`deleted: ${STORE_DIR}/${name}\n`);
   return 0;
 }

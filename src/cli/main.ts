@@ -1,7 +1,7 @@
 // The composition root: argv/env → settings → store → HTTP server. Help texts live in help.ts, exit codes in fail.ts.
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildServer, GcMetrics, HttpMetrics } from '../http/index.js';
-import { gcRunner, startGcSchedule, type GcLog, type GcSchedule } from './gc-schedule.js';
+import { embeddedCollector, gcRunner, postgresCollector, startGcSchedule, type GcLog, type GcSchedule } from './gc-schedule.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
@@ -22,7 +22,7 @@ import { serveSettings, type ServeSettings } from './settings.js';
 import { prettyLogStream } from './pretty-log.js';
 import { keysCommand } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
-import { AccessRecorder, composeStore, deleteStorePaths, GuardedRealisationService, type GcTarget, type UpstreamLog } from '../store/index.js';
+import { AccessRecorder, composeStore, GuardedRealisationService, type GcTarget, type UpstreamLog } from '../store/index.js';
 import { CompositionMetrics } from './composition-metrics.js';
 import { upstreamComposition } from './upstream-store.js';
 import { readComposition, withTiers } from './tiers.js';
@@ -140,7 +140,10 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     warn: (fields, msg) => app.log.warn({ component: 'gc', ...fields }, msg),
     error: (fields, msg) => app.log.error({ component: 'gc', ...fields }, msg),
   };
-  const runGc = gcTarget ? gcRunner(gcTarget, settings.gc, gcLog, new GcMetrics(registry)) : null;
+  const forget = store.forgetPaths ? { forgetPaths: store.forgetPaths } : {};
+  const postgresGc = local.postgresGc && compositionFile === null ? { ...local.postgresGc, ...forget } : null;
+  const collector = gcTarget ? embeddedCollector(gcTarget) : postgresGc ? postgresCollector(postgresGc) : null;
+  const runGc = collector ? gcRunner(collector, settings.gc, gcLog, new GcMetrics(registry)) : null;
   const app = await buildServer({
     store,
     ...(trust.access ? { access: trust.access } : {}),
@@ -154,14 +157,14 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     realisations: new GuardedRealisationService(local.realisations, trust.uploadPolicy),
     metrics: new HttpMetrics(registry, stats, worker ? { exposition: worker.metricsOf(registry) } : {}),
     ready: () => storeWritable(settings.dataDir),
-    ...(gcTarget ? { deletePaths: (digests: readonly Uint8Array[], recursive: boolean) => deleteStorePaths(gcTarget, digests, recursive) } : {}),
+    ...(collector ? { deletePaths: collector.deletePaths } : {}),
     ...(runGc ? { collectGarbage: runGc } : {}),
     ...(access ? { onPathAccess: (digest: Uint8Array) => access.accessed(digest) } : {}),
     landing: { publicKeys: trust.signingKeys.map((key) => key.publicKey().toString()), totals: stats, ...(local.recent ? { recent: local.recent } : {}) },
   });
   let grpc: GrpcListener | null = null;
   const { intervalMs } = settings.gc;
-  const gcSchedule: GcSchedule | null = gcTarget && runGc && intervalMs !== null ? startGcSchedule(gcTarget, intervalMs, runGc, gcLog) : null;
+  const gcSchedule: GcSchedule | null = collector && runGc && intervalMs !== null ? startGcSchedule(collector, intervalMs, runGc, gcLog) : null;
   // Another process's GC (another worker's turn, `nar-bridge gc`) may remove packs this one has open.
   const forgetPacks = gcTarget ? setInterval(() => forgetRemovedPacks(gcTarget, app.log), FORGET_PACKS_EVERY_MS).unref() : null;
   const close = async () => {

@@ -7,6 +7,7 @@ import {
   openDatabase,
   PackBlobService,
   SqliteDirectoryService,
+  PostgresWriteFence,
   SqliteFenceBoard,
   WriteFence,
   type Database,
@@ -19,6 +20,7 @@ import {
   SqliteRealisationService,
   type BuildLogIndex,
   type GcTarget,
+  type PostgresGcTarget,
   type RealisationService,
   type RecentPathInfos,
   type Store,
@@ -39,6 +41,8 @@ export interface OpenStore {
    * server to add (its PathInfo cache).
    */
   readonly gc: Omit<GcTarget, 'forgetPaths'> | null;
+  /** What garbage collection works on when the store is shared by replicas (PostgreSQL and S3); else null. */
+  readonly postgresGc: Omit<PostgresGcTarget, 'forgetPaths'> | null;
   /** Counts and sizes of what the store's services hold, measured now. */
   stats(): Promise<StoreTotals>;
   close(): void;
@@ -55,12 +59,15 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
   const embedded = packs && directories instanceof SqliteDirectoryService && !overrides.pathInfos && !overrides.narUploads && !overrides.buildLogs;
   // Every process on the data dir (workers, a CLI gc beside a server) meets on the board in meta.sqlite.
   const fence = embedded ? new WriteFence(new SqliteFenceBoard(db)) : null;
+  // Replicas sharing one PostgreSQL schema meet on its advisory lock instead.
+  const shared = overrides.postgresGc && overrides.pathInfos ? { ...overrides.postgresGc, pathInfos: overrides.pathInfos } : null;
+  const postgresFence = shared ? new PostgresWriteFence(shared.db) : null;
   const store: Store = {
     blobs,
     directories,
     pathInfos: overrides.pathInfos ?? pathInfos,
     narUploads: overrides.narUploads ?? new SqliteNarUploadIndex(db),
-    ...(fence ? { fence } : {}),
+    ...(fence ? { fence } : postgresFence ? { fence: postgresFence } : {}),
   };
   const buildLogs = overrides.buildLogs ?? new SqliteBuildLogIndex(db);
   return {
@@ -70,9 +77,11 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
     recent: overrides.pathInfos ? null : pathInfos,
     packs,
     gc: embedded && fence ? { tables: new GcTables(db), pathInfos, directories, packs, fence } : null,
+    postgresGc: shared && postgresFence ? { ...shared, fence: postgresFence } : null,
     stats: () => measureStore(dataDir, db, store),
     close: () => {
       void packs?.close(); // stops at once; what was never flushed is an uncommitted tail the next open cuts off
+      void postgresFence?.close();
       db.close();
     },
   };

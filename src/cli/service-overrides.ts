@@ -7,10 +7,13 @@ import {
   directoryServiceFromUrl,
   openDatabase,
   openS3BlobService,
+  PostgresDirectoryService,
+  S3BlobService,
   SqlitePackObjectIndex,
   type BlobService,
   type OpenedService,
   type PackObjectIndex,
+  type PostgresDatabase,
   type SchemeTable,
 } from '../castore/index.js';
 import { pathInfoServiceFromUrl, type BuildLogIndex, type Store } from '../store/index.js';
@@ -21,7 +24,11 @@ import type { StoreSettings } from './settings.js';
  * The NAR upload and build-log indexes stay in the data dir, beside the process that matches narinfo PUTs, unless
  * the PathInfos are in PostgreSQL: then they go there too, so that every replica sharing those PathInfos shares them.
  */
-export type StoreOverrides = Partial<Pick<Store, 'blobs' | 'directories' | 'pathInfos' | 'narUploads'>> & { readonly buildLogs?: BuildLogIndex };
+export type StoreOverrides = Partial<Pick<Store, 'blobs' | 'directories' | 'pathInfos' | 'narUploads'>> & {
+  readonly buildLogs?: BuildLogIndex;
+  /** Set when PathInfos and Directories share one PostgreSQL database and blobs are in S3: a store GC can collect. */
+  readonly postgresGc?: { readonly db: PostgresDatabase; readonly blobs: S3BlobService };
+};
 
 interface OpenOverrides {
   readonly services: StoreOverrides;
@@ -32,19 +39,31 @@ export async function openStoreOverrides(settings: StoreSettings): Promise<OpenO
   const withToken = (raw: string | null) => (raw === null ? undefined : withDefaultTokenFile(raw, settings.grpcClientTokenFile));
   const pathInfos = settings.pathInfoServiceAddr ?? undefined;
   const metadata = pathInfos !== undefined && isPostgresUrl(pathInfos) ? await postgresStoreMetadataFromUrl(pathInfos) : null;
+  const sameDatabase = settings.directoryServiceAddr === settings.pathInfoServiceAddr;
   try {
     const opened = await openServices(
       {
         blobs: withToken(settings.blobServiceAddr),
-        directories: withToken(settings.directoryServiceAddr),
+        // At the PathInfos' URL, Directories join their pool (and GC can work across both).
+        directories: metadata && sameDatabase ? undefined : withToken(settings.directoryServiceAddr),
         pathInfos: metadata ? undefined : withToken(settings.pathInfoServiceAddr),
       },
       new Map([...BLOB_SCHEMES, ['s3', (url: URL) => openS3Blobs(url, settings.dataDir, metadata?.service.objectPacks ?? null)]]),
     );
     if (!metadata) return opened;
-    const { pathInfos: inPostgres, narUploads, buildLogs } = metadata.service;
+    const { pathInfos: inPostgres, narUploads, buildLogs, database } = metadata.service;
+    const directories = sameDatabase ? await PostgresDirectoryService.open(database) : opened.services.directories;
+    const { blobs } = opened.services;
+    const collectable = sameDatabase && blobs instanceof S3BlobService;
     return {
-      services: { ...opened.services, pathInfos: inPostgres, narUploads, buildLogs },
+      services: {
+        ...opened.services,
+        ...(directories ? { directories } : {}),
+        pathInfos: inPostgres,
+        narUploads,
+        buildLogs,
+        ...(collectable ? { postgresGc: { db: database, blobs } } : {}),
+      },
       close: () => {
         opened.close();
         metadata.close();

@@ -11,6 +11,7 @@ import { COMPOSITION_OPTIONS, compositionSettings, type CompositionSettings } fr
 import { namingTheSource, withConfigFile, type OptionValues } from './config-file.js';
 import { LOG_FORMATS, type LogFormat } from './pretty-log.js';
 import { GC_OPTIONS, gcSettings, type GcSettings } from './gc-settings.js';
+import { isPostgresUrl } from './postgres-metadata.js';
 
 /** Where the store lives; `serve` and the commands that open the store without serving (import, export, ls, cat). */
 export interface StoreSettings {
@@ -99,16 +100,24 @@ function settingsFrom(values: OptionValues<typeof SERVE_OPTIONS>, env: NodeJS.Pr
   if (!Number.isInteger(workers) || workers < 1) throw new NarBridgeError('NB_ERR_CONFIG', '--workers must be a positive integer');
   if (workers > 1 && inMemory) throw new NarBridgeError('NB_ERR_CONFIG', '--workers above 1 needs services every worker shares; memory:// is per process');
   if (workers > 1 && cached) throw new NarBridgeError('NB_ERR_CONFIG', '--cache-max-size needs --workers 1 for now: one process keeps the cache');
-  // GC deletes across the embedded database in one transaction and fences writers through it: with metadata or
-  // objects elsewhere (PostgreSQL, gRPC, local://, tiers) there is nothing it could collect safely.
+  // GC deletes across one database in one transaction and fences writers through it: the embedded store, or replicas
+  // sharing PostgreSQL (PathInfos and Directories at one URL) and S3 (see postgresGcStore). With metadata or objects
+  // anywhere else (gRPC, local://, tiers) there is nothing it could collect safely.
+  const shared = postgresGcStore(store);
+  if (shared && gc.intervalMs !== null && (gc.retention.maxAgeMs !== undefined || gc.retention.maxSizeBytes !== undefined)) {
+    throw new NarBridgeError('NB_ERR_CONFIG', '--gc-max-size and --gc-max-age work on the embedded store only; on PostgreSQL, GC reclaims what no path needs');
+  }
   const elsewhere = Object.entries({
     '--path-info-service-addr': store.pathInfoServiceAddr,
     '--directory-service-addr': store.directoryServiceAddr,
     '--blob-service-addr': store.blobServiceAddr,
     '--composition': composition.compositionFile,
   }).find(([, value]) => value !== null)?.[0];
-  if (gc.intervalMs !== null && elsewhere !== undefined) {
-    throw new NarBridgeError('NB_ERR_CONFIG', `--gc-interval works on the embedded store only, not with ${elsewhere}: nothing would collect; drop one of them`);
+  if (gc.intervalMs !== null && elsewhere !== undefined && !(shared && composition.compositionFile === null)) {
+    throw new NarBridgeError(
+      'NB_ERR_CONFIG',
+      `--gc-interval works on the embedded store or on PostgreSQL (path infos and directories at one URL) with s3:// blobs, not with ${elsewhere}: nothing would collect; drop one of them`,
+    );
   }
   return {
     listen: parseListenAddress(values.listen ?? env.NAR_BRIDGE_LISTEN ?? '127.0.0.1:9000'),
@@ -149,4 +158,10 @@ function defaultDataDir(env: NodeJS.ProcessEnv): string {
 
 function optional<T>(text: string | undefined, parse: (text: string) => T): T | null {
   return text === undefined || text === '' ? null : parse(text);
+}
+
+/** Whether the services are a store replicas share that GC can collect: PathInfos and Directories in one PostgreSQL database, blobs in S3. */
+export function postgresGcStore(store: Pick<StoreSettings, 'pathInfoServiceAddr' | 'directoryServiceAddr' | 'blobServiceAddr'>): boolean {
+  const pathInfos = store.pathInfoServiceAddr;
+  return pathInfos !== null && isPostgresUrl(pathInfos) && store.directoryServiceAddr === pathInfos && (store.blobServiceAddr?.startsWith('s3:') ?? false);
 }

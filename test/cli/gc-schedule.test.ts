@@ -3,7 +3,7 @@
 import { rm } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import { afterEach, expect, test } from 'vitest';
-import { gcRunner } from '../../src/cli/gc-schedule.js';
+import { embeddedCollector, gcRunner } from '../../src/cli/gc-schedule.js';
 import { GcMetrics } from '../../src/http/index.js';
 import { openLocalStore, tempDataDir } from '../store/gc/fixture.js';
 
@@ -24,7 +24,7 @@ test('a second run asked for while one is going in the same process is refused a
     warn: (_f: object, msg: string) => lines.push(msg),
     error: (_f: object, msg: string) => lines.push(msg),
   };
-  const run = gcRunner(local.gc, { retention: {}, uploadGraceMs: 0, objectGraceMs: 0 }, log, new GcMetrics(registry));
+  const run = gcRunner(embeddedCollector(local.gc), { retention: {}, uploadGraceMs: 0, objectGraceMs: 0 }, log, new GcMetrics(registry));
   let finish!: () => void;
   const writing = local.gc.fence.shared(() => new Promise<void>((resolve) => (finish = resolve))); // holds the first run in its fence wait
   const first = run(false);

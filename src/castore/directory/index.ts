@@ -10,3 +10,4 @@ export { PUTTER_BATCH_BYTES, ValidatingPutter, type PendingDirectory, type Putte
 export { TieredDirectoryService } from './tiered.js';
 export { loadDirectoryClosure } from './closure.js';
 export { nodeAt } from './node-at.js';
+export { decodeStoredDirectory } from './stored.js';

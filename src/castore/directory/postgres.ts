@@ -16,6 +16,8 @@ const SCHEMA = [
      size bigint NOT NULL,
      data bytea NOT NULL
    )`,
+  // When a Directory was last put: GC keeps young ones (a gRPC client's PathInfo naming them may still be coming).
+  'ALTER TABLE castore_directories ADD COLUMN written_at timestamptz NOT NULL DEFAULT now()',
 ] as const;
 
 /** Digests per query of a getRecursive level: a few hundred rows of at most a few KiB each, typically. */
@@ -67,12 +69,13 @@ export class PostgresDirectoryService implements DirectoryService {
           const [row] = await this.db.query('read directory size', 'SELECT size FROM castore_directories WHERE digest = $1', [digest.bytes], opts);
           return row === undefined ? null : integerColumn(row, 'size');
         },
-        // One statement per batch, so the batch lands whole or not at all; a directory already there is the same bytes.
+        // One statement per batch, so the batch lands whole or not at all; a directory already there is the same bytes
+        // (its time is renewed: it is about to be referred to again).
         write: async (batch) => {
           await this.db.query(
             'write directories',
             `INSERT INTO castore_directories (digest, size, data)
-           SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) ON CONFLICT (digest) DO NOTHING`,
+           SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) ON CONFLICT (digest) DO UPDATE SET written_at = now()`,
             [batch.map((d) => d.digest.bytes), batch.map((d) => d.directory.size), batch.map((d) => d.bytes)],
             opts,
           );

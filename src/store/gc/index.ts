@@ -4,3 +4,4 @@ export { collectGarbage, DEFAULT_UPLOAD_GRACE_MS, GC_PHASES, type GcOptions, typ
 export { deleteStorePaths } from './delete.js';
 export { PathGraph, planDeletion, planEviction, type RetentionPolicy } from './path-graph.js';
 export { GcTables, pathKey, type PathKey } from './tables.js';
+export { collectPostgresGarbage, deletePostgresPaths, type PostgresGcOptions, type PostgresGcTarget } from './postgres.js';

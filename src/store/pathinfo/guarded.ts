@@ -1,7 +1,7 @@
 // GuardedPathInfoService: the one gate every PathInfo write passes, whichever door it came through. A new path is
 // stored only once its NarHash/NarSize match the graph it names and the upload policy accepts it; a path we hold
 // keeps its contents for good, and a put of the same contents only adds signatures.
-import { asWriter, requireStoredRoot, type CallOptions, type WriteFence } from '../../castore/index.js';
+import { asWriter, requireStoredRoot, type CallOptions, type Fence } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import type { Signature, StorePathDigest } from '../../nix/index.js';
 import type { Castore } from '../../castore/index.js';
@@ -20,7 +20,7 @@ export class GuardedPathInfoService implements PathInfoService {
 
   constructor(
     private readonly inner: PathInfoService,
-    private readonly castore: Castore & { readonly fence?: WriteFence },
+    private readonly castore: Castore & { readonly fence?: Fence },
     private readonly calculator: NarCalculator,
     private readonly policy: UploadPolicy,
   ) {}

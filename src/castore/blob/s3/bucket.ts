@@ -2,7 +2,15 @@
 // from an `s3://bucket/prefix?endpoint=…&region=…&path-style=true` URL. Credentials come from the AWS SDK's default
 // chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws/credentials, …) and never appear in messages.
 import { createReadStream } from 'node:fs';
-import { GetObjectCommand, HeadBucketCommand, S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NarBridgeError } from '../../../errors.js';
 import type { CallOptions } from '../../call-options.js';
@@ -17,6 +25,9 @@ const MAX_ATTEMPTS = 4;
 /** Multipart parts of a pack upload, and how many are in flight: bounds an upload's memory to their product. */
 const PART_BYTES = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 4;
+
+/** Keys per DeleteObjects request (the S3 limit). */
+const DELETE_BATCH = 1000;
 
 const QUERY_KEYS = ['endpoint', 'region', 'path-style'] as const;
 
@@ -123,6 +134,35 @@ export class S3Bucket {
         opts?.signal?.removeEventListener('abort', onAbort);
       }
     });
+  }
+
+  /** Whether `key` is in the bucket. */
+  async exists(key: string, opts?: CallOptions): Promise<boolean> {
+    try {
+      await this.#client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.location.prefix + key }), signalOf(opts));
+      return true;
+    } catch (err) {
+      if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404) return false;
+      throw new NarBridgeError('NB_ERR_STORAGE', `S3 ${this.label}: look up ${key} failed: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  /** Deletes `keys` (absent ones are no error), in batches of the most one request takes. */
+  async delete(keys: readonly string[], opts?: CallOptions): Promise<void> {
+    for (let at = 0; at < keys.length; at += DELETE_BATCH) {
+      const batch = keys.slice(at, at + DELETE_BATCH);
+      const answer = await this.#call(`delete ${batch.length} objects`, () =>
+        this.#client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.location.bucket,
+            Delete: { Objects: batch.map((key) => ({ Key: this.location.prefix + key })), Quiet: true },
+          }),
+          signalOf(opts),
+        ),
+      );
+      const failed = answer.Errors?.[0];
+      if (failed) throw new NarBridgeError('NB_ERR_STORAGE', `S3 ${this.label}: delete ${failed.Key ?? '?'} failed: ${failed.Code ?? 'error'}`);
+    }
   }
 
   close(): void {

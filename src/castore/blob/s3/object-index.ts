@@ -18,6 +18,12 @@ export interface ObjectCommit {
   readonly records: ReadonlyArray<{ readonly digest: B3Digest; readonly offset: number; readonly size: number }>;
   /** Chunk lists whose chunks are all committed by now (or in this commit). */
   readonly lists: readonly ChunkList[];
+  /**
+   * Makes sure `object` is (still) in the bucket, uploading it again if not; run by an index a garbage collector
+   * sweeps (PostgreSQL) once the commit holds the object's row, as a GC may have deleted an object of the same name
+   * (the same content) between the upload and the commit.
+   */
+  readonly recheck?: () => Promise<void>;
 }
 
 export interface PackObjectIndex {
@@ -66,6 +72,8 @@ const POSTGRES_SCHEMA = [
      size bigint NOT NULL,
      chunks bytea NOT NULL
    )`,
+  // When an object was last committed: GC keeps the records of young objects (their references may still be coming).
+  'ALTER TABLE object_packs ADD COLUMN committed_at timestamptz NOT NULL DEFAULT now()',
 ];
 
 const SQLITE_SCHEMA = [
@@ -284,7 +292,7 @@ export class PostgresPackObjectIndex implements PackObjectIndex {
     await this.db.transaction(
       'commit pack object',
       async (tx) => {
-        if (commit.object) await commitObject(tx, commit.object, commit.records);
+        if (commit.object) await commitObject(tx, commit.object, commit.records, commit.recheck);
         if (commit.lists.length > 0) {
           await tx.query(
             `INSERT INTO object_chunked_blobs (digest, size, chunks)
@@ -308,12 +316,23 @@ export class PostgresPackObjectIndex implements PackObjectIndex {
   }
 }
 
-async function commitObject(tx: Queryable, object: NonNullable<ObjectCommit['object']>, records: ObjectCommit['records']): Promise<void> {
+/**
+ * The object's row first: it stays locked to the end of the transaction, and a GC deletes an object from the bucket
+ * only with its row locked (and no record in it), so once the row is ours the re-check sees what the bucket will keep.
+ */
+async function commitObject(
+  tx: Queryable,
+  object: NonNullable<ObjectCommit['object']>,
+  records: ObjectCommit['records'],
+  recheck: ObjectCommit['recheck'],
+): Promise<void> {
   const [row] = await tx.query(
-    'INSERT INTO object_packs (key, bytes, live_bytes) VALUES ($1, $2, 0) ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes RETURNING id',
+    `INSERT INTO object_packs (key, bytes, live_bytes) VALUES ($1, $2, 0)
+     ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes, committed_at = now() RETURNING id`,
     [object.key, object.bytes],
   );
   const id = integerColumn(row, 'id');
+  await recheck?.();
   const inserted = await tx.query(
     `INSERT INTO object_pack_records (digest, object_id, "offset", size)
      SELECT d, $1, o, s FROM unnest($2::bytea[], $3::bigint[], $4::bigint[]) AS r (d, o, s)

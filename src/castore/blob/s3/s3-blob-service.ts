@@ -119,12 +119,17 @@ export class S3BlobService implements BlobService, RecordSink {
     return this.#stream(wanted, offset - skipped, opts);
   }
 
-  /** Neighbouring records come in one ranged GET; a batch's GETs run together (the caller bounds the batches). */
   /** What the object index holds (committed objects only, not what is still spooled), for store statistics. */
   stats(opts?: CallOptions): Promise<ObjectIndexStats> {
     return this.index.stats(opts);
   }
 
+  /** Deletes pack objects from the bucket (garbage collection, once no index row names them). */
+  deleteObjects(keys: readonly string[], opts?: CallOptions): Promise<void> {
+    return this.bucket.delete(keys, opts);
+  }
+
+  /** Neighbouring records come in one ranged GET; a batch's GETs run together (the caller bounds the batches). */
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
     opts?.signal?.throwIfAborted();
     const places = await this.#placesOf(
@@ -384,8 +389,11 @@ export class S3BlobService implements BlobService, RecordSink {
     if (records.length > 0) {
       const key = objectKey(records, bytes);
       await this.bucket.upload(key, spool.path, opts);
+      const recheck = async () => {
+        if (!(await this.bucket.exists(key, opts))) await this.bucket.upload(key, spool.path, opts);
+      };
       await this.#commitIndex(
-        { object: { key, bytes }, records: records.map((r) => ({ digest: r.digest, offset: r.place.offset, size: r.place.size })), lists },
+        { object: { key, bytes }, records: records.map((r) => ({ digest: r.digest, offset: r.place.offset, size: r.place.size })), lists, recheck },
         opts,
       );
     } else if (lists.length > 0) {

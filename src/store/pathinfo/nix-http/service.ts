@@ -2,7 +2,7 @@
 // Nix binary caches (verified, ingested into our castore, stored), so the HTTP routes need no change.
 import type { CallOptions } from '../../../castore/index.js';
 import { encodeNixBase32, type StorePathDigest } from '../../../nix/index.js';
-import { asWriter, type Castore, type WriteFence } from '../../../castore/index.js';
+import { asWriter, type Castore, type Fence } from '../../../castore/index.js';
 import type { PathInfo } from '../../path-info.js';
 import type { PathInfoService } from '../service.js';
 import type { BinaryCacheClient } from './client.js';
@@ -44,7 +44,7 @@ export class UpstreamPathInfoService implements PathInfoService {
 
   constructor(
     private readonly inner: PathInfoService,
-    private readonly castore: Castore & { readonly fence?: WriteFence },
+    private readonly castore: Castore & { readonly fence?: Fence },
     clients: readonly BinaryCacheClient[],
     private readonly settings: UpstreamSettings = { missTtlMs: DEFAULT_UPSTREAM_MISS_TTL_MS },
   ) {

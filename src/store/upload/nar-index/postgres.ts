@@ -21,6 +21,8 @@ const SCHEMA = [
      file_size bigint NOT NULL
    )`,
   'ALTER TABLE nar_uploads ADD COLUMN claimed_by bytea',
+  // When the NAR was uploaded or last found by a HEAD: GC keeps unclaimed uploads this young (a push half-way).
+  'ALTER TABLE nar_uploads ADD COLUMN uploaded_at timestamptz NOT NULL DEFAULT now()',
 ];
 
 export class PostgresNarUploadIndex implements NarUploadIndex {
@@ -54,7 +56,7 @@ export class PostgresNarUploadIndex implements NarUploadIndex {
       'write NAR upload',
       `INSERT INTO nar_uploads (file_sha256, root_node, nar_sha256, nar_size, file_size) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (file_sha256) DO UPDATE SET root_node = excluded.root_node, nar_sha256 = excluded.nar_sha256,
-         nar_size = excluded.nar_size, file_size = excluded.file_size`,
+         nar_size = excluded.nar_size, file_size = excluded.file_size, uploaded_at = now()`,
       [fileHash, encodeRootNode(new Uint8Array(0), upload.node), upload.narHash.digest, upload.narSize, upload.fileSize],
       opts,
     );
@@ -64,6 +66,8 @@ export class PostgresNarUploadIndex implements NarUploadIndex {
     await this.db.query('claim NAR upload', 'UPDATE nar_uploads SET claimed_by = $1 WHERE file_sha256 = $2', [storePath, fileHash], opts);
   }
 
-  /** Garbage collection does not cover PostgreSQL metadata, so no upload here has a grace period to renew. */
-  async touch(): Promise<void> {}
+  /** Renews an unclaimed upload's grace period (a HEAD found it: its narinfo PUT is coming). */
+  async touch(fileHash: Uint8Array, opts?: CallOptions): Promise<void> {
+    await this.db.query('renew NAR upload', 'UPDATE nar_uploads SET uploaded_at = now() WHERE file_sha256 = $1 AND claimed_by IS NULL', [fileHash], opts);
+  }
 }
