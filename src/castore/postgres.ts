@@ -142,6 +142,8 @@ export class PostgresDatabase {
   readonly #label: string;
   /** Prepared statement names by statement text; the texts are our own constants, so this stays small. */
   readonly #statements = new Map<string, string>();
+  /** Stops of the LISTEN connections, ended before the pool (which waits for every connection to come back). */
+  readonly #listeners = new Set<() => void>();
   #closing: Promise<void> | undefined;
 
   private constructor(pool: pg.Pool, label: string) {
@@ -229,6 +231,54 @@ export class PostgresDatabase {
   }
 
   /**
+   * Calls `onPayload` with each notification on `channel` (a constant identifier of ours), on a connection of its own
+   * that LISTENs; a connection that breaks is replaced after a backoff (notifications sent meanwhile are lost: callers
+   * bound what that costs). The returned function stops listening.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): () => void {
+    let stopped = false;
+    let current: pg.PoolClient | null = null;
+    const run = async (attempt: number): Promise<void> => {
+      if (stopped) return;
+      try {
+        const client = await this.#pool.connect();
+        if (stopped) {
+          client.release(true);
+          return;
+        }
+        current = client;
+        const lost = new Promise<void>((resolve) => {
+          client.once('error', () => resolve());
+          client.once('end', () => resolve());
+        });
+        client.on('notification', (message) => {
+          if (message.channel === channel && message.payload !== undefined) onPayload(message.payload);
+        });
+        await client.query(`LISTEN ${channel}`);
+        attempt = 0;
+        await lost;
+        client.release(true);
+      } catch {
+        current?.release(true);
+      }
+      current = null;
+      if (stopped) return;
+      const backoffMs = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** attempt);
+      await sleep(backoffMs);
+      return run(attempt + 1);
+    };
+    void run(0);
+    const stop = () => {
+      stopped = true;
+      this.#listeners.delete(stop);
+      current?.release(true);
+      current = null;
+    };
+    this.#listeners.add(stop);
+    return stop;
+  }
+
+  /**
    * One connection of the pool held for the caller alone (session-level state: advisory locks), no retries: losing it
    * loses its session, which only the caller can judge. `release(true)` closes it rather than reusing it.
    */
@@ -258,6 +308,7 @@ export class PostgresDatabase {
 
   /** Ends the pool once queries in flight finish; safe to call again. */
   close(): Promise<void> {
+    for (const stop of this.#listeners) stop();
     this.#closing ??= this.#pool.end();
     return this.#closing;
   }

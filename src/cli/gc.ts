@@ -104,7 +104,12 @@ async function withSharedStore<T>(
     const local = await openLocalStore(settings.dataDir, overrides.services);
     try {
       if (!local.postgresGc) throw new NarBridgeError('NB_ERR_CONFIG', 'garbage collection needs the S3 object index in PostgreSQL');
-      return { value: await body(postgresCollector(local.postgresGc)) };
+      // The replicas serving this store drop their cached narinfos of what this deleted (see PostgresPathInfoChanges).
+      const deleted: Uint8Array[] = [];
+      const value = await body(postgresCollector({ ...local.postgresGc, forgetPaths: (digests) => deleted.push(...digests) }));
+      const changes = overrides.services.pathInfoChanges;
+      if (changes) await Promise.all(deleted.map((digest) => changes.changed(digest)));
+      return { value };
     } finally {
       local.close();
     }

@@ -22,7 +22,7 @@ import { serveSettings, type ServeSettings } from './settings.js';
 import { prettyLogStream } from './pretty-log.js';
 import { keysCommand } from './keys.js';
 import { isLoopback, loadTrust } from './load-trust.js';
-import { AccessRecorder, composeStore, GuardedRealisationService, type GcTarget, type UpstreamLog } from '../store/index.js';
+import { AccessRecorder, allPeers, composeStore, GuardedRealisationService, type GcTarget, type UpstreamLog } from '../store/index.js';
 import { CompositionMetrics } from './composition-metrics.js';
 import { upstreamComposition } from './upstream-store.js';
 import { readComposition, withTiers } from './tiers.js';
@@ -120,12 +120,14 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
   const upstreamLog: UpstreamLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) };
   const { compositionFile } = settings.composition;
   const tiers = await withTiers(local.store, compositionFile === null ? {} : await readComposition(compositionFile), compositionMetrics);
+  // Workers of this server, and replicas sharing its PathInfos in PostgreSQL, drop their cached copy of what we change.
+  const cachePeers = allPeers(worker?.cachePeers, overrides.services.pathInfoChanges);
   // One store for every door: HTTP and gRPC writes meet the same checks, signing and upload policy.
   const store = composeStore(tiers.store, {
     signingKeys: trust.signingKeys,
     uploadPolicy: trust.uploadPolicy,
     log: upstreamLog,
-    ...(worker ? { cachePeers: worker.cachePeers } : {}),
+    ...(cachePeers ? { cachePeers } : {}),
     ...upstreamComposition(settings.composition, compositionMetrics, upstreamLog),
   });
   const stats = cached(local.stats, STATS_MAX_AGE_MS);

@@ -16,7 +16,7 @@ import {
   type PostgresDatabase,
   type SchemeTable,
 } from '../castore/index.js';
-import { pathInfoServiceFromUrl, type BuildLogIndex, type Store } from '../store/index.js';
+import { pathInfoServiceFromUrl, PostgresPathInfoChanges, type BuildLogIndex, type PathInfoCachePeers, type Store } from '../store/index.js';
 import { isPostgresUrl, postgresStoreMetadataFromUrl } from './postgres-metadata.js';
 import type { StoreSettings } from './settings.js';
 
@@ -28,6 +28,8 @@ export type StoreOverrides = Partial<Pick<Store, 'blobs' | 'directories' | 'path
   readonly buildLogs?: BuildLogIndex;
   /** Set when PathInfos and Directories share one PostgreSQL database and blobs are in S3: a store GC can collect. */
   readonly postgresGc?: { readonly db: PostgresDatabase; readonly blobs: S3BlobService };
+  /** Set with PathInfos in PostgreSQL: how replicas tell each other's narinfo caches of changes. */
+  readonly pathInfoChanges?: PathInfoCachePeers;
 };
 
 interface OpenOverrides {
@@ -63,6 +65,7 @@ export async function openStoreOverrides(settings: StoreSettings): Promise<OpenO
         narUploads,
         buildLogs,
         ...(collectable ? { postgresGc: { db: database, blobs } } : {}),
+        pathInfoChanges: new PostgresPathInfoChanges(database),
       },
       close: () => {
         opened.close();

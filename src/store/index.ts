@@ -26,6 +26,7 @@ export { PATH_INFO_METHODS } from './pathinfo/grpc-methods.js';
 export { NarCalculator } from './nar/calculator.js';
 export { pathInfoServiceFromUrl } from './pathinfo/from-url.js';
 export { PostgresPathInfoService } from './pathinfo/postgres.js';
+export { allPeers, PostgresPathInfoChanges } from './pathinfo/postgres-changes.js';
 export { PostgresNarUploadIndex } from './upload/nar-index/postgres.js';
 export { PostgresBuildLogIndex } from './build-logs/postgres.js';
 export { decodePathInfo, encodePathInfo, pathInfoFromProto, pathInfoToProto } from './wire.js';

@@ -2,11 +2,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { B3Digest, migrate, openDatabase, SymlinkTarget } from '../../src/castore/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { B3Digest, migrate, openDatabase, PostgresDatabase, SymlinkTarget } from '../../src/castore/index.js';
 import { NixHash, Signature, StorePath, parseContentAddress } from '../../src/nix/index.js';
 import {
+  CachingPathInfoService,
   encodePathInfo,
+  PostgresPathInfoChanges,
+  PostgresPathInfoService,
   MemoryPathInfoService,
   pathInfoServiceFromUrl,
   SqlitePathInfoService,
@@ -97,6 +100,28 @@ describePostgres('postgres PathInfoService', () => {
     const names = Array.from({ length: 12 }, (_, i) => `key-${i}`);
     await Promise.all(names.map((name, i) => (i % 2 === 0 ? a : b).put(signed(name))));
     expect((await a.get(INFO.storePath.digest))?.signatures.map((sig) => sig.keyName).sort()).toEqual([...names].sort());
+  });
+
+  // A replica's narinfo cache must not serve a path another replica deleted (or re-signed) for its whole TTL.
+  it("a change announced through one replica drops another replica's cached copy", async () => {
+    const url = new URL(await database.freshSchemaUrl());
+    const [dbA, dbB] = [await PostgresDatabase.open(url), await PostgresDatabase.open(url)];
+    dbs.push({ close: () => void dbA.close() }, { close: () => void dbB.close() });
+    const a = await PostgresPathInfoService.open(dbA);
+    const cachedB = new CachingPathInfoService(await PostgresPathInfoService.open(dbB), { peers: new PostgresPathInfoChanges(dbB) });
+    await a.put(INFO);
+    expect(await cachedB.get(INFO.storePath.digest)).not.toBeNull();
+    await dbA.query('delete behind the cache', 'DELETE FROM path_infos');
+    expect(await cachedB.get(INFO.storePath.digest)).not.toBeNull(); // served from B's cache: what the announcement is for
+    const changes = new PostgresPathInfoChanges(dbA);
+    // Announced until heard: B starts listening when it subscribes, and an announcement before that reaches nobody.
+    await vi.waitFor(
+      async () => {
+        await changes.changed(INFO.storePath.digest);
+        expect(await cachedB.get(INFO.storePath.digest)).toBeNull();
+      },
+      { timeout: 5_000, interval: 50 },
+    );
   });
 
   it('stores the same PathInfo bytes as SQLite', async () => {
