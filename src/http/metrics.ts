@@ -23,7 +23,20 @@ export interface HttpMetricsOptions {
   readonly exposition?: () => Promise<string>;
 }
 
+/** One method, route and status: what its requests added to the counters since they were last collected. */
+interface Tally {
+  readonly labels: { readonly method: string; readonly route: string; readonly status: string };
+  requests: number;
+  served: number;
+  ingested: number;
+}
+
 export class HttpMetrics implements RequestObserver {
+  /**
+   * Requests are tallied here and reach the counters when they are collected (a scrape): prom-client's labelled inc()
+   * hashes and checks its labels on every call, three times per request on the narinfo hot path.
+   */
+  readonly #tallies = new Map<string, Tally>();
   readonly #requests: Counter<'method' | 'route' | 'status'>;
   readonly #duration: Histogram<'method' | 'route'>;
   readonly #bytesServed: Counter<'route'>;
@@ -38,11 +51,14 @@ export class HttpMetrics implements RequestObserver {
   ) {
     const registers = [registry];
     this.#exposition = exposition ?? (() => registry.metrics());
+    // Whichever of the tallied counters is collected first moves every tally into all three.
+    const collect = () => this.#flush();
     this.#requests = new Counter({
       name: 'nar_bridge_http_requests_total',
       help: 'HTTP requests by route and status',
       labelNames: ['method', 'route', 'status'],
       registers,
+      collect,
     });
     this.#duration = new Histogram({
       name: 'nar_bridge_http_request_duration_seconds',
@@ -51,8 +67,20 @@ export class HttpMetrics implements RequestObserver {
       buckets: DURATION_BUCKETS_S,
       registers,
     });
-    this.#bytesServed = new Counter({ name: 'nar_bridge_http_served_bytes_total', help: 'Response body bytes sent', labelNames: ['route'], registers });
-    this.#bytesIngested = new Counter({ name: 'nar_bridge_http_ingested_bytes_total', help: 'Request body bytes received', labelNames: ['route'], registers });
+    this.#bytesServed = new Counter({
+      name: 'nar_bridge_http_served_bytes_total',
+      help: 'Response body bytes sent',
+      labelNames: ['route'],
+      registers,
+      collect,
+    });
+    this.#bytesIngested = new Counter({
+      name: 'nar_bridge_http_ingested_bytes_total',
+      help: 'Request body bytes received',
+      labelNames: ['route'],
+      registers,
+      collect,
+    });
     this.#uploadsInFlight = new Gauge({ name: 'nar_bridge_uploads_in_flight', help: 'PUT requests being received', registers });
     if (stats) {
       new Gauge({
@@ -103,10 +131,28 @@ export class HttpMetrics implements RequestObserver {
   }
 
   finished(_request: FastifyRequest, o: RequestObservation): void {
-    this.#requests.inc({ method: o.method, route: o.route, status: String(o.status) });
+    const key = `${o.status} ${o.method} ${o.route}`;
+    let tally = this.#tallies.get(key);
+    if (tally === undefined) {
+      tally = { labels: { method: o.method, route: o.route, status: String(o.status) }, requests: 0, served: 0, ingested: 0 };
+      this.#tallies.set(key, tally);
+    }
+    tally.requests++;
+    tally.served += o.bytesOut;
+    tally.ingested += o.bytesIn;
     this.#duration.observe({ method: o.method, route: o.route }, o.durationMs / 1000);
-    this.#bytesServed.inc({ route: o.route }, o.bytesOut);
-    this.#bytesIngested.inc({ route: o.route }, o.bytesIn);
+  }
+
+  #flush(): void {
+    // Kept and zeroed, not deleted: routes, methods and statuses are few and recur.
+    for (const tally of this.#tallies.values()) {
+      if (tally.requests === 0) continue;
+      const { labels } = tally;
+      this.#requests.inc(labels, tally.requests);
+      this.#bytesServed.inc({ route: labels.route }, tally.served);
+      this.#bytesIngested.inc({ route: labels.route }, tally.ingested);
+      tally.requests = tally.served = tally.ingested = 0;
+    }
   }
 }
 
