@@ -36,7 +36,7 @@ export class HttpMetrics implements RequestObserver {
    * Requests are tallied here and reach the counters when they are collected (a scrape): prom-client's labelled inc()
    * hashes and checks its labels on every call, three times per request on the narinfo hot path.
    */
-  readonly #tallies = new Map<string, Tally>();
+  readonly #tallies = new Map<string, Map<string, Map<number, Tally>>>();
   readonly #requests: Counter<'method' | 'route' | 'status'>;
   readonly #duration: Histogram<'method' | 'route'>;
   readonly #bytesServed: Counter<'route'>;
@@ -131,21 +131,25 @@ export class HttpMetrics implements RequestObserver {
   }
 
   finished(_request: FastifyRequest, o: RequestObservation): void {
-    const key = `${o.status} ${o.method} ${o.route}`;
-    let tally = this.#tallies.get(key);
-    if (tally === undefined) {
-      tally = { labels: { method: o.method, route: o.route, status: String(o.status) }, requests: 0, served: 0, ingested: 0 };
-      this.#tallies.set(key, tally);
-    }
+    const tally = this.#tallies.get(o.route)?.get(o.method)?.get(o.status) ?? this.#newTally(o);
     tally.requests++;
     tally.served += o.bytesOut;
     tally.ingested += o.bytesIn;
     this.#duration.observe({ method: o.method, route: o.route }, o.durationMs / 1000);
   }
 
+  /** Keyed by route, method and status in turn: a key made of the three would be a new string to hash per request. */
+  #newTally({ method, route, status }: RequestObservation): Tally {
+    const tally: Tally = { labels: { method, route, status: String(status) }, requests: 0, served: 0, ingested: 0 };
+    const byMethod = this.#tallies.get(route) ?? new Map<string, Map<number, Tally>>();
+    const byStatus = byMethod.get(method) ?? new Map<number, Tally>();
+    this.#tallies.set(route, byMethod.set(method, byStatus.set(status, tally)));
+    return tally;
+  }
+
   #flush(): void {
     // Kept and zeroed, not deleted: routes, methods and statuses are few and recur.
-    for (const tally of this.#tallies.values()) {
+    for (const tally of allTallies(this.#tallies)) {
       if (tally.requests === 0) continue;
       const { labels } = tally;
       this.#requests.inc(labels, tally.requests);
@@ -154,6 +158,10 @@ export class HttpMetrics implements RequestObserver {
       tally.requests = tally.served = tally.ingested = 0;
     }
   }
+}
+
+function* allTallies(byRoute: Map<string, Map<string, Map<number, Tally>>>): Generator<Tally> {
+  for (const byMethod of byRoute.values()) for (const byStatus of byMethod.values()) yield* byStatus.values();
 }
 
 /** What one garbage-collection run did, as GcMetrics counts it. */
