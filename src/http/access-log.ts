@@ -4,9 +4,14 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { RequestObserver } from './observe.js';
 
+/** Levels at which the completion line is written. */
+const INFO_OR_BELOW = new Set(['info', 'debug', 'trace']);
+
 export const accessLog: RequestObserver = {
   started() {},
   finished(request, { method, route, status, bytesIn, bytesOut, durationMs }) {
+    // Run below info (`--log-level warn`), a server does not even gather the line: this runs for every narinfo.
+    if (!INFO_OR_BELOW.has(request.log.level)) return;
     const rounded = Math.round(durationMs * 1000) / 1000;
     const reason = request.refusal === null ? {} : { reason: request.refusal };
     request.log.info({ method, url: request.url, route, status, bytesIn, bytesOut, durationMs: rounded, ...reason }, 'request completed');

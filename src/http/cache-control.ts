@@ -33,9 +33,12 @@ export function installCacheControl(app: FastifyInstance, { privateReads }: Cach
   // A callback hook, not an async one: it runs on every reply, the narinfo hot path included.
   app.addHook('onSend', (request, reply, payload, done) => {
     if (request.method === 'GET' || request.method === 'HEAD') {
-      const policy = request.routeOptions.config.cachePolicy;
       if (reply.statusCode >= 400) reply.header('cache-control', NOT_STORED);
-      else if (policy) reply.header('cache-control', stored[policy]);
+      else {
+        // routeOptions is built afresh on each read: once per reply, and not for misses.
+        const policy = request.routeOptions.config.cachePolicy;
+        if (policy) reply.header('cache-control', stored[policy]);
+      }
     }
     done(null, payload);
   });

@@ -1,6 +1,6 @@
-// Lets the server close while clients hold connections they have not used: on close, sockets with no request in
-// flight are destroyed; those serving one are left to finish.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// Lets the server close while clients hold connections they have not used: on close, sockets that never carried a
+// request are destroyed; Node closes the idle ones that did, and leaves those serving one to finish.
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 
@@ -11,20 +11,15 @@ import type { FastifyInstance } from 'fastify';
  * SIGKILL, in test/e2e/browser.test.ts).
  */
 export function closeUnusedSocketsOnClose(app: FastifyInstance): void {
-  /** Open sockets and how many requests each is serving. */
-  const inFlight = new Map<Socket, number>();
+  /** Open sockets that have not carried a request yet. Once used, a socket is Node's: server.close() closes it when idle. */
+  const unused = new Set<Socket>();
   app.server.on('connection', (socket: Socket) => {
-    inFlight.set(socket, 0);
-    socket.once('close', () => inFlight.delete(socket));
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
   });
-  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket;
-    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
-    response.once('close', () => {
-      if (inFlight.has(socket)) inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1);
-    });
-  });
+  // A set deletion per request, no listener or closure: this runs on the narinfo hot path.
+  app.server.on('request', (request: IncomingMessage) => unused.delete(request.socket));
   app.addHook('preClose', async () => {
-    for (const [socket, requests] of inFlight) if (requests === 0) socket.destroy();
+    for (const socket of unused) socket.destroy();
   });
 }

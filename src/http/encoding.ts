@@ -46,12 +46,18 @@ function choose(request: FastifyRequest, reply: FastifyReply): ContentCoding | n
   return coding;
 }
 
-/** Sends `body`, compressed when the client asked for a coding we produce. */
-export async function sendEncoded(request: FastifyRequest, reply: FastifyReply, body: string): Promise<FastifyReply> {
+/**
+ * Sends `body`, compressed when the client asked for a coding we produce. Uncompressed (what Nix asks for) it is sent
+ * at once, without a promise: this is the narinfo hot path.
+ */
+export function sendEncoded(request: FastifyRequest, reply: FastifyReply, body: string): FastifyReply | Promise<FastifyReply> {
   const coding = choose(request, reply);
   // A string goes out in one write with the header block (Node prepends it); a Buffer would be copied first.
   if (coding === null) return reply.send(body);
-  const bytes = Buffer.from(body, 'utf8');
+  return sendCompressed(reply, coding, Buffer.from(body, 'utf8'));
+}
+
+async function sendCompressed(reply: FastifyReply, coding: ContentCoding, bytes: Buffer): Promise<FastifyReply> {
   if (coding === 'br') {
     return reply.send(await brotli(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: BROTLI_ON_THE_FLY_QUALITY } }));
   }

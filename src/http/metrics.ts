@@ -23,7 +23,20 @@ export interface HttpMetricsOptions {
   readonly exposition?: () => Promise<string>;
 }
 
+/** One method, route and status: what its requests added to the counters since they were last collected. */
+interface Tally {
+  readonly labels: { readonly method: string; readonly route: string; readonly status: string };
+  requests: number;
+  served: number;
+  ingested: number;
+}
+
 export class HttpMetrics implements RequestObserver {
+  /**
+   * Requests are tallied here and reach the counters when they are collected (a scrape): prom-client's labelled inc()
+   * hashes and checks its labels on every call, three times per request on the narinfo hot path.
+   */
+  readonly #tallies = new Map<string, Map<string, Map<number, Tally>>>();
   readonly #requests: Counter<'method' | 'route' | 'status'>;
   readonly #duration: Histogram<'method' | 'route'>;
   readonly #bytesServed: Counter<'route'>;
@@ -38,11 +51,14 @@ export class HttpMetrics implements RequestObserver {
   ) {
     const registers = [registry];
     this.#exposition = exposition ?? (() => registry.metrics());
+    // Whichever of the tallied counters is collected first moves every tally into all three.
+    const collect = () => this.#flush();
     this.#requests = new Counter({
       name: 'nar_bridge_http_requests_total',
       help: 'HTTP requests by route and status',
       labelNames: ['method', 'route', 'status'],
       registers,
+      collect,
     });
     this.#duration = new Histogram({
       name: 'nar_bridge_http_request_duration_seconds',
@@ -51,8 +67,20 @@ export class HttpMetrics implements RequestObserver {
       buckets: DURATION_BUCKETS_S,
       registers,
     });
-    this.#bytesServed = new Counter({ name: 'nar_bridge_http_served_bytes_total', help: 'Response body bytes sent', labelNames: ['route'], registers });
-    this.#bytesIngested = new Counter({ name: 'nar_bridge_http_ingested_bytes_total', help: 'Request body bytes received', labelNames: ['route'], registers });
+    this.#bytesServed = new Counter({
+      name: 'nar_bridge_http_served_bytes_total',
+      help: 'Response body bytes sent',
+      labelNames: ['route'],
+      registers,
+      collect,
+    });
+    this.#bytesIngested = new Counter({
+      name: 'nar_bridge_http_ingested_bytes_total',
+      help: 'Request body bytes received',
+      labelNames: ['route'],
+      registers,
+      collect,
+    });
     this.#uploadsInFlight = new Gauge({ name: 'nar_bridge_uploads_in_flight', help: 'PUT requests being received', registers });
     if (stats) {
       new Gauge({
@@ -103,11 +131,37 @@ export class HttpMetrics implements RequestObserver {
   }
 
   finished(_request: FastifyRequest, o: RequestObservation): void {
-    this.#requests.inc({ method: o.method, route: o.route, status: String(o.status) });
+    const tally = this.#tallies.get(o.route)?.get(o.method)?.get(o.status) ?? this.#newTally(o);
+    tally.requests++;
+    tally.served += o.bytesOut;
+    tally.ingested += o.bytesIn;
     this.#duration.observe({ method: o.method, route: o.route }, o.durationMs / 1000);
-    this.#bytesServed.inc({ route: o.route }, o.bytesOut);
-    this.#bytesIngested.inc({ route: o.route }, o.bytesIn);
   }
+
+  /** Keyed by route, method and status in turn: a key made of the three would be a new string to hash per request. */
+  #newTally({ method, route, status }: RequestObservation): Tally {
+    const tally: Tally = { labels: { method, route, status: String(status) }, requests: 0, served: 0, ingested: 0 };
+    const byMethod = this.#tallies.get(route) ?? new Map<string, Map<number, Tally>>();
+    const byStatus = byMethod.get(method) ?? new Map<number, Tally>();
+    this.#tallies.set(route, byMethod.set(method, byStatus.set(status, tally)));
+    return tally;
+  }
+
+  #flush(): void {
+    // Kept and zeroed, not deleted: routes, methods and statuses are few and recur.
+    for (const tally of allTallies(this.#tallies)) {
+      if (tally.requests === 0) continue;
+      const { labels } = tally;
+      this.#requests.inc(labels, tally.requests);
+      this.#bytesServed.inc({ route: labels.route }, tally.served);
+      this.#bytesIngested.inc({ route: labels.route }, tally.ingested);
+      tally.requests = tally.served = tally.ingested = 0;
+    }
+  }
+}
+
+function* allTallies(byRoute: Map<string, Map<string, Map<number, Tally>>>): Generator<Tally> {
+  for (const byMethod of byRoute.values()) for (const byStatus of byMethod.values()) yield* byStatus.values();
 }
 
 /** What one garbage-collection run did, as GcMetrics counts it. */

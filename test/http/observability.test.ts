@@ -65,6 +65,17 @@ describe('metrics', () => {
     expect(await sample('nar_bridge_http_request_duration_seconds_count{method="GET",route="/nix-cache-info"}')).toBe(3);
   });
 
+  it('keeps counting across scrapes: each request once, by the scrape after it', async () => {
+    const hits = 'nar_bridge_http_requests_total{method="GET",route="/healthz",status="200"}';
+    const served = 'nar_bridge_http_served_bytes_total{route="/healthz"}';
+    await fetch(`${base}/healthz`);
+    expect([await sample(hits), await sample(served)]).toEqual([1, 3]);
+    // Scraped again with nothing in between: nothing added twice.
+    expect(await sample(hits)).toBe(1);
+    for (let i = 0; i < 2; i++) await fetch(`${base}/healthz`);
+    expect([await sample(hits), await sample(served)]).toEqual([3, 9]);
+  });
+
   it('counts ingested bytes and reports store gauges from the stats source', async () => {
     const body = 'x'.repeat(10_000);
     expect((await fetch(`${base}/00000000000000000000000000000000.ls`, { method: 'PUT', body })).status).toBe(204);
