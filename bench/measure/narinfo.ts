@@ -4,8 +4,8 @@ import { alternate, fixture, type BenchContext } from '../context.js';
 import type { Metric } from '../report.js';
 import { cpuSeconds } from '../servers.js';
 
-/** Issue #4: narinfo ≥ 0.5× nginx req/s, for hits and for 404s. */
-const NARINFO_TARGET = 0.5;
+/** Issue #13: narinfo ≥ 0.6× nginx req/s, for hits and for 404s (issue #4 asked 0.5×). */
+const NARINFO_TARGET = 0.6;
 /** Issue #13: p99 latency at -c32 at most twice nginx's. */
 const P99_TARGET = 2;
 const WRK_THREADS = 2;
