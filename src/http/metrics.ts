@@ -2,6 +2,7 @@
 // global default), so two servers in one process, as in tests, keep separate counts.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { processReadahead } from '../store/index.js';
 import type { RequestObservation, RequestObserver } from './observe.js';
 
 /** What the store holds, as the composition root can measure it (counts from SQLite, sizes from disk). */
@@ -52,6 +53,14 @@ export class HttpMetrics implements RequestObserver {
     this.#bytesServed = new Counter({ name: 'nar_bridge_http_served_bytes_total', help: 'Response body bytes sent', labelNames: ['route'], registers });
     this.#bytesIngested = new Counter({ name: 'nar_bridge_http_ingested_bytes_total', help: 'Request body bytes received', labelNames: ['route'], registers });
     this.#uploadsInFlight = new Gauge({ name: 'nar_bridge_uploads_in_flight', help: 'PUT requests being received', registers });
+    new Gauge({
+      name: 'nar_bridge_readahead_bytes',
+      help: 'Bytes NAR streams have read ahead and not yet sent (bounded by one budget per process)',
+      registers,
+      collect() {
+        this.set(processReadahead.used);
+      },
+    });
     if (stats) {
       new Gauge({
         name: 'nar_bridge_store_objects',

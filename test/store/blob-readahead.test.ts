@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { openDatabase, PackBlobService, SqliteDirectoryService, type Castore, type Database } from '../../src/castore/index.js';
 import { writeNar, type NarEvent } from '../../src/nar/index.js';
-import { ingestNar, planNar } from '../../src/store/index.js';
+import { ingestNar, planNar, ReadaheadBudget } from '../../src/store/index.js';
 import { patternBytes } from '../castore/blob-service-suite.js';
 
 const FILES = 400;
@@ -65,4 +65,40 @@ it('hashes each small file once on ingest: the pack store takes the digest the i
   const { node } = await ingestNar(once(nar), castore);
   expect(writers).not.toHaveBeenCalled();
   expect((await collect((await planNar(node, castore)).stream())).equals(nar)).toBe(true);
+});
+
+/** A budget that remembers the most it ever had out. */
+class WatchedBudget extends ReadaheadBudget {
+  peak = 0;
+  override tryTake(bytes: number): boolean {
+    const taken = super.tryTake(bytes);
+    this.peak = Math.max(this.peak, this.used);
+    return taken;
+  }
+}
+
+it('16 concurrent renders together never hold more read-ahead than the shared budget, and give it all back', async () => {
+  const { castore } = await packStore();
+  const nar = await collect(writeNar(tree()));
+  const { node } = await ingestNar(once(nar), castore);
+  // A tenth of one tree: each stream alone would read far more ahead than this.
+  const budget = new WatchedBudget(Math.floor(nar.length / 10));
+  const rendered = await Promise.all(Array.from({ length: 16 }, async () => collect((await planNar(node, castore, {}, budget)).stream())));
+  for (const r of rendered) expect(r.equals(nar)).toBe(true);
+  expect(budget.peak).toBeGreaterThan(0);
+  expect(budget.peak).toBeLessThanOrEqual(budget.limit);
+  expect(budget.used).toBe(0);
+});
+
+it('a stream torn down midway gives its read-ahead back', async () => {
+  const { castore } = await packStore();
+  const nar = await collect(writeNar(tree()));
+  const { node } = await ingestNar(once(nar), castore);
+  const budget = new WatchedBudget(64 * 1024 * 1024);
+  const stream = (await planNar(node, castore, {}, budget)).stream();
+  await stream.next();
+  await stream.next();
+  expect(budget.used).toBeGreaterThan(0);
+  await stream.return(undefined);
+  await vi.waitFor(() => expect(budget.used).toBe(0));
 });

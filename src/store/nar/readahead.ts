@@ -11,8 +11,14 @@ interface BlobRef {
 
 /** Blobs up to this size are read whole, ahead of time; larger ones stream when their turn comes. */
 const READAHEAD_BLOB_BYTES = 1024 * 1024;
-/** Bytes read ahead and not yet sent: bounds memory per NAR stream. */
-const READAHEAD_BUDGET_BYTES = 16 * 1024 * 1024;
+/** Bytes one NAR stream reads ahead and has not yet sent: a single stream never needs more to keep up. */
+const STREAM_READAHEAD_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes read ahead and not yet sent by all NAR streams of the process together: 16 streams of trees of small files
+ * each holding their own 16 MiB made peak RSS ~300 MB. A stream finding it spent reads its next blob when its turn
+ * comes (slower, never failing), and takes read-ahead again once others gave some back.
+ */
+const PROCESS_READAHEAD_BYTES = 32 * 1024 * 1024;
 /**
  * Reads (or batches, with readMany) in flight or waiting to be consumed. Over gRPC each small blob is one call and one
  * round trip, so this many per RTT is the ceiling: 128 × ~8 KiB per 20 ms is ~50 MB/s. Local reads are batched into few
@@ -25,7 +31,33 @@ const READAHEAD_READS = 128;
  */
 const READAHEAD_BATCH_BYTES = 1024 * 1024;
 
-/** Hands out each blob's contents in the order of `refs`, reading small ones ahead. */
+/** A byte budget shared by NAR streams: what they hold read ahead, counted as it is taken and given back. */
+export class ReadaheadBudget {
+  #used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Bytes taken and not yet given back. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Takes `bytes` if they fit; never waits. */
+  tryTake(bytes: number): boolean {
+    if (this.#used + bytes > this.limit) return false;
+    this.#used += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.#used -= bytes;
+  }
+}
+
+/** The budget every NAR stream of this process shares (its use is the gauge nar_bridge_readahead_bytes). */
+export const processReadahead = new ReadaheadBudget(PROCESS_READAHEAD_BYTES);
+
+/** Hands out each blob's contents in the order of `refs`, reading small ones ahead; close() gives back what it holds. */
 export class BlobReadahead {
   readonly #ahead = new Map<number, Promise<Uint8Array[]>>();
   /** Reads (or batches) scheduled whose blobs are not all consumed yet. */
@@ -37,10 +69,13 @@ export class BlobReadahead {
   #scheduled = 0;
   #bytes = 0;
 
+  #closed = false;
+
   constructor(
     private readonly blobs: BlobService,
     private readonly refs: readonly BlobRef[],
     private readonly opts: CallOptions,
+    private readonly budget: ReadaheadBudget = processReadahead,
   ) {}
 
   /** Contents of the next blob in order. Must be consumed fully before asking for the one after. */
@@ -58,13 +93,33 @@ export class BlobReadahead {
     try {
       yield* await read;
     } finally {
-      this.#bytes -= ref.size;
+      this.#giveBack(ref.size);
       this.#consumed(index);
     }
   }
 
+  /**
+   * The stream is over (finished, failed or torn down): what is still read ahead goes back to the budget once its
+   * read settles, since until then its bytes are still arriving.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const [index, read] of this.#ahead) {
+      const size = this.refs[index]?.size ?? 0;
+      const giveBack = () => this.#giveBack(size);
+      read.then(giveBack, giveBack);
+    }
+    this.#ahead.clear();
+  }
+
+  #giveBack(bytes: number): void {
+    this.#bytes -= bytes;
+    this.budget.give(bytes);
+  }
+
   #schedule(): void {
-    while (this.#scheduled < this.refs.length && this.#reads < READAHEAD_READS) {
+    while (!this.#closed && this.#scheduled < this.refs.length && this.#reads < READAHEAD_READS) {
       const batch = this.#nextBatch();
       if (batch.length === 0) break;
       const read = readBatch(
@@ -95,8 +150,9 @@ export class BlobReadahead {
       if (!ref) break;
       // Already being streamed, or streamed (or empty) when its turn comes: keep reading ahead past it.
       if (index < this.#next - 1 || ref.size > READAHEAD_BLOB_BYTES || ref.size === 0) continue;
-      if (this.#bytes > 0 && this.#bytes + ref.size > READAHEAD_BUDGET_BYTES) break;
+      if (this.#bytes > 0 && this.#bytes + ref.size > STREAM_READAHEAD_BYTES) break;
       if (batch.length > 0 && (!this.blobs.readMany || bytes + ref.size > READAHEAD_BATCH_BYTES)) break;
+      if (!this.budget.tryTake(ref.size)) break;
       batch.push({ index, ref });
       bytes += ref.size;
       this.#bytes += ref.size;
