@@ -9,4 +9,5 @@ export { GrpcBlobService } from './grpc.js';
 export { BLOB_SCHEMES, blobServiceFromUrl } from './from-url.js';
 export * from './pack/index.js';
 export { sliceBytes } from './slice-bytes.js';
+export { ReadBufferPool, releaseReadBuffer, streamReadBuffers, type ReadLease } from './read-buffers.js';
 export { TieredBlobService, type Tier, type TierObserver } from './tiered.js';
