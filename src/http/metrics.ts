@@ -55,10 +55,10 @@ export class HttpMetrics implements RequestObserver {
     this.#uploadsInFlight = new Gauge({ name: 'nar_bridge_uploads_in_flight', help: 'PUT requests being received', registers });
     new Gauge({
       name: 'nar_bridge_readahead_bytes',
-      help: 'Bytes NAR streams have read ahead and not yet sent (bounded by one budget per process)',
+      help: 'Bytes NAR streams have read ahead and not yet sent (1 MiB per stream, beyond that one 32 MiB budget per process)',
       registers,
       collect() {
-        this.set(processReadahead.used);
+        this.set(processReadahead.total);
       },
     });
     if (stats) {

@@ -32,10 +32,14 @@ export class ReadBufferPool {
     return this.#returned;
   }
 
-  /** A buffer of at least `length` bytes, pinned by the caller until it calls `drop`. */
+  /**
+   * A buffer of at least `length` bytes, pinned by the caller until it calls `drop`. Only reads of at least half a
+   * pooled buffer get one: a small read (a small file read on its own) whose chunk is copied on and never handed back
+   * would otherwise leave a whole pooled buffer to the garbage collector.
+   */
   take(length: number): ReadLease {
-    const pooled = length <= this.bufferBytes;
-    const buffer = (pooled ? this.#free.pop() : undefined) ?? Buffer.allocUnsafe(pooled ? this.bufferBytes : length);
+    const pooled = length <= this.bufferBytes && length >= this.bufferBytes / 2;
+    const buffer = pooled ? (this.#free.pop() ?? Buffer.allocUnsafe(this.bufferBytes)) : Buffer.allocUnsafe(length);
     const lease: Pinned = { buffer, pins: 1 };
     return lease;
   }

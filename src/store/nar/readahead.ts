@@ -14,9 +14,9 @@ const READAHEAD_BLOB_BYTES = 1024 * 1024;
 /** Bytes one NAR stream reads ahead and has not yet sent: a single stream never needs more to keep up. */
 const STREAM_READAHEAD_BYTES = 16 * 1024 * 1024;
 /**
- * Bytes read ahead and not yet sent by all NAR streams of the process together: 16 streams of trees of small files
- * each holding their own 16 MiB made peak RSS ~300 MB. A stream finding it spent reads its next blob when its turn
- * comes (slower, never failing), and takes read-ahead again once others gave some back.
+ * Bytes read ahead and not yet sent by all NAR streams of the process together, beyond each stream's own first batch:
+ * 16 streams of trees of small files each holding their own 16 MiB made peak RSS ~300 MB and more. A stream finding the
+ * budget spent goes on a batch at a time, and takes more again once others gave some back.
  */
 const PROCESS_READAHEAD_BYTES = 32 * 1024 * 1024;
 /**
@@ -31,31 +31,52 @@ const READAHEAD_READS = 128;
  */
 const READAHEAD_BATCH_BYTES = 1024 * 1024;
 
-/** A byte budget shared by NAR streams: what they hold read ahead, counted as it is taken and given back. */
+/**
+ * What NAR streams hold read ahead: each may hold `ownBytes` whatever the others do (a stream that could read ahead
+ * nothing would read its small files one by one, many times slower), and what any holds beyond that comes out of one
+ * shared `limit`. Streams never wait for it: one stalled client must not hold up the others.
+ */
 export class ReadaheadBudget {
-  #used = 0;
+  #shared = 0;
+  #total = 0;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    readonly ownBytes: number,
+  ) {}
 
-  /** Bytes taken and not yet given back. */
-  get used(): number {
-    return this.#used;
+  /** Bytes of the shared limit taken and not yet given back. */
+  get shared(): number {
+    return this.#shared;
   }
 
-  /** Takes `bytes` if they fit; never waits. */
-  tryTake(bytes: number): boolean {
-    if (this.#used + bytes > this.limit) return false;
-    this.#used += bytes;
+  /** Bytes all streams hold read ahead, their own and shared ones. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** A stream holding `held` bytes takes `bytes` more if they fit. */
+  tryTake(held: number, bytes: number): boolean {
+    const extra = this.#beyondOwn(held + bytes) - this.#beyondOwn(held);
+    if (this.#shared + extra > this.limit) return false;
+    this.#shared += extra;
+    this.#total += bytes;
     return true;
   }
 
-  give(bytes: number): void {
-    this.#used -= bytes;
+  /** A stream holding `held` bytes gives `bytes` of them back. */
+  give(held: number, bytes: number): void {
+    this.#shared -= this.#beyondOwn(held) - this.#beyondOwn(held - bytes);
+    this.#total -= bytes;
+  }
+
+  #beyondOwn(held: number): number {
+    return Math.max(0, held - this.ownBytes);
   }
 }
 
-/** The budget every NAR stream of this process shares (its use is the gauge nar_bridge_readahead_bytes). */
-export const processReadahead = new ReadaheadBudget(PROCESS_READAHEAD_BYTES);
+/** The budget every NAR stream of this process shares (the gauge nar_bridge_readahead_bytes reports its total). */
+export const processReadahead = new ReadaheadBudget(PROCESS_READAHEAD_BYTES, READAHEAD_BATCH_BYTES);
 
 /** Hands out each blob's contents in the order of `refs`, reading small ones ahead; close() gives back what it holds. */
 export class BlobReadahead {
@@ -114,8 +135,8 @@ export class BlobReadahead {
   }
 
   #giveBack(bytes: number): void {
+    this.budget.give(this.#bytes, bytes);
     this.#bytes -= bytes;
-    this.budget.give(bytes);
   }
 
   #schedule(): void {
@@ -152,7 +173,7 @@ export class BlobReadahead {
       if (index < this.#next - 1 || ref.size > READAHEAD_BLOB_BYTES || ref.size === 0) continue;
       if (this.#bytes > 0 && this.#bytes + ref.size > STREAM_READAHEAD_BYTES) break;
       if (batch.length > 0 && (!this.blobs.readMany || bytes + ref.size > READAHEAD_BATCH_BYTES)) break;
-      if (!this.budget.tryTake(ref.size)) break;
+      if (!this.budget.tryTake(this.#bytes, ref.size)) break;
       batch.push({ index, ref });
       bytes += ref.size;
       this.#bytes += ref.size;
