@@ -55,7 +55,7 @@ export class HttpMetrics implements RequestObserver {
     this.#uploadsInFlight = new Gauge({ name: 'nar_bridge_uploads_in_flight', help: 'PUT requests being received', registers });
     new Gauge({
       name: 'nar_bridge_readahead_bytes',
-      help: 'Bytes NAR streams have read ahead and not yet sent (1 MiB per stream, beyond that one 32 MiB budget per process)',
+      help: 'Bytes NAR streams have read ahead and not yet sent (2 MiB per stream, beyond that one 32 MiB budget per process)',
       registers,
       collect() {
         this.set(processReadahead.total);
