@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { releaseReadBuffer } from '../castore/index.js';
 
 /**
- * The body to send on `res` (and only there: a transform in between would hold chunks this cannot see). Bytes not yet
+ * The body to send on `res` (and only there: a transform after it would hold chunks this cannot see; one before it,
+ * such as a container framing, is fine as long as it is done with a chunk once it yielded it). Bytes not yet
  * sent are those in the body's buffer and in the response's, which counts the socket's writes until the kernel took
  * them (and the headers, which only makes the estimate safer); every chunk yielded before them went out.
  */
