@@ -2,6 +2,7 @@
 // global default), so two servers in one process, as in tests, keep separate counts.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { processReadahead } from '../store/index.js';
 import type { RequestObservation, RequestObserver } from './observe.js';
 
 /** What the store holds, as the composition root measures it (from SQLite or PostgreSQL and the blob index). */
@@ -82,6 +83,14 @@ export class HttpMetrics implements RequestObserver {
       collect,
     });
     this.#uploadsInFlight = new Gauge({ name: 'nar_bridge_uploads_in_flight', help: 'PUT requests being received', registers });
+    new Gauge({
+      name: 'nar_bridge_readahead_bytes',
+      help: 'Bytes NAR streams have read ahead and not yet sent (2 MiB per stream, beyond that one 32 MiB budget per process)',
+      registers,
+      collect() {
+        this.set(processReadahead.total);
+      },
+    });
     if (stats) {
       new Gauge({
         name: 'nar_bridge_store_objects',

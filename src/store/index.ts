@@ -7,6 +7,7 @@ export type { PathInfoService, RecentPathInfos, RegisteredPathInfo } from './pat
 export { MemoryPathInfoService } from './pathinfo/memory.js';
 export { CachingPathInfoService, type PathInfoCacheOptions, type PathInfoCachePeers } from './pathinfo/caching.js';
 export { planNar, type ByteRange, type NarPlan } from './nar/render.js';
+export { processReadahead, ReadaheadBudget } from './nar/readahead.js';
 export { narListing } from './nar/listing.js';
 export { MAX_BUILD_LOG_BYTES, openBuildLog, parseDrvName, writeBuildLog, type BuildLogIndex } from './build-logs/service.js';
 export { SqliteBuildLogIndex } from './build-logs/sqlite.js';

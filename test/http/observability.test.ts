@@ -81,6 +81,7 @@ describe('metrics', () => {
     expect((await fetch(`${base}/00000000000000000000000000000000.ls`, { method: 'PUT', body })).status).toBe(204);
     expect(await sample('nar_bridge_http_ingested_bytes_total{route="/:hash.ls"}')).toBe(10_000);
     expect(await sample('nar_bridge_uploads_in_flight')).toBe(0);
+    expect(await sample('nar_bridge_readahead_bytes')).toBe(0);
     expect(await sample('nar_bridge_store_objects{kind="path_infos"}')).toBe(3);
     pathInfosSeen = 4;
     expect(await sample('nar_bridge_store_objects{kind="path_infos"}')).toBe(4);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { openDatabase, PackBlobService, SqliteDirectoryService, type Castore, type Database } from '../../src/castore/index.js';
 import { writeNar, type NarEvent } from '../../src/nar/index.js';
-import { ingestNar, planNar } from '../../src/store/index.js';
+import { ingestNar, planNar, ReadaheadBudget } from '../../src/store/index.js';
 import { patternBytes } from '../castore/blob-service-suite.js';
 
 const FILES = 400;
@@ -65,4 +65,47 @@ it('hashes each small file once on ingest: the pack store takes the digest the i
   const { node } = await ingestNar(once(nar), castore);
   expect(writers).not.toHaveBeenCalled();
   expect((await collect((await planNar(node, castore)).stream())).equals(nar)).toBe(true);
+});
+
+/** A budget that remembers the most it ever had out. */
+class WatchedBudget extends ReadaheadBudget {
+  peakShared = 0;
+  peakTotal = 0;
+  override tryTake(held: number, bytes: number): boolean {
+    const taken = super.tryTake(held, bytes);
+    this.peakShared = Math.max(this.peakShared, this.shared);
+    this.peakTotal = Math.max(this.peakTotal, this.total);
+    return taken;
+  }
+}
+
+it('16 concurrent renders together never hold more read-ahead than their own share and the shared budget, and give it all back', async () => {
+  const { blobs, castore } = await packStore();
+  const nar = await collect(writeNar(tree()));
+  const { node } = await ingestNar(once(nar), castore);
+  // Each stream alone would read its whole tree ahead; here it may hold 256 KiB, plus what it gets of a tenth of one tree.
+  const budget = new WatchedBudget(Math.floor(nar.length / 10), 256 * 1024);
+  const reads = vi.spyOn(blobs.reader, 'read');
+  const rendered = await Promise.all(Array.from({ length: 16 }, async () => collect((await planNar(node, castore, {}, budget)).stream())));
+  for (const r of rendered) expect(r.equals(nar)).toBe(true);
+  // Still in batches of many files, not a read per file as room comes back a file at a time.
+  expect(reads.mock.calls.length).toBeLessThan((16 * FILES) / 10);
+  expect(budget.peakShared).toBeGreaterThan(0);
+  expect(budget.peakShared).toBeLessThanOrEqual(budget.limit);
+  expect(budget.peakTotal).toBeLessThanOrEqual(budget.limit + 16 * budget.ownBytes);
+  expect(budget.total).toBe(0);
+  expect(budget.shared).toBe(0);
+});
+
+it('a stream torn down midway gives its read-ahead back', async () => {
+  const { castore } = await packStore();
+  const nar = await collect(writeNar(tree()));
+  const { node } = await ingestNar(once(nar), castore);
+  const budget = new WatchedBudget(64 * 1024 * 1024, 64 * 1024);
+  const stream = (await planNar(node, castore, {}, budget)).stream();
+  await stream.next();
+  await stream.next();
+  expect(budget.shared).toBeGreaterThan(0);
+  await stream.return(undefined);
+  await vi.waitFor(() => expect([budget.total, budget.shared]).toEqual([0, 0]));
 });

@@ -12,3 +12,4 @@ export { sliceBytes } from './slice-bytes.js';
 export * from './s3/index.js';
 export { TieredBlobService, type Tier, type TierObserver, type TierOptions } from './tiered.js';
 export { NEAR_CACHE_MIN_BYTES, NearBlobCache, type NearCacheObserver } from './near-cache.js';
+export { ReadBufferPool, releaseReadBuffer, streamReadBuffers, type ReadLease } from './read-buffers.js';

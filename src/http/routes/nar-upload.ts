@@ -1,7 +1,6 @@
 // PUT|GET|HEAD /nar/<filehash>.nar[.ext]: NAR uploads, ingested while they arrive, and served back at the same URL,
 // which a client that pushed keeps in its narinfo cache (nix-http-protocol.md §7). HEAD answers truthfully for any
 // upload, so Nix skips NARs we already hold (§2.1); GET only for uploads a PathInfo was made from.
-import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NarBridgeError } from '../../errors.js';
 import {
@@ -15,6 +14,7 @@ import {
   uploadedNarNameProblem,
 } from '../../store/index.js';
 import { DEFAULT_HTTP_LIMITS, idleLimited, UploadSlots, type HttpLimits } from '../limits.js';
+import { releasingBody } from '../releasing-body.js';
 
 interface NarUploadOptions {
   readonly store: Store;
@@ -54,7 +54,7 @@ export async function narUploadRoutes(app: FastifyInstance, { store, limits = DE
   app.get<UploadRequest>('/nar/:file', { config, exposeHeadRoute: false }, async (request, reply) => {
     const nar = await openUploadedNar(store, nameOf(request.params.file));
     if (!nar) throw notFound();
-    return headers(reply, nar).send(Readable.from(nar.stream(), { objectMode: false }));
+    return headers(reply, nar).send(releasingBody(nar.stream(), reply.raw));
   });
 
   app.put<UploadRequest>('/nar/:file', async (request, reply) => {

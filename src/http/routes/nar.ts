@@ -7,6 +7,7 @@ import { NarBridgeError } from '../../errors.js';
 import { decodeNodeText, planNar, type NarPlan, type Store } from '../../store/index.js';
 import { NarEncoders } from '../nar-encoding.js';
 import { parseRange } from '../range.js';
+import { releasingBody } from '../releasing-body.js';
 
 interface NarOptions {
   readonly store: Store;
@@ -40,11 +41,10 @@ export async function narRoutes(app: FastifyInstance, { store, maxEncoders }: Na
     const range = parseRange(request.headers.range, nar.narSize);
     switch (range.kind) {
       case 'whole': {
-        const body = Readable.from(nar.stream(), { objectMode: false });
         const coding = encoders.choose(request.headers['accept-encoding']);
-        if (!coding) return headers(reply, nar).send(body);
+        if (!coding) return headers(reply, nar).send(releasingBody(nar.stream(), reply.raw));
         headers(reply, nar).removeHeader('content-length').header('content-encoding', coding);
-        return reply.send(encoders.encode(coding, body));
+        return reply.send(encoders.encode(coding, Readable.from(nar.stream(), { objectMode: false })));
       }
       case 'unsatisfiable':
         return reply.code(416).header('content-range', `bytes */${nar.narSize}`).send();
@@ -54,7 +54,7 @@ export async function narRoutes(app: FastifyInstance, { store, maxEncoders }: Na
           .code(206)
           .header('content-range', `bytes ${start}-${end}/${nar.narSize}`)
           .header('content-length', String(end - start + 1))
-          .send(Readable.from(nar.streamRange(range.range), { objectMode: false }));
+          .send(releasingBody(nar.streamRange(range.range), reply.raw));
       }
     }
   });

@@ -11,8 +11,14 @@ interface BlobRef {
 
 /** Blobs up to this size are read whole, ahead of time; larger ones stream when their turn comes. */
 const READAHEAD_BLOB_BYTES = 1024 * 1024;
-/** Bytes read ahead and not yet sent: bounds memory per NAR stream. */
-const READAHEAD_BUDGET_BYTES = 16 * 1024 * 1024;
+/** Bytes one NAR stream reads ahead and has not yet sent: a single stream never needs more to keep up. */
+const STREAM_READAHEAD_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes read ahead and not yet sent by all NAR streams of the process together, beyond each stream's own two batches:
+ * 16 streams of trees of small files each holding their own 16 MiB made peak RSS ~300 MB and more. A stream finding the
+ * budget spent goes on with its own, and takes more again once others gave some back.
+ */
+const PROCESS_READAHEAD_BYTES = 32 * 1024 * 1024;
 /**
  * Reads (or batches, with readMany) in flight or waiting to be consumed. Over gRPC each small blob is one call and one
  * round trip, so this many per RTT is the ceiling: 128 × ~8 KiB per 20 ms is ~50 MB/s. Local reads are batched into few
@@ -24,8 +30,61 @@ const READAHEAD_READS = 128;
  * one or a few large reads, so a tree of many small files costs a few syscalls per MiB, not one per file.
  */
 const READAHEAD_BATCH_BYTES = 1024 * 1024;
+/** Read-ahead each stream may hold whatever the others do: one batch being sent and the next being read. */
+const STREAM_OWN_READAHEAD_BYTES = 2 * READAHEAD_BATCH_BYTES;
 
-/** Hands out each blob's contents in the order of `refs`, reading small ones ahead. */
+/**
+ * What NAR streams hold read ahead: each may hold `ownBytes` whatever the others do (a stream that could read ahead
+ * nothing would read its small files one by one, many times slower), and what any holds beyond that comes out of one
+ * shared `limit`. Streams never wait for it: one stalled client must not hold up the others.
+ */
+export class ReadaheadBudget {
+  #shared = 0;
+  #total = 0;
+
+  constructor(
+    readonly limit: number,
+    readonly ownBytes: number,
+  ) {}
+
+  /** Bytes of the shared limit taken and not yet given back. */
+  get shared(): number {
+    return this.#shared;
+  }
+
+  /** Bytes all streams hold read ahead, their own and shared ones. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Whether a stream holding `held` bytes could take `bytes` more now. */
+  fits(held: number, bytes: number): boolean {
+    return this.#shared + this.#beyondOwn(held + bytes) - this.#beyondOwn(held) <= this.limit;
+  }
+
+  /** A stream holding `held` bytes takes `bytes` more if they fit. */
+  tryTake(held: number, bytes: number): boolean {
+    if (!this.fits(held, bytes)) return false;
+    this.#shared += this.#beyondOwn(held + bytes) - this.#beyondOwn(held);
+    this.#total += bytes;
+    return true;
+  }
+
+  /** A stream holding `held` bytes gives `bytes` of them back. */
+  give(held: number, bytes: number): void {
+    this.#shared -= this.#beyondOwn(held) - this.#beyondOwn(held - bytes);
+    this.#total -= bytes;
+  }
+
+  #beyondOwn(held: number): number {
+    return Math.max(0, held - this.ownBytes);
+  }
+}
+
+/** The budget every NAR stream of this process shares (the gauge nar_bridge_readahead_bytes reports its total). */
+export const processReadahead = new ReadaheadBudget(PROCESS_READAHEAD_BYTES, STREAM_OWN_READAHEAD_BYTES);
+
+/** Hands out each blob's contents in the order of `refs`, reading small ones ahead; close() gives back what it holds. */
 export class BlobReadahead {
   readonly #ahead = new Map<number, Promise<Uint8Array[]>>();
   /** Reads (or batches) scheduled whose blobs are not all consumed yet. */
@@ -37,10 +96,13 @@ export class BlobReadahead {
   #scheduled = 0;
   #bytes = 0;
 
+  #closed = false;
+
   constructor(
     private readonly blobs: BlobService,
     private readonly refs: readonly BlobRef[],
     private readonly opts: CallOptions,
+    private readonly budget: ReadaheadBudget = processReadahead,
   ) {}
 
   /** Contents of the next blob in order. Must be consumed fully before asking for the one after. */
@@ -58,13 +120,33 @@ export class BlobReadahead {
     try {
       yield* await read;
     } finally {
-      this.#bytes -= ref.size;
+      this.#giveBack(ref.size);
       this.#consumed(index);
     }
   }
 
+  /**
+   * The stream is over (finished, failed or torn down): what is still read ahead goes back to the budget once its
+   * read settles, since until then its bytes are still arriving.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const [index, read] of this.#ahead) {
+      const size = this.refs[index]?.size ?? 0;
+      const giveBack = () => this.#giveBack(size);
+      read.then(giveBack, giveBack);
+    }
+    this.#ahead.clear();
+  }
+
+  #giveBack(bytes: number): void {
+    this.budget.give(this.#bytes, bytes);
+    this.#bytes -= bytes;
+  }
+
   #schedule(): void {
-    while (this.#scheduled < this.refs.length && this.#reads < READAHEAD_READS) {
+    while (!this.#closed && this.#scheduled < this.refs.length && this.#reads < READAHEAD_READS) {
       const batch = this.#nextBatch();
       if (batch.length === 0) break;
       const read = readBatch(
@@ -88,6 +170,10 @@ export class BlobReadahead {
   /** The next small blobs to read together: one, or (with readMany) neighbours up to a batch's bytes; within budget. */
   #nextBatch(): Array<{ index: number; ref: BlobRef }> {
     const batch: Array<{ index: number; ref: BlobRef }> = [];
+    // A batch starts only once a whole one fits (or nothing is held): room coming back a file at a time would
+    // otherwise make every batch one file, and every file a read of its own (16 streams of small files went 3x slower).
+    const roomForBatch = this.#bytes + READAHEAD_BATCH_BYTES <= STREAM_READAHEAD_BYTES && this.budget.fits(this.#bytes, READAHEAD_BATCH_BYTES);
+    if (this.blobs.readMany && this.#bytes > 0 && !roomForBatch) return batch;
     let bytes = 0;
     for (; this.#scheduled < this.refs.length; this.#scheduled++) {
       const index = this.#scheduled;
@@ -95,8 +181,9 @@ export class BlobReadahead {
       if (!ref) break;
       // Already being streamed, or streamed (or empty) when its turn comes: keep reading ahead past it.
       if (index < this.#next - 1 || ref.size > READAHEAD_BLOB_BYTES || ref.size === 0) continue;
-      if (this.#bytes > 0 && this.#bytes + ref.size > READAHEAD_BUDGET_BYTES) break;
+      if (this.#bytes > 0 && this.#bytes + ref.size > STREAM_READAHEAD_BYTES) break;
       if (batch.length > 0 && (!this.blobs.readMany || bytes + ref.size > READAHEAD_BATCH_BYTES)) break;
+      if (!this.budget.tryTake(this.#bytes, ref.size)) break;
       batch.push({ index, ref });
       bytes += ref.size;
       this.#bytes += ref.size;

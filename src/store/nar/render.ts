@@ -3,7 +3,7 @@
 import type { CallOptions, Directory, Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import { writeNar, type NarEvent } from '../../nar/index.js';
-import { BlobReadahead } from './readahead.js';
+import { BlobReadahead, processReadahead, type ReadaheadBudget } from './readahead.js';
 import type { Castore } from '../../castore/index.js';
 import { loadDirectoryClosure, sliceBytes } from '../../castore/index.js';
 import { lookup, narFiles, type FileSpan } from './layout.js';
@@ -29,12 +29,20 @@ interface FileContents {
   next(): AsyncIterable<Uint8Array>;
 }
 
-export async function planNar(root: Node, castore: Castore, opts: CallOptions = {}): Promise<NarPlan> {
+/** `budget`: what the stream's read-ahead is taken from (every stream of the process shares one unless told). */
+export async function planNar(root: Node, castore: Castore, opts: CallOptions = {}, budget: ReadaheadBudget = processReadahead): Promise<NarPlan> {
   const directories = await loadDirectoryClosure(root, castore.directories, opts);
   const { narSize, files } = narFiles(root, directories);
   return {
     narSize,
-    stream: () => writeNar(narEvents(root, null, directories, new BlobReadahead(castore.blobs, files, opts))),
+    stream: async function* () {
+      const contents = new BlobReadahead(castore.blobs, files, opts, budget);
+      try {
+        yield* writeNar(narEvents(root, null, directories, contents));
+      } finally {
+        contents.close();
+      }
+    },
     streamRange: (range) =>
       sliceBytes(writeNar(narEvents(root, null, directories, new RangeContents(castore, files, range, opts))), range.start, range.end - range.start + 1),
   };

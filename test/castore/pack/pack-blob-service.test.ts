@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { blake3, HashedBytes, openDatabase, type Database } from '../../../src/castore/index.js';
+import { blake3, HashedBytes, openDatabase, streamReadBuffers, type Database } from '../../../src/castore/index.js';
 import { chunkingParams } from '../../../src/castore/blob/fastcdc.js';
 import { PackBlobService } from '../../../src/castore/blob/pack/pack-blob-service.js';
 import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES } from '../../../src/castore/blob/pack/format.js';
@@ -159,6 +159,31 @@ describe('PackBlobService', () => {
     expect((await readdir(join(dir, 'packs'))).length).toBeGreaterThan(3);
     expect(Buffer.from((await readAll(await blobs.openRead(digest)))!).equals(Buffer.from(data))).toBe(true);
     expect(blobs.stats().packs).toBeGreaterThan(3);
+  });
+
+  it('streams through pooled buffers: chunks handed back are read into again, chunks kept stay intact', async () => {
+    const blobs = open(await tempDir());
+    const data = randomBytes(6 * 1024 * 1024);
+    const digest = await put(blobs, data);
+    await blobs.flush();
+    const allocations = vi.spyOn(Buffer, 'allocUnsafe');
+    const returnedBefore = streamReadBuffers.returned;
+    const copies: Buffer[] = [];
+    for await (const chunk of (await blobs.openRead(digest))!) {
+      copies.push(Buffer.from(chunk));
+      streamReadBuffers.release(chunk);
+    }
+    const pooledAllocations = allocations.mock.calls.filter(([size]) => size === streamReadBuffers.bufferBytes).length;
+    allocations.mockRestore();
+    expect(Buffer.concat(copies).equals(data)).toBe(true);
+    // Every chunk of a pooled read comes back (a short read at the end, under half a buffer, is not pooled).
+    expect(streamReadBuffers.returned - returnedBefore).toBeGreaterThan(copies.length - 4);
+    // A dozen reads of up to 512 KiB: the one being consumed and the one ahead, reused from then on.
+    expect(pooledAllocations).toBeLessThanOrEqual(2);
+    // A consumer that keeps its chunks: none of their buffers may be read into again.
+    const kept: Uint8Array[] = [];
+    for await (const chunk of (await blobs.openRead(digest))!) kept.push(chunk);
+    expect(Buffer.concat(kept).equals(data)).toBe(true);
   });
 
   it('a truncated pack (lost bytes) fails reads of what it lost, cleanly', async () => {

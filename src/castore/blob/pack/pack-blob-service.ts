@@ -12,6 +12,7 @@ import { ChunkCutter } from '../chunk-cutter.js';
 import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import type { CallOptions } from '../../call-options.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
+import { streamReadBuffers, type ReadLease } from '../read-buffers.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender, type Appended } from './pack-appender.js';
 import { PackIndex, type ChunkList, type IndexedRecord, type RecordPlace } from './pack-index.js';
@@ -407,11 +408,12 @@ export class PackBlobService implements BlobService {
 
   /**
    * A run's payloads. Its places were looked up a moment ago; if its pack is gone since (a repack, maybe in another
-   * process, copied the records elsewhere and removed the file), they are looked up again and read from there.
+   * process, copied the records elsewhere and removed the file), they are looked up again and read from there (into
+   * fresh buffers: `into`, a pooled buffer the first read fills, is sized for the old run).
    */
-  async #readRun(run: Run): Promise<Buffer[]> {
+  async #readRun(run: Run, into?: Buffer): Promise<Buffer[]> {
     try {
-      return await this.#reader.readRun(run);
+      return await this.#reader.readRun(run, into);
     } catch (err) {
       if (!(err instanceof NarBridgeError && isEnoent(err.cause))) throw err;
       const places = this.#placesOf(run.records.map((r) => r.digest));
@@ -453,29 +455,47 @@ export class PackBlobService implements BlobService {
     return Buffer.concat(pieces);
   }
 
-  /** The payloads of `records` from `skip` bytes in, one large read ahead of the one being consumed. */
+  /**
+   * The payloads of `records` from `skip` bytes in, one large read ahead of the one being consumed. The reads go into
+   * pooled buffers; a consumer that sent a chunk may hand it back (releaseReadBuffer) for the next read to reuse.
+   */
   async *#stream(records: readonly WantedRecord[], skip: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
     await this.#awaitPending(records);
     const runs = planRuns(records, STREAM_RUN_BYTES);
-    let next: Promise<Buffer[]> | null = null;
-    const start = (run: Run | undefined): Promise<Buffer[]> | null => {
+    const start = (run: Run | undefined): { lease: ReadLease; read: Promise<Buffer[]> } | null => {
       if (!run) return null;
-      const read = this.#readRun(run);
+      const lease = streamReadBuffers.take(run.end - run.start);
+      const read = this.#readRun(run, lease.buffer);
       read.catch(() => undefined); // surfaced when its turn comes; a reader that stops early never asks
-      return read;
+      return { lease, read };
     };
-    next = start(runs[0]);
-    for (let i = 0; next; i++) {
-      signal?.throwIfAborted();
-      const payloads = await next;
-      next = start(runs[i + 1]);
-      for (const payload of payloads) {
-        if (skip >= payload.byteLength) {
-          skip -= payload.byteLength;
-          continue;
+    let next = start(runs[0]);
+    try {
+      for (let i = 0; next; i++) {
+        signal?.throwIfAborted();
+        const current = next;
+        next = null;
+        const payloads = await current.read; // a failed read's buffer is left to the garbage collector
+        next = start(runs[i + 1]);
+        try {
+          for (const payload of payloads) {
+            if (skip >= payload.byteLength) {
+              skip -= payload.byteLength;
+              continue;
+            }
+            yield streamReadBuffers.lend(current.lease, skip > 0 ? payload.subarray(skip) : payload);
+            skip = 0;
+          }
+        } finally {
+          streamReadBuffers.drop(current.lease);
         }
-        yield skip > 0 ? payload.subarray(skip) : payload;
-        skip = 0;
+      }
+    } finally {
+      // The consumer stopped early: the read ahead keeps its buffer until it settles.
+      const ahead: { lease: ReadLease; read: Promise<Buffer[]> } | null = next;
+      if (ahead) {
+        const drop = () => streamReadBuffers.drop(ahead.lease);
+        ahead.read.then(drop, drop);
       }
     }
   }

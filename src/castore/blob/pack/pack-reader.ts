@@ -65,9 +65,12 @@ export class PackReader {
 
   constructor(private readonly dir: string) {}
 
-  /** The payloads of a run's records, each checked against its header's checksums; a damaged one throws. */
-  async readRun(run: Run): Promise<Buffer[]> {
-    const bytes = await this.read(run.pack, run.start, run.end - run.start);
+  /**
+   * The payloads of a run's records, each checked against its header's checksums; a damaged one throws. They are
+   * views of `into` when given (at least the run's length), else of a buffer of their own.
+   */
+  async readRun(run: Run, into?: Buffer): Promise<Buffer[]> {
+    const bytes = await this.read(run.pack, run.start, run.end - run.start, into);
     return run.records.map(({ digest, place }) => {
       const payload = checkedPayload(bytes, place.offset - run.start, digest, place.size);
       if (typeof payload === 'string') throw damaged(digest, place, payload);
@@ -75,12 +78,12 @@ export class PackReader {
     });
   }
 
-  /** `length` bytes at `position` of a pack (fewer only at its end). */
-  async read(pack: number, position: number, length: number): Promise<Buffer> {
+  /** `length` bytes at `position` of a pack (fewer only at its end), into the start of `into` when given. */
+  async read(pack: number, position: number, length: number, into?: Buffer): Promise<Buffer> {
     const open = this.#open(pack);
     open.readers++;
     try {
-      return await readAt(pack, await opened(pack, open.fd), position, length);
+      return await readAt(pack, await opened(pack, open.fd), position, into ? into.subarray(0, length) : Buffer.allocUnsafe(length));
     } finally {
       if (--open.readers === 0 && open.forgotten) void closeQuietly(open.fd);
     }
@@ -133,8 +136,8 @@ function opened(pack: number, fd: Promise<number>): Promise<number> {
   });
 }
 
-async function readAt(pack: number, fd: number, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
+async function readAt(pack: number, fd: number, position: number, buffer: Buffer): Promise<Buffer> {
+  const length = buffer.byteLength;
   let filled = 0;
   try {
     while (filled < length) {
