@@ -14,14 +14,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * See gc-workers.test.ts: a client that dies of Nix's own concurrent-copy bug needs another try; so does a push whose
- * NAR a sweep took between Nix's HEAD and its narinfo PUT (possible only with a short upload grace, as here).
+ * NAR a sweep took between Nix's HEAD and its narinfo PUT (possible only with a short upload grace, as here), and one
+ * whose dependency a deletion took between Nix's two looks at it ("reference … is not valid", Nix's own refusal).
  */
 async function pushRacingSweep(url: string, storePath: string, env: NixEnv): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await push(url, storePath, env);
     } catch (err) {
-      if (attempt === 3 || !(err instanceof Error && /was not uploaded|coroutine has finished/.test(err.message))) throw err;
+      if (attempt === 3 || !(err instanceof Error && /was not uploaded|coroutine has finished|because the reference .* is not valid/.test(err.message)))
+        throw err;
     }
   }
 }

@@ -50,12 +50,33 @@ describe('CachingPathInfoService', () => {
     expect(get).toHaveBeenCalledTimes(1);
   });
 
-  it('does not remember misses, so a path that appears is found', async () => {
+  it('answers a repeated miss from memory for missTtlMs only, so a path written past the cache is found soon after', async () => {
+    const { inner, get } = counting();
+    const cache = new CachingPathInfoService(inner, { missTtlMs: 50 });
+    expect(await cache.get(A.storePath.digest)).toBeNull();
+    await inner.put(A); // behind the cache's back
+    expect(await cache.get(A.storePath.digest)).toBeNull();
+    expect(get).toHaveBeenCalledTimes(1);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect((await cache.get(A.storePath.digest))?.narSize).toBe(128);
+  });
+
+  it('with missTtlMs 0 never remembers a miss', async () => {
     const { inner } = counting();
-    const cache = new CachingPathInfoService(inner);
+    const cache = new CachingPathInfoService(inner, { missTtlMs: 0 });
     expect(await cache.get(A.storePath.digest)).toBeNull();
     await inner.put(A);
     expect((await cache.get(A.storePath.digest))?.narSize).toBe(128);
+  });
+
+  it('finds a path put through it, or through a peer, at once after a miss', async () => {
+    const { inner } = counting();
+    const [one, two] = peeredCaches(inner, 2);
+    expect(await one?.get(A.storePath.digest)).toBeNull();
+    expect(await two?.get(A.storePath.digest)).toBeNull();
+    await one?.put(A);
+    expect((await one?.get(A.storePath.digest))?.narSize).toBe(128);
+    expect((await two?.get(A.storePath.digest))?.narSize).toBe(128);
   });
 
   it('serves a put through it at once', async () => {

@@ -16,6 +16,11 @@ export interface PathInfoCacheOptions {
    * shared gRPC store) can look.
    */
   readonly ttlMs?: number;
+  /**
+   * How long a miss may be answered without asking again (0: never). Kept short: a path written past every cache
+   * (`nar-bridge import` beside a live server, a far store written through another door) shows up after this long.
+   */
+  readonly missTtlMs?: number;
   /** The other processes caching the same store, told of each put here and telling of theirs. */
   readonly peers?: PathInfoCachePeers;
 }
@@ -34,6 +39,13 @@ export interface PathInfoCachePeers {
 /** ~1 KiB per entry: 100k narinfos is ~100 MB at most, far below that for typical closures. */
 const DEFAULT_MAX_ENTRIES = 50_000;
 const DEFAULT_TTL_MS = 10_000;
+/**
+ * Clients ask again and again for paths nobody pushed yet (every builder of a new commit); one second of remembering
+ * turns those repeats into memory hits. Puts through any cache of the store, and deletions, forget misses as entries.
+ */
+const DEFAULT_MISS_TTL_MS = 1_000;
+/** Misses kept at most: apart from entries, so a flood of lookups of random paths cannot push out the entries. */
+const MAX_MISSES = 10_000;
 
 interface Entry {
   readonly info: PathInfo;
@@ -47,18 +59,22 @@ interface Read {
 
 export class CachingPathInfoService implements PathInfoService {
   readonly #entries = new Map<string, Entry>();
+  /** Paths found absent, by key, with when that answer expires. */
+  readonly #misses = new Map<string, number>();
   /** Gets asking the inner service, by key; only keys with a get in flight are here. */
   readonly #reads = new Map<string, Set<Read>>();
   readonly #maxEntries: number;
   readonly #ttlMs: number;
+  readonly #missTtlMs: number;
   readonly #peers: PathInfoCachePeers | undefined;
 
   constructor(
     private readonly inner: PathInfoService,
-    { maxEntries = DEFAULT_MAX_ENTRIES, ttlMs = DEFAULT_TTL_MS, peers }: PathInfoCacheOptions = {},
+    { maxEntries = DEFAULT_MAX_ENTRIES, ttlMs = DEFAULT_TTL_MS, missTtlMs = DEFAULT_MISS_TTL_MS, peers }: PathInfoCacheOptions = {},
   ) {
     this.#maxEntries = maxEntries;
     this.#ttlMs = ttlMs;
+    this.#missTtlMs = missTtlMs;
     this.#peers = peers;
     peers?.subscribe((digest) => this.forget(digest));
   }
@@ -72,14 +88,18 @@ export class CachingPathInfoService implements PathInfoService {
       this.#entries.set(key, entry);
       return entry.info;
     }
+    const missed = this.#misses.get(key);
+    if (missed !== undefined && missed > Date.now()) return null;
     const read: Read = { stale: false };
     const reads = this.#reads.get(key) ?? new Set();
     this.#reads.set(key, reads.add(read));
     try {
       const info = await this.inner.get(digest, opts);
       // An answer the inner service gave before a put landed may be the old one: the caller gets it, the cache not.
-      if (!info) this.#entries.delete(key);
-      else if (!read.stale) this.#remember(key, info);
+      if (!info) {
+        this.#entries.delete(key);
+        if (!read.stale) this.#rememberMiss(key);
+      } else if (!read.stale) this.#remember(key, info);
       return info;
     } finally {
       reads.delete(read);
@@ -108,7 +128,18 @@ export class CachingPathInfoService implements PathInfoService {
   forget(digest: Uint8Array): void {
     const key = keyOf(digest);
     this.#entries.delete(key);
+    this.#misses.delete(key);
     for (const read of this.#reads.get(key) ?? []) read.stale = true;
+  }
+
+  #rememberMiss(key: string): void {
+    if (this.#missTtlMs <= 0) return;
+    this.#misses.delete(key);
+    this.#misses.set(key, Date.now() + this.#missTtlMs);
+    if (this.#misses.size > MAX_MISSES) {
+      const oldest = this.#misses.keys().next();
+      if (!oldest.done) this.#misses.delete(oldest.value);
+    }
   }
 
   #remember(key: string, info: PathInfo): void {
