@@ -26,3 +26,21 @@ export async function substitutes(url: string, storePath: string, env: NixEnv): 
   });
   return result.code === 0;
 }
+
+/**
+ * A push racing the sweep with a short upload grace may find its NAR's upload record gone by the time its narinfo comes
+ * (400 "was not uploaded", nothing stored); Nix then needs one more try. So does a client that died of Nix's own
+ * concurrent-copy bug ("coroutine has finished", NixOS/nix#6417; see faults.test.ts), and one whose dependency was
+ * deleted between Nix finding it in the cache and checking it again before adding the referrer (Nix's own refusal,
+ * "reference … is not valid": the server stored nothing). Anything else is a failure.
+ */
+export async function pushRacingSweep(url: string, storePath: string, env: NixEnv): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await push(url, storePath, env);
+    } catch (err) {
+      if (attempt === 3 || !(err instanceof Error && /was not uploaded|coroutine has finished|because the reference .* is not valid/.test(err.message)))
+        throw err;
+    }
+  }
+}

@@ -4,29 +4,13 @@
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
 import { describeS3, useTestBucket } from '../castore/s3-fixture.js';
-import { cleanupE2E, disposeFixtures, hashPart, httpRequest, makeFixtures, makeLargePath, makeTempDir, nixEnv, startServer, type NixEnv } from './harness.js';
-import { push, substitutes } from './gc-helpers.js';
+import { cleanupE2E, disposeFixtures, hashPart, httpRequest, makeFixtures, makeLargePath, makeTempDir, nixEnv, startServer } from './harness.js';
+import { pushRacingSweep, substitutes } from './gc-helpers.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * See gc-workers.test.ts: a client that dies of Nix's own concurrent-copy bug needs another try; so does a push whose
- * NAR a sweep took between Nix's HEAD and its narinfo PUT (possible only with a short upload grace, as here), and one
- * whose dependency a deletion took between Nix's two looks at it ("reference … is not valid", Nix's own refusal).
- */
-async function pushRacingSweep(url: string, storePath: string, env: NixEnv): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await push(url, storePath, env);
-    } catch (err) {
-      if (attempt === 3 || !(err instanceof Error && /was not uploaded|coroutine has finished|because the reference .* is not valid/.test(err.message)))
-        throw err;
-    }
-  }
-}
 
 describeS3('GC on replicas', () => {
   const bucket = useTestBucket('gc-replicas');

@@ -7,41 +7,11 @@ import { afterAll, afterEach, expect, test, vi } from 'vitest';
 import { GrpcBlobService, GrpcConnection, grpcEndpointFromUrl } from '../../src/castore/index.js';
 import { NixHash, StorePath } from '../../src/nix/index.js';
 import { GrpcPathInfoService } from '../../src/store/index.js';
-import {
-  cleanupE2E,
-  disposeFixtures,
-  freePort,
-  hashPart,
-  httpRequest,
-  makeFixtures,
-  makeLargePath,
-  makeTempDir,
-  nixEnv,
-  startServer,
-  type NixEnv,
-} from './harness.js';
-import { cli, push, substitutes } from './gc-helpers.js';
+import { cleanupE2E, disposeFixtures, freePort, hashPart, httpRequest, makeFixtures, makeLargePath, makeTempDir, nixEnv, startServer } from './harness.js';
+import { cli, push, pushRacingSweep, substitutes } from './gc-helpers.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);
-
-/**
- * A push racing the sweep with `--gc-upload-grace 0s` may find its NAR's upload record gone by the time its narinfo
- * comes (400 "was not uploaded", nothing stored); Nix then needs one more try. So does a client that died of Nix's own
- * concurrent-copy bug ("coroutine has finished", NixOS/nix#6417; see faults.test.ts), and one whose dependency was
- * deleted between Nix finding it in the cache and checking it again before adding the referrer (Nix's own refusal,
- * "reference … is not valid": the server stored nothing). Anything else is a failure.
- */
-async function pushRacingSweep(url: string, storePath: string, env: NixEnv): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await push(url, storePath, env);
-    } catch (err) {
-      if (attempt === 3 || !(err instanceof Error && /was not uploaded|coroutine has finished|because the reference .* is not valid/.test(err.message)))
-        throw err;
-    }
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -163,18 +163,9 @@ export class PackBlobService implements BlobService {
     return new PackBlobWriter(this, this.#params, opts);
   }
 
-  /**
-   * A blob of at most one chunk is one record under the digest it came with (`store` skips one already there: one
-   * index lookup per small file, not two); a larger one is cut as a writer would.
-   */
   async putHashed(blob: HashedBytes, opts?: WriteOptions): Promise<void> {
     this.#checkOpen();
-    opts?.signal?.throwIfAborted();
-    if (blob.bytes.byteLength <= this.#params.maxSize) return this.store(blob.digest, blob.bytes, opts?.locality);
-    if (await this.has(blob.digest, opts)) return;
-    const writer = this.openWrite(opts);
-    await writer.write(blob.bytes);
-    await writer.close();
+    return putHashedRecords(this, this.#params.maxSize, blob, opts);
   }
 
   /**
@@ -681,6 +672,24 @@ function fileStat(path: string): Stats | null {
 export interface RecordSink {
   store(digest: B3Digest, payload: Uint8Array, locality: object | undefined): Promise<void>;
   addChunkList(digest: B3Digest, chunks: readonly ChunkMeta[]): void;
+}
+
+/**
+ * putHashed of a service over records: a blob of at most one chunk is one record under the digest it came with
+ * (`store` skips one already there: one index lookup per small file, not two); a larger one is cut as a writer would.
+ */
+export async function putHashedRecords(
+  service: RecordSink & Pick<BlobService, 'has' | 'openWrite'>,
+  maxChunkBytes: number,
+  blob: HashedBytes,
+  opts: WriteOptions | undefined,
+): Promise<void> {
+  opts?.signal?.throwIfAborted();
+  if (blob.bytes.byteLength <= maxChunkBytes) return service.store(blob.digest, blob.bytes, opts?.locality);
+  if (await service.has(blob.digest, opts)) return;
+  const writer = service.openWrite(opts);
+  await writer.write(blob.bytes);
+  await writer.close();
 }
 
 /**

@@ -11,7 +11,7 @@ import { blake3, Blake3Hasher, type B3Digest, type HashedBytes } from '../../dig
 import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import { checkedPayload, PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from '../pack/format.js';
 import { PackAppender, type Appended } from '../pack/pack-appender.js';
-import { PackBlobWriter, type RecordSink } from '../pack/pack-blob-service.js';
+import { PackBlobWriter, putHashedRecords, type RecordSink } from '../pack/pack-blob-service.js';
 import type { ChunkList, RecordPlace } from '../pack/pack-index.js';
 import { damaged, PackReader, planRuns, type Run, type WantedRecord } from '../pack/pack-reader.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
@@ -176,12 +176,7 @@ export class S3BlobService implements BlobService, RecordSink {
 
   async putHashed(blob: HashedBytes, opts?: WriteOptions): Promise<void> {
     this.#checkOpen();
-    opts?.signal?.throwIfAborted();
-    if (blob.bytes.byteLength <= this.#params.maxSize) return this.store(blob.digest, blob.bytes, opts?.locality);
-    if (await this.has(blob.digest, opts)) return;
-    const writer = this.openWrite(opts);
-    await writer.write(blob.bytes);
-    await writer.close();
+    return putHashedRecords(this, this.#params.maxSize, blob, opts);
   }
 
   /**
