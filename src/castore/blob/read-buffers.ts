@@ -58,10 +58,13 @@ export class ReadBufferPool {
     return lease;
   }
 
-  /** Marks `view` (bytes of the lease's buffer) as lent: the buffer is not reused before `view` is handed back. */
+  /**
+   * Marks `view` as lent: the buffer is not reused before `view` is handed back. A view of other memory (a record read
+   * again elsewhere after a repack moved it) is not the lease's to pin: pinned, it could never be handed back.
+   */
   lend<T extends Uint8Array>(lease: ReadLease, view: T): T {
     const pooled = (lease.buffer.buffer as Leased)[LEASE];
-    if (pooled !== lease) return view;
+    if (pooled !== lease || view.buffer !== lease.buffer.buffer) return view;
     pooled.pins++;
     pooled.lent.push(view);
     return view;
