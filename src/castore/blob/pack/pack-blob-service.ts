@@ -16,7 +16,7 @@ import { streamReadBuffers, type ReadLease } from '../read-buffers.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender, type Appended } from './pack-appender.js';
 import { PackIndex, type ChunkList, type IndexedRecord, type RecordPlace } from './pack-index.js';
-import { PackReader, planRuns, type Run, type WantedRecord } from './pack-reader.js';
+import { fillSlots, PackReader, planBatch, planRuns, type Run, type WantedRecord } from './pack-reader.js';
 
 export interface PackStoreOptions {
   /** Start a new pack once the current one is this large (the last record may take it past). */
@@ -128,33 +128,19 @@ export class PackBlobService implements BlobService {
 
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
     opts?.signal?.throwIfAborted();
-    const places = this.#placesOf(blobs.map((b) => b.digest));
-    const results: Array<Uint8Array | null> = new Array<Uint8Array | null>(blobs.length).fill(null);
-    const wanted: WantedRecord[] = [];
-    const slots: number[] = [];
-    const others: Array<Promise<void>> = [];
-    blobs.forEach((blob, i) => {
-      const place = places.get(blob.digest.toHex());
-      if (place) {
-        wanted.push({ digest: blob.digest, place });
-        slots.push(i);
-      } else {
-        others.push(
-          this.#readWhole(blob.digest, opts).then((bytes) => {
-            results[i] = bytes;
-          }),
-        );
-      }
-    });
-    await this.#awaitPending(wanted);
-    let slot = 0;
-    const runs = planRuns(wanted, BATCH_RUN_BYTES);
+    const plan = planBatch(blobs, this.#placesOf(blobs.map((b) => b.digest)));
+    const results = new Array<Uint8Array | null>(blobs.length).fill(null);
+    const others = Promise.all(
+      plan.unplaced.map(async ({ slot, digest }) => {
+        results[slot] = await this.#readWhole(digest, opts);
+      }),
+    );
+    others.catch(() => undefined); // surfaced below, unless a run failed first
+    await this.#awaitPending(plan.wanted);
     // One run at a time: the caller keeps several batches in flight already, and a batch of scattered records
     // (ingested beside another upload) must not flood libuv's thread pool ahead of the reads the stream needs first.
-    const payloads: Buffer[][] = [];
-    for (const run of runs) payloads.push(await this.#readRun(run));
-    for (const run of payloads) for (const payload of run) results[slots[slot++] ?? -1] = payload;
-    await Promise.all(others);
+    for (const run of planRuns(plan.wanted, BATCH_RUN_BYTES)) fillSlots(results, plan, run, await this.#readRun(run));
+    await others;
     return results;
   }
 

@@ -53,6 +53,41 @@ export function planRuns(records: readonly WantedRecord[], maxRunBytes: number, 
   return runs;
 }
 
+/**
+ * Where the blobs asked of a readMany are: the records with a place, each digest once in the order first asked, with
+ * every slot asking for it; and the others (chunked blobs, or absent ones), to be read whole.
+ */
+export interface BatchPlan {
+  readonly wanted: readonly WantedRecord[];
+  readonly slots: ReadonlyMap<string, readonly number[]>;
+  readonly unplaced: ReadonlyArray<{ readonly slot: number; readonly digest: B3Digest }>;
+}
+
+export function planBatch(blobs: ReadonlyArray<{ readonly digest: B3Digest }>, places: ReadonlyMap<string, RecordPlace>): BatchPlan {
+  const wanted: WantedRecord[] = [];
+  const slots = new Map<string, number[]>();
+  const unplaced: Array<{ slot: number; digest: B3Digest }> = [];
+  blobs.forEach(({ digest }, slot) => {
+    const hex = digest.toHex();
+    const place = places.get(hex);
+    const asked = slots.get(hex);
+    if (!place) unplaced.push({ slot, digest });
+    else if (asked) asked.push(slot);
+    else {
+      slots.set(hex, [slot]);
+      wanted.push({ digest, place });
+    }
+  });
+  return { wanted, slots, unplaced };
+}
+
+/** Puts each payload `run` gave into every slot of `plan` that asked for its record. */
+export function fillSlots(results: Array<Uint8Array | null>, plan: BatchPlan, run: Run, payloads: readonly Uint8Array[]): void {
+  run.records.forEach((record, i) => {
+    for (const slot of plan.slots.get(record.digest.toHex()) ?? []) results[slot] = payloads[i] ?? null;
+  });
+}
+
 /** An open pack: reads in flight hold it open, so a pack deleted by GC is closed only once they are done. */
 interface OpenPack {
   readonly fd: Promise<number>;

@@ -13,7 +13,7 @@ import { checkedPayload, PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } 
 import { PackAppender, type Appended } from '../pack/pack-appender.js';
 import { PackBlobWriter, putHashedRecords, type RecordSink } from '../pack/pack-blob-service.js';
 import type { ChunkList, RecordPlace } from '../pack/pack-index.js';
-import { damaged, PackReader, planRuns, type Run, type WantedRecord } from '../pack/pack-reader.js';
+import { damaged, fillSlots, PackReader, planBatch, planRuns, type Run, type WantedRecord } from '../pack/pack-reader.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
 import { claimTempSpace } from '../temp-space.js';
 import type { S3Bucket } from './bucket.js';
@@ -132,39 +132,19 @@ export class S3BlobService implements BlobService, RecordSink {
   /** Neighbouring records come in one ranged GET; a batch's GETs run together (the caller bounds the batches). */
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
     opts?.signal?.throwIfAborted();
-    const places = await this.#placesOf(
-      blobs.map((b) => b.digest),
-      opts,
+    const plan = planBatch(
+      blobs,
+      await this.#placesOf(
+        blobs.map((b) => b.digest),
+        opts,
+      ),
     );
     const results = new Array<Uint8Array | null>(blobs.length).fill(null);
-    const wanted: WantedRecord[] = [];
-    const slots = new Map<string, number[]>();
-    const others: Array<Promise<void>> = [];
-    blobs.forEach((blob, i) => {
-      const hex = blob.digest.toHex();
-      const place = places.get(hex);
-      if (!place) {
-        others.push(
-          this.#readWhole(blob.digest, opts).then((bytes) => {
-            results[i] = bytes;
-          }),
-        );
-      } else if (slots.has(hex)) {
-        slots.get(hex)?.push(i);
-      } else {
-        slots.set(hex, [i]);
-        wanted.push({ digest: blob.digest, place });
-      }
-    });
-    const runs = planRuns(wanted, BATCH_RUN_BYTES, MAX_GAP_BYTES);
     await Promise.all([
-      ...runs.map(async (run) => {
-        const payloads = await this.#readRun(run, opts);
-        run.records.forEach((record, i) => {
-          for (const slot of slots.get(record.digest.toHex()) ?? []) results[slot] = payloads[i] ?? null;
-        });
+      ...planRuns(plan.wanted, BATCH_RUN_BYTES, MAX_GAP_BYTES).map(async (run) => fillSlots(results, plan, run, await this.#readRun(run, opts))),
+      ...plan.unplaced.map(async ({ slot, digest }) => {
+        results[slot] = await this.#readWhole(digest, opts);
       }),
-      ...others,
     ]);
     return results;
   }
