@@ -161,6 +161,38 @@ describe('PackBlobService', () => {
     expect(blobs.stats().packs).toBeGreaterThan(3);
   });
 
+  it("places a chunked blob's chunks as the stream gets to them, not all at once, from any offset", async () => {
+    const blobs = open(await tempDir(), { chunking: SMALL });
+    const data = patternBytes(600 * 1024, 9); // ~150 chunks of up to 4 KiB: several lookup windows
+    const digest = await put(blobs, data);
+    await blobs.flush();
+    const chunkCount = (await blobs.chunks(digest))!.length;
+    expect(chunkCount).toBeGreaterThan(128);
+    const lookups = vi.spyOn(blobs.index, 'records');
+    const reader = (await blobs.openRead(digest))![Symbol.asyncIterator]();
+    await reader.next();
+    const askedAtStart = lookups.mock.calls.reduce((sum, [digests]) => sum + digests.length, 0);
+    await reader.return?.();
+    // A 1 GiB blob has 8,192 chunks: a stream holding all their records cost ~3 MB of heap.
+    expect(askedAtStart).toBeLessThanOrEqual(128);
+    for (const offset of [0, 1, 150 * 1024 + 7, 400 * 1024, data.length - 1]) {
+      expect(Buffer.from((await readAll(await blobs.openRead(digest, { offset })))!).equals(Buffer.from(data.subarray(offset)))).toBe(true);
+    }
+    expect(Math.max(...lookups.mock.calls.map(([digests]) => digests.length))).toBeLessThanOrEqual(64);
+    lookups.mockRestore();
+  });
+
+  it('a chunk missing far into a chunked blob fails the stream when it gets there, by name', async () => {
+    const blobs = open(await tempDir(), { chunking: SMALL });
+    const data = patternBytes(600 * 1024, 10);
+    const digest = await put(blobs, data);
+    await blobs.flush();
+    const chunks = (await blobs.chunks(digest))!;
+    const lost = chunks[chunks.length - 2]!.digest;
+    blobs.deleteObjects([lost]);
+    await expect(readAll(await blobs.openRead(digest))).rejects.toThrow(`chunk ${lost.toHex()} is missing`);
+  });
+
   it('streams through pooled buffers: chunks handed back are read into again, chunks kept stay intact', async () => {
     const blobs = open(await tempDir());
     const data = randomBytes(6 * 1024 * 1024);

@@ -15,8 +15,8 @@ import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } fr
 import { streamReadBuffers, type ReadLease } from '../read-buffers.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender, type Appended } from './pack-appender.js';
-import { PackIndex, type ChunkList, type IndexedRecord, type RecordPlace } from './pack-index.js';
-import { fillSlots, PackReader, planBatch, planRuns, type Run, type WantedRecord } from './pack-reader.js';
+import { EncodedChunks, encodeChunks, PackIndex, type ChunkList, type IndexedRecord, type RecordPlace } from './pack-index.js';
+import { fillSlots, PackReader, placedWindows, planBatch, planRuns, type Run, type WantedRecord } from './pack-reader.js';
 
 export interface PackStoreOptions {
   /** Start a new pack once the current one is this large (the last record may take it past). */
@@ -104,26 +104,32 @@ export class PackBlobService implements BlobService {
     opts?.signal?.throwIfAborted();
     const place = this.#place(digest);
     if (place) return place.size;
-    return this.#chunkList(digest)?.reduce((sum, chunk) => sum + chunk.size, 0) ?? null;
+    const list = this.#chunkList(digest);
+    if (!list) return null;
+    let size = 0;
+    for (let i = 0; i < list.length; i++) size += list.sizeAt(i);
+    return size;
   }
 
   async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
     opts?.signal?.throwIfAborted();
-    return this.#place(digest) ? [] : this.#chunkList(digest);
+    if (this.#place(digest)) return [];
+    const list = this.#chunkList(digest);
+    return list ? list.all() : null;
   }
 
   async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
     opts?.signal?.throwIfAborted();
     const place = this.#place(digest);
-    if (place) return this.#stream([{ digest, place }], opts?.offset ?? 0, opts?.signal);
-    const chunks = this.#chunkList(digest);
-    if (!chunks) return null;
-    const offset = opts?.offset ?? 0;
-    let skipped = 0;
-    let first = 0;
-    while (first < chunks.length && skipped + (chunks[first]?.size ?? 0) <= offset) skipped += chunks[first++]?.size ?? 0;
-    const wanted = this.#places(chunks.slice(first), digest);
-    return this.#stream(wanted, offset - skipped, opts?.signal);
+    if (place) return this.#stream([[{ digest, place }]], opts?.offset ?? 0, opts?.signal);
+    const list = this.#chunkList(digest);
+    if (!list) return null;
+    const { first, skip } = list.seek(opts?.offset ?? 0);
+    return this.#stream(
+      placedWindows(list, first, (digests) => this.#placesOf(digests)),
+      skip,
+      opts?.signal,
+    );
   }
 
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
@@ -273,8 +279,9 @@ export class PackBlobService implements BlobService {
   packsOf(digest: B3Digest): Set<number> | null {
     const place = this.#place(digest);
     if (place) return new Set([place.pack]);
-    const chunks = this.#chunkList(digest);
-    if (!chunks) return null;
+    const list = this.#chunkList(digest);
+    if (!list) return null;
+    const chunks = list.all();
     const places = this.#placesOf(chunks.map((c) => c.digest));
     const packs = new Set<number>();
     for (const chunk of chunks) {
@@ -370,8 +377,9 @@ export class PackBlobService implements BlobService {
     return this.#pending.get(digest.toHex())?.place ?? this.#index.record(digest);
   }
 
-  #chunkList(digest: B3Digest): readonly ChunkMeta[] | null {
-    return this.#pendingLists.get(digest.toHex())?.chunks ?? this.#index.chunkList(digest);
+  #chunkList(digest: B3Digest): EncodedChunks | null {
+    const pending = this.#pendingLists.get(digest.toHex());
+    return pending ? new EncodedChunks(digest, encodeChunks(pending.chunks)) : this.#index.chunkList(digest);
   }
 
   #placesOf(digests: readonly B3Digest[]): Map<string, RecordPlace> {
@@ -406,16 +414,6 @@ export class PackBlobService implements BlobService {
     }
   }
 
-  /** Places of a chunked blob's chunks, in order; a missing one means the blob is damaged. */
-  #places(chunks: readonly ChunkMeta[], blob: B3Digest): WantedRecord[] {
-    const places = this.#placesOf(chunks.map((c) => c.digest));
-    return chunks.map((chunk) => {
-      const place = places.get(chunk.digest.toHex());
-      if (!place) throw new NarBridgeError('NB_ERR_STORAGE', `chunked blob ${blob.toHex()}: chunk ${chunk.digest.toHex()} is missing`);
-      return { digest: chunk.digest, place };
-    });
-  }
-
   /** Records closed here but maybe still in a write buffer: wait until the OS has them. */
   async #awaitPending(records: readonly WantedRecord[]): Promise<void> {
     for (const { digest } of records) {
@@ -436,24 +434,32 @@ export class PackBlobService implements BlobService {
    * The payloads of `records` from `skip` bytes in, one large read ahead of the one being consumed. The reads go into
    * pooled buffers; a consumer that sent a chunk may hand it back (releaseReadBuffer) for the next read to reuse.
    */
-  async *#stream(records: readonly WantedRecord[], skip: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
-    await this.#awaitPending(records);
-    const runs = planRuns(records, STREAM_RUN_BYTES);
-    const start = (run: Run | undefined): { lease: ReadLease; read: Promise<Buffer[]> } | null => {
-      if (!run) return null;
-      const lease = streamReadBuffers.take(run.end - run.start);
-      const read = this.#readRun(run, lease.buffer);
-      read.catch(() => undefined); // surfaced when its turn comes; a reader that stops early never asks
-      return { lease, read };
+  async *#stream(
+    windows: AsyncIterable<readonly WantedRecord[]> | Iterable<readonly WantedRecord[]>,
+    skip: number,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Uint8Array, void, undefined> {
+    const runs = this.#runs(windows);
+    const start = (): Promise<{ lease: ReadLease; read: Promise<Buffer[]> } | null> => {
+      const started = runs.next().then(({ value: run, done }) => {
+        if (done) return null;
+        const lease = streamReadBuffers.take(run.end - run.start);
+        const read = this.#readRun(run, lease.buffer);
+        read.catch(() => undefined);
+        return { lease, read };
+      });
+      started.catch(() => undefined); // both surface when their turn comes; a reader that stops early never asks
+      return started;
     };
-    let next = start(runs[0]);
+    let next: Promise<{ lease: ReadLease; read: Promise<Buffer[]> } | null> | null = start();
     try {
-      for (let i = 0; next; i++) {
+      while (next) {
         signal?.throwIfAborted();
-        const current = next;
+        const current = await next;
         next = null;
+        if (!current) break;
         const payloads = await current.read; // a failed read's buffer is left to the garbage collector
-        next = start(runs[i + 1]);
+        next = start();
         try {
           for (const payload of payloads) {
             if (skip >= payload.byteLength) {
@@ -469,11 +475,22 @@ export class PackBlobService implements BlobService {
       }
     } finally {
       // The consumer stopped early: the read ahead keeps its buffer until it settles.
-      const ahead: { lease: ReadLease; read: Promise<Buffer[]> } | null = next;
-      if (ahead) {
-        const drop = () => streamReadBuffers.drop(ahead.lease);
-        ahead.read.then(drop, drop);
-      }
+      const ahead: Promise<{ lease: ReadLease; read: Promise<Buffer[]> } | null> | null = next;
+      ahead?.then(
+        (started) => {
+          const drop = () => started && streamReadBuffers.drop(started.lease);
+          started?.read.then(drop, drop);
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  /** A stream's runs, window after window; records still in a write buffer are waited for first. */
+  async *#runs(windows: AsyncIterable<readonly WantedRecord[]> | Iterable<readonly WantedRecord[]>): AsyncGenerator<Run, void, undefined> {
+    for await (const window of windows) {
+      await this.#awaitPending(window);
+      yield* planRuns(window, STREAM_RUN_BYTES);
     }
   }
 

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { NarBridgeError } from '../../../errors.js';
 import type { B3Digest } from '../../digest.js';
 import { checkedPayload, packFileName, RECORD_HEADER_BYTES } from './format.js';
-import type { RecordPlace } from './pack-index.js';
+import type { EncodedChunks, RecordPlace } from './pack-index.js';
 
 /**
  * Records further apart than this are read separately; closer ones are read together with the gap (bytes of
@@ -51,6 +51,30 @@ export function planRuns(records: readonly WantedRecord[], maxRunBytes: number, 
     runs.push(current);
   }
   return runs;
+}
+
+/**
+ * Chunks placed per lookup while a chunked blob streams: places are looked up as the stream gets to them, so a
+ * stream holds a window's records (8 MiB of 128 KiB chunks), not the whole blob's.
+ */
+const PLACED_WINDOW_CHUNKS = 64;
+
+/** A chunked blob's chunks from `first` on, with their places, a window at a time; a chunk without one is damage. */
+export async function* placedWindows(
+  list: EncodedChunks,
+  first: number,
+  placesOf: (digests: readonly B3Digest[]) => ReadonlyMap<string, RecordPlace> | Promise<ReadonlyMap<string, RecordPlace>>,
+  windowChunks = PLACED_WINDOW_CHUNKS,
+): AsyncGenerator<WantedRecord[], void, undefined> {
+  for (let at = first; at < list.length; at += windowChunks) {
+    const chunks = list.slice(at, at + windowChunks);
+    const places = await placesOf(chunks.map((c) => c.digest));
+    yield chunks.map(({ digest }) => {
+      const place = places.get(digest.toHex());
+      if (!place) throw new NarBridgeError('NB_ERR_STORAGE', `chunked blob ${list.blob.toHex()}: chunk ${digest.toHex()} is missing`);
+      return { digest, place };
+    });
+  }
 }
 
 /**

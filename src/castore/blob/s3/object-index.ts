@@ -7,8 +7,7 @@ import type { B3Digest } from '../../digest.js';
 import { bytesColumn, integerColumn, type PostgresDatabase, type Queryable } from '../../postgres.js';
 import { migrate, readTuple, readTuples, type Database } from '../../sqlite.js';
 import { RECORD_HEADER_BYTES } from '../pack/format.js';
-import { decodeChunks, encodeChunks, type ChunkList, type RecordPlace } from '../pack/pack-index.js';
-import type { ChunkMeta } from '../service.js';
+import { EncodedChunks, encodeChunks, type ChunkList, type RecordPlace } from '../pack/pack-index.js';
 
 /** One object uploaded, and what it holds: committed together once the object is in the store. */
 export interface ObjectCommit {
@@ -29,7 +28,7 @@ export interface ObjectCommit {
 export interface PackObjectIndex {
   /** Places of those of `digests` that are committed, keyed by hex digest; `pack` is the object's id. */
   records(digests: readonly B3Digest[], opts?: CallOptions): Promise<Map<string, RecordPlace>>;
-  chunkList(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null>;
+  chunkList(digest: B3Digest, opts?: CallOptions): Promise<EncodedChunks | null>;
   /** Whether the object is committed, as a record or a chunk list. */
   contains(digest: B3Digest, opts?: CallOptions): Promise<boolean>;
   /** The key of object `id` (ids come from `records`). */
@@ -176,13 +175,13 @@ export class SqlitePackObjectIndex implements PackObjectIndex {
     return found;
   }
 
-  async chunkList(digest: B3Digest): Promise<readonly ChunkMeta[] | null> {
+  async chunkList(digest: B3Digest): Promise<EncodedChunks | null> {
     const row = readTuple(
       'object_chunked_blobs',
       ['chunks'],
       sqlite('read', () => this.db.prepare('SELECT chunks FROM object_chunked_blobs WHERE digest = ?').raw(true).get([digest.bytes])),
     );
-    return row ? decodeChunks(digest, Buffer.from(row.bytes('chunks'))) : null;
+    return row ? new EncodedChunks(digest, Buffer.from(row.bytes('chunks'))) : null;
   }
 
   async contains(digest: B3Digest): Promise<boolean> {
@@ -265,9 +264,9 @@ export class PostgresPackObjectIndex implements PackObjectIndex {
     return found;
   }
 
-  async chunkList(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
+  async chunkList(digest: B3Digest, opts?: CallOptions): Promise<EncodedChunks | null> {
     const [row] = await this.db.query('read chunk list', 'SELECT chunks FROM object_chunked_blobs WHERE digest = $1', [digest.bytes], opts);
-    return row === undefined ? null : decodeChunks(digest, Buffer.from(bytesColumn(row, 'chunks')));
+    return row === undefined ? null : new EncodedChunks(digest, Buffer.from(bytesColumn(row, 'chunks')));
   }
 
   async contains(digest: B3Digest, opts?: CallOptions): Promise<boolean> {

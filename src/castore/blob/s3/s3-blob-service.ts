@@ -12,8 +12,8 @@ import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import { checkedPayload, PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from '../pack/format.js';
 import { PackAppender, type Appended } from '../pack/pack-appender.js';
 import { PackBlobWriter, putHashedRecords, type RecordSink } from '../pack/pack-blob-service.js';
-import type { ChunkList, RecordPlace } from '../pack/pack-index.js';
-import { damaged, fillSlots, PackReader, planBatch, planRuns, type Run, type WantedRecord } from '../pack/pack-reader.js';
+import { EncodedChunks, encodeChunks, type ChunkList, type RecordPlace } from '../pack/pack-index.js';
+import { damaged, fillSlots, PackReader, placedWindows, planBatch, planRuns, type Run, type WantedRecord } from '../pack/pack-reader.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
 import { claimTempSpace } from '../temp-space.js';
 import type { S3Bucket } from './bucket.js';
@@ -93,7 +93,9 @@ export class S3BlobService implements BlobService, RecordSink {
 
   async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
     opts?.signal?.throwIfAborted();
-    return (await this.#placesOf([digest], opts)).has(digest.toHex()) ? [] : this.#chunkList(digest, opts);
+    if ((await this.#placesOf([digest], opts)).has(digest.toHex())) return [];
+    const list = await this.#chunkList(digest, opts);
+    return list ? list.all() : null;
   }
 
   async openRead(digest: B3Digest, opts?: ReadOptions): Promise<AsyncIterable<Uint8Array> | null> {
@@ -101,22 +103,13 @@ export class S3BlobService implements BlobService, RecordSink {
     const offset = opts?.offset ?? 0;
     const place = (await this.#placesOf([digest], opts)).get(digest.toHex());
     if (place) return this.#stream([{ digest, place }], offset, opts);
-    const chunks = await this.#chunkList(digest, opts);
-    if (!chunks) return null;
-    let skipped = 0;
-    let first = 0;
-    while (first < chunks.length && skipped + (chunks[first]?.size ?? 0) <= offset) skipped += chunks[first++]?.size ?? 0;
-    const rest = chunks.slice(first);
-    const places = await this.#placesOf(
-      rest.map((c) => c.digest),
-      opts,
-    );
-    const wanted = rest.map((chunk) => {
-      const at = places.get(chunk.digest.toHex());
-      if (!at) throw new NarBridgeError('NB_ERR_STORAGE', `chunked blob ${digest.toHex()}: chunk ${chunk.digest.toHex()} is missing`);
-      return { digest: chunk.digest, place: at };
-    });
-    return this.#stream(wanted, offset - skipped, opts);
+    const list = await this.#chunkList(digest, opts);
+    if (!list) return null;
+    const { first, skip } = list.seek(offset);
+    // Placed in one lookup (a round trip to the index each window would cost more than the records held here).
+    const wanted: WantedRecord[] = [];
+    for await (const window of placedWindows(list, first, (digests) => this.#placesOf(digests, opts), list.length)) wanted.push(...window);
+    return this.#stream(wanted, skip, opts);
   }
 
   /** What the object index holds (committed objects only, not what is still spooled), for store statistics. */
@@ -208,8 +201,9 @@ export class S3BlobService implements BlobService, RecordSink {
     this.#scheduleAutoFlush();
   }
 
-  async #chunkList(digest: B3Digest, opts: CallOptions | undefined): Promise<readonly ChunkMeta[] | null> {
-    return this.#pendingLists.get(digest.toHex())?.chunks ?? this.index.chunkList(digest, opts);
+  async #chunkList(digest: B3Digest, opts: CallOptions | undefined): Promise<EncodedChunks | null> {
+    const pending = this.#pendingLists.get(digest.toHex());
+    return pending ? new EncodedChunks(digest, encodeChunks(pending.chunks)) : this.index.chunkList(digest, opts);
   }
 
   /** Places of those of `digests` that are stored: in the spool (negative pack) or in an object. */
