@@ -2,7 +2,7 @@
 // advisory lock, and retries with backoff on transient failures only. Every backend on PostgreSQL goes through here.
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { NarBridgeError } from '../errors.js';
 import type { CallOptions } from './call-options.js';
 import { redactUrlPassword, serviceUrlError } from './service-url-error.js';
@@ -153,7 +153,9 @@ export class PostgresDatabase {
 
   /** Opens a pool and checks that the server answers, retrying while it is down; fails with NB_ERR_STORAGE. */
   static async open(url: URL): Promise<PostgresDatabase> {
-    const pool = new pg.Pool(await postgresPoolConfig(url));
+    // Loaded only when used: the AWS SDK and pg together cost every server process ~5 MB of resident memory.
+    const { default: postgres } = await import('pg');
+    const pool = new postgres.Pool(await postgresPoolConfig(url));
     // An idle connection the server drops emits 'error' on the pool, which removes it; the next query gets a
     // fresh one (and retries if it too fails). Without a listener the emit would crash the process.
     pool.on('error', () => undefined);

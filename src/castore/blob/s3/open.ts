@@ -4,7 +4,6 @@ import { NarBridgeError } from '../../../errors.js';
 import { serviceUrlError } from '../../service-url-error.js';
 import type { OpenedService } from '../../service-url.js';
 import type { BlobService } from '../service.js';
-import { parseS3Url, S3Bucket } from './bucket.js';
 import type { PackObjectIndex } from './object-index.js';
 import { S3BlobService, type S3BlobServiceOptions } from './s3-blob-service.js';
 
@@ -14,6 +13,8 @@ export interface S3BlobContext extends S3BlobServiceOptions {
 }
 
 export async function openS3BlobService(url: URL, context: S3BlobContext): Promise<OpenedService<BlobService>> {
+  // Loaded only when used: the AWS SDK and pg together cost every server process ~5 MB of resident memory.
+  const { parseS3Url, S3Bucket } = await import('./bucket.js');
   const bucket = new S3Bucket(parseS3Url(url));
   try {
     await bucket.check();
