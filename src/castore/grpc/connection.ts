@@ -1,10 +1,11 @@
 // A client connection to one tvix gRPC endpoint, with typed unary / server-stream / client-stream calls.
 import { once } from 'node:events';
-import { Client, connectivityState, Metadata, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
+import { Client, connectivityState, Metadata, status as Status, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
 import { NarBridgeError } from '../../errors.js';
 import type { CallOptions } from '../call-options.js';
 import { MAX_DIRECTORY_BYTES } from '../wire.js';
 import type { GrpcEndpoint } from './endpoint.js';
+import { CallStatus, LeanCalls } from './lean.js';
 import { toBuffer, type MethodSpec } from './method.js';
 import { errorFromStatus } from './status.js';
 
@@ -55,10 +56,17 @@ export interface ClientStreamCall<Req, Res> {
 export class GrpcConnection {
   readonly #clients: readonly Client[];
   readonly #metadata: Metadata;
+  /** The methods whose spec says `lean` go this way instead (see lean.ts for why). */
+  readonly #lean: LeanCalls;
   #next = 0;
 
   constructor(endpoint: GrpcEndpoint, connections = CONNECTIONS_PER_ENDPOINT) {
     this.#clients = Array.from({ length: connections }, () => new Client(endpoint.target, endpoint.credentials, CHANNEL_OPTIONS));
+    this.#lean = new LeanCalls(endpoint.http2, endpoint.token, {
+      sessions: connections,
+      windowBytes: FLOW_CONTROL_WINDOW_BYTES,
+      maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
+    });
     this.#metadata = new Metadata();
     if (endpoint.token !== null) this.#metadata.set('authorization', `Bearer ${endpoint.token}`);
   }
@@ -88,6 +96,7 @@ export class GrpcConnection {
   unary<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, opts: CallOptions = {}): Promise<Res> {
     const { signal } = opts;
     signal?.throwIfAborted();
+    if (spec.lean) return this.#leanUnary(spec, request, signal);
     return new Promise<Res>((resolve, reject) => {
       const { client, metadata } = this.#pick();
       const call = client.makeUnaryRequest(
@@ -116,6 +125,7 @@ export class GrpcConnection {
   serverStream<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, opts: CallOptions = {}): AsyncIterable<Res> {
     const { signal } = opts;
     signal?.throwIfAborted();
+    if (spec.lean) return this.#leanServerStream(spec, request, signal);
     const { client, metadata } = this.#pick();
     const call = client.makeServerStreamRequest(
       spec.path,
@@ -182,7 +192,35 @@ export class GrpcConnection {
     };
   }
 
+  async #leanUnary<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, signal: AbortSignal | undefined): Promise<Res> {
+    let answer: Res | undefined;
+    try {
+      for await (const bytes of this.#lean.call(spec.path, spec.request.encode(request), signal, UNARY_DEADLINE_MS)) {
+        if (answer !== undefined) throw new CallStatus(Status.UNIMPLEMENTED, 'Received a second response message on a unary call');
+        answer = spec.response.decode(bytes);
+      }
+    } catch (err) {
+      throw errorFromStatus(err, spec.path, signal);
+    }
+    if (answer === undefined) throw new NarBridgeError('NB_ERR_UPSTREAM', `${spec.path}: empty answer`);
+    return answer;
+  }
+
+  #leanServerStream<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, signal: AbortSignal | undefined): AsyncIterable<Res> {
+    const call = this.#lean.call(spec.path, spec.request.encode(request), signal, null);
+    return (async function* () {
+      try {
+        for await (const bytes of call) yield spec.response.decode(bytes);
+      } catch (err) {
+        throw errorFromStatus(err, spec.path, signal);
+      } finally {
+        call.cancel(); // a no-op once the status arrived; stops the peer if we left early
+      }
+    })();
+  }
+
   close(): void {
     for (const client of this.#clients) client.close();
+    this.#lean.close();
   }
 }
