@@ -240,10 +240,14 @@ export class LeanCall implements AsyncIterableIterator<Buffer> {
     while (data.byteLength - at >= PREFIX_BYTES) {
       const flag = data[at];
       const length = data.readUInt32BE(at + 1);
-      if (flag !== 0) return this.#stop(() => new CallStatus(Status.INTERNAL, 'Received a compressed message though only identity was accepted'));
+      if (flag !== 0) {
+        this.#stop(() => new CallStatus(Status.INTERNAL, 'Received a compressed message though only identity was accepted'));
+        return;
+      }
       if (length > this.#maxMessageBytes) {
         const max = this.#maxMessageBytes;
-        return this.#stop(() => new CallStatus(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs. ${max})`));
+        this.#stop(() => new CallStatus(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs. ${max})`));
+        return;
       }
       if (data.byteLength - at - PREFIX_BYTES < length) break;
       const message = data.subarray(at + PREFIX_BYTES, at + PREFIX_BYTES + length);
