@@ -13,11 +13,16 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     src: { type: 'string', default: join(import.meta.dirname, '..', 'src') },
     server: { type: 'boolean', default: false },
+    'large-mib': { type: 'string', default: '0' },
+    signal: { type: 'boolean', default: false },
   },
 });
 const BLOBS = Number(args.blobs);
 
+const LARGE_BYTES = Number(args['large-mib']) * 1024 * 1024;
+
 function sizeOf(i: number): number {
+  if (LARGE_BYTES > 0) return LARGE_BYTES;
   return 1024 + ((i * 7919) % (15 * 1024 + 1));
 }
 
@@ -36,6 +41,7 @@ if (args.server) {
   for (let i = 0; i < BLOBS; i++) {
     const writer = store.blobs.openWrite();
     const bytes = Buffer.alloc(sizeOf(i), i % 251);
+    for (let at = 0; at + 4 <= bytes.byteLength; at += 4096) bytes.writeUInt32LE(at ^ i, at);
     bytes.writeUInt32LE(i, 0);
     await writer.write(bytes);
     digests.push((await writer.close()).toHex());
@@ -48,7 +54,7 @@ if (args.server) {
     process.send?.({ cpu: user + system });
   });
 } else {
-  const child = fork(import.meta.filename, ['--server', '--blobs', String(BLOBS)], {
+  const child = fork(import.meta.filename, ['--server', '--blobs', String(BLOBS), '--large-mib', String(args['large-mib'])], {
     execArgv: ['--import', 'tsx', ...(process.env.SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.SERVER_PROF] : [])],
   });
   const [ready] = (await once(child, 'message')) as [{ port: number; digests: string[] }];
@@ -64,6 +70,7 @@ if (args.server) {
   for (let round = 0; round < Number(args.rounds); round++) {
     const server0 = await serverCpu();
     const client0 = process.cpuUsage();
+    const signal = args.signal ? new AbortController().signal : undefined;
     const started = performance.now();
     let next = 0;
     let bytes = 0;
@@ -71,7 +78,7 @@ if (args.server) {
       Array.from({ length: Number(args.concurrency) }, async () => {
         while (next < digests.length) {
           const i = next++;
-          const read = await blobs.openRead(digests[i], { size: sizeOf(i) });
+          const read = await blobs.openRead(digests[i], { size: sizeOf(i), signal });
           for await (const piece of read) bytes += piece.byteLength;
         }
       }),

@@ -156,6 +156,8 @@ export class LeanCall implements AsyncIterableIterator<Buffer> {
   /** Bytes of a message not yet complete, in arrival order. */
   readonly #partial: Buffer[] = [];
   #partialBytes = 0;
+  /** Bytes the message in progress takes with its prefix (or just its prefix, when that is not in yet). */
+  #partialNeeds = PREFIX_BYTES;
   #headers: IncomingHttpHeaders | undefined;
   #trailers: IncomingHttpHeaders | undefined;
   /** Why the stream failed or was stopped by us, when it was. */
@@ -232,24 +234,31 @@ export class LeanCall implements AsyncIterableIterator<Buffer> {
     let data = chunk;
     if (this.#partialBytes > 0) {
       this.#partial.push(chunk);
-      data = Buffer.concat(this.#partial, this.#partialBytes + chunk.byteLength);
+      this.#partialBytes += chunk.byteLength;
+      // A large message comes in many DATA frames: they are joined once, when all of it is in.
+      if (this.#partialBytes < this.#partialNeeds) return;
+      data = Buffer.concat(this.#partial, this.#partialBytes);
       this.#partial.length = 0;
       this.#partialBytes = 0;
     }
     let at = 0;
+    this.#partialNeeds = PREFIX_BYTES;
     while (data.byteLength - at >= PREFIX_BYTES) {
       const flag = data[at];
       const length = data.readUInt32BE(at + 1);
       if (flag !== 0) {
-        this.#stop(() => new CallStatus(Status.INTERNAL, 'Received a compressed message though only identity was accepted'));
+        this.#badFraming(() => new CallStatus(Status.INTERNAL, 'Received a compressed message though only identity was accepted'));
         return;
       }
       if (length > this.#maxMessageBytes) {
         const max = this.#maxMessageBytes;
-        this.#stop(() => new CallStatus(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs. ${max})`));
+        this.#badFraming(() => new CallStatus(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs. ${max})`));
         return;
       }
-      if (data.byteLength - at - PREFIX_BYTES < length) break;
+      if (data.byteLength - at - PREFIX_BYTES < length) {
+        this.#partialNeeds = PREFIX_BYTES + length;
+        break;
+      }
       const message = data.subarray(at + PREFIX_BYTES, at + PREFIX_BYTES + length);
       at += PREFIX_BYTES + length;
       this.#queue.push(message);
@@ -261,6 +270,12 @@ export class LeanCall implements AsyncIterableIterator<Buffer> {
     }
     if (this.#queuedBytes >= QUEUED_BYTES_HIGH) this.#stream.pause();
     this.#wakeUp();
+  }
+
+  /** Bytes that are not gRPC messages: an error page's body says less than its HTTP status, which grpc-js reports then. */
+  #badFraming(why: () => CallStatus): void {
+    const httpStatus = this.#headers?.[':status'];
+    this.#stop(typeof httpStatus === 'number' && httpStatus !== 200 ? () => httpStatusToStatus(httpStatus) : why);
   }
 
   #onClose(): void {
