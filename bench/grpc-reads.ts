@@ -5,6 +5,7 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startDelayProxy } from './delay-proxy.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -15,6 +16,7 @@ const { values: args } = parseArgs({
     server: { type: 'boolean', default: false },
     'large-mib': { type: 'string', default: '0' },
     signal: { type: 'boolean', default: false },
+    'rtt-ms': { type: 'string', default: '0' },
   },
 });
 const BLOBS = Number(args.blobs);
@@ -64,7 +66,9 @@ if (args.server) {
     return answer.cpu;
   };
   const castore = await import(resolve(args.src ?? '', 'castore/index.ts'));
-  const connection = new castore.GrpcConnection(await castore.grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${ready.port}`)));
+  const rtt = Number(args['rtt-ms']);
+  const proxy = rtt > 0 ? await startDelayProxy({ host: '127.0.0.1', port: ready.port }, rtt) : null;
+  const connection = new castore.GrpcConnection(await castore.grpcEndpointFromUrl(new URL(`grpc+http://127.0.0.1:${proxy?.port ?? ready.port}`)));
   const blobs = new castore.GrpcBlobService(connection);
   const digests = ready.digests.map((hex: string) => castore.B3Digest.fromHex(hex));
   for (let round = 0; round < Number(args.rounds); round++) {
@@ -93,5 +97,6 @@ if (args.server) {
     );
   }
   connection.close();
+  await proxy?.close();
   child.disconnect();
 }
