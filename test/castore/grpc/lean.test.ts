@@ -166,6 +166,26 @@ describe('lean client against a peer that misbehaves', () => {
     });
   }
 
+  it('a consumer that stops reading holds the peer back at about the receive window', async () => {
+    let sent = 0;
+    answer = (s) => {
+      s.respond(GRPC_HEADERS);
+      const message = frame(chunk(new Uint8Array(256 * 1024)));
+      void (async () => {
+        for (let i = 0; i < 256 && !s.closed; i++) {
+          if (!s.write(message, () => (sent += message.byteLength))) await Promise.race([once(s, 'drain'), once(s, 'close')]);
+        }
+      })();
+    };
+    for await (const _ of connection.serverStream(BLOB_METHODS.read, digest)) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // 64 MiB offered; what got through is the 16 MiB window, the 512 KiB queue and what Node's stream buffers.
+      expect(sent).toBeGreaterThan(8 * 1024 * 1024);
+      expect(sent).toBeLessThan(20 * 1024 * 1024);
+      break;
+    }
+  });
+
   it('leaving a read early cancels its stream on the peer', async () => {
     const peerClosed = holdOpen();
     for await (const _ of connection.serverStream(BLOB_METHODS.read, digest)) break;
