@@ -1,7 +1,10 @@
 // A lean gRPC client for the hot lookups only (BlobService Read and Stat, DirectoryService Get: methods whose spec says
 // `lean`), spoken directly over node:http2. Why: a NAR of many small files is one Read per file, and serving one
 // through a B whose blobs are A's was bound by per-call CPU, not by the network (~2,000 Reads/s at any concurrency
-// and RTT). grpc-js spends most of a small call's client CPU on its call, filter, resolver and load-balancer stacks.
+// and RTT). grpc-js spends most of a small call's client CPU on its call, filter, resolver and load-balancer stacks:
+// measured with bench/grpc-reads.ts (5,000 Reads of 1-16 KiB, 128 in flight), ~100 µs of client CPU per Read here
+// against ~170 µs through grpc-js, blake3 checks included; and 1 MiB DATA frames (grpc-js takes 16 KiB) cut A's CPU
+// sending a 256 MiB blob about threefold.
 // The wire is the same gRPC (POST `application/grpc`, length-prefixed messages, `grpc-status` in the trailers or in a
 // trailers-only answer) and failures end with the status grpc-js would report, so callers cannot tell the two apart.
 // grpc-js stays for everything else (uploads, PathInfoService): those are not per-file.
