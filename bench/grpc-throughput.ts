@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createCipheriv } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -82,6 +82,7 @@ async function populate(dataDir: string): Promise<void> {
 
 interface Server {
   readonly url: string;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -107,6 +108,7 @@ async function serve(dataDir: string, extra: readonly string[]): Promise<Server>
     ) {
       return {
         url,
+        pid: child.pid ?? 0,
         async stop() {
           child.kill('SIGTERM');
           await once(child, 'exit');
@@ -132,6 +134,34 @@ async function pull(base: string, basename: string): Promise<{ mbps: number; byt
   return { mbps: bytes / MB / (Number(process.hrtime.bigint() - started) / 1e9), bytes };
 }
 
+/**
+ * CPU seconds (user + system) a server and its worker processes have used so far, from /proc: on a machine others
+ * share, wall-clock throughput swings with their load, the CPU a pull costs much less.
+ */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => null);
+    // Fields after the parenthesised command: state ppid ... utime (14th field) stime (15th).
+    const fields = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields) stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+  }
+  const ours = new Set([pid]);
+  let ticks = 0;
+  for (let grown = true; grown; ) {
+    grown = false;
+    for (const [id, { ppid }] of stats) {
+      if (ours.has(ppid) && !ours.has(id)) {
+        ours.add(id);
+        grown = true;
+      }
+    }
+  }
+  for (const id of ours) ticks += stats.get(id)?.ticks ?? 0;
+  return ticks / 100; // USER_HZ
+}
+
 /** Median MB/s of `RUNS` downloads. */
 async function median(base: string, basename: string): Promise<{ mbps: number; bytes: number }> {
   const results = [];
@@ -155,8 +185,8 @@ try {
   for (const path of PATHS) await pull(a.url, path.basename);
 
   const rows: string[] = [];
-  const row = (what: string, label: string, rtt: number, mbps: number, reference: number) =>
-    rows.push(`| ${what} | ${label} | ${rtt} | ${reference.toFixed(0)} | ${mbps.toFixed(1)} | ${(mbps / reference).toFixed(2)} |`);
+  const row = (what: string, label: string, rtt: number, mbps: number, reference: number, cpu = ' | ') =>
+    rows.push(`| ${what} | ${label} | ${rtt} | ${reference.toFixed(0)} | ${mbps.toFixed(1)} | ${(mbps / reference).toFixed(2)} | ${cpu} |`);
   for (const rtt of RTTS_MS) {
     let proxy: DelayProxy | null = null;
     if (rtt > 0) {
@@ -173,9 +203,11 @@ try {
       // Measured beside B, so both see the same moment of a shared machine's load.
       const direct = await median(a.url, path.basename);
       const reference = direct.mbps;
+      const cpuBefore = [await cpuSeconds(b.pid), await cpuSeconds(a.pid)];
       const viaB = await median(b.url, path.basename);
+      const cpu = [await cpuSeconds(b.pid), await cpuSeconds(a.pid)].map((after, i) => (((after - (cpuBefore[i] ?? 0)) / RUNS) * 1000).toFixed(0));
       if (viaB.bytes !== direct.bytes) throw new Error(`B served ${viaB.bytes} bytes, A ${direct.bytes}`);
-      row('through B', path.label, rtt, viaB.mbps, reference);
+      row('through B', path.label, rtt, viaB.mbps, reference, cpu.join(' | '));
       process.stderr.write(`${rows.at(-1)}\n`);
       const first = await pull(tiered.url, path.basename);
       row('B near cache, first pull', path.label, rtt, first.mbps, reference);
@@ -186,8 +218,8 @@ try {
     await tiered.stop();
   }
   console.log(`\nruns per cell: ${RUNS} (median); RTT is added between B and A only; direct = from A over loopback, measured next to each B row`);
-  console.log('| what | path | RTT ms | direct from A MB/s | MB/s | ratio |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
+  console.log('| what | path | RTT ms | direct from A MB/s | MB/s | ratio | B CPU ms/pull | A CPU ms/pull |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const line of rows) console.log(line);
 } finally {
   for (const stop of cleanup.reverse()) await stop().catch(() => undefined);

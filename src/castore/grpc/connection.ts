@@ -1,10 +1,11 @@
 // A client connection to one tvix gRPC endpoint, with typed unary / server-stream / client-stream calls.
 import { once } from 'node:events';
-import { Client, connectivityState, Metadata, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
+import { Client, connectivityState, Metadata, status as Status, type ChannelOptions, type ClientWritableStream } from '@grpc/grpc-js';
 import { NarBridgeError } from '../../errors.js';
 import type { CallOptions } from '../call-options.js';
 import { MAX_DIRECTORY_BYTES } from '../wire.js';
 import type { GrpcEndpoint } from './endpoint.js';
+import { CallStatus, LeanCalls } from './lean.js';
 import { toBuffer, type MethodSpec } from './method.js';
 import { errorFromStatus } from './status.js';
 
@@ -17,6 +18,14 @@ export const MAX_GRPC_MESSAGE_BYTES = MAX_DIRECTORY_BYTES + 64 * 1024;
  * 64 KiB. 8 MiB covers 400 MB/s at 20 ms; it is also what one connection may hold unread, so memory stays bounded.
  */
 const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The same window for the lean client, which carries the Reads. Measured, one 128 MiB Read through a 20 ms delay
+ * (bench/grpc-reads.ts --rtt-ms 20): 8 MiB ~110 MB/s, 16 MiB ~175, 32 MiB ~250 (the window refills only once half of
+ * it is consumed, and A spends ~3x the CPU sending into a window that keeps closing). What a stalled consumer can leave
+ * unread is one window per session: CONNECTIONS_PER_ENDPOINT × 16 MiB = 64 MiB per endpoint at most.
+ */
+const READ_FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /**
  * HTTP/2 connections per endpoint, calls spread round robin. One connection is one TCP stream and one session
@@ -55,10 +64,17 @@ export interface ClientStreamCall<Req, Res> {
 export class GrpcConnection {
   readonly #clients: readonly Client[];
   readonly #metadata: Metadata;
+  /** The methods whose spec says `lean` go this way instead (see lean.ts for why). */
+  readonly #lean: LeanCalls;
   #next = 0;
 
   constructor(endpoint: GrpcEndpoint, connections = CONNECTIONS_PER_ENDPOINT) {
     this.#clients = Array.from({ length: connections }, () => new Client(endpoint.target, endpoint.credentials, CHANNEL_OPTIONS));
+    this.#lean = new LeanCalls(endpoint.http2, endpoint.token, {
+      sessions: connections,
+      windowBytes: READ_FLOW_CONTROL_WINDOW_BYTES,
+      maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
+    });
     this.#metadata = new Metadata();
     if (endpoint.token !== null) this.#metadata.set('authorization', `Bearer ${endpoint.token}`);
   }
@@ -88,6 +104,7 @@ export class GrpcConnection {
   unary<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, opts: CallOptions = {}): Promise<Res> {
     const { signal } = opts;
     signal?.throwIfAborted();
+    if (spec.lean) return this.#leanUnary(spec, request, signal);
     return new Promise<Res>((resolve, reject) => {
       const { client, metadata } = this.#pick();
       const call = client.makeUnaryRequest(
@@ -116,6 +133,7 @@ export class GrpcConnection {
   serverStream<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, opts: CallOptions = {}): AsyncIterable<Res> {
     const { signal } = opts;
     signal?.throwIfAborted();
+    if (spec.lean) return this.#leanServerStream(spec, request, signal);
     const { client, metadata } = this.#pick();
     const call = client.makeServerStreamRequest(
       spec.path,
@@ -182,7 +200,35 @@ export class GrpcConnection {
     };
   }
 
+  async #leanUnary<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, signal: AbortSignal | undefined): Promise<Res> {
+    let answer: Res | undefined;
+    try {
+      for await (const bytes of this.#lean.call(spec.path, spec.request.encode(request), signal, UNARY_DEADLINE_MS)) {
+        if (answer !== undefined) throw new CallStatus(Status.UNIMPLEMENTED, 'Received a second response message on a unary call');
+        answer = spec.response.decode(bytes);
+      }
+    } catch (err) {
+      throw errorFromStatus(err, spec.path, signal);
+    }
+    if (answer === undefined) throw new NarBridgeError('NB_ERR_UPSTREAM', `${spec.path}: empty answer`);
+    return answer;
+  }
+
+  #leanServerStream<Req, Res>(spec: MethodSpec<Req, Res>, request: Req, signal: AbortSignal | undefined): AsyncIterable<Res> {
+    const call = this.#lean.call(spec.path, spec.request.encode(request), signal, null);
+    return (async function* () {
+      try {
+        for await (const bytes of call) yield spec.response.decode(bytes);
+      } catch (err) {
+        throw errorFromStatus(err, spec.path, signal);
+      } finally {
+        call.cancel(); // a no-op once the status arrived; stops the peer if we left early
+      }
+    })();
+  }
+
   close(): void {
     for (const client of this.#clients) client.close();
+    this.#lean.close();
   }
 }

@@ -2,11 +2,14 @@
 import { readFile } from 'node:fs/promises';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { NarBridgeError } from '../../errors.js';
+import type { Http2Target } from './lean.js';
 
 export interface GrpcEndpoint {
   /** A grpc-js target: `host:port` or `unix:///abs/path`. */
   readonly target: string;
   readonly credentials: ChannelCredentials;
+  /** The same address for the lean client of the hot lookups (lean.ts). */
+  readonly http2: Http2Target;
   /** Presented on every call as `authorization: Bearer <token>` (what tvix and our server check); null: none. */
   readonly token: string | null;
 }
@@ -36,17 +39,18 @@ export async function grpcEndpointFromUrl(url: URL): Promise<GrpcEndpoint> {
       if (url.pathname !== '' && url.pathname !== '/') throw bad('a gRPC address has no path');
       if (url.protocol === 'grpc+http:') {
         if (caFile !== null) throw bad('ca-file needs grpc+https');
-        return { target: url.host, credentials: credentials.createInsecure(), token };
+        return { target: url.host, credentials: credentials.createInsecure(), http2: { origin: `http://${url.host}`, socketPath: null, ca: null }, token };
       }
       const ca = caFile === null ? null : await readFileOrFail(caFile, 'ca-file', bad);
-      return { target: url.host, credentials: credentials.createSsl(ca), token };
+      return { target: url.host, credentials: credentials.createSsl(ca), http2: { origin: `https://${url.host}`, socketPath: null, ca }, token };
     }
     case 'grpc+unix:': {
       if (url.host) throw bad('expected grpc+unix:///absolute/path (no host)');
       if (caFile !== null) throw bad('ca-file needs grpc+https');
       const path = decodeURIComponent(url.pathname);
       if (path.length < 2 || !path.startsWith('/')) throw bad('expected an absolute socket path');
-      return { target: `unix://${path}`, credentials: credentials.createInsecure(), token };
+      const http2 = { origin: 'http://localhost', socketPath: path, ca: null };
+      return { target: `unix://${path}`, credentials: credentials.createInsecure(), http2, token };
     }
     default:
       throw bad('gRPC transport must be grpc+http, grpc+https or grpc+unix');

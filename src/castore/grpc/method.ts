@@ -14,6 +14,8 @@ export interface MethodSpec<Req, Res> {
   readonly responseStream: boolean;
   readonly request: Codec<Req>;
   readonly response: Codec<Res>;
+  /** Sent by the lean client (lean.ts) rather than grpc-js: a per-file lookup, where per-call CPU was the limit. */
+  readonly lean?: boolean;
 }
 
 /** The slice of a generated protobufjs message class a codec needs. */

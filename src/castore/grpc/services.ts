@@ -20,6 +20,7 @@ const BLOB = '/tvix.castore.v1.BlobService';
 export const BLOB_METHODS = {
   stat: {
     path: `${BLOB}/Stat`,
+    lean: true,
     requestStream: false,
     responseStream: false,
     request: protoCodec<StatBlobRequest>(v1.StatBlobRequest),
@@ -27,6 +28,7 @@ export const BLOB_METHODS = {
   } satisfies MethodSpec<StatBlobRequest, StatBlobResponse>,
   read: {
     path: `${BLOB}/Read`,
+    lean: true,
     requestStream: false,
     responseStream: true,
     request: protoCodec<ReadBlobRequest>(v1.ReadBlobRequest),
@@ -45,6 +47,7 @@ const DIRECTORY_SERVICE = '/tvix.castore.v1.DirectoryService';
 export const DIRECTORY_METHODS = {
   get: {
     path: `${DIRECTORY_SERVICE}/Get`,
+    lean: true,
     requestStream: false,
     responseStream: true,
     request: protoCodec<GetDirectoryRequest>(v1.GetDirectoryRequest),
