@@ -13,9 +13,9 @@ export type StreamHashAlgorithm = 'sha256' | 'blake3';
 /** Bytes per message to the worker: a thousand messages per GiB cost about a millisecond each way in total. */
 const BATCH_BYTES = 1024 * 1024;
 /** Batches one stream may have on their way to the worker: bounds its memory and keeps the worker busy meanwhile. */
-const BATCHES_IN_FLIGHT = 4;
+const BATCHES_IN_FLIGHT = 2;
 /** Batch buffers kept for reuse by every stream of the process (a fresh one is zero-filled, and garbage to collect). */
-const SPARE_BATCHES = 8;
+const SPARE_BATCHES = 4;
 const spareBatches: ArrayBuffer[] = [];
 
 function takeBatch(): ArrayBuffer {
@@ -51,6 +51,12 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/**
+ * The worker allocates a few small objects per batch and nothing that lives: a small young generation is scavenged
+ * often instead of growing resident memory by megabytes before its first collection.
+ */
+const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
+
 interface ToWorker {
   readonly id: number;
   readonly algorithm?: StreamHashAlgorithm;
@@ -85,7 +91,7 @@ class HashWorker {
   constructor() {
     const blake3Module = createRequire(import.meta.url).resolve('@napi-rs/blake-hash');
     // No execArgv: the parent's (`--input-type=module`, a loader such as tsx) would change or slow what `eval` runs.
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { blake3Module } });
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { blake3Module }, resourceLimits: WORKER_HEAP_LIMITS });
     this.#worker.unref();
     this.#worker.on('message', (m: FromWorker) => {
       this.#owe(-1);
