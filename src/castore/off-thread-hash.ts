@@ -14,20 +14,25 @@ export type StreamHashAlgorithm = 'sha256' | 'blake3';
 const BATCH_BYTES = 1024 * 1024;
 /** Batches one stream may have on their way to the worker: bounds its memory and keeps the worker busy meanwhile. */
 const BATCHES_IN_FLIGHT = 2;
-/** Batch buffers kept for reuse by every stream of the process (a fresh one is zero-filled, and garbage to collect). */
+/**
+ * Batch buffers kept for reuse by every stream of the process (a fresh one is zero-filled, and garbage to collect).
+ * They are SharedArrayBuffers, lent to the worker and handed back, never transferred: transferring detaches an
+ * ArrayBuffer, and once any ArrayBuffer of the process was detached V8's optimized code checks every typed-array
+ * access for it, which made FastCDC's loop ~30% slower (1.28 → 0.91 GB/s, measured) for the rest of the process.
+ */
 const SPARE_BATCHES = 4;
-const spareBatches: ArrayBuffer[] = [];
+const spareBatches: SharedArrayBuffer[] = [];
 
-function takeBatch(): ArrayBuffer {
-  return spareBatches.pop() ?? new ArrayBuffer(BATCH_BYTES);
+function takeBatch(): SharedArrayBuffer {
+  return spareBatches.pop() ?? new SharedArrayBuffer(BATCH_BYTES);
 }
 
-function giveBatch(batch: ArrayBuffer): void {
+function giveBatch(batch: SharedArrayBuffer): void {
   if (spareBatches.length < SPARE_BATCHES) spareBatches.push(batch);
 }
 
 /**
- * The worker: one hasher per stream id, fed batches in order (a message port keeps order), each batch sent back for
+ * The worker: one hasher per stream id, fed batches in order (a message port keeps order), each batch handed back for
  * reuse once hashed. Plain CommonJS run with `eval`, so it needs no build step and works the same under tsx.
  */
 const WORKER_SOURCE = `
@@ -41,7 +46,7 @@ parentPort.on('message', (m) => {
   if (!hasher) { hasher = m.algorithm === 'sha256' ? createHash('sha256') : new Blake3Hasher(); hashers.set(m.id, hasher); }
   if (m.batch) {
     hasher.update(Buffer.from(m.batch, 0, m.length));
-    parentPort.postMessage({ id: m.id, batch: m.batch }, [m.batch]);
+    parentPort.postMessage({ id: m.id, batch: m.batch });
   }
   if (m.end) {
     hashers.delete(m.id);
@@ -60,7 +65,7 @@ const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb
 interface ToWorker {
   readonly id: number;
   readonly algorithm?: StreamHashAlgorithm;
-  readonly batch?: ArrayBuffer;
+  readonly batch?: SharedArrayBuffer;
   readonly length?: number;
   readonly end?: boolean;
   readonly drop?: boolean;
@@ -68,13 +73,13 @@ interface ToWorker {
 
 interface FromWorker {
   readonly id: number;
-  readonly batch?: ArrayBuffer;
+  readonly batch?: SharedArrayBuffer;
   readonly digest?: Uint8Array;
 }
 
 /** What a stream hears from the worker. */
 interface StreamListener {
-  batchBack(batch: ArrayBuffer): void;
+  batchBack(batch: SharedArrayBuffer): void;
   digest(digest: Uint8Array): void;
   fail(err: unknown): void;
 }
@@ -118,7 +123,7 @@ class HashWorker {
   post(message: ToWorker): void {
     if (message.drop) this.#streams.delete(message.id);
     this.#owe((message.batch ? 1 : 0) + (message.end ? 1 : 0));
-    this.#worker.postMessage(message, message.batch ? [message.batch] : []);
+    this.#worker.postMessage(message);
   }
 
   async terminate(): Promise<void> {
@@ -160,7 +165,7 @@ export async function terminateHashWorker(): Promise<void> {
  * on, at most BATCHES_IN_FLIGHT at a time: `update` returns a promise only when it must wait for the worker.
  */
 export class OffThreadHasher {
-  #batch: ArrayBuffer | null = null;
+  #batch: SharedArrayBuffer | null = null;
   #used = 0;
   #worker: HashWorker | null = null;
   #id = 0;
