@@ -1,6 +1,5 @@
 // The content-addressed store: model, canonical wire encoding, and the Blob and Directory services.
 export { B3Digest, Blake3Hasher, blake3, HashedBytes } from './digest.js';
-export { OffThreadHasher, terminateHashWorker, type StreamHashAlgorithm } from './off-thread-hash.js';
 export { PathComponent, MAX_NAME_LENGTH } from './path-component.js';
 export { SymlinkTarget } from './symlink-target.js';
 export type { DirectoryEntry, Node } from './node.js';

@@ -1,9 +1,8 @@
 // Pass-through stream stage that hashes and counts the bytes flowing by (NarHash/NarSize, FileHash/FileSize).
-import { OffThreadHasher } from '../../castore/index.js';
+import { createHash, type Hash } from 'node:crypto';
 
 export class StreamDigest {
-  /** sha256 runs beside the stage's consumer (the NAR parser and the blob writers), not between its reads. */
-  #hash = new OffThreadHasher('sha256');
+  #hash: Hash = createHash('sha256');
   #size = 0;
   #digest: Uint8Array | undefined;
 
@@ -11,22 +10,17 @@ export class StreamDigest {
 
   /** Wraps `source`; the digest is final once the returned iterable is exhausted. */
   async *tap(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
-    try {
-      for await (const chunk of source) {
-        if (this.#hashing) await this.#hash.update(chunk);
-        this.#size += chunk.byteLength;
-        yield chunk;
-      }
-      if (this.#hashing) this.#digest = await this.#hash.digest();
-    } finally {
-      if (!this.#digest) this.#hash.abort();
+    for await (const chunk of source) {
+      if (this.#hashing) this.#hash.update(chunk);
+      this.#size += chunk.byteLength;
+      yield chunk;
     }
+    if (this.#hashing) this.#digest = this.#hash.digest();
   }
 
   /** From now on only count bytes: the caller gets the digest elsewhere (an uncompressed upload's is the NAR's). */
   countOnly(): void {
     this.#hashing = false;
-    this.#hash.abort();
   }
 
   get size(): number {

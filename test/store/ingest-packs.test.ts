@@ -1,11 +1,11 @@
-// Ingest hashes the NAR (sha256) and large blobs (whole-blob blake3) on a worker thread: the digests and chunks are
-// those of hashing in this thread, and a worker that dies fails the ingest with nothing of it stored.
+// Ingest into packs, end to end: the NarHash is the NAR's sha256, a large file's digest its whole blake3, and its
+// chunks are FastCDC's cuts of it, each under its own blake3.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { blake3, openDatabase, PackBlobService, SqliteDirectoryService, terminateHashWorker, type Database } from '../../src/castore/index.js';
+import { blake3, openDatabase, PackBlobService, SqliteDirectoryService } from '../../src/castore/index.js';
 import { chunkingParams, chunkLength } from '../../src/castore/blob/fastcdc.js';
 import { writeNar, type NarEvent } from '../../src/nar/index.js';
 import { ingestNar } from '../../src/store/index.js';
@@ -16,7 +16,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-async function openStore(): Promise<{ blobs: PackBlobService; directories: SqliteDirectoryService; db: Database }> {
+async function openStore(): Promise<{ blobs: PackBlobService; directories: SqliteDirectoryService }> {
   const dir = await mkdtemp(join(tmpdir(), 'nar-bridge-ingest-off-thread-'));
   const db = openDatabase(join(dir, 'meta.sqlite'));
   const blobs = new PackBlobService(db, join(dir, 'packs'));
@@ -25,7 +25,7 @@ async function openStore(): Promise<{ blobs: PackBlobService; directories: Sqlit
     db.close();
     await rm(dir, { recursive: true, force: true });
   });
-  return { blobs, directories: new SqliteDirectoryService(db), db };
+  return { blobs, directories: new SqliteDirectoryService(db) };
 }
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
@@ -44,19 +44,13 @@ async function narOf(big: Uint8Array): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** The NAR in 100 KiB pieces; `midway` runs once the first 4 MiB were read. */
-async function* pieces(nar: Uint8Array, midway?: () => Promise<void>): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < nar.byteLength; at += 100 * 1024) {
-    if (midway && at >= 4 * MiB) {
-      await midway();
-      midway = undefined;
-    }
-    yield nar.subarray(at, at + 100 * 1024);
-  }
+/** The NAR in 100 KiB pieces. */
+async function* pieces(nar: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < nar.byteLength; at += 100 * 1024) yield nar.subarray(at, at + 100 * 1024);
 }
 
-describe('ingest with hashing on a worker thread', () => {
-  it('gives the NarHash, blob digest and chunks of hashing in this thread', async () => {
+describe('ingest into packs', () => {
+  it("gives the NAR's sha256, the file's blake3 and its FastCDC chunks", async () => {
     const big = randomBytes(9 * MiB + 77);
     const nar = await narOf(big);
     const store = await openStore();
@@ -73,20 +67,6 @@ describe('ingest with hashing on a worker thread', () => {
     const chunks = file?.kind === 'file' ? await store.blobs.chunks(file.digest) : null;
     expect(chunks?.map((c) => c.size)).toEqual(expected);
     expect(chunks?.map((c) => c.digest.toHex())).toEqual(expected.map((_, i) => blake3(big.subarray(sum(expected, i), sum(expected, i + 1))).toHex()));
-  });
-
-  it('fails when the hash worker dies, storing neither Directory nor blob', async () => {
-    const big = randomBytes(9 * MiB);
-    const nar = await narOf(big);
-    const store = await openStore();
-    await expect(ingestNar(pieces(nar, terminateHashWorker), store)).rejects.toMatchObject({ code: 'NB_ERR_STORAGE' });
-    await store.blobs.flush();
-    expect(await store.blobs.has(blake3(big))).toBe(false);
-    expect(store.db.prepare('SELECT count(*) AS n FROM castore_directories').get()).toMatchObject({ n: 0 });
-    // The next ingest gets a new worker.
-    const again = await openStore();
-    const { narHash } = await ingestNar(pieces(nar), again);
-    expect(Buffer.from(narHash.digest).toString('hex')).toBe(createHash('sha256').update(nar).digest('hex'));
   });
 });
 
