@@ -1,6 +1,8 @@
 // FastCDC's boundaries are part of the stored data: blobs share chunks only while every version cuts the same bytes at
 // the same places. Pinned here on fixed pseudo-random bytes (computed by the original two-loop chunkLength).
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { chunkingParams, chunkLength } from '../../src/castore/blob/fastcdc.js';
 
@@ -45,5 +47,26 @@ describe('FastCDC boundaries', () => {
     const whole = chunkLength(data, 0, data.byteLength, params);
     expect(chunkLength(data, 0, whole, params)).toBe(whole);
     expect(chunkLength(data, 0, whole - 1, params)).toBe(whole - 1);
+  });
+});
+
+describe('FastCDC under V8', () => {
+  // Regression: the first large blob of a process made V8 compile chunkLength's running loop before the code after it
+  // had ever run; that code lacked type feedback, so the optimized code was thrown away again and again and chunking
+  // ran at about 40% speed for the first GiB or two. Seen as repeated bailouts under --trace-deopt.
+  it("is not deoptimized over and over while chunking a fresh process's first 64 MiB", async () => {
+    const module = new URL('../../src/castore/blob/fastcdc.ts', import.meta.url).pathname;
+    const script = `
+      import { randomFillSync } from 'node:crypto';
+      import { chunkingParams, chunkLength } from ${JSON.stringify(module)};
+      const data = randomFillSync(new Uint8Array(64 * 1024 * 1024));
+      const params = chunkingParams();
+      for (let at = 0; at < data.length; ) at += chunkLength(data, at, data.length, params);`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--trace-deopt', '--import', 'tsx', '--input-type=module', '-e', script], {
+      timeout: 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const bailouts = stdout.split('\n').filter((line) => line.includes('bailout') && line.includes('chunkLength'));
+    expect(bailouts.length).toBeLessThanOrEqual(1);
   });
 });
