@@ -152,13 +152,13 @@ export async function resetPeakRss(server: BenchServer): Promise<void> {
 }
 
 /**
- * CPU seconds the serving processes have used so far: the sum over their threads of schedstat's time on a CPU, in
+ * CPU seconds the serving processes (or only their main threads) have used so far: the sum over their threads of schedstat's time on a CPU, in
  * nanoseconds (/proc/PID/stat's clock ticks are too coarse for a smoke run's few milliseconds).
  */
-export async function cpuSeconds(server: BenchServer): Promise<number> {
+export async function cpuSeconds(server: BenchServer, mainThreadOnly = false): Promise<number> {
   let ns = 0;
   for (const pid of await server.servingPids()) {
-    for (const tid of await readdir(`/proc/${pid}/task`)) {
+    for (const tid of mainThreadOnly ? [String(pid)] : await readdir(`/proc/${pid}/task`)) {
       const stat = await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '0'); // a thread may just have ended
       ns += Number(stat.split(' ')[0]);
     }

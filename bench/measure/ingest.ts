@@ -8,12 +8,13 @@ import { upload } from '../curl.js';
 import type { Fixture, FixtureName } from '../fixtures.js';
 import { timeSeconds } from '../nix.js';
 import type { Metric } from '../report.js';
-import { peakRssBytes, resetPeakRss, startFreshBridges } from '../servers.js';
+import { cpuSeconds, peakRssBytes, resetPeakRss, startFreshBridges } from '../servers.js';
 
 const FIXTURES: readonly FixtureName[] = ['big', 'small-files', 'library'];
 /** Issue #4: peak RSS under 200 MB while ingesting the 1 GiB NAR. */
 const RSS_LIMIT_MB = 200;
 const UPLOAD_CAP_SECONDS = 600;
+const GiB = 1024 * 1024 * 1024;
 
 export async function measureIngest(ctx: BenchContext): Promise<void> {
   const nars = await Promise.all(FIXTURES.map(async (name) => ({ fx: fixture(ctx, name), ...(await narFileOf(ctx, fixture(ctx, name))) })));
@@ -22,9 +23,15 @@ export async function measureIngest(ctx: BenchContext): Promise<void> {
       for (const { fx, file, url } of nars) {
         const metric: Metric = { group: 'ingest', name: `ingest ${fx.name} (PUT)`, unit: 'MB/s', reference: 'nix-store --restore' };
         await resetPeakRss(bridge);
+        const cpuBefore = await Promise.all([cpuSeconds(bridge), cpuSeconds(bridge, true)]);
         const t = await upload(file, `${bridge.url}/${url}`, UPLOAD_CAP_SECONDS);
         if (t.status < 200 || t.status > 299 || t.cutOff) throw new Error(`PUT ${url} answered ${t.status}${t.cutOff ? ' (cut off)' : ''}`);
         ctx.results.add(metric, 'bridge', fx.narSize / MB / t.seconds);
+        // On a shared machine the wall clock is noisy; CPU time per GiB is not, and the main thread's bounds the speed.
+        const cpu: Metric = { group: 'ingest', name: `CPU per GiB ingesting ${fx.name}: all threads vs main`, unit: 's/GiB', reference: 'main thread' };
+        const cpuAfter = await Promise.all([cpuSeconds(bridge), cpuSeconds(bridge, true)]);
+        ctx.results.add(cpu, 'bridge', (cpuAfter[0] - cpuBefore[0]) / (fx.narSize / GiB));
+        ctx.results.add(cpu, 'reference', (cpuAfter[1] - cpuBefore[1]) / (fx.narSize / GiB));
         if (fx.name === 'big') {
           const rss: Metric = {
             group: 'ingest',

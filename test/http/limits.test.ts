@@ -81,4 +81,21 @@ describe('idleLimited', () => {
     expect(res.headers.connection).toBe('keep-alive');
     expect(Number(await text(res))).toBe(16);
   });
+
+  // The one timer fires while the consumer holds a chunk (and does nothing then): the next wait must still be timed.
+  it('refuses a client that stalls after the consumer was slow on a chunk', async () => {
+    const failures: unknown[] = [];
+    const port = await serve(async (req, res) => {
+      try {
+        for await (const _ of idleLimited({ raw: req, bodyBytes: 0 }, IDLE_MS)) await delay(IDLE_MS * 3);
+      } catch (err) {
+        failures.push(err);
+        res.statusCode = 400;
+        res.end('stalled');
+      }
+    });
+    const res = await put(port, new Uint8Array(8));
+    expect(res.statusCode).toBe(400);
+    expect(NarBridgeError.is(failures[0]) && failures[0].code).toBe('NB_ERR_TIMEOUT');
+  });
 });
