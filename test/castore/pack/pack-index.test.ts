@@ -34,10 +34,11 @@ it('looks up many digests at once as one by one: across batches, with absent and
   idx.commit({ records, lists: [], packs: [{ id: pack, durableBytes: 2 ** 34, sealed: true }] });
   const absent = Array.from({ length: 300 }, digest);
   const asked = [...stored.slice(0, 700), ...absent, stored[3]!, ...stored.slice(700)].reverse();
-  const found = idx.records(asked);
-  expect(found.size).toBe(stored.length);
-  for (const d of asked) expect(found.get(d.toHex()) ?? null).toEqual(idx.record(d));
-  expect(found.get(stored[1199]!.toHex())).toEqual({ pack, offset: 2 ** 33 + 1199 * 70_000, size: (1199 * 7919) % 65_536 });
-  expect(idx.records([]).size).toBe(0);
-  expect(idx.records(absent).size).toBe(0);
+  const found = idx.places(asked);
+  expect(found).toHaveLength(asked.length);
+  expect(found.map((p) => p ?? null)).toEqual(asked.map((d) => idx.record(d)));
+  expect(found.filter((p) => p !== undefined)).toHaveLength(stored.length + 1);
+  expect(found[0]).toEqual({ pack, offset: 2 ** 33 + 1199 * 70_000, size: (1199 * 7919) % 65_536 });
+  expect(idx.places([])).toEqual([]);
+  expect(idx.places(absent).every((p) => p === undefined)).toBe(true);
 });

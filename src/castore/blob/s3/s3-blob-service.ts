@@ -132,16 +132,14 @@ export class S3BlobService implements BlobService, RecordSink {
   /** Neighbouring records come in one ranged GET; a batch's GETs run together (the caller bounds the batches). */
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
     opts?.signal?.throwIfAborted();
-    const plan = planBatch(
-      blobs,
-      await this.#placesOf(
-        blobs.map((b) => b.digest),
-        opts,
-      ),
+    const places = await this.#placesOf(
+      blobs.map((b) => b.digest),
+      opts,
     );
+    const plan = planBatch(blobs, (digest) => places.get(digest.toHex()));
     const results = new Array<Uint8Array | null>(blobs.length).fill(null);
     await Promise.all([
-      ...planRuns(plan.wanted, BATCH_RUN_BYTES, MAX_GAP_BYTES).map(async (run) => fillSlots(results, plan, run, await this.#readRun(run, opts))),
+      ...planRuns(plan.wanted, BATCH_RUN_BYTES, MAX_GAP_BYTES).map(async (run) => fillSlots(results, run, await this.#readRun(run, opts))),
       ...plan.unplaced.map(async ({ slot, digest }) => {
         results[slot] = await this.#readWhole(digest, opts);
       }),
