@@ -209,7 +209,7 @@ export class PackIndex {
 
   /** Where each of `digests` is, in the same order (undefined for one not indexed); one query per LOOKUP_BATCH. */
   places(digests: readonly B3Digest[]): Array<RecordPlace | undefined> {
-    const places = new Array<RecordPlace | undefined>(digests.length);
+    const places = new Array<RecordPlace | undefined>(digests.length).fill(undefined);
     for (let at = 0; at < digests.length; at += LOOKUP_BATCH) {
       const batch = digests.slice(at, at + LOOKUP_BATCH);
       const json = readTuple(
