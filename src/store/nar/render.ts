@@ -1,12 +1,14 @@
 // NAR render: castore graph → the exact NAR bytes, streamed. The Directory closure is fetched up front
-// (one recursive get), which also yields NarSize before the first byte is sent.
+// (one recursive get, shared with renders of the same tree in progress), which also yields NarSize before the first
+// byte is sent.
 import type { CallOptions, Directory, Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import { writeNar, type NarOutputEvent } from '../../nar/index.js';
 import { BlobReadahead, processReadahead, type ReadaheadBudget } from './readahead.js';
 import type { Castore } from '../../castore/index.js';
-import { loadDirectoryClosure, sliceBytes } from '../../castore/index.js';
-import { lookup, narFiles, type FileSpan } from './layout.js';
+import { sliceBytes } from '../../castore/index.js';
+import { sharedTree } from './closures.js';
+import { lookup, type FileSpan } from './layout.js';
 
 /** Inclusive byte range of a NAR, already checked against its size. */
 export interface ByteRange {
@@ -32,8 +34,7 @@ interface FileContents {
 
 /** `budget`: what the stream's read-ahead is taken from (every stream of the process shares one unless told). */
 export async function planNar(root: Node, castore: Castore, opts: CallOptions = {}, budget: ReadaheadBudget = processReadahead): Promise<NarPlan> {
-  const directories = await loadDirectoryClosure(root, castore.directories, opts);
-  const { narSize, files } = narFiles(root, directories);
+  const { directories, narSize, files } = await sharedTree(root, castore.directories, opts);
   return {
     narSize,
     stream: async function* () {
