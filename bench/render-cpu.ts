@@ -1,8 +1,10 @@
-// `node --import tsx bench/render-cpu.ts [runs]`: in-process CPU cost of serving a NAR of many small files from the
-// pack engine. A tree shaped like the bench's small-files fixture (20,000 files of 1–16 KiB, 20 per directory, two
+// `node --import tsx bench/render-cpu.ts [runs] [streams]`: in-process CPU cost of serving a NAR of many small files from
+// the pack engine. A tree shaped like the bench's small-files fixture (20,000 files of 1–16 KiB, 20 per directory, two
 // levels, a symlink per directory, every 8th file executable) is ingested into a PackBlobService on /dev/shm, then
-// rendered `runs` times (default 7, after 2 warm-ups) through a Readable into a sink, as the HTTP route sends it.
-// Prints process CPU time per render (user+system, median) per file and the implied single-core MB/s.
+// rendered `runs` times (default 7, after 2 warm-ups), `streams` at a time (default 1), each through a Readable into a
+// sink, as the HTTP route sends it. Each run has a directory service of its own, so it loads the tree afresh (streams
+// of one run share it, as concurrent downloads of one path do). Prints process CPU time (user+system) per file
+// rendered, median and least of the runs, and the implied single-core MB/s.
 // `--cpu-prof FILE` writes a V8 CPU profile of the renders alone (not of the ingest before them) to FILE.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { openDatabase, PackBlobService, releaseReadBuffer, SqliteDirectoryService, type Node } from '../src/castore/index.js';
+import { openDatabase, PackBlobService, releaseReadBuffer, SqliteDirectoryService, type Castore, type Node } from '../src/castore/index.js';
 import { writeNar, type NarEvent } from '../src/nar/index.js';
 import { ingestNar, planNar } from '../src/store/index.js';
 
@@ -22,7 +24,6 @@ const args = process.argv.slice(2);
 const profileAt = args.indexOf('--cpu-prof');
 const profilePath = profileAt >= 0 ? args.splice(profileAt, 2)[1] : undefined;
 const runs = Number(args[0] ?? 7);
-/** Renders at a time: `bench/render-cpu.ts 7 16` is 16 concurrent streams per run, the figures per file rendered. */
 const streams = Number(args[1] ?? 1);
 
 function median(values: number[]): number {
@@ -64,7 +65,7 @@ function* tree(): Generator<NarEvent> {
 }
 
 /** One render into a sink that takes a chunk per turn of the event loop, as a socket would; checks the length. */
-async function renderOnce(node: Node): Promise<void> {
+async function renderOnce(node: Node, castore: Castore): Promise<void> {
   const plan = await planNar(node, castore);
   let bytes = 0;
   const sink = new Writable({
@@ -82,9 +83,9 @@ async function renderOnce(node: Node): Promise<void> {
 const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'nar-bridge-render-cpu-'));
 const db = openDatabase(join(dir, 'meta.sqlite'));
 const blobs = new PackBlobService(db, join(dir, 'packs'));
-const castore = { blobs, directories: new SqliteDirectoryService(db) };
+const castore = (): Castore => ({ blobs, directories: new SqliteDirectoryService(db) });
 try {
-  const { node, narSize } = await ingestNar(writeNar(tree()), castore);
+  const { node, narSize } = await ingestNar(writeNar(tree()), castore());
   await blobs.flush();
   const session = profilePath ? new Session() : null;
   session?.connect();
@@ -93,7 +94,8 @@ try {
   const cpu: number[] = [];
   for (let i = 0; i < runs + 2; i++) {
     const before = process.cpuUsage();
-    await Promise.all(Array.from({ length: streams }, () => renderOnce(node)));
+    const run = castore();
+    await Promise.all(Array.from({ length: streams }, () => renderOnce(node, run)));
     const used = process.cpuUsage(before);
     if (i >= 2) cpu.push((used.user + used.system) / streams);
   }
