@@ -2,25 +2,21 @@
 // to cancel; a failed load is not remembered.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { expect, it, vi } from 'vitest';
 import { MemoryBlobService, MemoryDirectoryService, type Castore } from '../../src/castore/index.js';
 import { ingestNar, planNar } from '../../src/store/index.js';
+import { collectBytes } from '../nar/nar-bytes.js';
 import { TESTDATA } from './golden.js';
 
 async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
-async function* once(bytes: Uint8Array) {
-  yield bytes;
+  return Buffer.from(await collectBytes(stream));
 }
 
 async function ingested() {
   const nar = await readFile(join(TESTDATA, 'complicated.nar'));
   const castore: Castore = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService() };
-  const { node } = await ingestNar(once(nar), castore);
+  const { node } = await ingestNar(Readable.from([nar]), castore);
   return { nar, node, castore };
 }
 
