@@ -4,7 +4,7 @@
  * A NAR as a depth-first walk. `name` is null only for the root node; below the root, siblings come in strictly
  * ascending bytewise name order. Every 'directory' (the root included) is closed by exactly one 'end'.
  */
-export type NarEvent =
+export type NarEvent<Contents = AsyncIterable<Uint8Array>> =
   | { readonly type: 'directory'; readonly name: Uint8Array | null }
   | { readonly type: 'end' }
   | {
@@ -14,6 +14,12 @@ export type NarEvent =
       /** Bytes; `contents` yields exactly this many. */
       readonly size: number;
       /** From readNar: views of the input, readable only until the next event is pulled. */
-      readonly contents: AsyncIterable<Uint8Array>;
+      readonly contents: Contents;
     }
   | { readonly type: 'symlink'; readonly name: Uint8Array | null; readonly target: Uint8Array };
+
+/**
+ * What writeNar takes: file contents may also be chunks already in memory, which it writes without awaiting anything
+ * (a tree of small files read ahead in batches is then one await per batch, not several per file).
+ */
+export type NarOutputEvent = NarEvent<AsyncIterable<Uint8Array> | readonly Uint8Array[]>;

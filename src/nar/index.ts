@@ -1,6 +1,6 @@
 // Public surface of the streaming NAR reader and writer.
 
-export type { NarEvent } from './events.js';
+export type { NarEvent, NarOutputEvent } from './events.js';
 export { DEFAULT_NAR_LIMITS, readNar, type NarLimits } from './reader.js';
 export { writeNar } from './writer.js';
 export { narStringLength } from './tokens.js';

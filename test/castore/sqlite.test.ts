@@ -144,7 +144,7 @@ describe('readRow', () => {
     expect(index.record(digest)).toEqual({ pack, offset: 16, size: 3 });
     db.prepare('UPDATE pack_records SET size = ?').run(['three']);
     expect(storageError(() => index.record(digest))).toBe('metadata database: pack_records.size is not an INTEGER below 2^53 (string)');
-    expect(storageError(() => index.records([digest]))).toMatch(/pack_records\.size is not an INTEGER/);
+    expect(storageError(() => index.places([digest]))).toMatch(/pack_records\.size is not an INTEGER/);
     expect(storageError(() => Array.from(index.allRecords()))).toMatch(/pack_records\.size is not an INTEGER/);
   });
 });

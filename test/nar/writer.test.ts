@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { NarBridgeError } from '../../src/errors.js';
-import { narStringLength, writeNar, type NarEvent } from '../../src/nar/index.js';
+import { narStringLength, writeNar, type NarEvent, type NarOutputEvent } from '../../src/nar/index.js';
 import { collectBytes, concatBytes, directoryNar, expectSameBytes, nar, str } from './nar-bytes.js';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -21,7 +21,7 @@ async function chunksOf(events: Iterable<NarEvent>): Promise<Uint8Array[]> {
   return chunks;
 }
 
-async function failure(events: Iterable<NarEvent>): Promise<NarBridgeError> {
+async function failure(events: Iterable<NarOutputEvent>): Promise<NarBridgeError> {
   const err: unknown = await collectBytes(writeNar(events)).then(
     () => new Error('wrote without error'),
     (e: unknown) => e,
@@ -78,6 +78,61 @@ describe('writeNar', () => {
       })(),
     ).rejects.toMatchObject({ code: 'NB_ERR_HASH_MISMATCH', message: 'file contents at least 20000 bytes, expected 10' });
     expect(emitted).toEqual([]);
+  });
+
+  it('writes contents already in memory as it writes streamed ones, with no await per event or file', async () => {
+    const names = fileNames(1000);
+    const contents = (i: number) => [utf8('ab'.repeat(i % 7)), new Uint8Array(i % 3 === 0 ? 2000 : 0).fill(i)];
+    const size = (i: number) => contents(i).reduce((n, c) => n + c.length, 0);
+    function* inMemory(): Generator<NarOutputEvent> {
+      yield { type: 'directory', name: null };
+      for (const [i, n] of names.entries()) yield { type: 'file', name: utf8(n), executable: i % 5 === 0, size: size(i), contents: contents(i) };
+      yield { type: 'end' };
+    }
+    const streamed: NarEvent[] = [
+      { type: 'directory', name: null },
+      ...names.map((n, i): NarEvent => ({ type: 'file', name: utf8(n), executable: i % 5 === 0, size: size(i), contents: bytesOf(...contents(i)) })),
+      { type: 'end' },
+    ];
+    let turns = 0;
+    let writing = true;
+    const ticker = (async () => {
+      for (; writing; turns++) await null;
+    })();
+    const written = await collectBytes(writeNar(inMemory()));
+    writing = false;
+    await ticker;
+    expectSameBytes(written, await collectBytes(writeNar(streamed)));
+    // One or two per output chunk handed on; a turn per event or per file would be thousands.
+    expect(turns).toBeLessThan(200);
+  });
+
+  it('checks the size of contents in memory like that of streamed ones', async () => {
+    const short = await failure([{ type: 'file', name: null, executable: false, size: 5, contents: [utf8('ab'), utf8('c')] }]);
+    expect(short.message).toBe('file contents 3 bytes, expected 5');
+    const emitted: Uint8Array[] = [];
+    const long: NarOutputEvent = { type: 'file', name: null, executable: false, size: 10, contents: [new Uint8Array(20_000)] };
+    await expect(
+      (async () => {
+        for await (const chunk of writeNar([long])) emitted.push(chunk);
+      })(),
+    ).rejects.toMatchObject({ code: 'NB_ERR_HASH_MISMATCH', message: 'file contents at least 20000 bytes, expected 10' });
+    expect(emitted).toEqual([]);
+  });
+
+  it('closes the events it was given when its reader stops early', async () => {
+    let closed = false;
+    function* events(): Generator<NarOutputEvent> {
+      try {
+        yield { type: 'directory', name: null };
+        for (const n of fileNames(3000)) yield { type: 'file', name: utf8(n), executable: false, size: 100, contents: [new Uint8Array(100)] };
+        yield { type: 'end' };
+      } finally {
+        closed = true;
+      }
+    }
+    for await (const _ of writeNar(events())) break;
+    expect(closed).toBe(true);
   });
 
   it.each<[string, NarEvent[], string]>([

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
-import { openDatabase, PackBlobService, SqliteDirectoryService, type Castore, type Database } from '../../src/castore/index.js';
+import { blake3, openDatabase, PackBlobService, SqliteDirectoryService, type Castore, type Database } from '../../src/castore/index.js';
 import { writeNar, type NarEvent } from '../../src/nar/index.js';
 import { ingestNar, planNar, ReadaheadBudget } from '../../src/store/index.js';
 import { patternBytes } from '../castore/blob-service-suite.js';
@@ -108,4 +108,65 @@ it('a stream torn down midway gives its read-ahead back', async () => {
   expect(budget.shared).toBeGreaterThan(0);
   await stream.return(undefined);
   await vi.waitFor(() => expect([budget.total, budget.shared]).toEqual([0, 0]));
+});
+
+/**
+ * Nested directories of small files (some executable, some empty) with symlinks, a file larger than read-ahead takes
+ * (streamed when its turn comes) and one in a directory of its own: every path the render takes between batches.
+ */
+async function* mixedTree(): AsyncGenerator<NarEvent> {
+  const file = (name: string, size: number, seed: number, executable = false): NarEvent => ({
+    type: 'file',
+    name: Buffer.from(name),
+    executable,
+    size,
+    contents: once(patternBytes(size, seed)),
+  });
+  yield { type: 'directory', name: null };
+  for (let d = 0; d < 12; d++) {
+    yield { type: 'directory', name: Buffer.from(`d${String(d).padStart(2, '0')}`) };
+    for (let i = 0; i < 30; i++)
+      yield file(`f${String(i).padStart(2, '0')}`, i % 9 === 4 ? 0 : 100 + (((d * 31 + i) * 977) % 20_000), d * 100 + i + 1, i % 8 === 0);
+    if (d === 5) yield file('g-large', 1024 * 1024 + 3, 999);
+    yield { type: 'directory', name: Buffer.from('h') };
+    yield { type: 'directory', name: Buffer.from('deeper') };
+    yield file('only', 1, 7);
+    yield { type: 'end' };
+    yield { type: 'end' };
+    yield { type: 'symlink', name: Buffer.from('link'), target: Buffer.from(`f${d}`) };
+    yield { type: 'end' };
+  }
+  yield file('z-empty', 0, 1);
+  yield { type: 'end' };
+}
+
+it('renders nested directories of small, empty and executable files, symlinks and a streamed large file byte for byte', async () => {
+  const { castore } = await packStore();
+  const nar = await collect(writeNar(mixedTree()));
+  const { node } = await ingestNar(once(nar), castore);
+  const plan = await planNar(node, castore);
+  expect(plan.narSize).toBe(nar.length);
+  expect((await collect(plan.stream())).equals(nar)).toBe(true);
+  // A tight budget: batches of one or a few files, many of them not read yet when their turn comes.
+  const tight = await planNar(node, castore, {}, new ReadaheadBudget(0, 8 * 1024));
+  expect((await collect(tight.stream())).equals(nar)).toBe(true);
+});
+
+it('fails the stream when a batch read fails, and gives its read-ahead back', async () => {
+  const { blobs, castore } = await packStore();
+  const nar = await collect(writeNar(tree()));
+  const { node } = await ingestNar(once(nar), castore);
+  const budget = new WatchedBudget(64 * 1024 * 1024, 64 * 1024);
+  vi.spyOn(blobs, 'readMany').mockRejectedValueOnce(new Error('disk on fire'));
+  await expect(collect((await planNar(node, castore, {}, budget)).stream())).rejects.toThrow('disk on fire');
+  await vi.waitFor(() => expect([budget.total, budget.shared]).toEqual([0, 0]));
+});
+
+it('fails the stream with NB_ERR_MISSING_OBJECT when a blob of a batch is gone', async () => {
+  const { blobs, castore } = await packStore();
+  const nar = await collect(writeNar(tree()));
+  const { node } = await ingestNar(once(nar), castore);
+  await blobs.flush();
+  blobs.deleteObjects([blake3(patternBytes(1000 + ((200 * 7919) % 9000), 201))]);
+  await expect(collect((await planNar(node, castore)).stream())).rejects.toMatchObject({ code: 'NB_ERR_MISSING_OBJECT' });
 });

@@ -84,13 +84,19 @@ export class ReadaheadBudget {
 /** The budget every NAR stream of this process shares (the gauge nar_bridge_readahead_bytes reports its total). */
 export const processReadahead = new ReadaheadBudget(PROCESS_READAHEAD_BYTES, STREAM_OWN_READAHEAD_BYTES);
 
+/** Blobs read together (not necessarily neighbours in `refs`): the read, and how many are not yet handed out. */
+interface Batch {
+  readonly read: Promise<void>;
+  left: number;
+}
+
 /** Hands out each blob's contents in the order of `refs`, reading small ones ahead; close() gives back what it holds. */
 export class BlobReadahead {
-  readonly #ahead = new Map<number, Promise<Uint8Array[]>>();
-  /** Reads (or batches) scheduled whose blobs are not all consumed yet. */
-  readonly #unconsumed = new Map<number, number>();
-  /** Which batch (named by its first index) each scheduled blob belongs to. */
-  readonly #batchOf = new Map<number, number>();
+  /** The batch of each blob scheduled and not yet handed out, by its index in `refs`. */
+  readonly #batches: Array<Batch | undefined>;
+  /** The contents of each blob whose batch was read and that is not yet handed out, by its index in `refs`. */
+  readonly #contents: Array<Uint8Array[] | undefined>;
+  /** Batches scheduled whose blobs are not all handed out yet. */
   #reads = 0;
   #next = 0;
   #scheduled = 0;
@@ -103,26 +109,24 @@ export class BlobReadahead {
     private readonly refs: readonly BlobRef[],
     private readonly opts: CallOptions,
     private readonly budget: ReadaheadBudget = processReadahead,
-  ) {}
+  ) {
+    this.#batches = new Array<Batch | undefined>(refs.length);
+    this.#contents = new Array<Uint8Array[] | undefined>(refs.length);
+  }
 
-  /** Contents of the next blob in order. Must be consumed fully before asking for the one after. */
-  async *next(): AsyncGenerator<Uint8Array, void, undefined> {
+  /**
+   * Contents of the next blob in order: the chunks themselves when its batch was read already (so a tree of small files
+   * costs no await per file), else chunks to stream. Must be consumed fully before asking for the one after.
+   */
+  next(): readonly Uint8Array[] | AsyncIterable<Uint8Array> {
     const index = this.#next++;
     const ref = this.refs[index];
     if (!ref) throw new Error('BlobReadahead asked for more blobs than it was given');
     this.#schedule();
-    const read = this.#ahead.get(index);
-    if (!read) {
-      yield* await openOrFail(this.blobs, ref, this.opts);
-      return;
-    }
-    this.#ahead.delete(index);
-    try {
-      yield* await read;
-    } finally {
-      this.#giveBack(ref.size);
-      this.#consumed(index);
-    }
+    const batch = this.#batches[index];
+    if (!batch) return ref.size === 0 ? NO_CHUNKS : opened(this.blobs, ref, this.opts);
+    this.#batches[index] = undefined;
+    return this.#contents[index] ? this.#take(batch, index) : this.#whenRead(batch, index);
   }
 
   /**
@@ -132,12 +136,41 @@ export class BlobReadahead {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const [index, read] of this.#ahead) {
+    for (let index = this.#next; index < this.#scheduled; index++) {
+      const batch = this.#batches[index];
+      if (!batch) continue;
+      this.#batches[index] = undefined;
+      this.#contents[index] = undefined;
       const size = this.refs[index]?.size ?? 0;
       const giveBack = () => this.#giveBack(size);
-      read.then(giveBack, giveBack);
+      batch.read.then(giveBack, giveBack);
     }
-    this.#ahead.clear();
+  }
+
+  async *#whenRead(batch: Batch, index: number): AsyncGenerator<Uint8Array, void, undefined> {
+    try {
+      await batch.read;
+    } catch (err) {
+      this.#handedOut(batch, index);
+      throw err;
+    }
+    yield* this.#take(batch, index);
+  }
+
+  /**
+   * A blob's chunks, given back to the budget as they are handed out: the writer copies small contents into its
+   * output chunk at once, so they leave the read-ahead as the next is asked for, as when they were streamed.
+   */
+  #take(batch: Batch, index: number): Uint8Array[] {
+    const contents = this.#contents[index] ?? [];
+    this.#contents[index] = undefined;
+    this.#handedOut(batch, index);
+    return contents;
+  }
+
+  #handedOut(batch: Batch, index: number): void {
+    this.#giveBack(this.refs[index]?.size ?? 0);
+    if (--batch.left === 0) this.#reads--;
   }
 
   #giveBack(bytes: number): void {
@@ -147,29 +180,31 @@ export class BlobReadahead {
 
   #schedule(): void {
     while (!this.#closed && this.#scheduled < this.refs.length && this.#reads < READAHEAD_READS) {
-      const batch = this.#nextBatch();
-      if (batch.length === 0) break;
+      const indices = this.#nextBatch();
+      if (indices.length === 0) break;
       const read = readBatch(
         this.blobs,
-        batch.map((b) => b.ref),
+        indices.map((i) => this.refs[i] as BlobRef),
         this.opts,
-      );
-      read.catch(() => undefined); // surfaced when consumed; a stream torn down early never asks
-      this.#reads++;
-      const id = batch[0]?.index ?? 0;
-      this.#unconsumed.set(id, batch.length);
-      batch.forEach(({ index }, k) => {
-        const own = read.then((contents) => contents[k] ?? []);
-        own.catch(() => undefined); // as above: each blob's share is awaited only if the stream gets that far
-        this.#ahead.set(index, own);
-        this.#batchOf.set(index, id);
+      ).then((contents) => {
+        if (this.#closed) return;
+        indices.forEach((index, k) => {
+          this.#contents[index] = contents[k];
+        });
       });
+      read.catch(() => undefined); // surfaced when consumed; a stream torn down early never asks
+      const batch: Batch = { read, left: indices.length };
+      this.#reads++;
+      for (const index of indices) this.#batches[index] = batch;
     }
   }
 
-  /** The next small blobs to read together: one, or (with readMany) neighbours up to a batch's bytes; within budget. */
-  #nextBatch(): Array<{ index: number; ref: BlobRef }> {
-    const batch: Array<{ index: number; ref: BlobRef }> = [];
+  /**
+   * Indices of the next small blobs to read together: one, or (with readMany) neighbours up to a batch's bytes, within
+   * budget; blobs streamed when their turn comes (large or empty ones) may lie between them.
+   */
+  #nextBatch(): number[] {
+    const batch: number[] = [];
     // A batch starts only once a whole one fits (or nothing is held): room coming back a file at a time would
     // otherwise make every batch one file, and every file a read of its own (16 streams of small files went 3x slower).
     const roomForBatch = this.#bytes + READAHEAD_BATCH_BYTES <= STREAM_READAHEAD_BYTES && this.budget.fits(this.#bytes, READAHEAD_BATCH_BYTES);
@@ -184,24 +219,11 @@ export class BlobReadahead {
       if (this.#bytes > 0 && this.#bytes + ref.size > STREAM_READAHEAD_BYTES) break;
       if (batch.length > 0 && (!this.blobs.readMany || bytes + ref.size > READAHEAD_BATCH_BYTES)) break;
       if (!this.budget.tryTake(this.#bytes, ref.size)) break;
-      batch.push({ index, ref });
+      batch.push(index);
       bytes += ref.size;
       this.#bytes += ref.size;
     }
     return batch;
-  }
-
-  #consumed(index: number): void {
-    const id = this.#batchOf.get(index);
-    if (id === undefined) return;
-    this.#batchOf.delete(index);
-    const left = (this.#unconsumed.get(id) ?? 1) - 1;
-    if (left > 0) {
-      this.#unconsumed.set(id, left);
-      return;
-    }
-    this.#unconsumed.delete(id);
-    this.#reads--;
   }
 }
 
@@ -215,6 +237,13 @@ async function readBatch(blobs: BlobService, refs: readonly BlobRef[], opts: Cal
     if (!bytes) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `blob ${ref.digest.toHex()} is missing`);
     return [bytes];
   });
+}
+
+const NO_CHUNKS: readonly Uint8Array[] = [];
+
+/** A blob streamed when its turn comes: opened only once the writer got that far. */
+async function* opened(blobs: BlobService, ref: BlobRef, opts: CallOptions): AsyncGenerator<Uint8Array, void, undefined> {
+  yield* await openOrFail(blobs, ref, opts);
 }
 
 async function openOrFail(blobs: BlobService, ref: BlobRef, opts: CallOptions): Promise<AsyncIterable<Uint8Array>> {

@@ -1,12 +1,14 @@
 // NAR render: castore graph → the exact NAR bytes, streamed. The Directory closure is fetched up front
-// (one recursive get), which also yields NarSize before the first byte is sent.
+// (one recursive get, shared with renders of the same tree in progress), which also yields NarSize before the first
+// byte is sent.
 import type { CallOptions, Directory, Node } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
-import { writeNar, type NarEvent } from '../../nar/index.js';
+import { writeNar, type NarOutputEvent } from '../../nar/index.js';
 import { BlobReadahead, processReadahead, type ReadaheadBudget } from './readahead.js';
 import type { Castore } from '../../castore/index.js';
-import { loadDirectoryClosure, sliceBytes } from '../../castore/index.js';
-import { lookup, narFiles, type FileSpan } from './layout.js';
+import { sliceBytes } from '../../castore/index.js';
+import { sharedTree } from './closures.js';
+import { lookup, type FileSpan } from './layout.js';
 
 /** Inclusive byte range of a NAR, already checked against its size. */
 export interface ByteRange {
@@ -25,14 +27,14 @@ export interface NarPlan {
   streamRange(range: ByteRange): AsyncGenerator<Uint8Array, void, undefined>;
 }
 
+/** Each file's contents in NAR order: chunks already in memory, or to stream. */
 interface FileContents {
-  next(): AsyncIterable<Uint8Array>;
+  next(): readonly Uint8Array[] | AsyncIterable<Uint8Array>;
 }
 
 /** `budget`: what the stream's read-ahead is taken from (every stream of the process shares one unless told). */
 export async function planNar(root: Node, castore: Castore, opts: CallOptions = {}, budget: ReadaheadBudget = processReadahead): Promise<NarPlan> {
-  const directories = await loadDirectoryClosure(root, castore.directories, opts);
-  const { narSize, files } = narFiles(root, directories);
+  const { directories, narSize, files } = await sharedTree(root, castore.directories, opts);
   return {
     narSize,
     stream: async function* () {
@@ -77,12 +79,13 @@ function* zeros(count: number): Generator<Uint8Array, void, undefined> {
   for (let left = count; left > 0; left -= ZEROS.byteLength) yield ZEROS.subarray(0, Math.min(left, ZEROS.byteLength));
 }
 
-async function* narEvents(
+/** Synchronous: the tree is in memory, and contents not read yet are what the writer awaits. */
+function* narEvents(
   node: Node,
   name: Uint8Array | null,
   directories: ReadonlyMap<string, Directory>,
   blobs: FileContents,
-): AsyncGenerator<NarEvent, void, undefined> {
+): Generator<NarOutputEvent, void, undefined> {
   switch (node.kind) {
     case 'file':
       yield { type: 'file', name, executable: node.executable, size: node.size, contents: blobs.next() };

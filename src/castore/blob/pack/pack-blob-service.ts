@@ -134,7 +134,8 @@ export class PackBlobService implements BlobService {
 
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
     opts?.signal?.throwIfAborted();
-    const plan = planBatch(blobs, this.#placesOf(blobs.map((b) => b.digest)));
+    const places = this.#placesOf(blobs.map((b) => b.digest));
+    const plan = planBatch(blobs, (_, slot) => places[slot]);
     const results = new Array<Uint8Array | null>(blobs.length).fill(null);
     const others = Promise.all(
       plan.unplaced.map(async ({ slot, digest }) => {
@@ -145,7 +146,7 @@ export class PackBlobService implements BlobService {
     await this.#awaitPending(plan.wanted);
     // One run at a time: the caller keeps several batches in flight already, and a batch of scattered records
     // (ingested beside another upload) must not flood libuv's thread pool ahead of the reads the stream needs first.
-    for (const run of planRuns(plan.wanted, BATCH_RUN_BYTES)) fillSlots(results, plan, run, await this.#readRun(run));
+    for (const run of planRuns(plan.wanted, BATCH_RUN_BYTES)) fillSlots(results, run, await this.#readRun(run));
     await others;
     return results;
   }
@@ -279,13 +280,10 @@ export class PackBlobService implements BlobService {
   packsOf(digest: B3Digest): Set<number> | null {
     const place = this.#place(digest);
     if (place) return new Set([place.pack]);
-    const list = this.#chunkList(digest);
-    if (!list) return null;
-    const chunks = list.all();
-    const places = this.#placesOf(chunks.map((c) => c.digest));
+    const chunks = this.#chunkList(digest)?.all();
+    if (!chunks) return null;
     const packs = new Set<number>();
-    for (const chunk of chunks) {
-      const at = places.get(chunk.digest.toHex());
+    for (const at of this.#placesOf(chunks.map((c) => c.digest))) {
       if (!at) return null;
       packs.add(at.pack);
     }
@@ -382,11 +380,13 @@ export class PackBlobService implements BlobService {
     return pending ? new EncodedChunks(digest, encodeChunks(pending.chunks)) : this.#index.chunkList(digest);
   }
 
-  #placesOf(digests: readonly B3Digest[]): Map<string, RecordPlace> {
-    const places = this.#index.records(digests);
-    for (const digest of digests) {
-      const pending = this.#pending.get(digest.toHex());
-      if (pending) places.set(digest.toHex(), pending.place);
+  /** Where each of `digests` is, in the same order: closed here and not yet committed, or indexed. */
+  #placesOf(digests: readonly B3Digest[]): Array<RecordPlace | undefined> {
+    const places = this.#index.places(digests);
+    if (this.#pending.size > 0) {
+      digests.forEach((digest, i) => {
+        places[i] = this.#pending.get(digest.toHex())?.place ?? places[i];
+      });
     }
     return places;
   }
@@ -403,8 +403,8 @@ export class PackBlobService implements BlobService {
       if (!(err instanceof NarBridgeError && isEnoent(err.cause))) throw err;
       const places = this.#placesOf(run.records.map((r) => r.digest));
       const moved: WantedRecord[] = [];
-      for (const { digest } of run.records) {
-        const place = places.get(digest.toHex());
+      for (const [i, { digest }] of run.records.entries()) {
+        const place = places[i];
         if (!place || place.pack === run.pack) throw err; // not moved: really missing
         moved.push({ digest, place });
       }
@@ -416,6 +416,7 @@ export class PackBlobService implements BlobService {
 
   /** Records closed here but maybe still in a write buffer: wait until the OS has them. */
   async #awaitPending(records: readonly WantedRecord[]): Promise<void> {
+    if (this.#pending.size === 0) return;
     for (const { digest } of records) {
       const pending = this.#pending.get(digest.toHex());
       if (pending) await pending.written;

@@ -2,7 +2,7 @@
 // is — in SQLite, beside the rest of the metadata, so one transaction commits a whole flush.
 import { NarBridgeError } from '../../../errors.js';
 import { B3_DIGEST_LENGTH, B3Digest } from '../../digest.js';
-import { migrate, readRow, readRows, readTuple, readTuples, writeTransaction, type Database, type Row } from '../../sqlite.js';
+import { migrate, readRow, readRows, readTuple, writeTransaction, type Database, type Row } from '../../sqlite.js';
 import type { ChunkMeta } from '../service.js';
 import { RECORD_HEADER_BYTES } from './format.js';
 
@@ -65,13 +65,14 @@ export interface IndexCommit {
 }
 
 const CHUNK_ENTRY_BYTES = B3_DIGEST_LENGTH + 8;
-/** SQLite's default limit on bound parameters is 32,766; lookups go in batches well below it. */
-const LOOKUP_BATCH = 500;
+/** Digests looked up with one statement: a read-ahead batch of small files is a few hundred at most. */
+const LOOKUP_BATCH = 1000;
 const PAGE_ROWS = 10_000;
 /** The columns of the raw(true) statements, in select order. */
 const PLACE_COLUMNS = ['pack', 'offset', 'size'] as const;
-const LOOKUP_COLUMNS = ['digest', 'pack', 'offset', 'size'] as const;
 const LIST_COLUMNS = ['chunks'] as const;
+const LOOKUP_COLUMNS = ['places'] as const;
+const PLACE_AT_COLUMNS = ['position', 'pack', 'offset', 'size'] as const;
 const CONTAINS_COLUMNS = ['present'] as const;
 const DELETED_COLUMNS = ['pack', 'size'] as const;
 
@@ -85,7 +86,7 @@ export class PackIndex {
   readonly #setDurable;
   readonly #deletePack;
   readonly #seal;
-  readonly #batchLookups = new Map<number, ReturnType<Database['prepare']>>();
+  readonly #lookup;
   readonly #delete;
   readonly #repoint;
   readonly #drop;
@@ -95,6 +96,16 @@ export class PackIndex {
     // libsql reads a lone object argument as named parameters, so positional ones always go in an array.
     // Lookups run once or twice per file ingested or served: rows as arrays, which libsql builds about twice as fast.
     this.#record = db.prepare('SELECT pack, offset, size FROM pack_records WHERE digest = ?').raw(true);
+    // Many digests in one statement: they go in as one blob (32 bytes each) and the places come back as one JSON text
+    // of [position, pack, offset, size] rows, each checked as a row would be. About 1.1 µs a digest, where
+    // `digest IN (?, ?, …)` returning a row each took 4.7 and a get per digest 6: libsql's cost is per value bound and
+    // per value returned, not SQLite's lookup.
+    this.#lookup = db
+      .prepare(
+        `WITH RECURSIVE wanted (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM wanted WHERE i + 1 < ?2)
+         SELECT json_group_array(json_array(i, pack, offset, size)) AS places FROM wanted JOIN pack_records ON digest = substr(?1, i * ${B3_DIGEST_LENGTH} + 1, ${B3_DIGEST_LENGTH})`,
+      )
+      .raw(true);
     this.#list = db.prepare('SELECT chunks FROM pack_chunked_blobs WHERE digest = ?').raw(true);
     this.#contains = db
       .prepare('SELECT EXISTS (SELECT 1 FROM pack_records WHERE digest = ?1) OR EXISTS (SELECT 1 FROM pack_chunked_blobs WHERE digest = ?1) AS present')
@@ -197,15 +208,22 @@ export class PackIndex {
     );
   }
 
-  /** Places of those of `digests` that are indexed, keyed by hex digest; one query per few hundred. */
-  records(digests: readonly B3Digest[]): Map<string, RecordPlace> {
-    const found = new Map<string, RecordPlace>();
+  /** Where each of `digests` is, in the same order (undefined for one not indexed); one query per LOOKUP_BATCH. */
+  places(digests: readonly B3Digest[]): Array<RecordPlace | undefined> {
+    const places = new Array<RecordPlace | undefined>(digests.length).fill(undefined);
     for (let at = 0; at < digests.length; at += LOOKUP_BATCH) {
       const batch = digests.slice(at, at + LOOKUP_BATCH);
-      const rows = run('read', () => this.#batchLookup(batch.length).all(batch.map((d) => d.bytes)));
-      for (const row of readTuples('pack_records', LOOKUP_COLUMNS, rows)) found.set(blobColumn(row.bytes('digest')).toString('hex'), recordPlace(row));
+      const json = readTuple(
+        'pack_records',
+        LOOKUP_COLUMNS,
+        run('read', () => this.#lookup.get([Buffer.concat(batch.map((d) => d.bytes)), batch.length])),
+      )?.text('places');
+      for (const row of JSON.parse(json ?? '[]') as unknown[]) {
+        const place = readTuple('pack_records', PLACE_AT_COLUMNS, row);
+        if (place) places[at + place.integer('position')] = recordPlace(place);
+      }
     }
-    return found;
+    return places;
   }
 
   chunkList(digest: B3Digest): EncodedChunks | null {
@@ -303,18 +321,6 @@ export class PackIndex {
   totals(): { records: number; payloadBytes: number } {
     const row = readRow('pack_records', this.db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM pack_records').get([]));
     return { records: row?.integer('n') ?? 0, payloadBytes: row?.integer('bytes') ?? 0 };
-  }
-
-  #batchLookup(count: number) {
-    let statement = this.#batchLookups.get(count);
-    if (!statement) {
-      // Rows as arrays: libsql builds them about twice as fast as objects, and this runs once per file served.
-      statement = this.db
-        .prepare(`SELECT digest, pack, offset, size FROM pack_records WHERE digest IN (${Array.from({ length: count }, () => '?').join(',')})`)
-        .raw(true);
-      this.#batchLookups.set(count, statement);
-    }
-    return statement;
   }
 }
 

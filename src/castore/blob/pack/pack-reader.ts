@@ -25,20 +25,20 @@ export interface WantedRecord {
 }
 
 /** Records read with one syscall: consecutive in the plan, in one pack, in file order, close together. */
-export interface Run {
+export interface Run<R extends WantedRecord = WantedRecord> {
   readonly pack: number;
   readonly start: number;
   readonly end: number;
-  readonly records: readonly WantedRecord[];
+  readonly records: readonly R[];
 }
 
 /**
  * Splits `records` (kept in order) into runs of at most `maxRunBytes` (a single larger record is a run of its own);
  * records at most `maxGapBytes` apart share a run.
  */
-export function planRuns(records: readonly WantedRecord[], maxRunBytes: number, maxGapBytes = MAX_GAP_BYTES): Run[] {
-  const runs: Run[] = [];
-  let current: { pack: number; start: number; end: number; records: WantedRecord[] } | null = null;
+export function planRuns<R extends WantedRecord>(records: readonly R[], maxRunBytes: number, maxGapBytes = MAX_GAP_BYTES): Array<Run<R>> {
+  const runs: Array<Run<R>> = [];
+  let current: { pack: number; start: number; end: number; records: R[] } | null = null;
   for (const record of records) {
     const { pack, offset, size } = record.place;
     const end = offset + RECORD_HEADER_BYTES + size;
@@ -53,24 +53,32 @@ export function planRuns(records: readonly WantedRecord[], maxRunBytes: number, 
   return runs;
 }
 
+/** A record a readMany reads, and every slot of the batch that asked for it. */
+export interface BatchRecord extends WantedRecord {
+  readonly slots: number[];
+}
+
 /**
  * Chunks placed per lookup while a chunked blob streams: places are looked up as the stream gets to them, so a
  * stream holds a window's records (8 MiB of 128 KiB chunks), not the whole blob's.
  */
 const PLACED_WINDOW_CHUNKS = 64;
 
-/** A chunked blob's chunks from `first` on, with their places, a window at a time; a chunk without one is damage. */
+/**
+ * A chunked blob's chunks from `first` on, with their places (`placesOf` answers in the order asked), a window at a
+ * time; a chunk without one is damage.
+ */
 export async function* placedWindows(
   list: EncodedChunks,
   first: number,
-  placesOf: (digests: readonly B3Digest[]) => ReadonlyMap<string, RecordPlace> | Promise<ReadonlyMap<string, RecordPlace>>,
+  placesOf: (digests: readonly B3Digest[]) => ReadonlyArray<RecordPlace | undefined> | Promise<ReadonlyArray<RecordPlace | undefined>>,
   windowChunks = PLACED_WINDOW_CHUNKS,
 ): AsyncGenerator<WantedRecord[], void, undefined> {
   for (let at = first; at < list.length; at += windowChunks) {
     const chunks = list.slice(at, at + windowChunks);
     const places = await placesOf(chunks.map((c) => c.digest));
-    yield chunks.map(({ digest }) => {
-      const place = places.get(digest.toHex());
+    yield chunks.map(({ digest }, i) => {
+      const place = places[i];
       if (!place) throw new NarBridgeError('NB_ERR_STORAGE', `chunked blob ${list.blob.toHex()}: chunk ${digest.toHex()} is missing`);
       return { digest, place };
     });
@@ -78,37 +86,46 @@ export async function* placedWindows(
 }
 
 /**
- * Where the blobs asked of a readMany are: the records with a place, each digest once in the order first asked, with
- * every slot asking for it; and the others (chunked blobs, or absent ones), to be read whole.
+ * Where the blobs asked of a readMany are: the records with a place, each once in the order first asked; and the
+ * others (chunked blobs, or absent ones), to be read whole.
  */
 export interface BatchPlan {
-  readonly wanted: readonly WantedRecord[];
-  readonly slots: ReadonlyMap<string, readonly number[]>;
+  readonly wanted: readonly BatchRecord[];
   readonly unplaced: ReadonlyArray<{ readonly slot: number; readonly digest: B3Digest }>;
 }
 
-export function planBatch(blobs: ReadonlyArray<{ readonly digest: B3Digest }>, places: ReadonlyMap<string, RecordPlace>): BatchPlan {
-  const wanted: WantedRecord[] = [];
-  const slots = new Map<string, number[]>();
+/** `placeOf(digest, slot)`: the record holding the blob asked for in `slot`, if one does. */
+export function planBatch(
+  blobs: ReadonlyArray<{ readonly digest: B3Digest }>,
+  placeOf: (digest: B3Digest, slot: number) => RecordPlace | undefined,
+): BatchPlan {
+  const wanted: BatchRecord[] = [];
   const unplaced: Array<{ slot: number; digest: B3Digest }> = [];
+  // A record asked for twice (files with the same contents) is read once; found by its offset, which is cheaper to
+  // key by than the digest, and checked by its pack.
+  const byOffset = new Map<number, BatchRecord>();
   blobs.forEach(({ digest }, slot) => {
-    const hex = digest.toHex();
-    const place = places.get(hex);
-    const asked = slots.get(hex);
-    if (!place) unplaced.push({ slot, digest });
-    else if (asked) asked.push(slot);
-    else {
-      slots.set(hex, [slot]);
-      wanted.push({ digest, place });
+    const place = placeOf(digest, slot);
+    if (!place) {
+      unplaced.push({ slot, digest });
+      return;
     }
+    const asked = byOffset.get(place.offset);
+    if (asked?.place.pack === place.pack) {
+      asked.slots.push(slot);
+      return;
+    }
+    const record = { digest, place, slots: [slot] };
+    byOffset.set(place.offset, record);
+    wanted.push(record);
   });
-  return { wanted, slots, unplaced };
+  return { wanted, unplaced };
 }
 
-/** Puts each payload `run` gave into every slot of `plan` that asked for its record. */
-export function fillSlots(results: Array<Uint8Array | null>, plan: BatchPlan, run: Run, payloads: readonly Uint8Array[]): void {
+/** Puts each payload `run` gave into every slot that asked for its record. */
+export function fillSlots(results: Array<Uint8Array | null>, run: Run<BatchRecord>, payloads: readonly Uint8Array[]): void {
   run.records.forEach((record, i) => {
-    for (const slot of plan.slots.get(record.digest.toHex()) ?? []) results[slot] = payloads[i] ?? null;
+    for (const slot of record.slots) results[slot] = payloads[i] ?? null;
   });
 }
 

@@ -58,8 +58,8 @@ export async function* scrubPacks(packs: PackBlobService, progress?: (p: ScrubPr
   }
   yield* check();
   for (const list of packs.index.allChunkLists()) {
-    const places = packs.index.records(list.chunks.map((c) => c.digest));
-    const broken = list.chunks.find((c) => bad.has(c.digest.toHex()) || places.get(c.digest.toHex())?.size !== c.size);
+    const places = packs.index.places(list.chunks.map((c) => c.digest));
+    const broken = list.chunks.find((c, i) => bad.has(c.digest.toHex()) || places[i]?.size !== c.size);
     if (broken)
       yield { digest: list.digest, where: 'chunk list', why: `chunk ${broken.digest.toHex()} is ${bad.has(broken.digest.toHex()) ? 'damaged' : 'missing'}` };
   }

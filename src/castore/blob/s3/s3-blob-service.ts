@@ -108,7 +108,11 @@ export class S3BlobService implements BlobService, RecordSink {
     const { first, skip } = list.seek(offset);
     // Placed in one lookup (a round trip to the index each window would cost more than the records held here).
     const wanted: WantedRecord[] = [];
-    for await (const window of placedWindows(list, first, (digests) => this.#placesOf(digests, opts), list.length)) wanted.push(...window);
+    const placesOf = async (digests: readonly B3Digest[]) => {
+      const places = await this.#placesOf(digests, opts);
+      return digests.map((d) => places.get(d.toHex()));
+    };
+    for await (const window of placedWindows(list, first, placesOf, list.length)) wanted.push(...window);
     return this.#stream(wanted, skip, opts);
   }
 
@@ -125,16 +129,14 @@ export class S3BlobService implements BlobService, RecordSink {
   /** Neighbouring records come in one ranged GET; a batch's GETs run together (the caller bounds the batches). */
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
     opts?.signal?.throwIfAborted();
-    const plan = planBatch(
-      blobs,
-      await this.#placesOf(
-        blobs.map((b) => b.digest),
-        opts,
-      ),
+    const places = await this.#placesOf(
+      blobs.map((b) => b.digest),
+      opts,
     );
+    const plan = planBatch(blobs, (digest) => places.get(digest.toHex()));
     const results = new Array<Uint8Array | null>(blobs.length).fill(null);
     await Promise.all([
-      ...planRuns(plan.wanted, BATCH_RUN_BYTES, MAX_GAP_BYTES).map(async (run) => fillSlots(results, plan, run, await this.#readRun(run, opts))),
+      ...planRuns(plan.wanted, BATCH_RUN_BYTES, MAX_GAP_BYTES).map(async (run) => fillSlots(results, run, await this.#readRun(run, opts))),
       ...plan.unplaced.map(async ({ slot, digest }) => {
         results[slot] = await this.#readWhole(digest, opts);
       }),
