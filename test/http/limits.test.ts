@@ -48,17 +48,22 @@ async function text(res: http.IncomingMessage): Promise<string> {
 }
 
 describe('idleLimited', () => {
-  it('refuses a client that stops sending', async () => {
-    const failures: unknown[] = [];
-    const port = await serve(async (req, res) => {
+  /** A server reading each body through idleLimited, spending `perChunk` on each chunk; a failure answers 400. */
+  async function serveIdleLimited(perChunk: () => Promise<void>, failures: unknown[]): Promise<number> {
+    return serve(async (req, res) => {
       try {
-        for await (const _ of idleLimited({ raw: req, bodyBytes: 0 }, IDLE_MS));
+        for await (const _ of idleLimited({ raw: req, bodyBytes: 0 }, IDLE_MS)) await perChunk();
       } catch (err) {
         failures.push(err);
         res.statusCode = 400;
         res.end('stalled');
       }
     });
+  }
+
+  it('refuses a client that stops sending', async () => {
+    const failures: unknown[] = [];
+    const port = await serveIdleLimited(async () => undefined, failures);
     const res = await put(port, new Uint8Array(8));
     expect(res.statusCode).toBe(400);
     expect(failures).toHaveLength(1);
@@ -85,15 +90,7 @@ describe('idleLimited', () => {
   // The one timer fires while the consumer holds a chunk (and does nothing then): the next wait must still be timed.
   it('refuses a client that stalls after the consumer was slow on a chunk', async () => {
     const failures: unknown[] = [];
-    const port = await serve(async (req, res) => {
-      try {
-        for await (const _ of idleLimited({ raw: req, bodyBytes: 0 }, IDLE_MS)) await delay(IDLE_MS * 3);
-      } catch (err) {
-        failures.push(err);
-        res.statusCode = 400;
-        res.end('stalled');
-      }
-    });
+    const port = await serveIdleLimited(() => delay(IDLE_MS * 3), failures);
     const res = await put(port, new Uint8Array(8));
     expect(res.statusCode).toBe(400);
     expect(NarBridgeError.is(failures[0]) && failures[0].code).toBe('NB_ERR_TIMEOUT');
