@@ -2,6 +2,8 @@
 import { createCipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { describe, expect, test } from 'vitest';
 import {
   ChunkedBlobService,
@@ -9,6 +11,8 @@ import {
   MemoryBlobService,
   MemoryChunkIndex,
   MemoryDirectoryService,
+  openDatabase,
+  PackBlobService,
   TieredBlobService,
   TieredDirectoryService,
   type B3Digest,
@@ -258,5 +262,71 @@ describe('filling near from a far with readMany', () => {
     const tiered = new TieredBlobService(near, new BatchingBlobService(store, true));
     await expect(collectBytes((await tiered.openRead(digest))!)).rejects.toMatchObject({ code: 'NB_ERR_UPSTREAM' });
     expect(await near.has(digest)).toBe(false);
+  });
+});
+
+describe('readMany through tiers', () => {
+  test('what near holds comes from one near readMany; the rest is filled from far; a blob neither has fails the batch', async () => {
+    const bytes = (n: number) => createCipheriv('aes-128-ctr', Buffer.alloc(16, n), Buffer.alloc(16)).update(Buffer.alloc(5000 + n));
+    const put = async (service: BlobService, data: Uint8Array) => {
+      const w = service.openWrite();
+      await w.write(data);
+      return w.close();
+    };
+    const nearStore = new MemoryBlobService();
+    const farStore = new MemoryBlobService();
+    const [a, b, gone] = [bytes(1), bytes(2), bytes(3)];
+    const aDigest = await put(nearStore, a);
+    const bDigest = await put(farStore, b);
+    const goneDigest = await put(new MemoryBlobService(), gone);
+    const near = new BatchingBlobService(nearStore);
+    const counts = new Counts();
+    const tiered = new TieredBlobService(near, farStore, counts);
+    const asked = [
+      { digest: aDigest, size: a.length },
+      { digest: bDigest, size: b.length },
+      { digest: aDigest, size: a.length },
+    ];
+    const [gotA, gotB, gotAAgain] = await tiered.readMany(asked);
+    expect(Buffer.from(gotA!).equals(a) && Buffer.from(gotAAgain!).equals(a)).toBe(true);
+    expect(Buffer.from(gotB!).equals(b)).toBe(true);
+    expect(near.readManyCalls).toBe(1);
+    expect(counts.served_).toMatchObject({ 'blobs:near': 2, 'blobs:far': 1 });
+    expect(await nearStore.has(bDigest)).toBe(true); // filled: the next read stays near
+    await tiered.readMany(asked);
+    expect(near.readManyCalls).toBe(2);
+    expect(counts.served_['blobs:far']).toBe(1);
+    await expect(tiered.readMany([...asked, { digest: goneDigest, size: gone.length }])).rejects.toMatchObject({ code: 'NB_ERR_UPSTREAM' });
+  });
+
+  test('blobs filled from far are kept near in the order asked, whatever order far answered in', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tiered-order-'));
+    const db = openDatabase(join(dir, 'meta.sqlite'));
+    try {
+      const near = new PackBlobService(db, join(dir, 'packs'));
+      const farStore = new MemoryBlobService();
+      const blobs: ChunkMeta[] = [];
+      for (let n = 0; n < 8; n++) {
+        const data = createCipheriv('aes-128-ctr', Buffer.alloc(16, n + 10), Buffer.alloc(16)).update(Buffer.alloc(3000));
+        const w = farStore.openWrite();
+        await w.write(data);
+        blobs.push({ digest: await w.close(), size: data.length });
+      }
+      // The first asked answers last.
+      const slow = new (class extends CorruptingBlobService {
+        override async openRead(d: B3Digest, o?: ReadOptions) {
+          await new Promise((resolve) => setTimeout(resolve, 5 * (blobs.length - blobs.findIndex((b) => b.digest.equals(d)))));
+          return farStore.openRead(d, o);
+        }
+      })(farStore);
+      await new TieredBlobService(near, slow).readMany(blobs);
+      await near.flush();
+      const offsets = near.index.places(blobs.map((b) => b.digest)).map((place) => place?.offset ?? -1);
+      expect(offsets.every((offset, i) => i === 0 || offset > (offsets[i - 1] ?? Infinity))).toBe(true);
+      await near.close();
+    } finally {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -85,6 +85,45 @@ export class TieredBlobService implements BlobService {
   }
 
   /**
+   * Small blobs near holds come from one near readMany (a tree of small files is then a few large reads, as direct
+   * from a pack store). The others are read from far all at once, each verified, and then kept near in the order
+   * asked, so the files of a tree lie side by side there too (kept as each arrived, a repeated pull read them back
+   * with a scattered read each, at half the speed). As openRead of a small blob of known size, one far lacks too fails
+   * the batch rather than coming back null: telling them apart would cost a round trip to far for each.
+   */
+  async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
+    const results = this.near.readMany
+      ? await this.near.readMany(blobs, opts)
+      : await Promise.all(
+          blobs.map(async ({ digest }) => {
+            const held = await this.near.openRead(digest, opts);
+            return held && collect(held);
+          }),
+        );
+    const missing = blobs.flatMap((blob, i) => (results[i] === null ? [{ blob, i }] : []));
+    for (let k = blobs.length - missing.length; k > 0; k--) this.observer?.served('blobs', 'near');
+    if (missing.length === 0) return results;
+    const ahead = new AbortController(); // the other far reads stop once one failed
+    const signal = opts?.signal ? AbortSignal.any([opts.signal, ahead.signal]) : ahead.signal;
+    setMaxListeners(0, signal); // one listener per read in flight, by design
+    try {
+      const fetched = await Promise.all(missing.map(async ({ blob }) => collect(await this.#farRead(blob.digest, blob, signal))));
+      for (const [k, { i }] of missing.entries()) {
+        const bytes = fetched[k] ?? new Uint8Array(0);
+        this.observer?.served('blobs', 'far');
+        this.observer?.fetched(bytes.byteLength);
+        const writer = this.near.openWrite(opts);
+        await writer.write(bytes);
+        await writer.close();
+        results[i] = bytes;
+      }
+      return results;
+    } finally {
+      ahead.abort();
+    }
+  }
+
+  /**
    * Streams the blob into the caller and into near at once. Chunks near already holds are read there; only the
    * others cross the wire, each verified, FILL_READ_AHEAD_BYTES of them in flight (a chunk is ~128 KiB: one at a time,
    * a remote far would cost a round trip per chunk). Near's writer yields the digest of the whole: the last piece is
@@ -194,6 +233,12 @@ export class TieredBlobService implements BlobService {
   openWrite(opts?: CallOptions): BlobWriter {
     return (this.options.writes === 'far' ? this.far : this.near).openWrite(opts);
   }
+}
+
+async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = [];
+  for await (const piece of source) pieces.push(piece);
+  return pieces.length === 1 && pieces[0] ? pieces[0] : Buffer.concat(pieces);
 }
 
 async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array, void, undefined> {
