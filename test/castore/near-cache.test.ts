@@ -186,6 +186,45 @@ describe('NearBlobCache', () => {
     expect(counts.fetchedBytes - before).toBe(BLOB);
   });
 
+  test('readMany: what the cache holds comes back in one pass, the rest is null; through the tiers, filled from far', async () => {
+    const { cache, far, counts, tiered } = await open();
+    const blobs = Array.from({ length: 6 }, () => randomBytes(3000));
+    const digests = await Promise.all(blobs.map((b) => put(far, b)));
+    await read(tiered, digests[0]!);
+    await read(tiered, digests[1]!);
+    const asked = digests.map((digest, i) => ({ digest, size: blobs[i]!.length }));
+    const held = await cache.readMany(asked);
+    expect(held.map((b) => b !== null)).toEqual([true, true, false, false, false, false]);
+    expect(Buffer.from(held[1]!).equals(blobs[1]!)).toBe(true);
+    const before = counts.fetchedBytes;
+    const all = await tiered.readMany(asked);
+    expect(all.every((b, i) => b !== null && Buffer.from(b).equals(blobs[i]!))).toBe(true);
+    expect(counts.fetchedBytes - before).toBe(4 * 3000);
+    expect((await cache.readMany(asked)).every((b) => b !== null)).toBe(true);
+  });
+
+  test('readMany of a damaged cached record fails the batch and drops that blob only', async () => {
+    const { dir, cache, far, tiered } = await open();
+    const [a, b] = [randomBytes(3000), randomBytes(3000)];
+    const [da, db] = [await put(far, a), await put(far, b)];
+    await read(tiered, da);
+    await read(tiered, db);
+    await cache.flush();
+    const [pack] = await readdir(join(dir, 'packs'));
+    const file = join(dir, 'packs', pack ?? '');
+    const raw = await readFile(file);
+    raw.writeUInt8(raw.readUInt8(raw.length - 10) ^ 1, raw.length - 10); // inside the last record: b's
+    await writeFile(file, raw);
+    await expect(
+      cache.readMany([
+        { digest: da, size: 3000 },
+        { digest: db, size: 3000 },
+      ]),
+    ).rejects.toThrow(/damaged/);
+    expect(await cache.has(da)).toBe(true);
+    expect(await cache.has(db)).toBe(false);
+  });
+
   test('read times survive a reopen: the blob read last before closing outlives older ones', async () => {
     const first = await open();
     const data = Array.from({ length: 16 }, () => randomBytes(BLOB));

@@ -128,6 +128,48 @@ export class NearBlobCache implements BlobService {
     return this.#held(digest, contents, packs);
   }
 
+  /**
+   * Small blobs in one readMany of the packs (a tree's files are then a few large reads), their packs held as openRead
+   * holds them. One the cache lacks, or holds only in part (a chunk evicted), is null: the tier above fetches it. A
+   * damaged record fails the batch; the blobs are then read one by one, so the damaged one is found and forgotten.
+   */
+  async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
+    opts?.signal?.throwIfAborted();
+    const held = new Set<number>();
+    const present: ChunkMeta[] = [];
+    const slots: number[] = [];
+    const now = Date.now();
+    blobs.forEach((blob, slot) => {
+      const packs = this.#packs.packsOf(blob.digest);
+      if (!packs) return;
+      for (const pack of packs) held.add(pack);
+      present.push(blob);
+      slots.push(slot);
+    });
+    for (const pack of held) {
+      this.#touch(pack, now);
+      this.#readers.set(pack, (this.#readers.get(pack) ?? 0) + 1);
+    }
+    const results = new Array<Uint8Array | null>(blobs.length).fill(null);
+    try {
+      const contents = await this.#packs.readMany(present, opts);
+      contents.forEach((bytes, k) => {
+        results[slots[k] ?? -1] = bytes;
+      });
+    } catch (err) {
+      if (!(NarBridgeError.is(err) && err.code === 'NB_ERR_STORAGE')) throw err;
+      for (const [k, blob] of present.entries()) {
+        const one = await this.openRead(blob.digest, opts);
+        const pieces: Uint8Array[] = [];
+        if (one) for await (const piece of one) pieces.push(piece);
+        results[slots[k] ?? -1] = one && Buffer.concat(pieces);
+      }
+    } finally {
+      this.#release(held);
+    }
+    return results;
+  }
+
   openWrite(opts?: WriteOptions): BlobWriter {
     return new NearCacheWriter(this.#packs.openWrite(opts), Math.floor(this.#maxBytes / MAX_BLOB_SHARE), {
       reserve: (bytes) => this.#reserve(bytes),
