@@ -4,7 +4,8 @@
 import path from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describePostgres, useTestDatabase } from '../castore/postgres-fixture.js';
-import { cleanupE2E, disposeFixtures, inChroot, makeFixtures, makeTempDir, nixEnv, runNix, snapshotTree, startRecordingProxy, startServer } from './harness.js';
+import { cleanupE2E, disposeFixtures, makeFixtures, makeTempDir, nixEnv, startServer } from './harness.js';
+import { expectClosureFrom, pushSplit } from './replica-helpers.js';
 
 afterEach(cleanupE2E);
 afterAll(disposeFixtures);
@@ -24,12 +25,8 @@ describePostgres('nar-bridge on PostgreSQL', () => {
     const b = await startServer({ dataDir: await makeTempDir('pg-b'), extraArgs: args });
 
     // Each NAR goes to A and each narinfo PUT to B: B matches the narinfo against the upload A indexed.
-    const split = await startRecordingProxy(a.url, (req) => (req.method === 'PUT' && req.url.endsWith('.narinfo') ? b.url : a.url));
-    await runNix(['copy', '--to', `${split.url}?secret-key=${fx.secretKeyFile}`, fx.y], env);
-    expect(split.requests.filter((r) => r.method === 'PUT' && r.url.endsWith('.narinfo')).map((r) => r.status)).toEqual([204, 204, 204]);
-    const store = env.newStore();
-    await runNix(['copy', '--from', b.url, '--to', store, '--option', 'trusted-public-keys', fx.publicKey, fx.y], env);
-    for (const p of [fx.y, fx.deptree, fx.dep]) expect(await snapshotTree(inChroot(store, p)), p).toEqual(await snapshotTree(p));
+    await pushSplit(a.url, b.url, fx, env);
+    await expectClosureFrom(b.url, fx, env);
 
     const schema = new URL(url).searchParams.get('schema');
     const count = async (table: string) => (await database.sql(`SELECT count(*)::int AS n FROM ${schema}.${table}`)).rows[0].n;

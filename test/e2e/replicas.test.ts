@@ -21,6 +21,7 @@ import {
   startServer,
 } from './harness.js';
 import { startNginx } from './nginx.js';
+import { expectClosureFrom } from './replica-helpers.js';
 import { startRelay } from './tcp-relay.js';
 
 afterEach(cleanupE2E);
@@ -54,9 +55,7 @@ describeS3('replicas on S3', () => {
         const metrics = (await httpRequest('GET', `${replica.url}/metrics`)).body;
         expect(metrics).toMatch(/^nar_bridge_store_objects\{kind="path_infos"\} 3$/m);
         expect(metrics).toMatch(/^nar_bridge_store_objects\{kind="blobs"\} [1-9]/m);
-        const store = env.newStore();
-        await runNix(['copy', '--from', replica.url, '--to', store, '--option', 'trusted-public-keys', fx.publicKey, fx.y], env);
-        for (const p of [fx.y, fx.deptree, fx.dep]) expect(await snapshotTree(inChroot(store, p)), `${p} from ${replica.url}`).toEqual(await snapshotTree(p));
+        await expectClosureFrom(replica.url, fx, env);
       }
     }, 120_000);
 

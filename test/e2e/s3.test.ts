@@ -21,6 +21,7 @@ import {
   startRecordingProxy,
   startServer,
 } from './harness.js';
+import { expectClosureFrom, pushSplit } from './replica-helpers.js';
 import { startRelay } from './tcp-relay.js';
 
 afterEach(cleanupE2E);
@@ -75,19 +76,13 @@ describeS3('nar-bridge on S3', () => {
       const b = await startServer({ dataDir: await makeTempDir('s3-b'), extraArgs: args });
 
       // Each NAR goes to A and each narinfo PUT to B: B matches the narinfo against the upload A indexed.
-      const split = await startRecordingProxy(a.url, (req) => (req.method === 'PUT' && req.url.endsWith('.narinfo') ? b.url : a.url));
-      await runNix(['copy', '--to', `${split.url}?secret-key=${fx.secretKeyFile}`, fx.y], env);
-      expect(split.requests.filter((r) => r.method === 'PUT' && r.url.endsWith('.narinfo')).map((r) => r.status)).toEqual([204, 204, 204]);
-      const store = env.newStore();
-      await runNix(['copy', '--from', b.url, '--to', store, '--option', 'trusted-public-keys', fx.publicKey, fx.y], env);
-      for (const p of [fx.y, fx.deptree, fx.dep]) expect(await snapshotTree(inChroot(store, p)), p).toEqual(await snapshotTree(p));
+      await pushSplit(a.url, b.url, fx, env);
+      await expectClosureFrom(b.url, fx, env);
       await a.stop();
       await b.stop();
 
       const c = await startServer({ dataDir: await makeTempDir('s3-c'), extraArgs: args });
-      const fresh = env.newStore();
-      await runNix(['copy', '--from', c.url, '--to', fresh, '--option', 'trusted-public-keys', fx.publicKey, fx.y], env);
-      for (const p of [fx.y, fx.deptree, fx.dep]) expect(await snapshotTree(inChroot(fresh, p)), p).toEqual(await snapshotTree(p));
+      await expectClosureFrom(c.url, fx, env);
 
       const schema = new URL(pg).searchParams.get('schema');
       const count = async (table: string) => (await database.sql(`SELECT count(*)::int AS n FROM ${schema}.${table}`)).rows[0].n;
