@@ -9,6 +9,7 @@ import type { CallOptions } from '../call-options.js';
 import { Blake3Hasher, type B3Digest } from '../digest.js';
 import { migrate, openDatabase, readRows, type Database } from '../sqlite.js';
 import { PackBlobService, RECORD_HEADER_BYTES } from './pack/index.js';
+import { readWhole } from './read-whole.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from './service.js';
 
 /** Where metrics hook in: the cache's size after each change, and each pack evicted. */
@@ -158,12 +159,7 @@ export class NearBlobCache implements BlobService {
       });
     } catch (err) {
       if (!(NarBridgeError.is(err) && err.code === 'NB_ERR_STORAGE')) throw err;
-      for (const [k, blob] of present.entries()) {
-        const one = await this.openRead(blob.digest, opts);
-        const pieces: Uint8Array[] = [];
-        if (one) for await (const piece of one) pieces.push(piece);
-        results[slots[k] ?? -1] = one && Buffer.concat(pieces);
-      }
+      for (const [k, blob] of present.entries()) results[slots[k] ?? -1] = await readWhole(this, blob.digest, opts);
     } finally {
       this.#release(held);
     }

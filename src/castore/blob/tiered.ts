@@ -5,6 +5,7 @@ import { NarBridgeError } from '../../errors.js';
 import type { B3Digest } from '../digest.js';
 import type { CallOptions } from '../call-options.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions } from './service.js';
+import { collectBytes, readWhole } from './read-whole.js';
 import { verifiedRead } from './verified-read.js';
 
 export type Tier = 'near' | 'far';
@@ -94,12 +95,7 @@ export class TieredBlobService implements BlobService {
   async readMany(blobs: readonly ChunkMeta[], opts?: CallOptions): Promise<Array<Uint8Array | null>> {
     const results = this.near.readMany
       ? await this.near.readMany(blobs, opts)
-      : await Promise.all(
-          blobs.map(async ({ digest }) => {
-            const held = await this.near.openRead(digest, opts);
-            return held && collect(held);
-          }),
-        );
+      : await Promise.all(blobs.map(({ digest }) => readWhole(this.near, digest, opts)));
     const missing = blobs.flatMap((blob, i) => (results[i] === null ? [{ blob, i }] : []));
     for (let k = blobs.length - missing.length; k > 0; k--) this.observer?.served('blobs', 'near');
     if (missing.length === 0) return results;
@@ -107,7 +103,7 @@ export class TieredBlobService implements BlobService {
     const signal = opts?.signal ? AbortSignal.any([opts.signal, ahead.signal]) : ahead.signal;
     setMaxListeners(0, signal); // one listener per read in flight, by design
     try {
-      const fetched = await Promise.all(missing.map(async ({ blob }) => collect(await this.#farRead(blob.digest, blob, signal))));
+      const fetched = await Promise.all(missing.map(async ({ blob }) => collectBytes(await this.#farRead(blob.digest, blob, signal))));
       for (const [k, { i }] of missing.entries()) {
         const bytes = fetched[k] ?? new Uint8Array(0);
         this.observer?.served('blobs', 'far');
@@ -233,12 +229,6 @@ export class TieredBlobService implements BlobService {
   openWrite(opts?: CallOptions): BlobWriter {
     return (this.options.writes === 'far' ? this.far : this.near).openWrite(opts);
   }
-}
-
-async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const pieces: Uint8Array[] = [];
-  for await (const piece of source) pieces.push(piece);
-  return pieces.length === 1 && pieces[0] ? pieces[0] : Buffer.concat(pieces);
 }
 
 async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array, void, undefined> {

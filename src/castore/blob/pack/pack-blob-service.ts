@@ -13,6 +13,7 @@ import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import type { CallOptions } from '../../call-options.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
 import { streamReadBuffers, type ReadLease } from '../read-buffers.js';
+import { readWhole } from '../read-whole.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender, type Appended } from './pack-appender.js';
 import { EncodedChunks, encodeChunks, PackIndex, type ChunkList, type IndexedRecord, type RecordPlace } from './pack-index.js';
@@ -139,7 +140,7 @@ export class PackBlobService implements BlobService {
     const results = new Array<Uint8Array | null>(blobs.length).fill(null);
     const others = Promise.all(
       plan.unplaced.map(async ({ slot, digest }) => {
-        results[slot] = await this.#readWhole(digest, opts);
+        results[slot] = await readWhole(this, digest, opts);
       }),
     );
     others.catch(() => undefined); // surfaced below, unless a run failed first
@@ -421,14 +422,6 @@ export class PackBlobService implements BlobService {
       const pending = this.#pending.get(digest.toHex());
       if (pending) await pending.written;
     }
-  }
-
-  async #readWhole(digest: B3Digest, opts: CallOptions | undefined): Promise<Uint8Array | null> {
-    const contents = await this.openRead(digest, opts);
-    if (!contents) return null;
-    const pieces: Uint8Array[] = [];
-    for await (const piece of contents) pieces.push(piece);
-    return Buffer.concat(pieces);
   }
 
   /**

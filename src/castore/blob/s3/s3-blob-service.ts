@@ -14,6 +14,7 @@ import { PackAppender, type Appended } from '../pack/pack-appender.js';
 import { PackBlobWriter, putHashedRecords, type RecordSink } from '../pack/pack-blob-service.js';
 import { EncodedChunks, encodeChunks, type ChunkList, type RecordPlace } from '../pack/pack-index.js';
 import { damaged, fillSlots, PackReader, placedWindows, planBatch, planRuns, type Run, type WantedRecord } from '../pack/pack-reader.js';
+import { readWhole } from '../read-whole.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
 import { claimTempSpace } from '../temp-space.js';
 import type { S3Bucket } from './bucket.js';
@@ -138,7 +139,7 @@ export class S3BlobService implements BlobService, RecordSink {
     await Promise.all([
       ...planRuns(plan.wanted, BATCH_RUN_BYTES, MAX_GAP_BYTES).map(async (run) => fillSlots(results, run, await this.#readRun(run, opts))),
       ...plan.unplaced.map(async ({ slot, digest }) => {
-        results[slot] = await this.#readWhole(digest, opts);
+        results[slot] = await readWhole(this, digest, opts);
       }),
     ]);
     return results;
@@ -250,14 +251,6 @@ export class S3BlobService implements BlobService, RecordSink {
       if (!blake3(payload).equals(digest)) throw damaged(digest, place, `payload does not hash to its digest (object ${key})`);
       return payload;
     });
-  }
-
-  async #readWhole(digest: B3Digest, opts: CallOptions | undefined): Promise<Uint8Array | null> {
-    const contents = await this.openRead(digest, opts);
-    if (!contents) return null;
-    const pieces: Uint8Array[] = [];
-    for await (const piece of contents) pieces.push(piece);
-    return Buffer.concat(pieces);
   }
 
   /** The payloads of `records` from `skip` bytes in, with ranged GETs of up to STREAM_READ_AHEAD_BYTES in flight. */
