@@ -1,7 +1,7 @@
 // The trees NAR renders are working from (Directory closure, NarSize, file spans), shared: concurrent downloads of one
-// tree load it once and hold one copy. A tree of 20,000 small files decodes to ~15 MB of objects; 16 downloads of it each holding their own made
-// a 280 MB heap whose garbage collection cost more CPU than the renders themselves (16 at a time took 2.5x the CPU per
-// file of one).
+// tree load it once and hold one copy. A tree of 20,000 small files decodes to ~15 MB of objects; 16 downloads of it,
+// each holding their own, made a 280 MB heap whose garbage collection cost more CPU than the renders themselves (16 at
+// a time took 2.5x the CPU per file of one).
 import type { CallOptions, Directory, DirectoryService, Node } from '../../castore/index.js';
 import { loadDirectoryClosure } from '../../castore/index.js';
 import { narFiles, type FileSpan } from './layout.js';
