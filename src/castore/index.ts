@@ -36,6 +36,7 @@ export {
   isTransientPostgresError,
   postgresPoolConfig,
   type PostgresSession,
+  unlockAndRelease,
   type Queryable,
 } from './postgres.js';
 export { redactUrlPassword } from './service-url-error.js';

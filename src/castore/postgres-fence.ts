@@ -20,7 +20,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NarBridgeError } from '../errors.js';
-import type { PostgresDatabase, PostgresSession } from './postgres.js';
+import { type PostgresDatabase, type PostgresSession, unlockAndRelease } from './postgres.js';
 import type { Fence } from './write-fence.js';
 
 /** The first key of the fence lock ("nbfc"); the second is the schema's hash, so stores in one database keep apart. */
@@ -72,14 +72,7 @@ export class PostgresWriteFence implements Fence {
       await session.query('RESET lock_timeout');
       return { value: await body() };
     } finally {
-      // Closing the session lowers the fence even where the unlock fails.
-      const unlocked =
-        !held ||
-        (await session.query(`SELECT pg_advisory_unlock(${FENCE_LOCK_KEY})`).then(
-          () => true,
-          () => false,
-        ));
-      session.release(!unlocked);
+      await unlockAndRelease(session, held ? `SELECT pg_advisory_unlock(${FENCE_LOCK_KEY})` : null);
     }
   }
 

@@ -136,6 +136,21 @@ export interface PostgresSession extends Queryable {
   release(destroy?: boolean): void;
 }
 
+/**
+ * Gives back a session that may hold an advisory lock, running `unlock` (a statement) first when it does. Unlocked
+ * explicitly rather than by closing: a closed session's locks go only once its backend notices, so a caller retrying
+ * at once could still find them taken. Where the unlock fails the session is closed, never pooled holding the lock.
+ */
+export async function unlockAndRelease(session: PostgresSession, unlock: string | null): Promise<void> {
+  const unlocked =
+    unlock === null ||
+    (await session.query(unlock).then(
+      () => true,
+      () => false,
+    ));
+  session.release(!unlocked);
+}
+
 /** A pool of connections to one database, named by a service URL. */
 export class PostgresDatabase {
   readonly #pool: pg.Pool;

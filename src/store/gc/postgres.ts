@@ -25,6 +25,7 @@ import {
   type PostgresDatabase,
   type PostgresWriteFence,
   type S3BlobService,
+  unlockAndRelease,
 } from '../../castore/index.js';
 import { NarBridgeError } from '../../errors.js';
 import type { PathInfoService } from '../pathinfo/service.js';
@@ -64,9 +65,11 @@ export async function collectPostgresGarbage(target: PostgresGcTarget, options: 
   const started = Date.now();
   const { dryRun = false } = options;
   const session = await target.db.session('take the GC lock');
+  let held = false;
   try {
     const [row] = await session.query(`SELECT pg_try_advisory_lock(${GC_LOCK_KEY}) AS locked`);
-    if (Reflect.get(Object(row), 'locked') !== true) throw new NarBridgeError('NB_ERR_CONFLICT', 'another garbage collection is running');
+    held = Reflect.get(Object(row), 'locked') === true;
+    if (!held) throw new NarBridgeError('NB_ERR_CONFLICT', 'another garbage collection is running');
     const fenced = Date.now();
     const swept = await target.fence.exclusive(() => markAndSweep(target, options), options.fenceTimeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS);
     if (!swept) {
@@ -74,8 +77,7 @@ export async function collectPostgresGarbage(target: PostgresGcTarget, options: 
     }
     return { ...swept.value, dryRun, durationMs: Date.now() - started, fencedMs: Date.now() - fenced };
   } finally {
-    // Closing the session releases the lock, also where the unlock statement fails.
-    session.release(true);
+    await unlockAndRelease(session, held ? `SELECT pg_advisory_unlock(${GC_LOCK_KEY})` : null);
   }
 }
 
