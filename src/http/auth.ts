@@ -33,6 +33,13 @@ export function installAccessControl(app: FastifyInstance, { tokens, privateRead
   });
 }
 
+/** Whether a GET or HEAD of store data may be answered without asking (no token needed, or a valid one sent). */
+export function readAllowed(access: AccessControl | undefined, authorization: string | undefined): boolean {
+  if (!access?.privateReads) return true;
+  const presented = credentialOf(authorization);
+  return presented !== null && access.tokens.scopeOf(presented) !== null;
+}
+
 function scopeNeeded(request: FastifyRequest, privateReads: boolean): Scope | null {
   if (request.method === 'GET' || request.method === 'HEAD') return privateReads && !ALWAYS_READABLE.has(request.url) ? 'read' : null;
   return 'write';

@@ -2,7 +2,7 @@
 // writes the header (errors and misses included). Nix ignores these headers; they are for proxies and CDNs in front.
 import type { FastifyInstance } from 'fastify';
 
-type CachePolicy = 'immutable' | 'narinfo';
+export type CachePolicy = 'immutable' | 'narinfo';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -21,24 +21,28 @@ const MAX_AGE: Record<CachePolicy, string> = {
 /** Misses and errors: a path pushed right after a lookup missed must be found by the next one. */
 const NOT_STORED = 'no-store';
 
-interface CacheControlOptions {
+export interface CacheControlOptions {
   /** Reads need a token: shared caches must not keep answers (`private`), only the requesting client may. */
   readonly privateReads: boolean;
 }
 
-/** Adds the hook to `app` itself, so every route and the not-found and error handlers pass through it. */
-export function installCacheControl(app: FastifyInstance, { privateReads }: CacheControlOptions): void {
+/** The Cache-Control value of a GET or HEAD answer with `status` from a route of `policy` (undefined: none set). */
+export type CacheControlFor = (status: number, policy: CachePolicy | undefined) => string | undefined;
+
+export function cacheControlFor({ privateReads }: CacheControlOptions): CacheControlFor {
   const scope = privateReads ? 'private' : 'public';
   const stored: Record<CachePolicy, string> = { immutable: `${scope}, ${MAX_AGE.immutable}`, narinfo: `${scope}, ${MAX_AGE.narinfo}` };
-  // A callback hook, not an async one: it runs on every reply, the narinfo hot path included.
+  return (status, policy) => (status >= 400 ? NOT_STORED : policy && stored[policy]);
+}
+
+/** Adds the hook to `app` itself, so every route and the not-found and error handlers pass through it. */
+export function installCacheControl(app: FastifyInstance, valueFor: CacheControlFor): void {
+  // A callback hook, not an async one: it runs on every reply.
   app.addHook('onSend', (request, reply, payload, done) => {
     if (request.method === 'GET' || request.method === 'HEAD') {
-      if (reply.statusCode >= 400) reply.header('cache-control', NOT_STORED);
-      else {
-        // routeOptions is built afresh on each read: once per reply, and not for misses.
-        const policy = request.routeOptions.config.cachePolicy;
-        if (policy) reply.header('cache-control', stored[policy]);
-      }
+      // routeOptions is built afresh on each read: once per reply, and not for misses.
+      const value = valueFor(reply.statusCode, reply.statusCode >= 400 ? undefined : request.routeOptions.config.cachePolicy);
+      if (value) reply.header('cache-control', value);
     }
     done(null, payload);
   });

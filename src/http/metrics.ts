@@ -3,7 +3,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { processReadahead } from '../store/index.js';
-import type { RequestObservation, RequestObserver } from './observe.js';
+import type { ObservedRequest, RequestObservation, RequestObserver } from './observe.js';
 
 /** What the store holds, as the composition root measures it (from SQLite or PostgreSQL and the blob index). */
 export interface StoreStats {
@@ -139,7 +139,7 @@ export class HttpMetrics implements RequestObserver {
     reply.raw.once('close', () => this.#uploadsInFlight.dec());
   }
 
-  finished(_request: FastifyRequest, o: RequestObservation): void {
+  finished(_request: ObservedRequest, o: RequestObservation): void {
     const tally = this.#tallies.get(o.route)?.get(o.method)?.get(o.status) ?? this.#newTally(o);
     tally.requests++;
     tally.served += o.bytesOut;

@@ -3,7 +3,7 @@
 // header block; HTTP/1.1 keep-alive requests on one connection do not overlap (Nix does not pipeline), so the
 // difference belongs to this request.
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,9 +36,17 @@ interface AbortObservation {
   readonly bytesIn: number;
 }
 
+/** What observers read of a finished request besides its observation: a FastifyRequest, or the hot path's stand-in. */
+export interface ObservedRequest {
+  /** Carries the request's reqId. */
+  readonly log: FastifyBaseLogger;
+  readonly url: string;
+  readonly refusal: string | null;
+}
+
 export interface RequestObserver {
   started(request: FastifyRequest, reply: FastifyReply): void;
-  finished(request: FastifyRequest, observation: RequestObservation): void;
+  finished(request: ObservedRequest, observation: RequestObservation): void;
   aborted?(request: FastifyRequest, observation: AbortObservation): void;
 }
 

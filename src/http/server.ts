@@ -4,12 +4,13 @@ import { NarBridgeError } from '../errors.js';
 import type { BuildLogIndex, GuardedStore, RealisationService } from '../store/index.js';
 import { installAccessControl, type AccessControl } from './auth.js';
 import { AccessLogController, accessLog } from './access-log.js';
-import { installCacheControl } from './cache-control.js';
+import { cacheControlFor, installCacheControl } from './cache-control.js';
 import { closeUnusedSocketsOnClose } from './close-unused-sockets.js';
 import { statusFor } from './errors.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.js';
 import { errorSerializer } from './log-errors.js';
 import type { HttpMetrics } from './metrics.js';
+import { installHotPath } from './hot-path.js';
 import { observeRequests, type RequestObserver } from './observe.js';
 import { healthRoutes } from './routes/health.js';
 import { cacheInfoRoutes } from './routes/cache-info.js';
@@ -20,7 +21,7 @@ import { uiRoutes } from './ui/routes.js';
 import type { LandingFacts } from './ui/landing.js';
 import { narUploadRoutes } from './routes/nar-upload.js';
 import { narRoutes } from './routes/nar.js';
-import { narInfoRoutes } from './routes/narinfo.js';
+import { narInfoLookup, narInfoRoutes } from './routes/narinfo.js';
 import { adminGcRoutes, type CollectGarbage } from './routes/admin-gc.js';
 import { narInfoDeleteRoutes, type DeletePaths } from './routes/narinfo-delete.js';
 import { realisationRoutes } from './routes/realisations.js';
@@ -94,18 +95,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
   });
   if (access) installAccessControl(app, access);
-  installCacheControl(app, { privateReads: access?.privateReads ?? false });
+  const cacheControl = cacheControlFor({ privateReads: access?.privateReads ?? false });
+  installCacheControl(app, cacheControl);
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found\n'));
 
   await app.register(cacheInfoRoutes, { priority });
   await app.register(healthRoutes, { store, ...(options.ready ? { ready: options.ready } : {}) });
   if (metrics) await app.register(metricsRoutes, { metrics });
-  await app.register(narInfoRoutes, {
-    store,
-    maxNarInfoBytes: limits.maxNarInfoBytes,
-    uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs,
-    ...(options.onPathAccess ? { onPathAccess: options.onPathAccess } : {}),
-  });
+  const lookup = narInfoLookup(store, options.onPathAccess);
+  await app.register(narInfoRoutes, { store, lookup, maxNarInfoBytes: limits.maxNarInfoBytes, uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs });
   if (options.deletePaths) await app.register(narInfoDeleteRoutes, { deletePaths: options.deletePaths });
   if (options.collectGarbage) await app.register(adminGcRoutes, { collectGarbage: options.collectGarbage });
   await app.register(narRoutes, { store });
@@ -119,6 +117,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs,
     });
   await app.register(uiRoutes, { store, privateReads: access?.privateReads ?? false, ...(options.landing ? { landing: options.landing } : {}) });
+  installHotPath(app, { lookup, access, cacheControl, observers });
   return app;
 }
 
