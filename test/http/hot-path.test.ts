@@ -120,7 +120,13 @@ describe('narinfo hot path', () => {
     for (const hash of [HASH_PART, HASH_PART, MISSING]) await rawRequest(`${served.base}/${hash}.narinfo`);
     await rawRequest(`${served.base}/${HASH_PART}.narinfo`, { method: 'HEAD' });
     const text = await (await fetch(`${served.base}/metrics`)).text();
-    const sample = (series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1));
+    const sample = (series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(`${series} `))
+          ?.slice(series.length + 1),
+      );
     expect(sample('nar_bridge_http_requests_total{method="GET",route="/:hash.narinfo",status="200"}')).toBe(2);
     expect(sample('nar_bridge_http_requests_total{method="GET",route="/:hash.narinfo",status="404"}')).toBe(1);
     expect(sample('nar_bridge_http_requests_total{method="HEAD",route="/:hash.narinfo",status="200"}')).toBe(1);
