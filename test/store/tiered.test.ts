@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { describe, expect, test } from 'vitest';
+import { Readable } from 'node:stream';
+import { describe, expect, test, vi } from 'vitest';
 import {
   ChunkedBlobService,
   chunkingParams,
@@ -24,10 +25,12 @@ import {
   type ReadOptions,
   type TierObserver,
 } from '../../src/castore/index.js';
+import { writeNar, type NarEvent } from '../../src/nar/index.js';
 import { ingestNar, MemoryPathInfoService, planNar, TieredPathInfoService, type PathInfoService, type Store } from '../../src/store/index.js';
 import { collectBytes } from '../nar/nar-bytes.js';
 import { TESTDATA } from './golden.js';
 import { INFO } from '../grpc/path-info-fixture.js';
+import { memoryStore, startLoopback } from '../grpc/loopback.js';
 
 const NAR = new Uint8Array(readFileSync(join(TESTDATA, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar')));
 const SMALL = chunkingParams(1024);
@@ -329,4 +332,76 @@ describe('readMany through tiers', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+/** `service` with every method call counted in `calls` (a far's backend, to see whether a read reached it). */
+function counted<T extends object>(service: T, calls: { n: number }): T {
+  return new Proxy(service, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.n++;
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
+describe('a repeated pull through tiers over gRPC', () => {
+  const FILES = 2000;
+  test('asks nothing of far, and reads the small files from near in a few large pack reads', async () => {
+    const calls = { n: 0 };
+    const backends = memoryStore();
+    const far = await startLoopback('tcp', {
+      ...backends,
+      blobs: counted(backends.blobs, calls),
+      directories: counted(backends.directories, calls),
+      pathInfos: counted(backends.pathInfos, calls),
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'tiered-repeat-'));
+    const db = openDatabase(join(dir, 'meta.sqlite'));
+    const packs = new PackBlobService(db, join(dir, 'packs'));
+    try {
+      // Files of 1-16 KiB (~17 MB): a render reads them in 1 MiB readMany batches, many in flight at once.
+      async function* tree(): AsyncGenerator<NarEvent> {
+        yield { type: 'directory', name: null };
+        for (let i = 0; i < FILES; i++) {
+          const size = 1024 + ((i * 7919) % (15 * 1024 + 1));
+          const contents = createCipheriv('aes-128-ctr', Buffer.alloc(16, i % 256), Buffer.alloc(16, i >> 8)).update(Buffer.alloc(size));
+          yield { type: 'file', name: Buffer.from(`f${String(i).padStart(4, '0')}`), executable: false, size, contents: Readable.from([contents]) };
+        }
+        yield { type: 'end' };
+      }
+      const { node, narHash, narSize } = await ingestNar(Readable.from(writeNar(tree())), backends);
+      await backends.pathInfos.put({ ...INFO, node, narHash, narSize });
+      const tiered = {
+        blobs: new TieredBlobService(packs, far.blobs),
+        directories: new TieredDirectoryService(new MemoryDirectoryService(), far.directories),
+        pathInfos: new TieredPathInfoService(new MemoryPathInfoService(), far.pathInfos),
+      };
+      const pull = async () => {
+        const info = await tiered.pathInfos.get(INFO.storePath.digest);
+        return Buffer.from(await collectBytes((await planNar(info!.node, tiered)).stream()));
+      };
+      const first = await pull();
+      expect(first.byteLength).toBe(narSize);
+      expect(calls.n).toBeGreaterThan(FILES);
+
+      calls.n = 0;
+      const nearBatches = vi.spyOn(packs, 'readMany');
+      const packReads = vi.spyOn(packs.reader, 'read');
+      expect((await pull()).equals(first)).toBe(true);
+      expect(calls.n).toBe(0);
+      // Each batch was filled side by side in near: a few reads each (filled a record at a time, the batches in flight
+      // interleaved and a repeat took a read for every one or two files).
+      expect(nearBatches.mock.calls.length).toBeGreaterThan(10);
+      expect(packReads.mock.calls.length).toBeLessThan(FILES / 20);
+    } finally {
+      await packs.close();
+      db.close();
+      await far.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
