@@ -12,6 +12,7 @@ import {
   MemoryBlobService,
   MemoryChunkIndex,
   MemoryDirectoryService,
+  NearBlobCache,
   openDatabase,
   PackBlobService,
   TieredBlobService,
@@ -25,6 +26,7 @@ import {
   type ReadOptions,
   type TierObserver,
 } from '../../src/castore/index.js';
+import { PackReader } from '../../src/castore/blob/pack/pack-reader.js';
 import { writeNar, type NarEvent } from '../../src/nar/index.js';
 import { ingestNar, MemoryPathInfoService, planNar, TieredPathInfoService, type PathInfoService, type Store } from '../../src/store/index.js';
 import { collectBytes } from '../nar/nar-bytes.js';
@@ -350,58 +352,76 @@ function counted<T extends object>(service: T, calls: { n: number }): T {
 
 describe('a repeated pull through tiers over gRPC', () => {
   const FILES = 2000;
-  test('asks nothing of far, and reads the small files from near in a few large pack reads', async () => {
-    const calls = { n: 0 };
-    const backends = memoryStore();
-    const far = await startLoopback('tcp', {
-      ...backends,
-      blobs: counted(backends.blobs, calls),
-      directories: counted(backends.directories, calls),
-      pathInfos: counted(backends.pathInfos, calls),
-    });
-    const dir = await mkdtemp(join(tmpdir(), 'tiered-repeat-'));
-    const db = openDatabase(join(dir, 'meta.sqlite'));
-    const packs = new PackBlobService(db, join(dir, 'packs'));
-    try {
-      // Files of 1-16 KiB (~17 MB): a render reads them in 1 MiB readMany batches, many in flight at once.
-      async function* tree(): AsyncGenerator<NarEvent> {
-        yield { type: 'directory', name: null };
-        for (let i = 0; i < FILES; i++) {
-          const size = 1024 + ((i * 7919) % (15 * 1024 + 1));
-          const contents = createCipheriv('aes-128-ctr', Buffer.alloc(16, i % 256), Buffer.alloc(16, i >> 8)).update(Buffer.alloc(size));
-          yield { type: 'file', name: Buffer.from(`f${String(i).padStart(4, '0')}`), executable: false, size, contents: Readable.from([contents]) };
+  const nears = {
+    "the store's own packs (--composition)": (dir: string) => {
+      const db = openDatabase(join(dir, 'meta.sqlite'));
+      const packs = new PackBlobService(db, join(dir, 'packs'));
+      const close = async () => {
+        await packs.close();
+        db.close();
+      };
+      return { blobs: packs, writes: 'near' as const, close };
+    },
+    'a bounded cache (--cache-max-size)': (dir: string) => {
+      const cache = new NearBlobCache(join(dir, 'near-cache'), 256 * 1024 * 1024);
+      return { blobs: cache, writes: 'far' as const, close: () => cache.close() };
+    },
+  };
+  test.each(Object.keys(nears) as Array<keyof typeof nears>)(
+    '%s as near: asks nothing of far, and reads the small files from near in a few large pack reads',
+    async (kind) => {
+      const calls = { n: 0 };
+      const backends = memoryStore();
+      const far = await startLoopback('tcp', {
+        ...backends,
+        blobs: counted(backends.blobs, calls),
+        directories: counted(backends.directories, calls),
+        pathInfos: counted(backends.pathInfos, calls),
+      });
+      const dir = await mkdtemp(join(tmpdir(), 'tiered-repeat-'));
+      const near = nears[kind](dir);
+      try {
+        // Files of 1-16 KiB (~17 MB): a render reads them in 1 MiB readMany batches, many in flight at once.
+        async function* tree(): AsyncGenerator<NarEvent> {
+          yield { type: 'directory', name: null };
+          for (let i = 0; i < FILES; i++) {
+            const size = 1024 + ((i * 7919) % (15 * 1024 + 1));
+            const contents = createCipheriv('aes-128-ctr', Buffer.alloc(16, i % 256), Buffer.alloc(16, i >> 8)).update(Buffer.alloc(size));
+            yield { type: 'file', name: Buffer.from(`f${String(i).padStart(4, '0')}`), executable: false, size, contents: Readable.from([contents]) };
+          }
+          yield { type: 'end' };
         }
-        yield { type: 'end' };
-      }
-      const { node, narHash, narSize } = await ingestNar(Readable.from(writeNar(tree())), backends);
-      await backends.pathInfos.put({ ...INFO, node, narHash, narSize });
-      const tiered = {
-        blobs: new TieredBlobService(packs, far.blobs),
-        directories: new TieredDirectoryService(new MemoryDirectoryService(), far.directories),
-        pathInfos: new TieredPathInfoService(new MemoryPathInfoService(), far.pathInfos),
-      };
-      const pull = async () => {
-        const info = await tiered.pathInfos.get(INFO.storePath.digest);
-        return Buffer.from(await collectBytes((await planNar(info!.node, tiered)).stream()));
-      };
-      const first = await pull();
-      expect(first.byteLength).toBe(narSize);
-      expect(calls.n).toBeGreaterThan(FILES);
+        const { node, narHash, narSize } = await ingestNar(Readable.from(writeNar(tree())), backends);
+        await backends.pathInfos.put({ ...INFO, node, narHash, narSize });
+        const tiered = {
+          blobs: new TieredBlobService(near.blobs, far.blobs, undefined, { writes: near.writes }),
+          directories: new TieredDirectoryService(new MemoryDirectoryService(), far.directories),
+          pathInfos: new TieredPathInfoService(new MemoryPathInfoService(), far.pathInfos),
+        };
+        const pull = async () => {
+          const info = await tiered.pathInfos.get(INFO.storePath.digest);
+          return Buffer.from(await collectBytes((await planNar(info!.node, tiered)).stream()));
+        };
+        const first = await pull();
+        expect(first.byteLength).toBe(narSize);
+        expect(calls.n).toBeGreaterThan(FILES);
 
-      calls.n = 0;
-      const nearBatches = vi.spyOn(packs, 'readMany');
-      const packReads = vi.spyOn(packs.reader, 'read');
-      expect((await pull()).equals(first)).toBe(true);
-      expect(calls.n).toBe(0);
-      // Each batch was filled side by side in near: a few reads each (filled a record at a time, the batches in flight
-      // interleaved and a repeat took a read for every one or two files).
-      expect(nearBatches.mock.calls.length).toBeGreaterThan(10);
-      expect(packReads.mock.calls.length).toBeLessThan(FILES / 20);
-    } finally {
-      await packs.close();
-      db.close();
-      await far.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 30_000);
+        calls.n = 0;
+        const nearBatches = vi.spyOn(near.blobs, 'readMany');
+        const packReads = vi.spyOn(PackReader.prototype, 'read');
+        expect((await pull()).equals(first)).toBe(true);
+        expect(calls.n).toBe(0);
+        // Each batch was filled side by side in near: a few reads each (filled a record at a time, the batches in flight
+        // interleaved and a repeat took a read for every one or two files).
+        expect(nearBatches.mock.calls.length).toBeGreaterThan(10);
+        expect(packReads.mock.calls.length).toBeLessThan(FILES / 20);
+      } finally {
+        vi.restoreAllMocks();
+        await near.close();
+        await far.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    30_000,
+  );
 });
