@@ -40,8 +40,8 @@ const SMALL = chunkingParams(1024);
 class Counts implements TierObserver {
   readonly served_: Record<string, number> = {};
   fetchedBytes = 0;
-  served(service: string, tier: string): void {
-    this.served_[`${service}:${tier}`] = (this.served_[`${service}:${tier}`] ?? 0) + 1;
+  served(service: string, tier: string, reads = 1): void {
+    this.served_[`${service}:${tier}`] = (this.served_[`${service}:${tier}`] ?? 0) + reads;
   }
   fetched(bytes: number): void {
     this.fetchedBytes += bytes;

@@ -34,8 +34,11 @@ const FILL_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** Where metrics hook in: which tier answered a read, and how many blob bytes came from far. */
 export interface TierObserver {
-  /** `service` is the tiered service's own label ('blobs', 'directories', or one a layer above names). */
-  served(service: string, tier: Tier | 'none'): void;
+  /**
+   * `reads` reads (one unless told) answered by `tier`. `service` is the tiered service's own label ('blobs',
+   * 'directories', or one a layer above names).
+   */
+  served(service: string, tier: Tier | 'none', reads?: number): void;
   fetched(bytes: number): void;
 }
 
@@ -100,17 +103,18 @@ export class TieredBlobService implements BlobService {
       ? await this.near.readMany(blobs, opts)
       : await Promise.all(blobs.map(({ digest }) => readWhole(this.near, digest, opts)));
     const missing = blobs.flatMap((blob, i) => (results[i] === null ? [{ blob, i }] : []));
-    for (let k = blobs.length - missing.length; k > 0; k--) this.observer?.served('blobs', 'near');
+    // Counted per batch: a tree of small files is thousands of reads, and a labelled counter is not free.
+    if (blobs.length > missing.length) this.observer?.served('blobs', 'near', blobs.length - missing.length);
     if (missing.length === 0) return results;
     const ahead = new AbortController(); // the other far reads stop once one failed
     const signal = opts?.signal ? AbortSignal.any([opts.signal, ahead.signal]) : ahead.signal;
     setMaxListeners(0, signal); // one listener per read in flight, by design
     try {
       const fetched = await Promise.all(missing.map(async ({ blob }) => collectBytes(await this.#farRead(blob.digest, blob, signal))));
+      this.observer?.served('blobs', 'far', missing.length);
+      this.observer?.fetched(fetched.reduce((sum, bytes) => sum + bytes.byteLength, 0));
       const kept = missing.map(({ i }, k) => {
         const bytes = fetched[k] ?? new Uint8Array(0);
-        this.observer?.served('blobs', 'far');
-        this.observer?.fetched(bytes.byteLength);
         results[i] = bytes;
         // Not awaited one by one: a pack store appends writes started in one turn in that order, back to back.
         return storeHashed(this.near, HashedBytes.of(bytes), opts);
