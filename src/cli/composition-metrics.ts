@@ -51,8 +51,8 @@ export class CompositionMetrics implements UpstreamObserver, TierObserver, NearC
     this.#upstreamBytes.inc({ upstream }, bytes);
   }
 
-  served(service: string, tier: Tier | 'none'): void {
-    this.#tierReads.inc({ service, tier });
+  served(service: string, tier: Tier | 'none', reads = 1): void {
+    this.#tierReads.inc({ service, tier }, reads);
   }
 
   fetched(bytes: number): void {

@@ -4,13 +4,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { describe, expect, test } from 'vitest';
+import { Readable } from 'node:stream';
+import { describe, expect, test, vi } from 'vitest';
 import {
   ChunkedBlobService,
   chunkingParams,
   MemoryBlobService,
   MemoryChunkIndex,
   MemoryDirectoryService,
+  NearBlobCache,
   openDatabase,
   PackBlobService,
   TieredBlobService,
@@ -24,10 +26,13 @@ import {
   type ReadOptions,
   type TierObserver,
 } from '../../src/castore/index.js';
+import { PackReader } from '../../src/castore/blob/pack/pack-reader.js';
+import { writeNar, type NarEvent } from '../../src/nar/index.js';
 import { ingestNar, MemoryPathInfoService, planNar, TieredPathInfoService, type PathInfoService, type Store } from '../../src/store/index.js';
 import { collectBytes } from '../nar/nar-bytes.js';
 import { TESTDATA } from './golden.js';
 import { INFO } from '../grpc/path-info-fixture.js';
+import { memoryStore, startLoopback } from '../grpc/loopback.js';
 
 const NAR = new Uint8Array(readFileSync(join(TESTDATA, 'nar_1094wph9z4nwlgvsd53abfz8i117ykiv5dwnq9nnhz846s7xqd7d.nar')));
 const SMALL = chunkingParams(1024);
@@ -35,8 +40,8 @@ const SMALL = chunkingParams(1024);
 class Counts implements TierObserver {
   readonly served_: Record<string, number> = {};
   fetchedBytes = 0;
-  served(service: string, tier: string): void {
-    this.served_[`${service}:${tier}`] = (this.served_[`${service}:${tier}`] ?? 0) + 1;
+  served(service: string, tier: string, reads = 1): void {
+    this.served_[`${service}:${tier}`] = (this.served_[`${service}:${tier}`] ?? 0) + reads;
   }
   fetched(bytes: number): void {
     this.fetchedBytes += bytes;
@@ -329,4 +334,94 @@ describe('readMany through tiers', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+/** `service` with every method call counted in `calls` (a far's backend, to see whether a read reached it). */
+function counted<T extends object>(service: T, calls: { n: number }): T {
+  return new Proxy(service, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.n++;
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
+describe('a repeated pull through tiers over gRPC', () => {
+  const FILES = 2000;
+  const nears = {
+    "the store's own packs (--composition)": (dir: string) => {
+      const db = openDatabase(join(dir, 'meta.sqlite'));
+      const packs = new PackBlobService(db, join(dir, 'packs'));
+      const close = async () => {
+        await packs.close();
+        db.close();
+      };
+      return { blobs: packs, writes: 'near' as const, close };
+    },
+    'a bounded cache (--cache-max-size)': (dir: string) => {
+      const cache = new NearBlobCache(join(dir, 'near-cache'), 256 * 1024 * 1024);
+      return { blobs: cache, writes: 'far' as const, close: () => cache.close() };
+    },
+  };
+  test.each(Object.keys(nears) as Array<keyof typeof nears>)(
+    '%s as near: asks nothing of far, and reads the small files from near in a few large pack reads',
+    async (kind) => {
+      const calls = { n: 0 };
+      const backends = memoryStore();
+      const far = await startLoopback('tcp', {
+        ...backends,
+        blobs: counted(backends.blobs, calls),
+        directories: counted(backends.directories, calls),
+        pathInfos: counted(backends.pathInfos, calls),
+      });
+      const dir = await mkdtemp(join(tmpdir(), 'tiered-repeat-'));
+      const near = nears[kind](dir);
+      try {
+        // Files of 1-16 KiB (~17 MB): a render reads them in 1 MiB readMany batches, many in flight at once.
+        async function* tree(): AsyncGenerator<NarEvent> {
+          yield { type: 'directory', name: null };
+          for (let i = 0; i < FILES; i++) {
+            const size = 1024 + ((i * 7919) % (15 * 1024 + 1));
+            const contents = createCipheriv('aes-128-ctr', Buffer.alloc(16, i % 256), Buffer.alloc(16, i >> 8)).update(Buffer.alloc(size));
+            yield { type: 'file', name: Buffer.from(`f${String(i).padStart(4, '0')}`), executable: false, size, contents: Readable.from([contents]) };
+          }
+          yield { type: 'end' };
+        }
+        const { node, narHash, narSize } = await ingestNar(Readable.from(writeNar(tree())), backends);
+        await backends.pathInfos.put({ ...INFO, node, narHash, narSize });
+        const tiered = {
+          blobs: new TieredBlobService(near.blobs, far.blobs, undefined, { writes: near.writes }),
+          directories: new TieredDirectoryService(new MemoryDirectoryService(), far.directories),
+          pathInfos: new TieredPathInfoService(new MemoryPathInfoService(), far.pathInfos),
+        };
+        const pull = async () => {
+          const info = await tiered.pathInfos.get(INFO.storePath.digest);
+          return Buffer.from(await collectBytes((await planNar(info!.node, tiered)).stream()));
+        };
+        const first = await pull();
+        expect(first.byteLength).toBe(narSize);
+        expect(calls.n).toBeGreaterThan(FILES);
+
+        calls.n = 0;
+        const nearBatches = vi.spyOn(near.blobs, 'readMany');
+        const packReads = vi.spyOn(PackReader.prototype, 'read');
+        expect((await pull()).equals(first)).toBe(true);
+        expect(calls.n).toBe(0);
+        // Each batch was filled side by side in near: a few reads each (filled a record at a time, the batches in flight
+        // interleaved and a repeat took a read for every one or two files).
+        expect(nearBatches.mock.calls.length).toBeGreaterThan(10);
+        expect(packReads.mock.calls.length).toBeLessThan(FILES / 20);
+      } finally {
+        vi.restoreAllMocks();
+        await near.close();
+        await far.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    30_000,
+  );
 });

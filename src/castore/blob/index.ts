@@ -9,6 +9,7 @@ export { GrpcBlobService } from './grpc.js';
 export { BLOB_SCHEMES, blobServiceFromUrl } from './from-url.js';
 export * from './pack/index.js';
 export { sliceBytes } from './slice-bytes.js';
+export { storeHashed } from './store-hashed.js';
 export * from './s3/index.js';
 export { TieredBlobService, type Tier, type TierObserver, type TierOptions } from './tiered.js';
 export { NEAR_CACHE_MIN_BYTES, NearBlobCache, type NearCacheObserver } from './near-cache.js';

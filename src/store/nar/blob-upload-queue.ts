@@ -1,8 +1,7 @@
 // Concurrent blob writes for NAR ingest. Small files are hashed in-process (native blake3) so the parser
 // can move on at once; their writes run in the background under a byte and task budget, so a NAR of
 // many small files is not one filesystem round trip (open, write, fsync, rename) after another.
-import { HashedBytes, type B3Digest, type BlobService, type WriteOptions } from '../../castore/index.js';
-import { NarBridgeError } from '../../errors.js';
+import { HashedBytes, storeHashed, type B3Digest, type BlobService, type WriteOptions } from '../../castore/index.js';
 
 /** Files up to this size are buffered whole and written in the background; larger ones stream. */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
@@ -31,7 +30,7 @@ export class BlobUploadQueue {
     }
     this.#throwIfFailed();
     this.#bytes += size;
-    const write = this.#store(blob)
+    const write = storeHashed(this.blobs, blob, this.opts)
       .catch((err: unknown) => {
         this.#failure ??= err;
       })
@@ -66,17 +65,6 @@ export class BlobUploadQueue {
   /** Lets the writes in flight settle (their blobs are harmless orphans) so nothing outlives the ingest. */
   async settle(): Promise<void> {
     await Promise.all([...this.#pending]);
-  }
-
-  /** Hashed once, above: a backend that takes the digest along does not hash the bytes again. */
-  async #store(blob: HashedBytes): Promise<void> {
-    const { bytes, digest } = blob;
-    if (this.blobs.putHashed) return this.blobs.putHashed(blob, this.opts);
-    if (await this.blobs.has(digest, this.opts)) return;
-    const writer = this.blobs.openWrite(this.opts);
-    await writer.write(bytes);
-    const stored = await writer.close();
-    if (!stored.equals(digest)) throw new NarBridgeError('NB_ERR_STORAGE', `blob service stored ${stored.toHex()} for ${digest.toHex()}`);
   }
 
   #throwIfFailed(): void {
