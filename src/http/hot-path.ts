@@ -24,7 +24,6 @@ export interface HotPathOptions {
 }
 
 const NARINFO_URL = new RegExp(`^/(${HASH_PART_PATTERN})\\.narinfo$`);
-const MISS_LENGTH = String(Buffer.byteLength(NARINFO_MISS));
 
 /**
  * Puts the hot path in front of Fastify's request listener on `app.server` (the server Fastify made, keeping its
@@ -59,9 +58,10 @@ function hotPath(app: FastifyInstance, { lookup, access, cacheControl, observers
     }
     const status = text === null ? 404 : 200;
     const body = text ?? NARINFO_MISS;
+    const length = Buffer.byteLength(body);
     response.statusCode = status;
     response.setHeader('content-type', text === null ? 'text/plain; charset=utf-8' : NARINFO_TYPE);
-    response.setHeader('content-length', text === null ? MISS_LENGTH : Buffer.byteLength(body));
+    response.setHeader('content-length', length);
     if (text !== null) response.setHeader('vary', 'Accept-Encoding');
     const cache = text === null ? missCacheControl : hitCacheControl;
     if (cache) response.setHeader('cache-control', cache);
@@ -72,10 +72,11 @@ function hotPath(app: FastifyInstance, { lookup, access, cacheControl, observers
       route: NARINFO_ROUTE,
       status,
       bytesIn: 0,
-      bytesOut: request.method === 'HEAD' ? 0 : Buffer.byteLength(body),
+      bytesOut: request.method === 'HEAD' ? 0 : length,
       durationMs: performance.now() - started,
     };
     const observed = { log: requestLog(request), url: request.url ?? '', refusal: null };
+    // Only finished(): started() is where observers follow uploads, and a narinfo GET is none.
     for (const observer of observers) observer.finished(observed, observation);
   }
 
