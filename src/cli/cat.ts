@@ -29,7 +29,7 @@ export async function catCommand(args: readonly string[], io: CatIo): Promise<nu
     if (!contents) throw new NarBridgeError('NB_ERR_MISSING_OBJECT', `${path}: blob ${node.digest.toHex()} is missing from the store`);
     await pipeline(Readable.from(contents), io.stdout);
   } finally {
-    close();
+    await close();
   }
   return 0;
 }

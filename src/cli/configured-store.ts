@@ -20,7 +20,7 @@ interface ConfiguredStore {
   readonly store: Store;
   /** Counts and sizes of what the store's services hold, measured now. */
   stats(): Promise<StoreTotals>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** The store's settings from a store command's flags, the environment and the config file, as serve reads them. */
@@ -49,8 +49,8 @@ export async function openStore(settings: StoreSettings): Promise<ConfiguredStor
     return {
       store: local.store,
       stats: local.stats,
-      close: () => {
-        local.close();
+      close: async () => {
+        await local.close();
         overrides.close();
       },
     };

@@ -52,7 +52,7 @@ interface StoreSpec {
 
 interface OpenEnd {
   readonly end: CopyEnd;
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 const SERVICE_KEYS = { blobs: 'blobs', directories: 'directories', 'path-infos': 'pathInfos' } as const;
@@ -73,10 +73,10 @@ export async function copyCommand(args: readonly string[], io: CopyIo): Promise<
     try {
       return await copyAll(from.end, to.end, io, values.json ?? false, started);
     } finally {
-      to.close();
+      await to.close();
     }
   } finally {
-    from.close();
+    await from.close();
   }
 }
 

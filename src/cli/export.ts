@@ -49,7 +49,7 @@ export async function exportCommand(args: readonly string[], io: ExportIo): Prom
       progress.finish();
     }
   } finally {
-    close();
+    await close();
   }
   return 0;
 }

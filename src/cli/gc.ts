@@ -84,7 +84,7 @@ async function withGcTarget<T>(
     if (!local.gc) throw new NarBridgeError('NB_ERR_CONFIG', 'garbage collection works on the embedded store');
     return await body(local.gc, local);
   } finally {
-    local.close();
+    await local.close();
   }
 }
 
@@ -111,7 +111,7 @@ async function withSharedStore<T>(
       if (changes) await Promise.all(deleted.map((digest) => changes.changed(digest)));
       return { value };
     } finally {
-      local.close();
+      await local.close();
     }
   } finally {
     overrides.close();

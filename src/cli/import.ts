@@ -71,7 +71,7 @@ export async function importCommand(args: readonly string[], io: ImportIo): Prom
       progress.finish();
     }
   } finally {
-    close();
+    await close();
   }
   const seconds = (Date.now() - started) / 1000;
   io.stderr.write(`imported ${imported.length} paths (${formatBytes(narBytes)} of NAR) in ${seconds.toFixed(1)} s, ${skipped.length} already present\n`);

@@ -43,7 +43,7 @@ export async function infoCommand(args: readonly string[], io: InfoIo): Promise<
       );
     }
   } finally {
-    configured.close();
+    await configured.close();
   }
   return 0;
 }

@@ -65,7 +65,7 @@ export async function lsCommand(args: readonly string[], io: LsIo): Promise<numb
       );
     io.stdout(lines.map((line) => `${line}\n`).join(''));
   } finally {
-    close();
+    await close();
   }
   return 0;
 }

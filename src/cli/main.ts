@@ -181,7 +181,7 @@ async function serveHere(settings: ServeSettings, worker: ClusterWorker | null):
     }
     await grpc?.close();
     await app.close();
-    local.close();
+    await local.close();
     await nearCache.close();
     tiers.close();
     overrides.close();

@@ -45,7 +45,8 @@ export interface OpenStore {
   readonly postgresGc: Omit<PostgresGcTarget, 'forgetPaths'> | null;
   /** Counts and sizes of what the store's services hold, measured now. */
   stats(): Promise<StoreTotals>;
-  close(): void;
+  /** Flushes what waited for an automatic flush (PackBlobService.close), then closes the database. */
+  close(): Promise<void>;
 }
 
 /** `overrides` replace embedded services (--blob-service-addr etc.; the indexes follow PathInfos in PostgreSQL). */
@@ -79,9 +80,10 @@ export async function openLocalStore(dataDir: string, overrides: StoreOverrides 
     gc: embedded && fence ? { tables: new GcTables(db), pathInfos, directories, packs, fence } : null,
     postgresGc: shared && postgresFence ? { ...shared, fence: postgresFence } : null,
     stats: () => measureStore(dataDir, db, store),
-    close: () => {
-      void packs?.close(); // stops at once; what was never flushed is an uncommitted tail the next open cuts off
+    close: async () => {
       void postgresFence?.close();
+      // Before the database: the pack engine commits what waited for its automatic flush there.
+      await packs?.close();
       db.close();
     },
   };

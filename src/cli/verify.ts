@@ -61,7 +61,7 @@ export async function verifyCommand(args: readonly string[], io: VerifyIo): Prom
     if (values.json) io.stdout(`${JSON.stringify({ objects: scanned.records, bytes: scanned.bytes, paths, damaged: [...corrupt.keys()], broken })}\n`);
     return corrupt.size > 0 || broken.length > 0 ? 1 : 0;
   } finally {
-    local.close();
+    await local.close();
   }
 }
 

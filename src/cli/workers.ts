@@ -253,7 +253,7 @@ async function prepareStore(settings: ServeSettings): Promise<void> {
   await prepareDataDir(settings.dataDir);
   const overrides = await openStoreOverrides(settings);
   try {
-    (await openLocalStore(settings.dataDir, overrides.services)).close();
+    await (await openLocalStore(settings.dataDir, overrides.services)).close();
   } finally {
     overrides.close();
   }

@@ -138,6 +138,16 @@ describe('PackBlobService', () => {
     expect((await readdir(packDir)).length).toBe(2);
   });
 
+  it('a clean close commits what was waiting for its automatic flush (a tier fill, say), so a restart still has it', async () => {
+    const dir = await tempDir();
+    const first = open(dir);
+    const waiting = await put(first, patternBytes(5000, 4));
+    await first.close();
+    const second = open(dir);
+    expect(await second.has(waiting)).toBe(true);
+    expect(Buffer.from((await readAll(await second.openRead(waiting)))!).equals(Buffer.from(patternBytes(5000, 4)))).toBe(true);
+  });
+
   it('cuts off a torn tail left past the committed length', async () => {
     const dir = await tempDir();
     const first = open(dir);

@@ -174,11 +174,15 @@ export class PackBlobService implements BlobService {
     if (opts?.locality) this.#release(opts.locality);
   }
 
-  /** Stops writing; whatever was not flushed is an uncommitted tail the next open cuts off. */
+  /**
+   * Stops writing. What was waiting for its automatic flush is flushed first, as the timer would have (a near tier's
+   * fills are never flushed otherwise: a restart fetched them from far again); what is still being written is an
+   * uncommitted tail the next open cuts off.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#autoFlush) clearTimeout(this.#autoFlush);
+    if (this.#autoFlush) await this.flush().catch(() => undefined); // best effort, as the timer's own flush
     await this.#flushing;
     await Promise.all([...this.#unflushed].map((a) => a.close().catch(() => undefined)));
     await this.#reader.close();
