@@ -1,6 +1,7 @@
 // NAR download throughput through B (a nar-bridge whose three services are A's, over tvix gRPC) against direct from
 // A, for one large file and many small files, with added round-trip time between B and A, and through a B that
-// keeps a near cache (--composition, A as far tier) on a repeated pull. Standalone (it needs no Nix):
+// keeps a near cache (--composition, A as far tier) on a first and on repeated pulls (the repeats taken turn about
+// with pulls direct from A, each with its CPU per pull). Standalone (it needs no Nix):
 //   npx tsx bench/grpc-throughput.ts [--large-mib 1024] [--small-files 20000] [--rtt-ms 0,5,20] [--runs 3]
 //                                    [--entry bin/nar-bridge.js] [--cpu-prof DIR]
 // --entry runs another checkout's CLI for A and B (a before/after comparison); --cpu-prof writes V8 profiles of both.
@@ -162,6 +163,25 @@ async function cpuSeconds(pid: number): Promise<number> {
   return ticks / 100; // USER_HZ
 }
 
+/**
+ * Median MB/s of `RUNS` downloads from each of `bases`, taken turn about (a, b, a, b, ...), with the CPU each server
+ * spent per pull: medians minutes apart compare two moments of a shared machine's load, turns compare one.
+ */
+async function turnAbout(servers: ReadonlyArray<{ url: string; pid: number }>, basename: string): Promise<Array<{ mbps: number; cpuMs: number }>> {
+  const runs = servers.map(() => ({ mbps: [] as number[], cpu: 0 }));
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, server] of servers.entries()) {
+      const before = await cpuSeconds(server.pid);
+      const { mbps } = await pull(server.url, basename);
+      const run = runs[k];
+      if (!run) continue;
+      run.cpu += (await cpuSeconds(server.pid)) - before;
+      run.mbps.push(mbps);
+    }
+  }
+  return runs.map(({ mbps, cpu }) => ({ mbps: [...mbps].sort((x, y) => x - y)[Math.floor(mbps.length / 2)] ?? 0, cpuMs: (cpu / RUNS) * 1000 }));
+}
+
 /** Median MB/s of `RUNS` downloads. */
 async function median(base: string, basename: string): Promise<{ mbps: number; bytes: number }> {
   const results = [];
@@ -211,7 +231,10 @@ try {
       process.stderr.write(`${rows.at(-1)}\n`);
       const first = await pull(tiered.url, path.basename);
       row('B near cache, first pull', path.label, rtt, first.mbps, reference);
-      row('B near cache, repeated', path.label, rtt, (await median(tiered.url, path.basename)).mbps, reference);
+      // Turn about with A direct, CPU per pull beside: the near cache's target is a ratio to A at the same moment.
+      const [fromA, repeated] = await turnAbout([a, tiered], path.basename);
+      const cpuOf = (run: { cpuMs: number } | undefined) => (run?.cpuMs ?? 0).toFixed(0);
+      row('B near cache, repeated (turn about with A)', path.label, rtt, repeated?.mbps ?? 0, fromA?.mbps ?? 0, `${cpuOf(repeated)} | ${cpuOf(fromA)}`);
       process.stderr.write(`${rows.slice(-2).join('\n')}\n`);
     }
     await b.stop();
