@@ -6,16 +6,21 @@ const raw = (bytes: Buffer): Buffer => bytes;
 
 /**
  * grpc-js answers a request its deserializer throws on with INTERNAL; decoding in the handler instead makes
- * a malformed message INVALID_ARGUMENT with our reason.
+ * a malformed message INVALID_ARGUMENT with our reason. `serialized` hears of each answer once its bytes were copied
+ * into the message sent (grpc-js serialises a message only when its turn to be written comes).
  */
-export function servedMethod<Req, Res>(spec: MethodSpec<Req, Res>): MethodDefinition<Buffer, Res> {
+export function servedMethod<Req, Res>(spec: MethodSpec<Req, Res>, serialized?: (value: Res) => void): MethodDefinition<Buffer, Res> {
   return {
     path: spec.path,
     requestStream: spec.requestStream,
     responseStream: spec.responseStream,
     requestSerialize: raw,
     requestDeserialize: raw,
-    responseSerialize: (value: Res) => toBuffer(spec.response.encode(value)),
+    responseSerialize: (value: Res) => {
+      const bytes = toBuffer(spec.response.encode(value));
+      serialized?.(value);
+      return bytes;
+    },
     responseDeserialize: (bytes: Buffer) => spec.response.decode(bytes),
   };
 }
