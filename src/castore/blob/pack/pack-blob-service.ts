@@ -16,8 +16,14 @@ import { streamReadBuffers, type ReadLease } from '../read-buffers.js';
 import { readWhole } from '../read-whole.js';
 import { PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from './format.js';
 import { PackAppender, type Appended } from './pack-appender.js';
-import { EncodedChunks, encodeChunks, PackIndex, type ChunkList, type IndexedRecord, type RecordPlace } from './pack-index.js';
+import { EncodedChunks, PackIndex, type ChunkList, type IndexedRecord, type RecordPlace } from './pack-index.js';
 import { fillSlots, PackReader, placedWindows, planBatch, planRuns, type Run, type WantedRecord } from './pack-reader.js';
+
+/** A stream's read in flight: the pooled buffer it reads into, and the run's payloads once read. */
+interface StartedRun {
+  readonly lease: ReadLease;
+  readonly read: Promise<Buffer[]>;
+}
 
 export interface PackStoreOptions {
   /** Start a new pack once the current one is this large (the last record may take it past). */
@@ -105,11 +111,7 @@ export class PackBlobService implements BlobService {
     opts?.signal?.throwIfAborted();
     const place = this.#place(digest);
     if (place) return place.size;
-    const list = this.#chunkList(digest);
-    if (!list) return null;
-    let size = 0;
-    for (let i = 0; i < list.length; i++) size += list.sizeAt(i);
-    return size;
+    return this.#chunkList(digest)?.blobSize ?? null;
   }
 
   async chunks(digest: B3Digest, opts?: CallOptions): Promise<readonly ChunkMeta[] | null> {
@@ -382,7 +384,7 @@ export class PackBlobService implements BlobService {
 
   #chunkList(digest: B3Digest): EncodedChunks | null {
     const pending = this.#pendingLists.get(digest.toHex());
-    return pending ? new EncodedChunks(digest, encodeChunks(pending.chunks)) : this.#index.chunkList(digest);
+    return pending ? EncodedChunks.of(pending) : this.#index.chunkList(digest);
   }
 
   /** Where each of `digests` is, in the same order: closed here and not yet committed, or indexed. */
@@ -438,7 +440,7 @@ export class PackBlobService implements BlobService {
     signal: AbortSignal | undefined,
   ): AsyncGenerator<Uint8Array, void, undefined> {
     const runs = this.#runs(windows);
-    const start = (): Promise<{ lease: ReadLease; read: Promise<Buffer[]> } | null> => {
+    const start = (): Promise<StartedRun | null> => {
       const started = runs.next().then(({ value: run, done }) => {
         if (done) return null;
         const lease = streamReadBuffers.take(run.end - run.start);
@@ -449,7 +451,7 @@ export class PackBlobService implements BlobService {
       started.catch(() => undefined); // both surface when their turn comes; a reader that stops early never asks
       return started;
     };
-    let next: Promise<{ lease: ReadLease; read: Promise<Buffer[]> } | null> | null = start();
+    let next: Promise<StartedRun | null> | null = start();
     try {
       while (next) {
         signal?.throwIfAborted();
@@ -473,7 +475,7 @@ export class PackBlobService implements BlobService {
       }
     } finally {
       // The consumer stopped early: the read ahead keeps its buffer until it settles.
-      const ahead: Promise<{ lease: ReadLease; read: Promise<Buffer[]> } | null> | null = next;
+      const ahead: Promise<StartedRun | null> | null = next;
       ahead?.then(
         (started) => {
           const drop = () => started && streamReadBuffers.drop(started.lease);

@@ -365,8 +365,20 @@ export class EncodedChunks {
     }
   }
 
+  /** A list not stored yet (closed, waiting for its flush), in the stored form. */
+  static of(list: ChunkList): EncodedChunks {
+    return new EncodedChunks(list.digest, encodeChunks(list.chunks));
+  }
+
   get length(): number {
     return this.bytes.byteLength / CHUNK_ENTRY_BYTES;
+  }
+
+  /** The blob's size: its chunks' sizes summed. */
+  get blobSize(): number {
+    let size = 0;
+    for (let i = 0; i < this.length; i++) size += this.sizeAt(i);
+    return size;
   }
 
   sizeAt(index: number): number {

@@ -12,7 +12,7 @@ import { chunkingParams, type ChunkingParams } from '../fastcdc.js';
 import { checkedPayload, PACK_HEADER_BYTES, packFileName, RECORD_HEADER_BYTES } from '../pack/format.js';
 import { PackAppender, type Appended } from '../pack/pack-appender.js';
 import { PackBlobWriter, putHashedRecords, type RecordSink } from '../pack/pack-blob-service.js';
-import { EncodedChunks, encodeChunks, type ChunkList, type RecordPlace } from '../pack/pack-index.js';
+import { EncodedChunks, type ChunkList, type RecordPlace } from '../pack/pack-index.js';
 import { damaged, fillSlots, PackReader, placedWindows, planBatch, planRuns, type Run, type WantedRecord } from '../pack/pack-reader.js';
 import { readWhole } from '../read-whole.js';
 import type { BlobService, BlobWriter, ChunkMeta, ReadOptions, WriteOptions } from '../service.js';
@@ -206,7 +206,7 @@ export class S3BlobService implements BlobService, RecordSink {
 
   async #chunkList(digest: B3Digest, opts: CallOptions | undefined): Promise<EncodedChunks | null> {
     const pending = this.#pendingLists.get(digest.toHex());
-    return pending ? new EncodedChunks(digest, encodeChunks(pending.chunks)) : this.index.chunkList(digest, opts);
+    return pending ? EncodedChunks.of(pending) : this.index.chunkList(digest, opts);
   }
 
   /** Places of those of `digests` that are stored: in the spool (negative pack) or in an object. */
