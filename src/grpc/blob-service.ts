@@ -1,6 +1,6 @@
 // tvix BlobService over gRPC, served from any BlobService: Stat (with chunk lists), Read, Put.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { B3Digest, BLOB_METHODS, releaseReadBuffer, type BlobService } from '../castore/index.js';
+import { B3Digest, BLOB_METHODS, releaseReadBuffer, type BlobChunk, type BlobService } from '../castore/index.js';
 import { NarBridgeError } from '../errors.js';
 import { servedMethod } from './definition.js';
 import { clientStreamHandler, serverStreamHandler, unaryHandler, type GrpcLog } from './handlers.js';
@@ -15,19 +15,42 @@ export const READ_CHUNK_BYTES = 256 * 1024;
  * The read buffer a Read message was cut from, on the message that ends it. Once that message is serialised (its
  * bytes copied, and those of every message before it, written in order), the buffer goes back to the pool. Without it
  * every 512 KiB a Read sent was a new buffer, and the memory they held outside the heap made the server run a full
- * garbage collection every few tens of MiB sent (bench/grpc-throughput.ts, 256 MiB through B: ~100 a run, ~75 now;
- * CPU per Read ~1.3 s, ~1.1 s now).
+ * garbage collection every few tens of MiB sent.
  */
 const CUT_FROM = Symbol('read buffer of this Read message');
 
 type ReadMessage = { data: Uint8Array; [CUT_FROM]?: Uint8Array };
 
+/**
+ * Where Read messages are encoded, one after another (grpc-js copies each into its frame first, see servedMethod).
+ * A Read sends few objects and many bytes, so the JavaScript heap hardly grows and only the memory outside it starts
+ * collections: each new buffer per message brought them on sooner, and every one is a full mark-compact of the heap
+ * (bench/grpc-throughput.ts, 256 MiB through B, --trace-gc on A: ~100 a Read with the read buffers and the encoding
+ * both new, ~75 with the read buffers pooled, ~N with this buffer too).
+ */
+let readScratch = Buffer.allocUnsafe(READ_CHUNK_BYTES + 16);
+
+/** A BlobChunk (`bytes data = 1`) in protobuf's wire form: the field's tag, its length as a varint, its bytes. */
+function serializeReadMessage(message: BlobChunk): Buffer {
+  const data = message.data ?? new Uint8Array(0);
+  if (readScratch.byteLength < data.byteLength + 16) readScratch = Buffer.allocUnsafe(data.byteLength + 16);
+  let at = 0;
+  if (data.byteLength > 0) {
+    readScratch[at++] = (1 << 3) | 2; // field 1, length-delimited
+    let length = data.byteLength;
+    for (; length > 0x7f; length >>>= 7) readScratch[at++] = (length & 0x7f) | 0x80;
+    readScratch[at++] = length;
+    readScratch.set(data, at);
+    at += data.byteLength;
+  }
+  const piece: unknown = Reflect.get(message, CUT_FROM);
+  if (piece instanceof Uint8Array) releaseReadBuffer(piece);
+  return readScratch.subarray(0, at);
+}
+
 export const BLOB_SERVICE_DEFINITION = {
   stat: servedMethod(BLOB_METHODS.stat),
-  read: servedMethod(BLOB_METHODS.read, (message) => {
-    const piece: unknown = Reflect.get(message, CUT_FROM);
-    if (piece instanceof Uint8Array) releaseReadBuffer(piece);
-  }),
+  read: servedMethod(BLOB_METHODS.read, serializeReadMessage),
   put: servedMethod(BLOB_METHODS.put),
 };
 

@@ -6,21 +6,19 @@ const raw = (bytes: Buffer): Buffer => bytes;
 
 /**
  * grpc-js answers a request its deserializer throws on with INTERNAL; decoding in the handler instead makes
- * a malformed message INVALID_ARGUMENT with our reason. `serialized` hears of each answer once its bytes were copied
- * into the message sent (grpc-js serialises a message only when its turn to be written comes).
+ * a malformed message INVALID_ARGUMENT with our reason. `serialize` replaces the codec's encoding where a method's
+ * answers are bulk bytes: grpc-js serialises a message only when its turn to be written comes, and copies the bytes
+ * returned into the frame it sends before it serialises another (`serializeMessage` in its server-interceptors), so a
+ * serializer may hand back a view of a buffer it reuses.
  */
-export function servedMethod<Req, Res>(spec: MethodSpec<Req, Res>, serialized?: (value: Res) => void): MethodDefinition<Buffer, Res> {
+export function servedMethod<Req, Res>(spec: MethodSpec<Req, Res>, serialize?: (value: Res) => Buffer): MethodDefinition<Buffer, Res> {
   return {
     path: spec.path,
     requestStream: spec.requestStream,
     responseStream: spec.responseStream,
     requestSerialize: raw,
     requestDeserialize: raw,
-    responseSerialize: (value: Res) => {
-      const bytes = toBuffer(spec.response.encode(value));
-      serialized?.(value);
-      return bytes;
-    },
+    responseSerialize: serialize ?? ((value: Res) => toBuffer(spec.response.encode(value))),
     responseDeserialize: (bytes: Buffer) => spec.response.decode(bytes),
   };
 }
