@@ -1,7 +1,7 @@
 // ChunkedBlobService: stores a blob larger than one chunk as content-defined chunks (each its own blob in the
 // inner service, so equal chunks of similar blobs are kept once) plus a chunk list; smaller blobs stay whole.
 import { NarBridgeError } from '../../errors.js';
-import type { B3Digest } from '../digest.js';
+import { blake3, Blake3Hasher, type B3Digest } from '../digest.js';
 import type { ChunkIndex } from './chunk-index.js';
 import type { CallOptions } from '../call-options.js';
 import { ChunkCutter } from './chunk-cutter.js';
@@ -95,6 +95,7 @@ function damaged(blob: B3Digest, what: string): NarBridgeError {
  * and written (each once: a chunk the inner service has is skipped) while the rest streams in.
  */
 class ChunkingWriter implements BlobWriter {
+  readonly #whole = new Blake3Hasher();
   readonly #cutter: ChunkCutter;
   readonly #chunks: ChunkMeta[] = [];
   readonly #writes = new Set<Promise<void>>();
@@ -112,36 +113,34 @@ class ChunkingWriter implements BlobWriter {
 
   async write(data: Uint8Array): Promise<void> {
     this.#checkOpen();
-    await this.#cutter.push(data, (chunk, digest) => this.#cut(chunk, digest));
+    this.#whole.update(data);
+    await this.#cutter.push(data, (chunk) => this.#cut(chunk));
   }
 
   async close(): Promise<B3Digest> {
     this.#checkOpen();
     this.#state = 'closed';
-    try {
-      const digest = await this.#cutter.finish((chunk, chunkDigest) => this.#cut(chunk, chunkDigest));
-      if (!this.#cutter.cut) {
-        await this.#storeWhole(this.#cutter.rest());
-        return digest;
-      }
-      await this.#settle();
-      await this.index.put(digest, this.#chunks);
+    const digest = this.#whole.digest();
+    if (!this.#cutter.cut) {
+      await this.#storeWhole(this.#cutter.rest());
       return digest;
-    } finally {
-      this.#cutter.release();
     }
+    await this.#cutter.finish((chunk) => this.#cut(chunk));
+    await this.#settle();
+    await this.index.put(digest, this.#chunks);
+    return digest;
   }
 
   /** Chunks already written stay: they are valid content-addressed blobs, possibly shared. */
   async abort(): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'aborted';
-    this.#cutter.release();
     await Promise.allSettled(this.#writes);
   }
 
-  async #cut(view: Uint8Array, digest: B3Digest): Promise<void> {
+  async #cut(view: Uint8Array): Promise<void> {
     const chunk = view.slice(); // a copy: the buffer is reused while the chunk is written
+    const digest = blake3(chunk);
     this.#chunks.push({ digest, size: chunk.byteLength });
     while (this.#writes.size >= CHUNK_WRITES_IN_FLIGHT) await Promise.race(this.#writes);
     this.#throwIfFailed();

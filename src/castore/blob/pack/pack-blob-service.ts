@@ -5,7 +5,7 @@
 import { mkdirSync, readdirSync, statSync, truncateSync, unlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isEnoent, NarBridgeError } from '../../../errors.js';
-import type { B3Digest, HashedBytes } from '../../digest.js';
+import { blake3, Blake3Hasher, type B3Digest, type HashedBytes } from '../../digest.js';
 import type { Database } from '../../sqlite.js';
 import { isProcessAlive } from '../../process-alive.js';
 import { ChunkCutter } from '../chunk-cutter.js';
@@ -701,6 +701,7 @@ export async function putHashedRecords(
  * chunks plus a list. Buffers up to two maximum chunks.
  */
 export class PackBlobWriter implements BlobWriter {
+  readonly #whole = new Blake3Hasher();
   readonly #cutter: ChunkCutter;
   readonly #chunks: ChunkMeta[] = [];
   #state: 'open' | 'closed' | 'aborted' = 'open';
@@ -715,22 +716,24 @@ export class PackBlobWriter implements BlobWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     this.#checkOpen();
-    await this.#cutter.push(chunk, (cut, digest) => this.#store(cut, digest));
+    this.#whole.update(chunk);
+    await this.#cutter.push(chunk, (cut) => this.#store(cut));
   }
 
   async close(): Promise<B3Digest> {
     this.#checkOpen();
     this.#state = 'closed';
-    try {
-      const digest = await this.#cutter.finish((cut, chunkDigest) => this.#store(cut, chunkDigest));
-      // Readable once stored: a read of a record still in the write buffer waits for its write-out, so close() need
-      // not (waiting here made every small file of an ingest a write syscall of its own).
-      if (!this.#cutter.cut) await this.service.store(digest, this.#cutter.rest(), this.opts?.locality);
-      else this.service.addChunkList(digest, this.#chunks);
-      return digest;
-    } finally {
-      this.#cutter.release();
+    const digest = this.#whole.digest();
+    // Readable once stored: a read of a record still in the write buffer waits for its write-out, so close() need
+    // not (waiting here made every small file of an ingest a write syscall of its own).
+    if (!this.#cutter.cut) {
+      await this.service.store(digest, this.#cutter.rest(), this.opts?.locality);
+    } else {
+      await this.#cutter.finish((cut) => this.#store(cut));
+      this.service.addChunkList(digest, this.#chunks);
     }
+    this.#cutter.release();
+    return digest;
   }
 
   /** Chunks already stored stay: they are valid content-addressed objects, possibly shared. */
@@ -740,8 +743,9 @@ export class PackBlobWriter implements BlobWriter {
     this.#cutter.release();
   }
 
-  /** A chunk, copied into the pack before the cutter's buffer moves on. */
-  async #store(chunk: Uint8Array, digest: B3Digest): Promise<void> {
+  /** A chunk, hashed once here and copied into the pack before the cutter's buffer moves on. */
+  async #store(chunk: Uint8Array): Promise<void> {
+    const digest = blake3(chunk);
     this.#chunks.push({ digest, size: chunk.byteLength });
     await this.service.store(digest, chunk, this.opts?.locality);
   }
