@@ -8,6 +8,7 @@
 //   - the bytes each takes on disk, and how much resident memory the reads added (LMDB's mapped pages are resident).
 // lmdb is not a dependency of nar-bridge: install it beside, e.g. `npm install --no-save lmdb`, or point
 // LMDB_MODULE at its entry. `node --import tsx bench/lmdb-vs-packs.ts [rounds]` (default 3; medians printed).
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,25 +27,12 @@ type OpenLmdb = (options: { path: string; keyEncoding: 'binary'; encoding: 'bina
 const rounds = Number(process.argv[2] ?? 3);
 const { open } = (await import(process.env.LMDB_MODULE ?? 'lmdb')) as { open: OpenLmdb };
 
-/** Deterministic incompressible bytes. */
-function randomish(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed * 2 + 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 const SETS = [
   {
     label: '20,000 blobs of 1-16 KiB',
-    blobs: Array.from({ length: 20_000 }, (_, i) => HashedBytes.of(randomish(1024 + ((i * 7919) % (15 * 1024 + 1)), i + 1))),
+    blobs: Array.from({ length: 20_000 }, (_, i) => HashedBytes.of(randomBytes(1024 + ((i * 7919) % (15 * 1024 + 1))))),
   },
-  { label: '2,048 chunks of 128 KiB', blobs: Array.from({ length: 2048 }, (_, i) => HashedBytes.of(randomish(128 * 1024, 100_000 + i))) },
+  { label: '2,048 chunks of 128 KiB', blobs: Array.from({ length: 2048 }, () => HashedBytes.of(randomBytes(128 * 1024))) },
 ];
 
 function cpuMs(since: NodeJS.CpuUsage): number {

@@ -26,19 +26,19 @@ it('a large Read from packs hands its read buffers back as it goes, and every by
   });
   const packs = new PackBlobService(db, join(dir, 'packs'));
   cleanup.push(() => packs.close());
+  const stored = async (bytes: Uint8Array) => {
+    const writer = packs.openWrite();
+    await writer.write(bytes);
+    const written = await writer.close();
+    await packs.flush();
+    return written;
+  };
   const bytes = randomBytes(16 * 1024 * 1024);
-  const writer = packs.openWrite();
-  await writer.write(bytes);
-  const digest = await writer.close();
-  await packs.flush();
+  const digest = await stored(bytes);
+  const other = randomBytes(3 * 1024 * 1024 + 7);
+  const otherDigest = await stored(other);
   const loopback = await startLoopback('tcp', { ...memoryStore(), blobs: packs });
   cleanup.push(() => loopback.close());
-
-  const other = randomBytes(3 * 1024 * 1024 + 7);
-  const otherWriter = packs.openWrite();
-  await otherWriter.write(other);
-  const otherDigest = await otherWriter.close();
-  await packs.flush();
 
   const returnedBefore = streamReadBuffers.returned;
   const [read, ...others] = await Promise.all([
